@@ -1,0 +1,112 @@
+/*
+ * The configuration: a libconfig file read into plain structs and
+ * validated whole.  A loaded struct cfg is complete and immutable; it is
+ * reference-counted because connections keep the generation they started
+ * under while a reload installs the next one.
+ *
+ * Errors are collected, not stopped at: one run reports every mistake,
+ * each as "FILE:LINE: what is wrong".
+ *
+ * Nothing outside config.c touches libconfig, except protocol option
+ * parsers, which get their own group and the cfg_get_* helpers below.
+ */
+#ifndef EO_CONFIG_H
+#define EO_CONFIG_H
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct protocol;
+
+#define EO_NAME_MAX		63	/* listener names; also fd names */
+#define EO_ADDR_TEXT_MAX	80	/* "[v6%scope]:port" and NUL */
+
+/* What went wrong, one message per mistake. */
+struct cfg_diag {
+	char		**msgs;
+	size_t		  n;
+	size_t		  cap;
+	const char	 *file;		/* for settings libconfig can't place */
+	char		  context[EO_NAME_MAX + 16]; /* "listener \"x\": " */
+};
+
+void	cfg_diag_init(struct cfg_diag *d);
+void	cfg_diag_free(struct cfg_diag *d);
+/* Adds "FILE:LINE: message" for where (NULL: no position known). */
+void	cfg_error(struct cfg_diag *d, const config_setting_t *where,
+	    const char *fmt, ...) EO_PRINTF(3, 4);
+
+/*
+ * Helpers for option parsers.  Each returns 1 if key is present and
+ * valid (*out set), 0 if absent (*out untouched), -1 after adding an
+ * error naming the key, its line and the rule it broke.
+ */
+int	cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
+	    const char *key, uint32_t min, uint32_t max, uint32_t *out);
+int	cfg_get_bool(struct cfg_diag *d, const config_setting_t *group,
+	    const char *key, int *out);
+int	cfg_get_string(struct cfg_diag *d, const config_setting_t *group,
+	    const char *key, size_t maxlen, const char **out);
+/* Errors for each member of group whose name is not in known (NULL-ended). */
+int	cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
+	    const char *const *known);
+
+/* One address a listener binds. */
+struct cfg_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 text[EO_ADDR_TEXT_MAX]; /* "[::1]:7070" */
+};
+
+/* One listener: a named port speaking one protocol. */
+struct cfg_listener {
+	struct cfg		*cfg;		/* the generation holding it */
+	char			*name;
+	const struct protocol	*proto;
+	void			*popts;		/* the protocol's options */
+	int			 enabled;
+	uint16_t		 port;
+	int			 backlog;
+	uint32_t		 max_conns;	/* this listener's cap; 0: none */
+	uint32_t		 max_per_source; /* per client address; 0: none */
+	uint32_t		 idle_timeout;	/* s without progress; 0: none */
+	uint32_t		 write_timeout;	/* s without output progress */
+	uint32_t		 unit_timeout;	/* s for one unit (question) */
+	struct cfg_addr		*addrs;
+	size_t			 naddrs;
+	int			 line;		/* where it is defined */
+};
+
+struct cfg {
+	atomic_uint		 refs;
+	char			*path;
+	uint32_t		 workers;	/* 0: one per CPU */
+	uint32_t		 max_conns;	/* across all listeners */
+	uint32_t		 evict_after;	/* s; 0: refuse when full */
+	uint32_t		 shutdown_timeout; /* s of grace at stop */
+	int			 log_level;
+	struct cfg_listener	*listeners;
+	size_t			 nlisteners;
+};
+
+/* Reads and validates path; NULL with d filled on any error. */
+struct cfg *cfg_load_file(const char *path, struct cfg_diag *d);
+/* The same from memory (tests, fuzzing); name stands in for the path. */
+struct cfg *cfg_load_string(const char *text, const char *name,
+	    struct cfg_diag *d);
+
+/* Reference counting; any thread.  The last unref frees. */
+void	cfg_ref(struct cfg *cfg);
+void	cfg_unref(struct cfg *cfg);
+
+/* The listener called name, or NULL. */
+const struct cfg_listener *cfg_find_listener(const struct cfg *cfg,
+	    const char *name);
+
+#endif

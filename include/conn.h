@@ -1,0 +1,91 @@
+/*
+ * Connections: one TCP connection each, owned by one worker thread for
+ * its whole life.  The generic rules live here once for every protocol:
+ * reading, writing at once or queueing, backpressure, idle, write and
+ * unit timeouts, half-close, flushing before closing, lingering close,
+ * eviction at the limit, and freeing the buffers of quiet connections.
+ *
+ * A connection's buffers are a bufferevent, created only while there is
+ * something to hold (output the socket would not take, or an unfinished
+ * unit of input): an idle connection costs its struct and nothing more.
+ *
+ * Every function here runs on the owning worker's thread.
+ */
+#ifndef EO_CONN_H
+#define EO_CONN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "listener.h"
+
+struct event_base;
+struct evbuffer;
+struct timeval;
+struct stats;
+struct conn;
+
+TAILQ_HEAD(conn_list, conn);
+
+/* What a worker lends its connections. */
+struct conn_home {
+	struct event_base	*base;
+	struct stats		*stats;
+	unsigned char		*rbuf;		/* every read lands here */
+	struct evbuffer		*rx;		/* rbuf, by reference */
+	struct evbuffer		*tx;		/* one call's replies */
+	uint64_t		 rng;		/* protocols' PRNG */
+	struct conn_list	 conns;		/* least recent progress first */
+	unsigned		 nconns;
+	atomic_uint		 load;		/* dispatched here, not closed:
+						   the acceptor balances on it */
+	int			 draining;	/* shutting down */
+	void			(*drained_cb)(void *); /* draining and the
+						   last connection closed */
+	void			*drained_arg;
+	/* libevent "common timeouts": O(1) timers for a few durations */
+	struct {
+		uint32_t		 secs;
+		const struct timeval	*tv;
+	}			 tmo[16];
+	unsigned		 ntmo;
+};
+
+/* A connection accepted by the main thread, on its way to a worker. */
+struct conn_handoff {
+	int			 fd;
+	struct listener		*lis;	/* a reference, passed on */
+	const struct cfg_listener *lc;	/* lc->cfg referenced, passed on */
+	struct peer_key		 peer;
+	uint8_t			 per_source; /* counted per source */
+	uint8_t			 evict;	/* over max_connections: evict a
+					   quiet one or refuse this one */
+	uint32_t		 evict_after; /* s of no progress to evict */
+};
+
+int	conn_home_init(struct conn_home *h, struct event_base *base,
+	    struct stats *stats);
+/* Closes what is left and frees the buffers. */
+void	conn_home_fini(struct conn_home *h);
+
+/*
+ * Takes over ho's socket and references (counted in h->load by the
+ * dispatcher).  At the limit it evicts a quiet connection or refuses.
+ */
+void	conn_adopt(struct conn_home *h, const struct conn_handoff *ho);
+/* Gives back everything a handoff holds (closing the socket); any thread. */
+void	conn_handoff_release(struct stats *stats,
+	    const struct conn_handoff *ho);
+
+/* Once a second or so: timeouts and freeing quiet connections' buffers. */
+void	conn_sweep(struct conn_home *h);
+/*
+ * Shutdown: close the idle now, the others once they have flushed;
+ * h->drained_cb runs when none is left (maybe before this returns).
+ */
+void	conn_drain_all(struct conn_home *h);
+/* Grace is over: close everything now. */
+void	conn_close_all(struct conn_home *h, const char *why);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * Listeners at run time: one struct listener per configured listener
+ * name, holding what outlives a reload: its connection counters and the
+ * per-source table.  Connections keep a reference, so a listener removed
+ * by a reload lives on (without sockets) until its last connection ends.
+ *
+ * Also the socket helpers: binding a listening socket the way the
+ * daemon wants it (SO_REUSEADDR, IPV6_V6ONLY, non-blocking, CLOEXEC).
+ *
+ * listener_new, _set_config and _admit run on the main thread;
+ * listener_release and the reference counting on any thread.
+ */
+#ifndef EO_LISTENER_H
+#define EO_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct cfg_addr;
+struct cfg_listener;
+struct listener;
+
+/* A client's address, as the per-source limit counts it. */
+struct peer_key {
+	uint8_t		family;		/* AF_INET, AF_INET6; 0: none */
+	uint8_t		addr[16];
+};
+
+/* Why a connection was not admitted. */
+enum listener_admit {
+	EO_ADMIT_OK,
+	EO_ADMIT_LISTENER_FULL,		/* the listener's max_connections */
+	EO_ADMIT_SOURCE_FULL		/* max_connections_per_source */
+};
+
+struct listener *listener_new(const struct cfg_listener *lc);
+/* The settings new connections get; lc->cfg must outlive the call. */
+void	listener_set_config(struct listener *l,
+	    const struct cfg_listener *lc);
+const struct cfg_listener *listener_config(const struct listener *l);
+const char *listener_name(const struct listener *l);
+unsigned listener_nconns(const struct listener *l);
+
+void	listener_ref(struct listener *l);
+void	listener_unref(struct listener *l);
+
+/*
+ * Counts a new connection from peer against the listener's limits.
+ * On EO_ADMIT_OK the caller owns one count, given back with
+ * listener_release(); *per_source says whether the source was counted.
+ */
+enum listener_admit listener_admit(struct listener *l,
+	    const struct peer_key *peer, int *per_source);
+void	listener_release(struct listener *l, const struct peer_key *peer,
+	    int per_source);
+
+/* Extracts the counting key of a peer address. */
+void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
+/* "127.0.0.1:34567" or "[::1]:34567" into buf. */
+void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * A listening socket on a: returns the fd, or -1 with the failing call
+ * and its reason written to err.
+ */
+int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
+	    size_t errlen);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * Counters shared by the acceptor and the workers.  Atomic, relaxed:
+ * they are read for limits, status lines and logs, never to order
+ * memory.  Per-message work touches none of them.
+ */
+#ifndef EO_STATS_H
+#define EO_STATS_H
+
+#include <stdatomic.h>
+
+/* Why a connection was closed as soon as it was accepted. */
+enum stats_refusal {
+	EO_REFUSED_FULL,	/* max_connections, none quiet to evict */
+	EO_REFUSED_LISTENER,	/* the listener's own max_connections */
+	EO_REFUSED_SOURCE,	/* max_connections_per_source */
+	EO_REFUSED_FDS,		/* out of file descriptors */
+	EO_REFUSED_OTHER,	/* out of memory, shutting down */
+	EO_NREFUSALS
+};
+
+struct stats {
+	atomic_uint	conns;		/* open now, all listeners */
+	atomic_ulong	accepted;	/* handed to a worker */
+	atomic_ulong	refused[EO_NREFUSALS];
+	atomic_ulong	evicted;	/* closed to make room at the limit */
+	atomic_ulong	timeouts;	/* closed by idle/write/unit timeouts */
+};
+
+#define stats_add(field, n)						\
+	atomic_fetch_add_explicit((field), (n), memory_order_relaxed)
+#define stats_sub(field, n)						\
+	atomic_fetch_sub_explicit((field), (n), memory_order_relaxed)
+#define stats_get(field)						\
+	atomic_load_explicit((field), memory_order_relaxed)
+
+#endif

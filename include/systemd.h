@@ -1,0 +1,40 @@
+/*
+ * systemd integration through libsystemd: readiness, reload and stop
+ * notifications, status text, the watchdog, socket activation.  Every
+ * call is a no-op when the daemon does not run under systemd (no
+ * NOTIFY_SOCKET, no LISTEN_FDS).  Main thread only.
+ */
+#ifndef EO_SYSTEMD_H
+#define EO_SYSTEMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* A listening socket systemd passed us, named by FileDescriptorName=. */
+struct systemd_socket {
+	int	fd;
+	char	name[256];
+};
+
+/* READY=1 with a status line. */
+void	systemd_ready(const char *status);
+/* RELOADING=1 with MONOTONIC_USEC=, for Type=notify-reload. */
+void	systemd_reloading(void);
+void	systemd_stopping(void);
+void	systemd_status(const char *fmt, ...) EO_PRINTF(1, 2);
+
+/* The watchdog period in microseconds, 0 if none is set. */
+uint64_t systemd_watchdog_usec(void);
+void	systemd_watchdog_ping(void);
+
+/*
+ * The sockets passed by socket activation (checked to be listening
+ * stream sockets).  Returns how many (0: not socket-activated), or -1
+ * with the reason in err.  *out is malloc'd.
+ */
+int	systemd_sockets(struct systemd_socket **out, char *err,
+	    size_t errlen);
+
+#endif

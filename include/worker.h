@@ -1,0 +1,40 @@
+/*
+ * Workers: one thread each, with its own event_base, owning the
+ * connections handed to it for their whole life.  Workers share nothing
+ * mutable but atomic counters; the main thread talks to a worker only
+ * through its mailbox (a locked queue and an eventfd to wake it), so no
+ * libevent object is ever touched by two threads.
+ */
+#ifndef EO_WORKER_H
+#define EO_WORKER_H
+
+#include <stddef.h>
+
+struct conn_handoff;
+struct stats;
+struct worker;
+
+/*
+ * Starts worker number id.  done_fd is an eventfd the worker adds 1 to
+ * once, when it has no connection left after worker_drain() or
+ * worker_abort().  NULL with the reason in err on failure.
+ */
+struct worker *worker_start(unsigned id, struct stats *stats, int done_fd,
+	    char *err, size_t errlen);
+
+/* Hands a connection over (main thread); -1 if it could not be queued,
+   and the caller still owns ho. */
+int	worker_dispatch(struct worker *w, const struct conn_handoff *ho);
+/* Shutdown: close the idle, flush the rest, then report on done_fd. */
+void	worker_drain(struct worker *w);
+/* Grace is over: close everything now, then report on done_fd. */
+void	worker_abort(struct worker *w);
+/* Ends the thread's loop, joins it and frees the worker. */
+void	worker_stop(struct worker *w);
+
+/* Connections dispatched to w and not yet closed (any thread). */
+unsigned worker_load(const struct worker *w);
+/* Goes up about once a second while the thread's loop turns. */
+unsigned long worker_heartbeat(const struct worker *w);
+
+#endif

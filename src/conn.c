@@ -1,0 +1,695 @@
+/*
+ * Connections: see include/conn.h.
+ *
+ * The read path does not go through the bufferevent.  In libevent 2.1
+ * (Debian 12 ships 2.1.12) a bufferevent read costs an ioctl(FIONREAD)
+ * before every readv() and never takes more than 4096 bytes at once,
+ * whatever bufferevent_set_max_single_read() says (EVBUFFER_MAX_READ in
+ * buffer.c).  So each connection has its own EV_READ event; every read
+ * lands in the worker's 64 KiB buffer and reaches the protocol as a
+ * by-reference evbuffer chain.  Replies are written at once when nothing
+ * is queued; only what the socket would not take goes to the
+ * bufferevent's output, which then does what it is good at: partial
+ * writes, the write event, the write timeout.
+ *
+ * Since the worker's buffer is reused by the next read, anything that
+ * must outlive the call (an unfinished unit, unsent output that still
+ * points into it) is copied into the connection's own evbuffers.
+ *
+ * Life of a connection:
+ *
+ *	SERVING --(protocol closes, client EOF, shutdown)--> FLUSHING
+ *	FLUSHING --(output sent)--> LINGERING, or closed if the client
+ *	    already sent EOF
+ *	LINGERING --(client EOF, or EO_LINGER_MS)--> closed
+ *
+ * Every close goes through conn_close(), which says why once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "protocol.h"
+#include "stats.h"
+
+#define EO_READ_CHUNK	(64 * 1024)	/* most one read(2) takes */
+#define EO_OUT_HIGH	(128 * 1024)	/* queued output: stop reading */
+#define EO_OUT_LOW	(32 * 1024)	/* ... and start again */
+#define EO_LINGER_MS	2000		/* wait for the client's EOF */
+#define EO_QUIET_MS	2000		/* then a quiet conn frees buffers */
+
+enum conn_state {
+	EO_CONN_SERVING,	/* reading input and answering it */
+	EO_CONN_FLUSHING,	/* reading no more; sending what is owed */
+	EO_CONN_LINGERING	/* all sent, write side shut; discarding
+				   input until EOF, so that no RST destroys
+				   replies the client has not read yet */
+};
+
+#define EO_CF_READING	0x01u	/* c_ev is added */
+#define EO_CF_PEER_EOF	0x02u	/* the client sent EOF */
+#define EO_CF_DONE	0x04u	/* the protocol closed: input discarded */
+#define EO_CF_PARTIAL	0x08u	/* an unfinished unit is held */
+#define EO_CF_BLOCKED	0x10u	/* whole units wait for output room */
+#define EO_CF_SOURCE	0x20u	/* counted in the per-source table */
+
+struct conn {
+	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
+	TAILQ_ENTRY(conn)	 c_entry;	/* in c_home->conns */
+	struct conn_home	*c_home;
+	struct listener		*c_lis;		/* counted against; ref */
+	const struct cfg_listener *c_lc;	/* settings; cfg ref held */
+	struct bufferevent	*c_bev;		/* queued output, held input;
+						   NULL when there is none */
+	uint32_t		 c_t_progress;	/* ms: unit taken, bytes sent */
+	uint32_t		 c_t_unit;	/* ms: unfinished unit began */
+	uint32_t		 c_t_linger;	/* ms: lingering ends */
+	uint8_t			 c_state;	/* enum conn_state */
+	unsigned		 c_flags;	/* EO_CF_* */
+	struct peer_key		 c_peer;	/* for the per-source count */
+	uint64_t		 c_pstate[];	/* the protocol's state */
+};
+
+static void	conn_readcb(evutil_socket_t, short, void *);
+static void	conn_writecb(struct bufferevent *, void *);
+static void	conn_eventcb(struct bufferevent *, short, void *);
+static void	conn_serve(struct conn *, struct evbuffer *, int);
+static void	conn_update(struct conn *);
+static void	conn_close(struct conn *, const char *);
+
+/* Milliseconds, monotonic, wrapping; compare with since(). */
+static uint32_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000);
+}
+
+static uint32_t
+since(uint32_t now, uint32_t then)
+{
+	return now - then;
+}
+
+static int
+conn_fd(const struct conn *c)
+{
+	return (int)event_get_fd(&c->c_ev);
+}
+
+static size_t
+conn_queued(const struct conn *c)
+{
+	return c->c_bev != NULL ?
+	    evbuffer_get_length(bufferevent_get_output(c->c_bev)) : 0;
+}
+
+static size_t
+conn_held(const struct conn *c)
+{
+	return c->c_bev != NULL ?
+	    evbuffer_get_length(bufferevent_get_input(c->c_bev)) : 0;
+}
+
+/* Something was achieved: restart the idle clock, move to the tail. */
+static void
+conn_progress(struct conn *c, uint32_t now)
+{
+	struct conn_home *h = c->c_home;
+
+	c->c_t_progress = now;
+	if (TAILQ_NEXT(c, c_entry) != NULL) {
+		TAILQ_REMOVE(&h->conns, c, c_entry);
+		TAILQ_INSERT_TAIL(&h->conns, c, c_entry);
+	}
+}
+
+static void
+conn_set_reading(struct conn *c, int on)
+{
+	if (on && !(c->c_flags & EO_CF_READING)) {
+		if (event_add(&c->c_ev, NULL) == 0)
+			c->c_flags |= EO_CF_READING;
+	} else if (!on && (c->c_flags & EO_CF_READING)) {
+		event_del(&c->c_ev);
+		c->c_flags &= ~EO_CF_READING;
+	}
+}
+
+/* A common timeout for secs, so that re-arming a timer is O(1). */
+static void
+home_timeout(struct conn_home *h, uint32_t secs, struct timeval *tv)
+{
+	const struct timeval *ct;
+	unsigned i;
+
+	tv->tv_sec = (time_t)secs;
+	tv->tv_usec = 0;
+	for (i = 0; i < h->ntmo; i++)
+		if (h->tmo[i].secs == secs) {
+			*tv = *h->tmo[i].tv;
+			return;
+		}
+	if (h->ntmo == sizeof(h->tmo) / sizeof(h->tmo[0]) ||
+	    (ct = event_base_init_common_timeout(h->base, tv)) == NULL)
+		return;		/* a plain timer does as well, a bit slower */
+	h->tmo[h->ntmo].secs = secs;
+	h->tmo[h->ntmo++].tv = ct;
+	*tv = *ct;
+}
+
+/* The bufferevent that holds what must wait; made on first need. */
+static int
+conn_need_bev(struct conn *c)
+{
+	struct bufferevent *bev;
+	struct timeval tv;
+
+	if (c->c_bev != NULL)
+		return 0;
+	/* Not CLOSE_ON_FREE: the socket outlives it (quiet, lingering). */
+	bev = bufferevent_socket_new(c->c_home->base, conn_fd(c), 0);
+	if (bev == NULL)
+		return -1;
+	bufferevent_setcb(bev, NULL, conn_writecb, conn_eventcb, c);
+	/* A socket bufferevent freezes its input's end, for its own reads
+	   only; we read ourselves and keep unfinished units there. */
+	evbuffer_unfreeze(bufferevent_get_input(bev), 0);
+	/* The write callback runs when output falls to this: resume. */
+	bufferevent_setwatermark(bev, EV_WRITE, EO_OUT_LOW, 0);
+	if (c->c_lc->write_timeout != 0) {
+		home_timeout(c->c_home, c->c_lc->write_timeout, &tv);
+		bufferevent_set_timeouts(bev, NULL, &tv);
+	}
+	c->c_bev = bev;
+	return 0;
+}
+
+static void
+conn_drop_bev(struct conn *c)
+{
+	if (c->c_bev == NULL)
+		return;
+	/*
+	 * Inside its own callback a bufferevent is only unlinked once the
+	 * callback returns; disabling it first takes its events out of
+	 * epoll now, before the socket is closed or its number reused.
+	 */
+	bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
+	bufferevent_free(c->c_bev);
+	c->c_bev = NULL;
+}
+
+/* Copies (not moves) src to dst: src may point into the read buffer. */
+static int
+evbuf_copy(struct evbuffer *dst, struct evbuffer *src)
+{
+	struct evbuffer_iovec v[16];
+	size_t done;
+	int i, n;
+
+	while (evbuffer_get_length(src) > 0) {
+		n = evbuffer_peek(src, -1, NULL, v, 16);
+		if (n > 16)
+			n = 16;
+		for (i = 0, done = 0; i < n; i++) {
+			if (evbuffer_add(dst, v[i].iov_base, v[i].iov_len) ==
+			    -1)
+				return -1;
+			done += v[i].iov_len;
+		}
+		evbuffer_drain(src, done);
+	}
+	return 0;
+}
+
+static void
+conn_close_errno(struct conn *c, const char *what)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(errno));
+	conn_close(c, why);
+}
+
+/* ---- the connection's life ---------------------------------------- */
+
+static void
+conn_close(struct conn *c, const char *why)
+{
+	struct conn_home *h = c->c_home;
+	int fd = conn_fd(c);
+
+	log_debug("listener %s: fd %d closed: %s", c->c_lc->name, fd, why);
+	conn_set_reading(c, 0);
+	conn_drop_bev(c);
+	close(fd);
+	TAILQ_REMOVE(&h->conns, c, c_entry);
+	h->nconns--;
+	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
+	stats_sub(&h->stats->conns, 1);
+	listener_release(c->c_lis, &c->c_peer, c->c_flags & EO_CF_SOURCE);
+	cfg_unref(c->c_lc->cfg);
+	free(c);
+	if (h->draining && h->nconns == 0 && h->drained_cb != NULL)
+		h->drained_cb(h->drained_arg);
+}
+
+/*
+ * All output is sent.  If the client has sent EOF nothing more can come:
+ * close.  Otherwise shut the write side (the client sees EOF after the
+ * last reply) and linger, reading and dropping input, until the client
+ * closes too: close() with unread input would send a RST, and a RST can
+ * destroy replies still unread in the client's socket.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	if ((c->c_flags & EO_CF_PEER_EOF) ||
+	    shutdown(conn_fd(c), SHUT_WR) == -1) {
+		conn_close(c, "done");
+		return;
+	}
+	conn_drop_bev(c);
+	c->c_state = EO_CONN_LINGERING;
+	c->c_t_linger = now_ms() + EO_LINGER_MS;
+	conn_set_reading(c, 1);
+}
+
+/* Decides whether to read, and finishes what has nothing left to do. */
+static void
+conn_update(struct conn *c)
+{
+	size_t queued = conn_queued(c);
+
+	if (c->c_state == EO_CONN_SERVING &&
+	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF)))
+		c->c_state = EO_CONN_FLUSHING;
+	if (c->c_state == EO_CONN_FLUSHING) {
+		if (queued == 0 && !(c->c_flags & EO_CF_BLOCKED)) {
+			conn_finish(c);
+			return;
+		}
+		conn_set_reading(c, 0);
+		return;
+	}
+	/* Backpressure: a client that does not read stops being read. */
+	conn_set_reading(c, queued < EO_OUT_HIGH &&
+	    !(c->c_flags & EO_CF_BLOCKED));
+}
+
+/*
+ * Sends the replies in the worker's tx: at once if nothing is queued
+ * (saving the bufferevent's round through epoll), never around queued
+ * bytes (order is everything).  The rest goes to the output queue.
+ */
+static int
+conn_send(struct conn *c, int borrowed)
+{
+	struct evbuffer *tx = c->c_home->tx;
+	struct evbuffer *out;
+	int r;
+
+	if (evbuffer_get_length(tx) == 0)
+		return 0;
+	if (conn_queued(c) == 0) {
+		if (evbuffer_write(tx, conn_fd(c)) == -1 &&
+		    errno != EAGAIN && errno != EINTR) {
+			evbuffer_drain(tx, evbuffer_get_length(tx));
+			conn_close_errno(c, "write");
+			return -1;
+		}
+		if (evbuffer_get_length(tx) == 0)
+			return 0;
+	}
+	if (conn_need_bev(c) == -1) {
+		evbuffer_drain(tx, evbuffer_get_length(tx));
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	out = bufferevent_get_output(c->c_bev);
+	r = borrowed ? evbuf_copy(out, tx) : evbuffer_add_buffer(out, tx);
+	if (r == -1) {
+		evbuffer_drain(tx, evbuffer_get_length(tx));
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One round: runs the protocol on in (the worker's rx, borrowed, or the
+ * held input), keeps what must wait, sends the replies.  Returns -1 if
+ * the connection was closed.
+ */
+static int
+conn_serve_once(struct conn *c, struct evbuffer *in, int borrowed)
+{
+	struct conn_home *h = c->c_home;
+	const struct cfg_listener *lc = c->c_lc;
+	const struct protocol *p = lc->proto;
+	struct proto_io io;
+	enum proto_verdict v = EO_PROTO_OK;
+	size_t queued = conn_queued(c);
+	int was_partial = c->c_flags & EO_CF_PARTIAL, blocked = 0;
+	uint32_t now;
+
+	io.in = in;
+	io.out = h->tx;
+	io.out_room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
+	io.units = 0;
+	io.rng = &h->rng;
+	if (!(c->c_flags & EO_CF_DONE)) {
+		v = p->input(c->c_pstate, lc->popts, &io);
+		blocked = v == EO_PROTO_OK && evbuffer_get_length(in) > 0 &&
+		    evbuffer_get_length(h->tx) >= io.out_room;
+		if (v == EO_PROTO_OK && !blocked &&
+		    (c->c_flags & EO_CF_PEER_EOF))
+			v = p->eof(c->c_pstate, lc->popts, &io);
+	}
+	c->c_flags &= ~(EO_CF_BLOCKED | EO_CF_PARTIAL);
+	if (v == EO_PROTO_CLOSE || (c->c_flags & EO_CF_DONE)) {
+		c->c_flags |= EO_CF_DONE;
+		evbuffer_drain(in, evbuffer_get_length(in));
+	} else if (blocked)
+		c->c_flags |= EO_CF_BLOCKED;
+	else if (evbuffer_get_length(in) > 0)
+		c->c_flags |= EO_CF_PARTIAL;
+
+	now = now_ms();
+	if (io.units > 0)
+		conn_progress(c, now);
+	if ((c->c_flags & EO_CF_PARTIAL) && (!was_partial || io.units > 0))
+		c->c_t_unit = now;
+
+	if (borrowed && evbuffer_get_length(in) > 0 &&
+	    (conn_need_bev(c) == -1 ||
+	    evbuf_copy(bufferevent_get_input(c->c_bev), in) == -1)) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		evbuffer_drain(h->tx, evbuffer_get_length(h->tx));
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	return conn_send(c, borrowed);
+}
+
+/*
+ * Serves in, then whole units still waiting for output room for as long
+ * as the socket takes the replies at once (no write callback would come
+ * to resume them), then decides what next.
+ */
+static void
+conn_serve(struct conn *c, struct evbuffer *in, int borrowed)
+{
+	for (;;) {
+		if (conn_serve_once(c, in, borrowed) == -1)
+			return;
+		if (!(c->c_flags & EO_CF_BLOCKED) ||
+		    conn_queued(c) > EO_OUT_LOW)
+			break;
+		in = bufferevent_get_input(c->c_bev);
+		borrowed = 0;
+	}
+	conn_update(c);
+}
+
+static void
+conn_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct conn_home *h = c->c_home;
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, h->rbuf, EO_READ_CHUNK);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close_errno(c, "read");
+		return;
+	}
+	if (c->c_state == EO_CONN_LINGERING) {
+		if (n == 0)
+			conn_close(c, "closed after the client's EOF");
+		return;		/* late input: dropped */
+	}
+	if (n == 0) {
+		c->c_flags |= EO_CF_PEER_EOF;
+		if (conn_held(c) > 0)
+			conn_serve(c, bufferevent_get_input(c->c_bev), 0);
+		else
+			conn_serve(c, h->rx, 1);
+	} else if (conn_held(c) > 0) {
+		/* Appended to the unfinished unit: a copy, but a rare one. */
+		if (evbuffer_add(bufferevent_get_input(c->c_bev), h->rbuf,
+		    (size_t)n) == -1) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		conn_serve(c, bufferevent_get_input(c->c_bev), 0);
+	} else {
+		evbuffer_add_reference(h->rx, h->rbuf, (size_t)n, NULL, NULL);
+		conn_serve(c, h->rx, 1);
+	}
+}
+
+/* Output fell to the low watermark: the client reads again. */
+static void
+conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_progress(c, now_ms());
+	if (c->c_flags & EO_CF_BLOCKED)
+		conn_serve(c, bufferevent_get_input(bev), 0);
+	else
+		conn_update(c);
+}
+
+static void
+conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		stats_add(&c->c_home->stats->timeouts, 1);
+		conn_close(c, "write timeout: the client reads nothing");
+	} else {
+		errno = EVUTIL_SOCKET_ERROR();
+		conn_close_errno(c, "write");
+	}
+}
+
+/* ---- the worker's side -------------------------------------------- */
+
+int
+conn_home_init(struct conn_home *h, struct event_base *base,
+    struct stats *stats)
+{
+	memset(h, 0, sizeof(*h));
+	h->base = base;
+	h->stats = stats;
+	TAILQ_INIT(&h->conns);
+	atomic_init(&h->load, 0);
+	proto_seed(&h->rng);
+	h->rbuf = malloc(EO_READ_CHUNK);
+	h->rx = evbuffer_new();
+	h->tx = evbuffer_new();
+	if (h->rbuf == NULL || h->rx == NULL || h->tx == NULL) {
+		conn_home_fini(h);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conn_home_fini(struct conn_home *h)
+{
+	conn_close_all(h, "worker stopped");
+	if (h->rx != NULL)
+		evbuffer_free(h->rx);
+	if (h->tx != NULL)
+		evbuffer_free(h->tx);
+	free(h->rbuf);
+	h->rx = h->tx = NULL;
+	h->rbuf = NULL;
+}
+
+void
+conn_handoff_release(struct stats *stats, const struct conn_handoff *ho)
+{
+	close(ho->fd);
+	stats_sub(&stats->conns, 1);
+	listener_release(ho->lis, &ho->peer, ho->per_source);
+	cfg_unref(ho->lc->cfg);
+}
+
+/* Closes the connection that made no progress for longest, if it is
+   quiet enough; returns whether one was closed. */
+static int
+conn_evict(struct conn_home *h, uint32_t now, uint32_t secs)
+{
+	struct conn *c = TAILQ_FIRST(&h->conns);
+
+	if (c == NULL || since(now, c->c_t_progress) < secs * 1000u)
+		return 0;
+	stats_add(&h->stats->evicted, 1);
+	conn_close(c, "evicted: max_connections reached and it was the "
+	    "quietest");
+	return 1;
+}
+
+static void
+conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
+    enum stats_refusal reason, const char *why)
+{
+	log_debug("listener %s: fd %d refused: %s", ho->lc->name, ho->fd, why);
+	stats_add(&h->stats->refused[reason], 1);
+	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
+	conn_handoff_release(h->stats, ho);
+}
+
+void
+conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
+{
+	const struct protocol *p = ho->lc->proto;
+	uint32_t now = now_ms();
+	struct conn *c;
+	int one = 1;
+
+	if (h->draining) {
+		conn_refuse(h, ho, EO_REFUSED_OTHER, "shutting down");
+		return;
+	}
+	if (ho->evict && !conn_evict(h, now, ho->evict_after)) {
+		conn_refuse(h, ho, EO_REFUSED_FULL,
+		    "max_connections reached, none quiet");
+		return;
+	}
+	c = calloc(1, sizeof(*c) + ((p->state_size + 7) & ~(size_t)7));
+	if (c == NULL) {
+		conn_refuse(h, ho, EO_REFUSED_OTHER, "out of memory");
+		return;
+	}
+	/* Replies are small and wanted now: no Nagle delay. */
+	setsockopt(ho->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	event_assign(&c->c_ev, h->base, ho->fd, EV_READ | EV_PERSIST,
+	    conn_readcb, c);
+	c->c_home = h;
+	c->c_lis = ho->lis;
+	c->c_lc = ho->lc;
+	c->c_peer = ho->peer;
+	c->c_flags = ho->per_source ? EO_CF_SOURCE : 0;
+	c->c_t_progress = now;
+	c->c_state = EO_CONN_SERVING;
+	if (event_add(&c->c_ev, NULL) == -1) {
+		free(c);
+		conn_refuse(h, ho, EO_REFUSED_OTHER,
+		    "cannot watch the socket");
+		return;
+	}
+	c->c_flags |= EO_CF_READING;
+	TAILQ_INSERT_TAIL(&h->conns, c, c_entry);
+	h->nconns++;
+	if (p->init != NULL)
+		p->init(c->c_pstate, ho->lc->popts);
+}
+
+static void
+conn_tick(struct conn *c, uint32_t now)
+{
+	const struct cfg_listener *lc = c->c_lc;
+
+	if (c->c_state == EO_CONN_LINGERING) {
+		if ((int32_t)(now - c->c_t_linger) >= 0)
+			conn_close(c, "lingered long enough");
+		return;
+	}
+	if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
+	    since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
+		stats_add(&c->c_home->stats->timeouts, 1);
+		conn_close(c, "idle timeout");
+		return;
+	}
+	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
+	    since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
+		stats_add(&c->c_home->stats->timeouts, 1);
+		conn_close(c, "unfinished unit timed out");
+		return;
+	}
+	/* A quiet connection gives its buffers back: ~1 KiB each. */
+	if (c->c_bev != NULL && conn_queued(c) == 0 && conn_held(c) == 0 &&
+	    since(now, c->c_t_progress) >= EO_QUIET_MS)
+		conn_drop_bev(c);
+}
+
+void
+conn_sweep(struct conn_home *h)
+{
+	struct conn *c, *next;
+	uint32_t now = now_ms();
+
+	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_tick(c, now);
+	}
+}
+
+/*
+ * Shutdown.  An idle connection closes at once (with nothing unread, a
+ * plain close sends FIN, not RST); the others stop reading, send what is
+ * owed, including replies to whole units already read, then linger.
+ */
+static void
+conn_drain(struct conn *c)
+{
+	int unread = 0;
+
+	if (c->c_state == EO_CONN_LINGERING)
+		return;
+	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_BLOCKED) &&
+	    ioctl(conn_fd(c), FIONREAD, &unread) == 0 && unread == 0) {
+		conn_close(c, "shutting down");
+		return;
+	}
+	c->c_state = EO_CONN_FLUSHING;
+	conn_update(c);
+}
+
+void
+conn_drain_all(struct conn_home *h)
+{
+	struct conn *c, *next;
+
+	h->draining = 1;
+	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_drain(c);
+	}
+	if (h->nconns == 0 && h->drained_cb != NULL)
+		h->drained_cb(h->drained_arg);
+}
+
+void
+conn_close_all(struct conn_home *h, const char *why)
+{
+	while (!TAILQ_EMPTY(&h->conns))
+		conn_close(TAILQ_FIRST(&h->conns), why);
+}

@@ -1,0 +1,133 @@
+/*
+ * echo-oracled: echo (RFC 862) and oracle ("sphinx") service daemon.
+ *
+ * main() reads the command line and the configuration, then hands over
+ * to the server.  It never forks: systemd, or the shell, supervises.
+ * Exit codes follow sysexits(3): 0 stopped cleanly, 64 usage,
+ * 78 configuration, 1 anything else.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "protocol.h"
+#include "server.h"
+
+#define EX_OK_		0
+#define EX_OTHER	1
+#define EX_USAGE_	64
+#define EX_CONFIG_	78
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: echo-oracled [-dfhtV] [-c file]\n"
+	    "  -c, --config FILE  configuration file (default %s)\n"
+	    "  -t, --test         check the configuration and exit:\n"
+	    "                     0 if valid, 78 if not\n"
+	    "  -f, --foreground   accepted for habit: it never forks\n"
+	    "  -d, --debug        log at debug level, whatever log_level says\n"
+	    "  -V, --version      print the version and exit\n"
+	    "  -h, --help         print this help and exit\n"
+	    "protocols: %s\n"
+	    "signals: HUP reloads the configuration, TERM and INT stop\n",
+	    EO_DEFAULT_CONFIG, protocol_names());
+}
+
+/* Prints every mistake; -t prints plain lines, as a compiler would. */
+static void
+report(const struct cfg_diag *d, int test)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		if (test)
+			fprintf(stderr, "%s\n", d->msgs[i]);
+		else
+			log_err("%s", d->msgs[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "debug",	no_argument,		NULL, 'd' },
+		{ "foreground",	no_argument,		NULL, 'f' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "test",	no_argument,		NULL, 't' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	const char *path = EO_DEFAULT_CONFIG;
+	struct cfg_diag d;
+	struct server *srv;
+	struct cfg *cfg;
+	char err[512] = "";
+	int ch, test = 0, debug = 0, code;
+
+	while ((ch = getopt_long(argc, argv, "c:dfhtV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK_;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("echo-oracled %s\n", EO_VERSION);
+			return EX_OK_;
+		default:
+			usage(stderr);
+			return EX_USAGE_;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "echo-oracled: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return EX_USAGE_;
+	}
+
+	log_init();
+	cfg_diag_init(&d);
+	if ((cfg = cfg_load_file(path, &d)) == NULL) {
+		report(&d, test);
+		if (!test)
+			log_err("not started: %zu error%s in %s", d.n,
+			    d.n == 1 ? "" : "s", path);
+		cfg_diag_free(&d);
+		return EX_CONFIG_;
+	}
+	cfg_diag_free(&d);
+	if (test) {
+		printf("%s: configuration is valid\n", path);
+		cfg_unref(cfg);
+		return EX_OK_;
+	}
+	log_set_level(debug ? EO_LOG_DEBUG : cfg->log_level);
+	/* A client gone mid-write is an EPIPE to handle, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	if ((srv = server_start(cfg, debug, err, sizeof(err), &code)) ==
+	    NULL) {
+		log_err("not started: %s", err);
+		return code;
+	}
+	server_run(srv);
+	return EX_OK_;
+}

@@ -1,0 +1,278 @@
+/*
+ * The oracle, a "sphinx": a question is every byte up to and including
+ * the first '?'; whitespace before a question is skipped.  Each question
+ * is answered with itself, one space, one of the configured answers
+ * drawn at random, and reply_end ("\r\n" by default):
+ *
+ *	Will I be happy tomorrow? Very likely.\r\n
+ *
+ * Bytes are bytes: a question may hold NULs or any other octet.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "protocol.h"
+
+#define ORACLE_MAX_ANSWERS	1024
+#define ORACLE_ANSWER_MAX	256	/* bytes in one answer */
+#define ORACLE_REPLY_END_MAX	8
+
+struct oracle_opts {
+	uint32_t	  max_questions;	/* 0: no limit */
+	uint32_t	  max_question_length;	/* bytes, '?' included */
+	uint32_t	  question_timeout;	/* s; 0: no limit */
+	uint32_t	  nanswers;
+	/* " ANSWER" + reply_end, ready to append in one call */
+	char		**tails;
+	size_t		 *tail_lens;
+};
+
+struct oracle_state {
+	uint32_t	  answered;
+	/* Bytes at the head of the input already searched for '?', so a
+	   question arriving a byte at a time is scanned once, not n^2/2. */
+	uint32_t	  scanned;
+};
+
+static const char *const oracle_default_answers[] = {
+	"Yes.", "Very likely.", "Maybe.", "Not likely.", "No.",
+};
+
+static void
+oracle_opts_free(void *vopts)
+{
+	struct oracle_opts *o = vopts;
+	uint32_t i;
+
+	if (o == NULL)
+		return;
+	for (i = 0; i < o->nanswers; i++)
+		free(o->tails[i]);
+	free(o->tails);
+	free(o->tail_lens);
+	free(o);
+}
+
+static int
+oracle_add_answer(struct oracle_opts *o, const char *answer,
+    const char *reply_end)
+{
+	size_t alen = strlen(answer), elen = strlen(reply_end);
+	char *tail = malloc(1 + alen + elen + 1);
+
+	if (tail == NULL)
+		return -1;
+	tail[0] = ' ';
+	memcpy(tail + 1, answer, alen);
+	memcpy(tail + 1 + alen, reply_end, elen + 1);
+	o->tails[o->nanswers] = tail;
+	o->tail_lens[o->nanswers] = 1 + alen + elen;
+	o->nanswers++;
+	return 0;
+}
+
+/* Checks the answers list; returns how many there are, or -1. */
+static int
+oracle_check_answers(const config_setting_t *list, struct cfg_diag *d)
+{
+	int i, n, bad = 0;
+
+	if (!config_setting_is_aggregate(list) ||
+	    config_setting_is_group(list)) {
+		cfg_error(d, list, "answers must be a list of strings, "
+		    "e.g. [\"Yes.\", \"No.\"]");
+		return -1;
+	}
+	n = config_setting_length(list);
+	if (n < 1 || n > ORACLE_MAX_ANSWERS) {
+		cfg_error(d, list, "answers must hold 1 to %d strings, not %d",
+		    ORACLE_MAX_ANSWERS, n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list,
+		    (unsigned)i);
+		const char *s = config_setting_get_string(e);
+		size_t len;
+
+		if (s == NULL) {
+			cfg_error(d, e, "answers[%d] must be a string", i);
+			bad = 1;
+			continue;
+		}
+		len = strlen(s);
+		if (len == 0 || len > ORACLE_ANSWER_MAX) {
+			cfg_error(d, e, "answers[%d] must be 1 to %d bytes",
+			    i, ORACLE_ANSWER_MAX);
+			bad = 1;
+		} else if (strpbrk(s, "\r\n") != NULL) {
+			cfg_error(d, e, "answers[%d] must be one line", i);
+			bad = 1;
+		}
+	}
+	return bad ? -1 : n;
+}
+
+static int
+oracle_opts_parse(const config_setting_t *group, void **optsp,
+    struct cfg_diag *d)
+{
+	static const char *const known[] = { "answers", "max_questions",
+	    "max_question_length", "question_timeout", "reply_end", NULL };
+	const config_setting_t *list = NULL;
+	struct oracle_opts *o;
+	const char *reply_end = "\r\n";
+	int i, n = (int)(sizeof(oracle_default_answers) /
+	    sizeof(oracle_default_answers[0]));
+	int bad = 0;
+
+	*optsp = NULL;
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return -1;
+	o->max_questions = 10;
+	o->max_question_length = 1024;
+	o->question_timeout = 30;
+	if (group != NULL) {
+		bad |= cfg_check_keys(d, group, known) < 0;
+		bad |= cfg_get_uint(d, group, "max_questions", 0, UINT32_MAX,
+		    &o->max_questions) < 0;
+		bad |= cfg_get_uint(d, group, "max_question_length", 1,
+		    1024 * 1024, &o->max_question_length) < 0;
+		bad |= cfg_get_uint(d, group, "question_timeout", 0, 86400,
+		    &o->question_timeout) < 0;
+		bad |= cfg_get_string(d, group, "reply_end",
+		    ORACLE_REPLY_END_MAX, &reply_end) < 0;
+		if ((list = config_setting_get_member(group, "answers")) !=
+		    NULL && (n = oracle_check_answers(list, d)) < 0)
+			bad = 1;
+	}
+	if (bad) {
+		oracle_opts_free(o);
+		return -1;
+	}
+	o->tails = calloc((size_t)n, sizeof(*o->tails));
+	o->tail_lens = calloc((size_t)n, sizeof(*o->tail_lens));
+	if (o->tails == NULL || o->tail_lens == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		const char *a = list != NULL ? config_setting_get_string_elem(
+		    list, i) : oracle_default_answers[i];
+		if (oracle_add_answer(o, a, reply_end) == -1)
+			goto nomem;
+	}
+	*optsp = o;
+	return 0;
+nomem:
+	cfg_error(d, group, "out of memory");
+	oracle_opts_free(o);
+	return -1;
+}
+
+static uint32_t
+oracle_unit_timeout(const void *vopts)
+{
+	const struct oracle_opts *o = vopts;
+
+	return o->question_timeout;
+}
+
+/* Drops the whitespace at the head of in: the CR LF after a question. */
+static void
+oracle_skip_space(struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+		const unsigned char *p = v.iov_base;
+		size_t n = 0;
+
+		while (n < v.iov_len && isspace(p[n]))
+			n++;
+		if (n == 0)
+			return;
+		evbuffer_drain(in, n);
+		if (n < v.iov_len)
+			return;
+	}
+}
+
+static void
+oracle_say(struct evbuffer *out, const char *line)
+{
+	evbuffer_add(out, line, strlen(line));
+}
+
+static enum proto_verdict
+oracle_input(void *vstate, const void *vopts, struct proto_io *io)
+{
+	struct oracle_state *st = vstate;
+	const struct oracle_opts *o = vopts;
+
+	for (;;) {
+		struct evbuffer_ptr start, mark;
+		size_t len, qlen;
+		uint32_t pick;
+
+		if (o->max_questions != 0 && st->answered >= o->max_questions)
+			return EO_PROTO_CLOSE;
+		if (st->scanned == 0)
+			oracle_skip_space(io->in);
+		len = evbuffer_get_length(io->in);
+		if (len == 0 || evbuffer_get_length(io->out) >= io->out_room)
+			return EO_PROTO_OK;
+		if (evbuffer_ptr_set(io->in, &start, st->scanned,
+		    EVBUFFER_PTR_SET) == -1)
+			return EO_PROTO_CLOSE;	/* broken invariant */
+		mark = evbuffer_search_range(io->in, "?", 1, &start, NULL);
+		if (mark.pos == -1) {
+			st->scanned = (uint32_t)(len < UINT32_MAX ? len : 0);
+			if (len < o->max_question_length)
+				return EO_PROTO_OK;	/* the rest will come */
+			qlen = len;
+		} else
+			qlen = (size_t)mark.pos + 1;
+		if (qlen > o->max_question_length) {
+			char line[96];
+
+			snprintf(line, sizeof(line), "error: question longer "
+			    "than %u bytes\r\n", o->max_question_length);
+			oracle_say(io->out, line);
+			return EO_PROTO_CLOSE;
+		}
+		evbuffer_remove_buffer(io->in, io->out, qlen);
+		pick = proto_random(io, o->nanswers);
+		evbuffer_add(io->out, o->tails[pick], o->tail_lens[pick]);
+		st->scanned = 0;
+		st->answered++;
+		io->units++;
+	}
+}
+
+static enum proto_verdict
+oracle_eof(void *vstate, const void *vopts, struct proto_io *io)
+{
+	struct oracle_state *st = vstate;
+
+	(void)vopts;
+	if (st->scanned == 0)
+		oracle_skip_space(io->in);
+	if (evbuffer_get_length(io->in) > 0)
+		oracle_say(io->out,
+		    "error: unfinished question: questions end with '?'\r\n");
+	return EO_PROTO_CLOSE;
+}
+
+const struct protocol proto_oracle = {
+	.name = "oracle",
+	.state_size = sizeof(struct oracle_state),
+	.opts_parse = oracle_opts_parse,
+	.opts_free = oracle_opts_free,
+	.unit_timeout = oracle_unit_timeout,
+	.init = NULL,
+	.input = oracle_input,
+	.eof = oracle_eof,
+};

@@ -1,0 +1,80 @@
+/*
+ * The protocol table and the per-worker PRNG protocols draw from.
+ */
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "protocol.h"
+
+static const struct protocol *const protocols[] = {
+	&proto_echo,
+	&proto_oracle,
+};
+
+#define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))
+
+const struct protocol *
+protocol_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (strcmp(protocols[i]->name, name) == 0)
+			return protocols[i];
+	return NULL;
+}
+
+const char *
+protocol_names(void)
+{
+	static char names[128];
+	size_t i, len = 0;
+
+	if (names[0] != '\0')
+		return names;
+	for (i = 0; i < NPROTOCOLS && len < sizeof(names); i++) {
+		int n = snprintf(names + len, sizeof(names) - len, "%s%s",
+		    i > 0 ? ", " : "", protocols[i]->name);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	return names;
+}
+
+/*
+ * splitmix64: one add and three multiply-xorshifts per number, state in
+ * one word owned by one worker, so no locking and no shared cache line.
+ * rand(3) would be both slower and a lock.
+ */
+static uint64_t
+splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+uint32_t
+proto_random(struct proto_io *io, uint32_t bound)
+{
+	/* Lemire's multiply-shift: unbiased enough for bound << 2^32. */
+	uint64_t r = splitmix64(io->rng) >> 32;
+
+	return (uint32_t)((r * bound) >> 32);
+}
+
+void
+proto_seed(uint64_t *rng)
+{
+	struct timespec ts;
+
+	if (getrandom(rng, sizeof(*rng), GRND_NONBLOCK) == sizeof(*rng))
+		return;
+	/* No entropy yet (early boot): still distinct per worker. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+	    (uint64_t)(uintptr_t)rng;
+}

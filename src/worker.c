@@ -1,0 +1,333 @@
+/*
+ * Worker threads: see include/worker.h.
+ *
+ * The mailbox is memcached's hand-off: the acceptor queues a message and
+ * writes the worker's eventfd only if the queue was empty, so a burst of
+ * connections costs one wakeup; the worker takes the whole queue at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+enum wmsg_type {
+	EO_WM_CONN,		/* adopt msg.ho */
+	EO_WM_DRAIN,
+	EO_WM_ABORT,
+	EO_WM_STOP
+};
+
+struct wmsg {
+	enum wmsg_type		type;
+	struct conn_handoff	ho;
+};
+
+struct worker {
+	unsigned		 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct conn_home	 home;
+	struct event		*wake_ev;	/* on wake_fd */
+	struct event		*tick_ev;	/* once a second: sweep */
+	int			 wake_fd;	/* eventfd: mail arrived */
+	int			 done_fd;	/* eventfd: main's, "drained" */
+	int			 done_sent;
+	atomic_ulong		 heartbeat;
+
+	pthread_mutex_t		 mtx;		/* guards the queue below */
+	struct wmsg		*q;		/* ring of qcap messages */
+	size_t			 qhead, qlen, qcap;
+	struct wmsg		*batch;		/* the worker's copy */
+	size_t			 batchcap;
+};
+
+/* Tells the main thread, once, that this worker holds no connection. */
+static void
+worker_drained(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t one = 1;
+
+	if (w->done_sent)
+		return;
+	w->done_sent = 1;
+	if (write(w->done_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("worker %u: cannot report being drained", w->id);
+}
+
+/* Takes the whole queue under the lock; handles it outside. */
+static size_t
+worker_take(struct worker *w)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&w->mtx);
+	n = w->qlen;
+	if (n > w->batchcap) {
+		struct wmsg *b = realloc(w->batch, w->qcap * sizeof(*b));
+
+		if (b == NULL)
+			n = w->batchcap;	/* the rest on the next round */
+		else {
+			w->batch = b;
+			w->batchcap = w->qcap;
+		}
+	}
+	for (i = 0; i < n; i++)
+		w->batch[i] = w->q[(w->qhead + i) % w->qcap];
+	w->qhead = (w->qhead + n) % (w->qcap ? w->qcap : 1);
+	w->qlen -= n;
+	pthread_mutex_unlock(&w->mtx);
+	return n;
+}
+
+static void
+worker_wakecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t v;
+	size_t i, n;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_warn("worker %u: eventfd", w->id);
+	while ((n = worker_take(w)) > 0) {
+		for (i = 0; i < n; i++) {
+			struct wmsg *m = &w->batch[i];
+
+			switch (m->type) {
+			case EO_WM_CONN:
+				conn_adopt(&w->home, &m->ho);
+				break;
+			case EO_WM_DRAIN:
+				conn_drain_all(&w->home);
+				break;
+			case EO_WM_ABORT:
+				w->home.draining = 1;
+				conn_close_all(&w->home, "shutdown grace over");
+				worker_drained(w);
+				break;
+			case EO_WM_STOP:
+				event_base_loopbreak(w->base);
+				break;
+			}
+		}
+	}
+}
+
+static void
+worker_tickcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	conn_sweep(&w->home);
+	atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+static int
+worker_post(struct worker *w, const struct wmsg *m)
+{
+	uint64_t one = 1;
+	int was_empty;
+
+	pthread_mutex_lock(&w->mtx);
+	if (w->qlen == w->qcap) {
+		size_t i, cap = w->qcap ? w->qcap * 2 : 64;
+		struct wmsg *q = malloc(cap * sizeof(*q));
+
+		if (q == NULL) {
+			pthread_mutex_unlock(&w->mtx);
+			return -1;
+		}
+		for (i = 0; i < w->qlen; i++)
+			q[i] = w->q[(w->qhead + i) % w->qcap];
+		free(w->q);
+		w->q = q;
+		w->qhead = 0;
+		w->qcap = cap;
+	}
+	w->q[(w->qhead + w->qlen) % w->qcap] = *m;
+	was_empty = w->qlen++ == 0;
+	pthread_mutex_unlock(&w->mtx);
+	/* A non-empty queue already has a wakeup on its way. */
+	if (was_empty && write(w->wake_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("worker %u: cannot wake it", w->id);
+	return 0;
+}
+
+static void
+worker_free(struct worker *w)
+{
+	size_t i;
+
+	/* Mail never read: give back what the handoffs hold. */
+	for (i = 0; i < w->qlen; i++) {
+		struct wmsg *m = &w->q[(w->qhead + i) % w->qcap];
+
+		if (m->type == EO_WM_CONN)
+			conn_handoff_release(w->home.stats, &m->ho);
+	}
+	if (w->home.base != NULL)
+		conn_home_fini(&w->home);
+	if (w->wake_ev != NULL)
+		event_free(w->wake_ev);
+	if (w->tick_ev != NULL)
+		event_free(w->tick_ev);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	if (w->wake_fd != -1)
+		close(w->wake_fd);
+	pthread_mutex_destroy(&w->mtx);
+	free(w->q);
+	free(w->batch);
+	free(w);
+}
+
+static struct event_base *
+worker_base(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL)
+		return NULL;
+	/* One thread per base: no locks.  The changelist merges an
+	   add and a del of the same fd in one loop pass into nothing. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
+struct worker *
+worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
+    size_t errlen)
+{
+	struct timeval second = { 1, 0 };
+	struct worker *w = calloc(1, sizeof(*w));
+	sigset_t all, old;
+	int r;
+
+	if (w == NULL) {
+		snprintf(err, errlen, "worker %u: out of memory", id);
+		return NULL;
+	}
+	w->id = id;
+	w->done_fd = done_fd;
+	w->wake_fd = -1;
+	atomic_init(&w->heartbeat, 0);
+	pthread_mutex_init(&w->mtx, NULL);
+	if ((w->base = worker_base()) == NULL ||
+	    conn_home_init(&w->home, w->base, stats) == -1 ||
+	    (w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST,
+	    worker_wakecb, w)) == NULL ||
+	    (w->tick_ev = event_new(w->base, -1, EV_PERSIST, worker_tickcb,
+	    w)) == NULL ||
+	    event_add(w->wake_ev, NULL) == -1 ||
+	    event_add(w->tick_ev, &second) == -1) {
+		snprintf(err, errlen, "worker %u: cannot set up its event "
+		    "loop: %s", id, strerror(errno));
+		worker_free(w);
+		return NULL;
+	}
+	w->home.drained_cb = worker_drained;
+	w->home.drained_arg = w;
+	/* Signals are the main thread's: workers start with them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		snprintf(err, errlen, "worker %u: pthread_create: %s", id,
+		    strerror(r));
+		worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+int
+worker_dispatch(struct worker *w, const struct conn_handoff *ho)
+{
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = EO_WM_CONN;
+	m.ho = *ho;
+	atomic_fetch_add_explicit(&w->home.load, 1, memory_order_relaxed);
+	if (worker_post(w, &m) == -1) {
+		atomic_fetch_sub_explicit(&w->home.load, 1,
+		    memory_order_relaxed);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+worker_send(struct worker *w, enum wmsg_type type)
+{
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	/* Control mail must arrive: retry rather than lose a shutdown. */
+	while (worker_post(w, &m) == -1)
+		usleep(1000);
+}
+
+void
+worker_drain(struct worker *w)
+{
+	worker_send(w, EO_WM_DRAIN);
+}
+
+void
+worker_abort(struct worker *w)
+{
+	worker_send(w, EO_WM_ABORT);
+}
+
+void
+worker_stop(struct worker *w)
+{
+	worker_send(w, EO_WM_STOP);
+	pthread_join(w->thread, NULL);
+	worker_free(w);
+}
+
+unsigned
+worker_load(const struct worker *w)
+{
+	return atomic_load_explicit(&w->home.load, memory_order_relaxed);
+}
+
+unsigned long
+worker_heartbeat(const struct worker *w)
+{
+	return atomic_load_explicit(&w->heartbeat, memory_order_relaxed);
+}
