@@ -81,6 +81,24 @@ diag_push(struct cfg_diag *d, char *msg)
 	d->msgs[d->n++] = msg;
 }
 
+/*
+ * libconfig names an @include'd file as written, relative to the main
+ * file's folder: the folder to print before it, so that FILE:LINE
+ * names a file one can open.
+ */
+static const char *
+diag_dir(const struct cfg_diag *d, const char *file)
+{
+	static __thread char dir[4096];
+	const char *slash;
+
+	if (file[0] == '/' || d->file == NULL || strcmp(file, d->file) == 0 ||
+	    (slash = strrchr(d->file, '/')) == NULL)
+		return "";
+	snprintf(dir, sizeof(dir), "%.*s/", (int)(slash - d->file), d->file);
+	return dir;
+}
+
 void
 cfg_error(struct cfg_diag *d, const config_setting_t *where,
     const char *fmt, ...)
@@ -104,10 +122,11 @@ cfg_error(struct cfg_diag *d, const config_setting_t *where,
 	if (text == NULL)
 		return;
 	if (line > 0) {
-		if (asprintf(&msg, "%s:%d: %s%s", file, line, d->context,
-		    text) == -1)
+		if (asprintf(&msg, "%s%s:%d: %s%s", diag_dir(d, file), file,
+		    line, d->context, text) == -1)
 			msg = NULL;
-	} else if (asprintf(&msg, "%s: %s%s", file, d->context, text) == -1)
+	} else if (asprintf(&msg, "%s%s: %s%s", diag_dir(d, file), file,
+	    d->context, text) == -1)
 		msg = NULL;
 	free(text);
 	diag_push(d, msg);
@@ -512,8 +531,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	    &l->idle_timeout) < 0;
 	bad |= cfg_get_uint(d, lg, "write_timeout", 0, MAX_TIMEOUT,
 	    &l->write_timeout) < 0;
-	if (r > 0)
-		bad |= parse_bind(d, lg, l) < 0;
+	bad |= parse_bind(d, lg, l) < 0;
 	if (l->proto != NULL)
 		bad |= parse_proto_opts(d, lg, l) < 0;
 	d->context[0] = '\0';
@@ -669,10 +687,55 @@ syntax_error(struct cfg_diag *d, const config_t *lc)
 
 	if (file == NULL)
 		file = d->file;
-	if (asprintf(&msg, "%s:%d: %s", file, config_error_line(lc),
-	    config_error_text(lc)) == -1)
+	if (asprintf(&msg, "%s%s:%d: %s", diag_dir(d, file), file,
+	    config_error_line(lc), config_error_text(lc)) == -1)
 		msg = NULL;
 	diag_push(d, msg);
+}
+
+/* "FILE:LINE: ..." to its line, 0 if it names none. */
+static long
+diag_line(const char *msg)
+{
+	const char *p = strstr(msg, ": ");
+
+	while (p != NULL && p > msg) {
+		const char *q = p;
+
+		while (q > msg && q[-1] >= '0' && q[-1] <= '9')
+			q--;
+		if (q < p && q > msg && q[-1] == ':')
+			return strtol(q, NULL, 10);
+		p = strstr(p + 2, ": ");
+	}
+	return 0;
+}
+
+/*
+ * Mistakes are found setting by setting, not line by line: sort them
+ * (stably) so that they read from the top of the file down, like a
+ * compiler's.  Messages of an included file keep their place.
+ */
+static void
+diag_sort(struct cfg_diag *d)
+{
+	size_t i, j;
+
+	for (i = 1; i < d->n; i++) {
+		char *m = d->msgs[i];
+		long line = diag_line(m);
+		size_t flen = strcspn(m, ":");
+
+		for (j = i; j > 0; j--) {
+			const char *o = d->msgs[j - 1];
+
+			if (strcspn(o, ":") != flen || strncmp(o, m, flen) != 0 ||
+			    diag_line(o) <= line)
+				break;
+			d->msgs[j] = d->msgs[j - 1];
+		}
+		d->msgs[j] = m;
+	}
 }
 
 static struct cfg *
@@ -689,6 +752,7 @@ cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 	if (parse_root(d, config_root_setting(lc), cfg) == -1 || d->n > 0) {
 		if (d->n == 0)
 			cfg_error(d, NULL, "out of memory");
+		diag_sort(d);
 		cfg_free(cfg);
 		return NULL;
 	}

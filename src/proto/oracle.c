@@ -229,10 +229,11 @@ oracle_input(void *vstate, const void *vopts, struct proto_io *io)
 			return EO_PROTO_CLOSE;	/* broken invariant */
 		mark = evbuffer_search_range(io->in, "?", 1, &start, NULL);
 		if (mark.pos == -1) {
-			st->scanned = (uint32_t)(len < UINT32_MAX ? len : 0);
-			if (len < o->max_question_length)
+			if (len < o->max_question_length) {
+				st->scanned = (uint32_t)len;
 				return EO_PROTO_OK;	/* the rest will come */
-			qlen = len;
+			}
+			qlen = len + 1;		/* at the very least */
 		} else
 			qlen = (size_t)mark.pos + 1;
 		if (qlen > o->max_question_length) {

@@ -1,0 +1,141 @@
+/*
+ * The protocol table, the PRNG protocols draw from, and echo.
+ */
+#include <check.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "config.h"
+#include "protocol.h"
+
+START_TEST(test_table)
+{
+	ck_assert_ptr_eq(protocol_find("echo"), &proto_echo);
+	ck_assert_ptr_eq(protocol_find("oracle"), &proto_oracle);
+	ck_assert_ptr_null(protocol_find("chargen"));
+	ck_assert_ptr_null(protocol_find(""));
+	ck_assert_ptr_null(protocol_find("Echo"));
+	ck_assert_str_eq(protocol_names(), "echo, oracle");
+	ck_assert_str_eq(proto_echo.name, "echo");
+	ck_assert_str_eq(proto_oracle.name, "oracle");
+}
+END_TEST
+
+/* Every entry fills what conn.c calls unconditionally. */
+START_TEST(test_entries_complete)
+{
+	const struct protocol *const all[] = { &proto_echo, &proto_oracle };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct cfg_diag d;
+		void *opts = NULL;
+
+		ck_assert_ptr_nonnull(all[i]->opts_parse);
+		ck_assert_ptr_nonnull(all[i]->opts_free);
+		ck_assert_ptr_nonnull(all[i]->input);
+		ck_assert_ptr_nonnull(all[i]->eof);
+		cfg_diag_init(&d);
+		/* No group: the defaults. */
+		ck_assert_int_eq(all[i]->opts_parse(NULL, &opts, &d), 0);
+		ck_assert_uint_eq(d.n, 0);
+		all[i]->opts_free(opts);
+		cfg_diag_free(&d);
+	}
+}
+END_TEST
+
+START_TEST(test_random)
+{
+	uint64_t rng = 1;
+	struct proto_io io = { NULL, NULL, 0, 0, &rng };
+	unsigned seen[7] = { 0 }, i;
+
+	for (i = 0; i < 7000; i++) {
+		uint32_t r = proto_random(&io, 7);
+
+		ck_assert_uint_lt(r, 7);
+		seen[r]++;
+	}
+	for (i = 0; i < 7; i++)
+		ck_assert_uint_gt(seen[i], 800);
+	for (i = 0; i < 100; i++)
+		ck_assert_uint_eq(proto_random(&io, 1), 0);
+	/* Seeds differ from one worker to the next. */
+	{
+		uint64_t a = 0, b = 0;
+
+		proto_seed(&a);
+		proto_seed(&b);
+		ck_assert(a != b);
+	}
+}
+END_TEST
+
+static void
+echo_round(struct evbuffer *in, struct evbuffer *out, size_t room,
+    unsigned *units)
+{
+	struct proto_io io = { in, out, room, 0, NULL };
+
+	ck_assert_int_eq(proto_echo.input(NULL, NULL, &io), EO_PROTO_OK);
+	*units += io.units;
+}
+
+START_TEST(test_echo)
+{
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	unsigned char data[70000], back[70000];
+	unsigned units = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + i / 256);
+	data[10] = '\0';
+	evbuffer_add(in, data, sizeof(data));
+	/* The budget: at most room bytes of output, the rest waits. */
+	echo_round(in, out, 1000, &units);
+	ck_assert_uint_eq(evbuffer_get_length(out), 1000);
+	ck_assert_uint_eq(evbuffer_get_length(in), sizeof(data) - 1000);
+	echo_round(in, out, 1000, &units);	/* full: nothing moves */
+	ck_assert_uint_eq(evbuffer_get_length(out), 1000);
+	ck_assert_uint_eq(units, 1);
+	echo_round(in, out, (size_t)-1, &units);
+	ck_assert_uint_eq(evbuffer_get_length(in), 0);
+	ck_assert_uint_eq(evbuffer_get_length(out), sizeof(data));
+	ck_assert_uint_eq(units, 2);
+	evbuffer_remove(out, back, sizeof(back));
+	ck_assert_int_eq(memcmp(back, data, sizeof(data)), 0);
+	echo_round(in, out, (size_t)-1, &units);	/* nothing in */
+	ck_assert_uint_eq(units, 2);
+	{
+		struct proto_io io = { in, out, 1, 0, NULL };
+
+		ck_assert_int_eq(proto_echo.eof(NULL, NULL, &io),
+		    EO_PROTO_CLOSE);
+	}
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("protocol");
+	TCase *tc = tcase_create("protocol");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_table);
+	tcase_add_test(tc, test_entries_complete);
+	tcase_add_test(tc, test_random);
+	tcase_add_test(tc, test_echo);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
