@@ -1,0 +1,586 @@
+/*
+ * The integration harness: see harness.h.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "harness.h"
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int
+eo_ms(int ms)
+{
+	const char *s = getenv("EO_TIMEOUT_SCALE");
+	int k = s != NULL ? atoi(s) : 1;
+
+	return ms * (k > 0 ? k : 1);
+}
+
+/* Binds port on addr as the daemon would; 0 if it is free. */
+static int
+port_free(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1, r;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &s->sin_addr);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &s->sin6_addr);
+		len = sizeof(*s);
+	}
+	if ((fd = socket(family, SOCK_STREAM, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	r = bind(fd, (struct sockaddr *)&ss, len);
+	close(fd);
+	return r;
+}
+
+int
+eo_port(void)
+{
+	static unsigned n;
+	int tries;
+
+	/* 20000-31999: below ip_local_port_range's 32768, so no
+	   connect() of ours is handed one; spread by pid across tests
+	   running in parallel. */
+	for (tries = 0; tries < 1000; tries++) {
+		int port = 20000 + (int)(((unsigned)getpid() * 7919u +
+		    n++ * 131u) % 12000u);
+
+		if (port_free(AF_INET, "127.0.0.1", port) == 0 &&
+		    port_free(AF_INET6, "::1", port) == 0)
+			return port;
+	}
+	ck_abort_msg("no free port");
+	return -1;
+}
+
+static void
+write_file(const char *path, const char *fmt, va_list ap)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	vfprintf(f, fmt, ap);
+	fclose(f);
+}
+
+void
+eod_write_conf(struct eod *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	write_file(d->conf, fmt, ap);
+	va_end(ap);
+}
+
+/* argv from a space-separated string, appended at *argc. */
+static void
+split_args(char *s, char **argv, int *argc, int max)
+{
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(s, " ", &save); tok != NULL && *argc < max - 1;
+	    tok = strtok_r(NULL, " ", &save))
+		argv[(*argc)++] = tok;
+}
+
+static void
+eod_exec(struct eod *d, const struct eod_opts *o)
+{
+	char *argv[64], wrapper[512] = "", extra[512] = "";
+	const char *w = getenv("EO_WRAPPER");
+	int argc = 0, fd;
+
+	/* Die with the test, whatever becomes of it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	setenv("NOTIFY_SOCKET", d->notify, 1);
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("JOURNAL_STREAM");
+	if (o != NULL && o->nofile > 0) {
+		struct rlimit rl = { (rlim_t)o->nofile, (rlim_t)o->nofile };
+
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (w != NULL && *w != '\0' && (o == NULL || !o->no_wrapper)) {
+		snprintf(wrapper, sizeof(wrapper), "%s", w);
+		split_args(wrapper, argv, &argc, 64);
+	}
+	argv[argc++] = (char *)EO_BINARY;
+	argv[argc++] = (char *)"-f";
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = d->conf;
+	if (o != NULL && o->args != NULL) {
+		snprintf(extra, sizeof(extra), "%s", o->args);
+		split_args(extra, argv, &argc, 64);
+	}
+	argv[argc] = NULL;
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+static struct eod *
+eod_new(void)
+{
+	struct eod *d = calloc(1, sizeof(*d));
+	struct sockaddr_un sun;
+
+	ck_assert_ptr_nonnull(d);
+	snprintf(d->dir, sizeof(d->dir), "/tmp/eo-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	chmod(d->dir, 0755);
+	snprintf(d->conf, sizeof(d->conf), "%s/echo-oracled.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(d->notify_fd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", d->notify);
+	ck_assert_int_eq(bind(d->notify_fd, (struct sockaddr *)&sun,
+	    sizeof(sun)), 0);
+	return d;
+}
+
+static struct eod *
+eod_vstart(const struct eod_opts *o, const char *fmt, va_list ap)
+{
+	struct eod *d = eod_new();
+
+	write_file(d->conf, fmt, ap);
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0)
+		eod_exec(d, o);
+	if (o != NULL && o->expect_fail)
+		return d;
+	if (eod_wait_notify(d, "READY=1", eo_ms(10000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("the daemon did not get ready");
+	}
+	return d;
+}
+
+struct eod *
+eod_start(const char *fmt, ...)
+{
+	struct eod *d;
+	va_list ap;
+
+	va_start(ap, fmt);
+	d = eod_vstart(NULL, fmt, ap);
+	va_end(ap);
+	return d;
+}
+
+struct eod *
+eod_start_opts(const struct eod_opts *o, const char *fmt, ...)
+{
+	struct eod *d;
+	va_list ap;
+
+	va_start(ap, fmt);
+	d = eod_vstart(o, fmt, ap);
+	va_end(ap);
+	return d;
+}
+
+/* Whether the daemon has ended (reaping it). */
+static int
+eod_gone(struct eod *d)
+{
+	if (!d->ended && waitpid(d->pid, &d->status, WNOHANG) == d->pid)
+		d->ended = 1;
+	return d->ended;
+}
+
+int
+eod_wait_notify(struct eod *d, const char *what, int ms)
+{
+	long end = now_ms() + ms;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd p = { d->notify_fd, POLLIN, 0 };
+		long left = end - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || eod_gone(d))
+			return -1;
+		if (poll(&p, 1, left > 200 ? 200 : (int)left) <= 0)
+			continue;
+		if ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strstr(buf, what) != NULL)
+			return 0;
+	}
+}
+
+int
+eod_reload(struct eod *d)
+{
+	char buf[4096];
+	long end;
+
+	/* Forget older notices. */
+	while (recv(d->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(eod_wait_notify(d, "RELOADING=1", eo_ms(10000)), 0);
+	end = now_ms() + eo_ms(10000);
+	while (now_ms() < end) {
+		struct pollfd p = { d->notify_fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strstr(buf, "READY=1") != NULL)
+			return strstr(buf, "Reload failed") != NULL;
+	}
+	ck_abort_msg("the daemon did not finish reloading");
+	return -1;
+}
+
+int
+eod_wait_exit(struct eod *d, int ms)
+{
+	long end = now_ms() + ms;
+
+	while (!eod_gone(d)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(10000);
+	}
+	return WIFEXITED(d->status) ? WEXITSTATUS(d->status) : -1;
+}
+
+int
+eod_stop_sig(struct eod *d, int sig, int ms)
+{
+	int code;
+
+	if (!eod_gone(d))
+		kill(d->pid, sig);
+	if ((code = eod_wait_exit(d, ms)) == -1 && !d->ended) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, &d->status, 0);
+		d->ended = 1;
+		return -1;
+	}
+	return code;
+}
+
+int
+eod_stop(struct eod *d)
+{
+	int code = eod_stop_sig(d, SIGTERM, eo_ms(20000));
+
+	if (code != 0)
+		eod_log_dump(d);
+	return code;
+}
+
+void
+eod_free(struct eod *d)
+{
+	char path[512];
+	DIR *dir;
+	struct dirent *e;
+
+	if (!eod_gone(d)) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, &d->status, 0);
+	}
+	close(d->notify_fd);
+	if ((dir = opendir(d->dir)) != NULL) {
+		while ((e = readdir(dir)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", d->dir, e->d_name);
+			unlink(path);
+		}
+		closedir(dir);
+	}
+	rmdir(d->dir);
+	free(d);
+}
+
+int
+eod_log_has(struct eod *d, const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(d->log, "r");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+int
+eod_log_wait(struct eod *d, const char *needle, int ms)
+{
+	long end = now_ms() + ms;
+
+	while (!eod_log_has(d, needle)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+void
+eod_log_dump(struct eod *d)
+{
+	char line[4096];
+	FILE *f = fopen(d->log, "r");
+
+	if (f == NULL)
+		return;
+	fprintf(stderr, "---- %s ----\n", d->log);
+	while (fgets(line, sizeof(line), f) != NULL)
+		fputs(line, stderr);
+	fprintf(stderr, "----\n");
+	fclose(f);
+}
+
+long
+eod_rss_kb(struct eod *d)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int
+eod_nfds(struct eod *d)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+int
+eo_run(const char *args, char *out, size_t outlen)
+{
+	char cmd[1024];
+	size_t len = 0;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", EO_BINARY, args);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	while (len + 1 < outlen && fgets(out + len, (int)(outlen - len), p))
+		len += strlen(out + len);
+	out[len] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+tcp_connect(const char *host, int port)
+{
+	struct addrinfo hints, *res;
+	char serv[16];
+	int fd;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(serv, sizeof(serv), "%d", port);
+	if (getaddrinfo(host, serv, &hints, &res) != 0)
+		return -1;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd != -1 && connect(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int
+tcp_open(const char *host, int port)
+{
+	int fd = tcp_connect(host, port);
+
+	ck_assert_msg(fd >= 0, "connect %s %d: %s", host, port,
+	    strerror(errno));
+	return fd;
+}
+
+int
+send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Waits up to ms for fd to be readable: 1, 0 on timeout. */
+static int
+readable(int fd, long end)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	long left = end - now_ms();
+
+	if (left < 0)
+		left = 0;
+	return poll(&p, 1, (int)left) > 0;
+}
+
+size_t
+recv_n(int fd, void *buf, size_t len, int ms)
+{
+	long end = now_ms() + ms;
+	size_t got = 0;
+
+	while (got < len && readable(fd, end)) {
+		ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+size_t
+recv_all(int fd, void *buf, size_t cap, int ms, int *eof)
+{
+	long end = now_ms() + ms;
+	size_t got = 0;
+
+	*eof = 0;
+	while (got < cap && readable(fd, end)) {
+		ssize_t n = recv(fd, (char *)buf + got, cap - got, 0);
+
+		if (n == 0) {
+			*eof = 1;
+			break;
+		}
+		if (n < 0) {
+			*eof = -1;
+			break;
+		}
+		got += (size_t)n;
+	}
+	return got;
+}
+
+int
+wait_eof(int fd, int ms)
+{
+	long end = now_ms() + ms;
+	char buf[4096];
+
+	while (readable(fd, end)) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+still_open(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char c;
+
+	if (poll(&p, 1, ms) == 0)
+		return 1;
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}

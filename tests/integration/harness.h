@@ -1,0 +1,96 @@
+/*
+ * The integration harness: the real echo-oracled binary, on loopback,
+ * driven over real sockets.
+ *
+ * A daemon under test gets its own folder (config, log) and its own
+ * NOTIFY_SOCKET, so the harness waits for READY=1 instead of sleeping,
+ * and sees reloads finish.  Ports are picked free below the kernel's
+ * ephemeral range, so no client connection can take them meanwhile.
+ * The daemon dies with the test process (PR_SET_PDEATHSIG), whatever
+ * the test does.
+ *
+ * EO_WRAPPER (say "valgrind --leak-check=full --error-exitcode=99")
+ * runs the daemon under a tool; EO_TIMEOUT_SCALE stretches every wait.
+ */
+#ifndef EO_HARNESS_H
+#define EO_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct eod {
+	pid_t		pid;
+	char		dir[64];	/* its folder */
+	char		conf[96];	/* its config file */
+	char		log[96];	/* its stderr */
+	char		notify[96];	/* its NOTIFY_SOCKET */
+	int		notify_fd;
+	int		status;		/* from waitpid, once it has ended */
+	int		ended;
+};
+
+/* Extra ways to start a daemon. */
+struct eod_opts {
+	long		nofile;		/* RLIMIT_NOFILE; 0: inherited */
+	const char	*args;		/* extra arguments, space-separated */
+	int		expect_fail;	/* it should exit, not get ready */
+	int		no_wrapper;	/* not under EO_WRAPPER */
+};
+
+/* Milliseconds, scaled by EO_TIMEOUT_SCALE. */
+int	eo_ms(int ms);
+/* A port free on 127.0.0.1 and ::1. */
+int	eo_port(void);
+
+/*
+ * Writes the config (printf-style) and starts the daemon on it; returns
+ * once it has sent READY=1 (the test fails if it does not in time).
+ */
+struct eod *eod_start(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+struct eod *eod_start_opts(const struct eod_opts *o, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Rewrites the config file. */
+void	eod_write_conf(struct eod *d, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* SIGHUP, then waits for READY=1; 0 if it reloaded, 1 if it refused. */
+int	eod_reload(struct eod *d);
+/* Waits for a notify datagram containing what; 0 or -1 on timeout. */
+int	eod_wait_notify(struct eod *d, const char *what, int ms);
+/* Sends sig and waits for the exit; returns the exit code, or -1
+   (killed or timed out). */
+int	eod_stop_sig(struct eod *d, int sig, int ms);
+int	eod_stop(struct eod *d);
+/* Waits for the daemon to exit by itself; exit code or -1. */
+int	eod_wait_exit(struct eod *d, int ms);
+/* Removes the folder (the daemon must have ended). */
+void	eod_free(struct eod *d);
+
+/* Whether the log has a line containing needle. */
+int	eod_log_has(struct eod *d, const char *needle);
+/* Waits until it does; 0, or -1 on timeout. */
+int	eod_log_wait(struct eod *d, const char *needle, int ms);
+void	eod_log_dump(struct eod *d);
+/* Resident memory in KiB, open descriptors, threads. */
+long	eod_rss_kb(struct eod *d);
+int	eod_nfds(struct eod *d);
+
+/* Runs the binary with args; its exit code, stdout+stderr in out. */
+int	eo_run(const char *args, char *out, size_t outlen);
+
+/* A connected TCP socket to host:port (blocking), or -1. */
+int	tcp_connect(const char *host, int port);
+/* The same, failing the test on error. */
+int	tcp_open(const char *host, int port);
+int	send_all(int fd, const void *buf, size_t len);
+/* Reads until len bytes, EOF or timeout; the bytes read. */
+size_t	recv_n(int fd, void *buf, size_t len, int ms);
+/* Reads until EOF (or timeout, or cap); the bytes read; *eof says how
+   it ended: 1 EOF, 0 timeout or cap, -1 error such as a reset. */
+size_t	recv_all(int fd, void *buf, size_t cap, int ms, int *eof);
+/* Waits for EOF, discarding input: 1 EOF, 0 timeout, -1 reset. */
+int	wait_eof(int fd, int ms);
+/* Whether fd's peer is still there (no EOF, no reset) after ms. */
+int	still_open(int fd, int ms);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * The daemon's life: the command line and its exit codes, start-up
+ * failures, two listeners, reloads good and bad, stopping.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define LISTENER(name, proto, port, extra)				\
+	"{ name = \"" name "\"; protocol = \"" proto "\"; port = %d;"	\
+	" bind = [\"127.0.0.1\", \"::1\"]; " extra " }"
+
+static void
+expect_echo(int fd, const char *msg)
+{
+	char buf[256];
+	size_t len = strlen(msg);
+
+	ck_assert_int_eq(send_all(fd, msg, len), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
+	ck_assert_int_eq(memcmp(buf, msg, len), 0);
+}
+
+/* Asks and returns the answer, the text between the '?' and CR LF. */
+static void
+ask(int fd, const char *q, char *answer, size_t len)
+{
+	char buf[256];
+	size_t n = 0, ql = strlen(q);
+
+	ck_assert_int_eq(send_all(fd, q, ql), 0);
+	while (n < sizeof(buf) - 1) {
+		ck_assert_uint_eq(recv_n(fd, buf + n, 1, eo_ms(5000)), 1);
+		if (buf[n++] == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	ck_assert_msg(n >= ql + 3 && memcmp(buf, q, ql) == 0, "got %s", buf);
+	snprintf(answer, len, "%.*s", (int)(n - ql - 3), buf + ql + 1);
+}
+
+static int
+refused(const char *host, int port)
+{
+	int fd = tcp_connect(host, port);
+
+	if (fd == -1)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_cli)
+{
+	char out[4096], args[512], path[64];
+	int port = eo_port();
+	FILE *f;
+
+	ck_assert_int_eq(eo_run("-V", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "echo-oracled "));
+	ck_assert_int_eq(eo_run("-h", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "usage: echo-oracled"));
+	ck_assert_int_eq(eo_run("--help", out, sizeof(out)), 0);
+	ck_assert_int_eq(eo_run("-x", out, sizeof(out)), 64);
+	ck_assert_ptr_nonnull(strstr(out, "usage:"));
+	ck_assert_int_eq(eo_run("-c", out, sizeof(out)), 64);
+	ck_assert_int_eq(eo_run("stray", out, sizeof(out)), 64);
+	ck_assert_ptr_nonnull(strstr(out, "unexpected argument \"stray\""));
+
+	/* -t: valid, invalid (every error, FILE:LINE), missing. */
+	snprintf(path, sizeof(path), "/tmp/eo-cli-%d.conf", (int)getpid());
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "listeners = ( " LISTENER("e", "echo", port, "") " );\n",
+	    port);
+	fclose(f);
+	snprintf(args, sizeof(args), "-t -c %s", path);
+	ck_assert_int_eq(eo_run(args, out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "configuration is valid"));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "workers = 1;\nidle_timout = 3;\nlisteners = (\n"
+	    "{ name = \"e\"; protocol = \"echo\"; port = 99999;"
+	    " bind = \"::1\"; } );\n");
+	fclose(f);
+	snprintf(args, sizeof(args), "--test --config %s", path);
+	ck_assert_int_eq(eo_run(args, out, sizeof(out)), 78);
+	snprintf(args, sizeof(args), "%s:2: unknown setting \"idle_timout\"",
+	    path);
+	ck_assert_msg(strstr(out, args) != NULL, "%s", out);
+	snprintf(args, sizeof(args), "%s:4: listener \"e\": port must be 1 "
+	    "to 65535, not 99999", path);
+	ck_assert_msg(strstr(out, args) != NULL, "%s", out);
+	/* Without -t: the same errors, exit 78, nothing bound. */
+	snprintf(args, sizeof(args), "-f -c %s", path);
+	ck_assert_int_eq(eo_run(args, out, sizeof(out)), 78);
+	ck_assert_ptr_nonnull(strstr(out, "not started: 2 errors"));
+	unlink(path);
+	snprintf(args, sizeof(args), "-t -c %s", path);
+	ck_assert_int_eq(eo_run(args, out, sizeof(out)), 78);
+	ck_assert_ptr_nonnull(strstr(out, "cannot open: No such file"));
+}
+END_TEST
+
+/* A port already taken: a clear message, exit 1. */
+START_TEST(test_bind_failure)
+{
+	struct eod_opts o = { .expect_fail = 1 };
+	int port = eo_port();
+	struct eod *a = eod_start("listeners = ( " LISTENER("a", "echo", port,
+	    "") " );\n", port);
+	struct eod *b = eod_start_opts(&o, "listeners = ( " LISTENER("b",
+	    "echo", port, "") " );\n", port);
+	char want[128];
+
+	ck_assert_int_eq(eod_wait_exit(b, eo_ms(10000)), 1);
+	snprintf(want, sizeof(want), "not started: bind 127.0.0.1:%d: Address "
+	    "already in use", port);
+	ck_assert_msg(eod_log_has(b, want), "no \"%s\"", want);
+	ck_assert_int_eq(eod_stop(a), 0);
+	eod_free(a);
+	eod_free(b);
+}
+END_TEST
+
+/* Two listeners, two protocols, both families; the log says so. */
+START_TEST(test_two_listeners)
+{
+	int pe = eo_port(), po = eo_port();
+	struct eod *d = eod_start("listeners = ( "
+	    LISTENER("echo", "echo", pe, "") ", "
+	    LISTENER("oracle", "oracle", po, "") " );\n", pe, po);
+	char want[128], answer[64];
+	int fd;
+
+	fd = tcp_open("::1", pe);
+	expect_echo(fd, "both?");
+	close(fd);
+	fd = tcp_open("127.0.0.1", po);
+	ask(fd, "both?", answer, sizeof(answer));
+	close(fd);
+	snprintf(want, sizeof(want), "listener oracle (oracle): listening on "
+	    "[::1]:%d", po);
+	ck_assert(eod_log_has(d, want));
+	ck_assert(eod_log_has(d, "started: 2 listeners"));
+	ck_assert_int_eq(eod_stop(d), 0);
+	ck_assert(eod_log_has(d, "stopped"));
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Reload: a listener added and one removed while connections stay up;
+ * the kept listener's socket never closes; an open connection keeps the
+ * settings it started with, a new one gets the new ones.
+ */
+START_TEST(test_reload)
+{
+	int pe = eo_port(), po = eo_port(), pn = eo_port();
+	struct eod *d = eod_start("listeners = ( "
+	    LISTENER("echo", "echo", pe, "") ", "
+	    LISTENER("oracle", "oracle", po, "oracle = { answers = "
+	    "[\"Old.\"]; max_questions = 0; };") " );\n", pe, po);
+	int held_echo = tcp_open("127.0.0.1", pe);
+	int held_oracle = tcp_open("127.0.0.1", po);
+	char answer[64];
+	int fd;
+
+	expect_echo(held_echo, "before");
+	ask(held_oracle, "Before?", answer, sizeof(answer));
+	ck_assert_str_eq(answer, "Old.");
+	ck_assert(refused("127.0.0.1", pn));
+
+	/* Add "new", drop "echo", change the oracle's answers. */
+	eod_write_conf(d, "listeners = ( "
+	    LISTENER("oracle", "oracle", po, "oracle = { answers = "
+	    "[\"New.\"]; max_questions = 0; };") ", "
+	    LISTENER("new", "echo", pn, "") " );\n", po, pn);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert(eod_log_has(d, "reloaded"));
+
+	fd = tcp_open("::1", pn);			/* added */
+	expect_echo(fd, "new listener");
+	close(fd);
+	ck_assert(refused("127.0.0.1", pe));		/* removed */
+	ck_assert(refused("::1", pe));
+	expect_echo(held_echo, "still here");		/* kept going */
+	ask(held_oracle, "After?", answer, sizeof(answer));
+	ck_assert_str_eq(answer, "Old.");		/* its settings */
+	fd = tcp_open("127.0.0.1", po);
+	ask(fd, "Fresh?", answer, sizeof(answer));
+	ck_assert_str_eq(answer, "New.");
+	close(fd);
+
+	close(held_echo);
+	close(held_oracle);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* An invalid config: the reason with FILE:LINE, the old one serves on. */
+START_TEST(test_reload_invalid)
+{
+	int pe = eo_port();
+	struct eod *d = eod_start("listeners = ( " LISTENER("echo", "echo", pe,
+	    "") " );\n", pe);
+	int held = tcp_open("127.0.0.1", pe), fd, taken;
+	char want[256];
+
+	eod_write_conf(d, "workers = 2;\n\nlisteners = ( "
+	    LISTENER("echo", "echo", pe, "idle_timeout = \"soon\";") " );\n",
+	    pe);
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "%s:3: listener \"echo\": idle_timeout "
+	    "must be an integer", d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	ck_assert(eod_log_has(d, "reload failed"));
+	expect_echo(held, "still served");
+	fd = tcp_open("::1", pe);
+	expect_echo(fd, "new clients too");
+	close(fd);
+
+	/* Valid but unbindable (a port someone else holds): the same. */
+	taken = eo_port();
+	{
+		struct eod *other = eod_start("listeners = ( " LISTENER("x",
+		    "echo", taken, "") " );\n", taken);
+
+		eod_write_conf(d, "listeners = ( " LISTENER("echo", "echo", pe,
+		    "") ", " LISTENER("more", "echo", taken, "") " );\n", pe,
+		    taken);
+		ck_assert_int_eq(eod_reload(d), 1);
+		snprintf(want, sizeof(want), "bind 127.0.0.1:%d: Address "
+		    "already in use", taken);
+		ck_assert(eod_log_has(d, want));
+		expect_echo(held, "and still");
+		ck_assert_int_eq(eod_stop(other), 0);
+		eod_free(other);
+	}
+	/* Fixed: the next reload goes through. */
+	eod_write_conf(d, "listeners = ( " LISTENER("echo", "echo", pe, "")
+	    " );\n", pe);
+	ck_assert_int_eq(eod_reload(d), 0);
+	expect_echo(held, "fine");
+	close(held);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* SIGTERM: idle clients see EOF at once; owed output is flushed;
+   exit 0.  SIGINT the same. */
+START_TEST(test_stop)
+{
+	int pe = eo_port();
+	struct eod *d = eod_start("shutdown_timeout = 5;\nlisteners = ( "
+	    LISTENER("echo", "echo", pe, "") " );\n", pe);
+	int idle = tcp_open("127.0.0.1", pe), fd;
+
+	expect_echo(idle, "x");
+	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(5000)), 0);
+	ck_assert_int_eq(wait_eof(idle, eo_ms(1000)), 1);
+	ck_assert(eod_log_has(d, "stopping (SIGTERM)"));
+	close(idle);
+	eod_free(d);
+
+	d = eod_start("listeners = ( " LISTENER("echo", "echo", pe, "")
+	    " );\n", pe);
+	fd = tcp_open("::1", pe);
+	expect_echo(fd, "y");
+	ck_assert_int_eq(eod_stop_sig(d, SIGINT, eo_ms(5000)), 0);
+	ck_assert_int_eq(wait_eof(fd, eo_ms(1000)), 1);
+	ck_assert(refused("::1", pe));
+	close(fd);
+	eod_free(d);
+}
+END_TEST
+
+/* A client that never reads holds output: SIGTERM waits for it only
+   shutdown_timeout seconds, then exits 0 anyway. */
+START_TEST(test_stop_grace)
+{
+	int pe = eo_port(), fd, i;
+	struct eod *d = eod_start("shutdown_timeout = 1;\nlisteners = ( "
+	    LISTENER("echo", "echo", pe, "") " );\n", pe);
+	static char big[1 << 20];
+
+	fd = tcp_open("127.0.0.1", pe);
+	for (i = 0; i < 8; i++) {
+		struct timeval tv = { 0, 200000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		send(fd, big, sizeof(big), MSG_NOSIGNAL);
+	}
+	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(10000)), 0);
+	ck_assert(eod_log_has(d, "shutdown_timeout (1 s) is over"));
+	close(fd);
+	eod_free(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("lifecycle");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, eo_ms(60));
+	tcase_add_test(tc, test_cli);
+	tcase_add_test(tc, test_bind_failure);
+	tcase_add_test(tc, test_two_listeners);
+	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_reload_invalid);
+	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_stop_grace);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,301 @@
+/*
+ * Limits and timeouts, as clients meet them: idle, write and question
+ * timeouts; max_connections refusing or evicting the quietest; the
+ * per-listener and per-source caps; the log lines that say so.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define ECHO(port, extra)						\
+	"listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
+	" bind = [\"127.0.0.1\", \"::1\"]; " extra " } );\n", port
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void
+expect_echo(int fd, const char *msg)
+{
+	char buf[256];
+	size_t len = strlen(msg);
+
+	ck_assert_int_eq(send_all(fd, msg, len), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
+	ck_assert_int_eq(memcmp(buf, msg, len), 0);
+}
+
+/* A connection that is accepted and closed at once reads EOF or a reset
+   right away; one that is served stays open. */
+static int
+served(int fd)
+{
+	return still_open(fd, eo_ms(300));
+}
+
+START_TEST(test_idle_timeout)
+{
+	int port = eo_port();
+	struct eod *d = eod_start(ECHO(port, "idle_timeout = 1;"));
+	int idle = tcp_open("127.0.0.1", port);
+	int busy = tcp_open("127.0.0.1", port);
+	long t0 = now_ms(), waited;
+	int i;
+
+	expect_echo(idle, "once");
+	/* The busy one talks every 300 ms and stays. */
+	for (i = 0; i < 10; i++) {
+		expect_echo(busy, "tick");
+		usleep(300000);
+	}
+	ck_assert_int_eq(wait_eof(idle, eo_ms(5000)), 1);
+	waited = now_ms() - t0;
+	ck_assert_int_ge(waited, 900);
+	expect_echo(busy, "still");
+	close(idle);
+	close(busy);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* A client that stops reading with output pending is closed after
+   write_timeout, not kept for ever. */
+START_TEST(test_write_timeout)
+{
+	int port = eo_port();
+	struct eod *d = eod_start("log_level = \"debug\";\n" ECHO(port,
+	    "write_timeout = 1; idle_timeout = 0;"));
+	int fd = tcp_open("127.0.0.1", port), fl, stuck = 0;
+	static char big[1 << 20];
+	long t0;
+
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	/* Send until nobody takes more: kernel buffers and the daemon's
+	   queue are full, and its writes make no progress. */
+	while (stuck < 10) {
+		if (send(fd, big, sizeof(big), MSG_NOSIGNAL) > 0)
+			stuck = 0;
+		else {
+			stuck++;
+			usleep(20000);
+		}
+	}
+	t0 = now_ms();
+	ck_assert_int_eq(eod_log_wait(d, "closed: write timeout",
+	    eo_ms(5000)), 0);
+	ck_assert_int_ge(now_ms() - t0, 500);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* Slowloris: one byte every half second, never a '?': closed after
+   question_timeout, although bytes keep coming. */
+START_TEST(test_question_timeout)
+{
+	int port = eo_port();
+	struct eod *d = eod_start("listeners = ( { name = \"o\"; protocol ="
+	    " \"oracle\"; port = %d; bind = \"127.0.0.1\"; idle_timeout = 0;"
+	    " oracle = { question_timeout = 2; max_question_length = 1000; };"
+	    " } );\n", port);
+	int slow = tcp_open("127.0.0.1", port), i, closed = 0;
+	long t0 = now_ms();
+
+	for (i = 0; i < 20 && !closed; i++) {
+		if (send_all(slow, "x", 1) == -1 || !still_open(slow, 500))
+			closed = 1;
+	}
+	ck_assert(closed);
+	ck_assert_int_ge(now_ms() - t0, 1900);
+	ck_assert_int_le(now_ms() - t0, eo_ms(5000));
+	close(slow);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* Whitespace is no progress: a client sending only blank lines is idle. */
+START_TEST(test_whitespace_is_idle)
+{
+	int port = eo_port();
+	struct eod *d = eod_start("listeners = ( { name = \"o\"; protocol ="
+	    " \"oracle\"; port = %d; bind = \"127.0.0.1\"; idle_timeout = 1;"
+	    " } );\n", port);
+	int fd = tcp_open("127.0.0.1", port), i, closed = 0;
+
+	for (i = 0; i < 20 && !closed; i++)
+		if (send_all(fd, "\r\n", 2) == -1 || !still_open(fd, 300))
+			closed = 1;
+	ck_assert(closed);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* evict_after = 0: beyond max_connections, newcomers are refused; a
+   free slot is served again; the refusals are logged once per burst. */
+START_TEST(test_max_connections_refuse)
+{
+	int port = eo_port(), fds[4], i, extra;
+	struct eod *d = eod_start("max_connections = 3; evict_after = 0;\n"
+	    ECHO(port, ""));
+
+	for (i = 0; i < 3; i++) {
+		fds[i] = tcp_open("127.0.0.1", port);
+		expect_echo(fds[i], "in");
+	}
+	for (i = 0; i < 5; i++) {
+		extra = tcp_open("127.0.0.1", port);
+		ck_assert(!served(extra));
+		close(extra);
+	}
+	for (i = 0; i < 3; i++)
+		expect_echo(fds[i], "still in");
+	close(fds[0]);
+	usleep(200000);
+	fds[3] = tcp_open("::1", port);
+	expect_echo(fds[3], "my turn");
+	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
+	    "max_connections (3) reached", eo_ms(3000)), 0);
+	ck_assert_int_eq(eod_log_wait(d, "refused 5 connections",
+	    eo_ms(5000)), 0);
+	for (i = 1; i < 4; i++)
+		close(fds[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * The default policy: at max_connections, a newcomer evicts the
+ * connection quiet for longest (if quiet for evict_after seconds), so a
+ * flood of idle connections cannot lock working clients out.
+ */
+START_TEST(test_max_connections_evict)
+{
+	int port = eo_port(), idle[4], worker, fresh, i, evicted = 0;
+	struct eod *d = eod_start("max_connections = 5; evict_after = 1;\n"
+	    ECHO(port, ""));
+
+	for (i = 0; i < 4; i++)
+		idle[i] = tcp_open("127.0.0.1", port);
+	worker = tcp_open("127.0.0.1", port);
+	expect_echo(worker, "working");
+	/* All quiet for over a second but the worker, which works. */
+	for (i = 0; i < 6; i++) {
+		usleep(250000);
+		expect_echo(worker, "working");
+	}
+	fresh = tcp_open("127.0.0.1", port);
+	expect_echo(fresh, "let me in");
+	expect_echo(worker, "still working");
+	/* One idle connection gave way (the quietest of the worker the
+	   newcomer landed on), and only one. */
+	usleep(200000);
+	for (i = 0; i < 4; i++)
+		evicted += !still_open(idle[i], 50);
+	ck_assert_int_eq(evicted, 1);
+	ck_assert_int_eq(eod_log_wait(d, "evicting connections: "
+	    "max_connections (5)", eo_ms(3000)), 0);
+	/* Nobody quiet enough (all just spoke): the newcomer is refused. */
+	for (i = 0; i < 4; i++)
+		if (still_open(idle[i], 0))
+			expect_echo(idle[i], "awake");
+	{
+		int late = tcp_open("127.0.0.1", port);
+
+		ck_assert(!served(late));
+		close(late);
+	}
+	for (i = 0; i < 4; i++)
+		close(idle[i]);
+	close(worker);
+	close(fresh);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+START_TEST(test_listener_and_source_caps)
+{
+	int pa = eo_port(), pb = eo_port(), fds[6], x;
+	struct eod *d = eod_start("listeners = (\n"
+	    "{ name = \"a\"; protocol = \"echo\"; port = %d; bind ="
+	    " [\"127.0.0.1\", \"::1\"]; max_connections = 2; },\n"
+	    "{ name = \"b\"; protocol = \"echo\"; port = %d; bind ="
+	    " [\"127.0.0.1\", \"::1\"]; max_connections_per_source = 1; } );\n",
+	    pa, pb);
+
+	fds[0] = tcp_open("127.0.0.1", pa);
+	fds[1] = tcp_open("::1", pa);
+	expect_echo(fds[0], "a0");
+	expect_echo(fds[1], "a1");
+	x = tcp_open("127.0.0.1", pa);
+	ck_assert(!served(x));
+	close(x);
+	/* b: one per client address; 127.0.0.1 and ::1 are two. */
+	fds[2] = tcp_open("127.0.0.1", pb);
+	fds[3] = tcp_open("::1", pb);
+	expect_echo(fds[2], "b0");
+	expect_echo(fds[3], "b1");
+	x = tcp_open("127.0.0.1", pb);
+	ck_assert(!served(x));
+	close(x);
+	close(fds[2]);
+	usleep(200000);
+	fds[4] = tcp_open("127.0.0.1", pb);
+	expect_echo(fds[4], "b2");
+	ck_assert_int_eq(eod_log_wait(d, "listener a reached its "
+	    "max_connections (2)", eo_ms(3000)), 0);
+	ck_assert_int_eq(eod_log_wait(d, "a client of listener b reached "
+	    "max_connections_per_source (1)", eo_ms(3000)), 0);
+	close(fds[0]);
+	close(fds[1]);
+	close(fds[3]);
+	close(fds[4]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("limits");
+	TCase *tc = tcase_create("limits");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, eo_ms(60));
+	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_write_timeout);
+	tcase_add_test(tc, test_question_timeout);
+	tcase_add_test(tc, test_whitespace_is_idle);
+	tcase_add_test(tc, test_max_connections_refuse);
+	tcase_add_test(tc, test_max_connections_evict);
+	tcase_add_test(tc, test_listener_and_source_caps);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
