@@ -1084,7 +1084,11 @@ server_run(struct server *srv)
 	    srv->nlis, srv->nlis == 1 ? "" : "s");
 	systemd_ready(status);
 	event_base_dispatch(srv->base);
-	log_info("stopped: %lu connections served", stats_get(
-	    &srv->stats.accepted));
+	{
+		unsigned long n = stats_get(&srv->stats.accepted);
+
+		log_info("stopped: %lu connection%s served", n,
+		    n == 1 ? "" : "s");
+	}
 	server_free(srv);
 }
