@@ -130,6 +130,30 @@ split_args(char *s, char **argv, int *argc, int max)
 		argv[(*argc)++] = tok;
 }
 
+/* In the child: the sockets to fds 3.., and the variables naming them
+   (LISTEN_PID: this process, which exec keeps). */
+static void
+pass_sockets(const struct eod_opts *o)
+{
+	int i, tmp[16];
+	char v[32];
+
+	ck_assert_int_le(o->nlisten, 16);
+	/* Out of the way first: a socket may already sit on 3 or 4. */
+	for (i = 0; i < o->nlisten; i++)
+		tmp[i] = fcntl(o->listen_fds[i], F_DUPFD_CLOEXEC, 100);
+	for (i = 0; i < o->nlisten; i++) {
+		dup2(tmp[i], 3 + i);
+		close(tmp[i]);
+	}
+	snprintf(v, sizeof(v), "%d", o->nlisten);
+	setenv("LISTEN_FDS", v, 1);
+	snprintf(v, sizeof(v), "%d", (int)getpid());
+	setenv("LISTEN_PID", v, 1);
+	if (o->listen_names != NULL)
+		setenv("LISTEN_FDNAMES", o->listen_names, 1);
+}
+
 static void
 eod_exec(struct eod *d, const struct eod_opts *o)
 {
@@ -147,7 +171,30 @@ eod_exec(struct eod *d, const struct eod_opts *o)
 	setenv("NOTIFY_SOCKET", d->notify, 1);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
 	unsetenv("JOURNAL_STREAM");
+	if (o != NULL && o->journal) {
+		struct stat st;
+		char v[64];
+
+		fstat(STDERR_FILENO, &st);
+		snprintf(v, sizeof(v), "%llu:%llu",
+		    (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		setenv("JOURNAL_STREAM", v, 1);
+	}
+	if (o != NULL && o->nlisten > 0)
+		pass_sockets(o);
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	if (o != NULL && o->watchdog_usec > 0) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%ld", o->watchdog_usec);
+		setenv("WATCHDOG_USEC", v, 1);
+		snprintf(v, sizeof(v), "%d", (int)getpid());
+		setenv("WATCHDOG_PID", v, 1);
+	}
 	if (o != NULL && o->nofile > 0) {
 		struct rlimit rl = { (rlim_t)o->nofile, (rlim_t)o->nofile };
 
@@ -453,6 +500,29 @@ eo_run(const char *args, char *out, size_t outlen)
 	out[len] = '\0';
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+eo_listen(const char *host, int port)
+{
+	struct addrinfo hints, *res;
+	char serv[16];
+	int fd, on = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(serv, sizeof(serv), "%d", port);
+	ck_assert_int_eq(getaddrinfo(host, serv, &hints, &res), 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	ck_assert_int_eq(bind(fd, res->ai_addr, res->ai_addrlen), 0);
+	ck_assert_int_eq(listen(fd, 128), 0);
+	freeaddrinfo(res);
+	return fd;
 }
 
 int

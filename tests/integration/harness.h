@@ -35,7 +35,17 @@ struct eod_opts {
 	const char	*args;		/* extra arguments, space-separated */
 	int		expect_fail;	/* it should exit, not get ready */
 	int		no_wrapper;	/* not under EO_WRAPPER */
+	int		journal;	/* JOURNAL_STREAM names its stderr */
+	long		watchdog_usec;	/* WATCHDOG_USEC; 0: none */
+	/* Socket activation as systemd does it: these listening sockets
+	   become fds 3.., LISTEN_FDNAMES is names (':'-separated). */
+	const int	*listen_fds;
+	int		nlisten;
+	const char	*listen_names;
 };
+
+/* A listening socket on host:port, for socket activation tests. */
+int	eo_listen(const char *host, int port);
 
 /* Milliseconds, scaled by EO_TIMEOUT_SCALE. */
 int	eo_ms(int ms);

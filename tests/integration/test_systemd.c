@@ -1,0 +1,192 @@
+/*
+ * What the daemon says to systemd, and takes from it, seen without
+ * systemd: the harness is the notify socket, passes listening sockets
+ * the way socket activation does, and sets JOURNAL_STREAM and
+ * WATCHDOG_USEC.  (tests/systemd/ runs the real thing.)
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void
+expect_echo(int fd, const char *msg)
+{
+	char buf[256];
+	size_t len = strlen(msg);
+
+	ck_assert_int_eq(send_all(fd, msg, len), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
+	ck_assert_int_eq(memcmp(buf, msg, len), 0);
+}
+
+/* Served on the passed sockets, not on the config's own addresses. */
+START_TEST(test_activation)
+{
+	int pe = eo_port(), po = eo_port(), other = eo_port(), more = eo_port();
+	int fds[2] = { eo_listen("127.0.0.1", pe), eo_listen("::1", po) };
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 2,
+	    .listen_names = "echo:oracle" };
+	struct eod *d = eod_start_opts(&o, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", pe, other);
+	char want[128], buf[64];
+	int fd;
+
+	close(fds[0]);
+	close(fds[1]);
+	fd = tcp_open("127.0.0.1", pe);
+	expect_echo(fd, "activated");
+	close(fd);
+	fd = tcp_open("::1", po);
+	ck_assert_int_eq(send_all(fd, "Passed?", 7), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, 8, eo_ms(5000)), 8);
+	ck_assert_int_eq(memcmp(buf, "Passed? ", 8), 0);
+	close(fd);
+	fd = tcp_connect("127.0.0.1", other);
+	ck_assert_int_eq(fd, -1);	/* the config's address: not bound */
+	snprintf(want, sizeof(want), "listener echo (echo): listening on "
+	    "127.0.0.1:%d (socket from systemd)", pe);
+	ck_assert(eod_log_has(d, want));
+
+	/* A reload keeps them, and binds a listener it adds itself. */
+	eod_write_conf(d, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"more\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", pe, other, more);
+	ck_assert_int_eq(eod_reload(d), 0);
+	fd = tcp_open("127.0.0.1", pe);
+	expect_echo(fd, "kept");
+	close(fd);
+	fd = tcp_open("127.0.0.1", more);
+	expect_echo(fd, "added");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* A socket for no listener, a listener without a socket: exit 78. */
+START_TEST(test_activation_mismatch)
+{
+	static const struct {
+		const char	*names;
+		const char	*words;
+	} cases[] = {
+		{ "echo:chargen", "systemd passed a socket named \"chargen\"" },
+		{ "echo", "listener \"oracle\" has no socket from systemd" },
+		{ NULL, "socket named \"unknown\"" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int pe = eo_port(), po = eo_port();
+		int fds[2] = { eo_listen("127.0.0.1", pe),
+		    eo_listen("127.0.0.1", po) };
+		struct eod_opts o = { .listen_fds = fds,
+		    .nlisten = i == 1 ? 1 : 2, .listen_names = cases[i].names,
+		    .expect_fail = 1 };
+		struct eod *d = eod_start_opts(&o, "listeners = (\n"
+		    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+		    "  bind = \"127.0.0.1\"; },\n"
+		    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+		    "  bind = \"127.0.0.1\"; } );\n", pe, po);
+
+		ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 78);
+		ck_assert_msg(eod_log_has(d, cases[i].words), "case %zu", i);
+		close(fds[0]);
+		close(fds[1]);
+		eod_free(d);
+	}
+}
+END_TEST
+
+/* READY=1 with STATUS=, RELOADING=1 with MONOTONIC_USEC=, STOPPING=1. */
+START_TEST(test_notify)
+{
+	int pe = eo_port(), fd;
+	struct eod *d = eod_start("listeners = ( { name = \"echo\"; protocol ="
+	    " \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", pe);
+
+	fd = tcp_open("127.0.0.1", pe);
+	expect_echo(fd, "x");
+	/* The status follows the connection count. */
+	ck_assert_int_eq(eod_wait_notify(d, "STATUS=Serving 1 listener (echo);"
+	    " 1 connection", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(eod_wait_notify(d, "MONOTONIC_USEC=", eo_ms(5000)),
+	    0);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+	ck_assert_int_eq(eod_wait_notify(d, "STOPPING=1", eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	close(fd);
+	eod_free(d);
+}
+END_TEST
+
+START_TEST(test_watchdog)
+{
+	int pe = eo_port();
+	struct eod_opts o = { .watchdog_usec = 1000000 };
+	struct eod *d = eod_start_opts(&o, "listeners = ( { name = \"echo\";"
+	    " protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n",
+	    pe);
+
+	/* Fed at half the period. */
+	ck_assert_int_eq(eod_wait_notify(d, "WATCHDOG=1", eo_ms(3000)), 0);
+	ck_assert_int_eq(eod_wait_notify(d, "WATCHDOG=1", eo_ms(3000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* Under journald: "<N>" priority prefixes, no timestamps of our own. */
+START_TEST(test_journal_prefix)
+{
+	int pe = eo_port();
+	struct eod_opts o = { .journal = 1 };
+	struct eod *d = eod_start_opts(&o, "listeners = ( { name = \"echo\";"
+	    " protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n",
+	    pe);
+	char want[128];
+
+	snprintf(want, sizeof(want), "<6>listener echo (echo): listening on "
+	    "127.0.0.1:%d\n", pe);
+	ck_assert_int_eq(eod_stop(d), 0);
+	ck_assert(eod_log_has(d, want));
+	ck_assert(!eod_log_has(d, " info: "));
+	eod_free(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("systemd protocol");
+	TCase *tc = tcase_create("systemd");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, eo_ms(60));
+	tcase_add_test(tc, test_activation);
+	tcase_add_test(tc, test_activation_mismatch);
+	tcase_add_test(tc, test_notify);
+	tcase_add_test(tc, test_watchdog);
+	tcase_add_test(tc, test_journal_prefix);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
