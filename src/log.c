@@ -89,6 +89,9 @@ log_level_name(int level)
 	return "?";
 }
 
+static void	log_vwrite(int, const char *, const char *, va_list)
+		    EO_PRINTF(3, 0);
+
 static void
 log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 {

@@ -99,6 +99,9 @@ eo_port(void)
 	return -1;
 }
 
+static void	write_file(const char *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 write_file(const char *path, const char *fmt, va_list ap)
 {
@@ -239,6 +242,9 @@ eod_new(void)
 	    sizeof(sun)), 0);
 	return d;
 }
+
+static struct eod *eod_vstart(const struct eod_opts *, const char *,
+		    va_list) __attribute__((format(printf, 2, 0)));
 
 static struct eod *
 eod_vstart(const struct eod_opts *o, const char *fmt, va_list ap)

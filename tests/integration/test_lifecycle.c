@@ -225,6 +225,14 @@ START_TEST(test_reload_invalid)
 	expect_echo(fd, "new clients too");
 	close(fd);
 
+	/* A syntax error (a list never closed): the same. */
+	eod_write_conf(d, "listeners = (\n{ name = \"echo\"; protocol = "
+	    "\"echo\"; port = %d; bind = \"::1\"; }\n\n", pe);
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "%s:4: syntax error", d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	expect_echo(held, "served on");
+
 	/* Valid but unbindable (a port someone else holds): the same. */
 	taken = eo_port();
 	{

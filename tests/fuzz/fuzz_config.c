@@ -1,0 +1,70 @@
+/*
+ * libFuzzer: the configuration loader.  Any text must give either a
+ * complete configuration and no message, or no configuration and at
+ * least one message, each naming the file; never a crash or a leak.
+ * A loaded listener's protocol must take a question.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "config.h"
+#include "protocol.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+try_listener(const struct cfg_listener *l)
+{
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	uint64_t state[4] = { 0 }, rng = 1;
+	struct proto_io io = { in, out, (size_t)-1, 0, &rng };
+
+	if (l->proto->init != NULL)
+		l->proto->init(state, l->popts);
+	evbuffer_add(in, "Is it?", 6);
+	(void)l->proto->input(state, l->popts, &io);
+	if (evbuffer_get_length(out) == 0 && l->proto == &proto_echo)
+		abort();
+	(void)l->proto->eof(state, l->popts, &io);
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1);
+	struct cfg_diag d;
+	struct cfg *cfg;
+	size_t i;
+
+	/* @include would read whatever file it names ("/dev/zero"...):
+	   the loader's own code is what is fuzzed here. */
+	if (text == NULL || memmem(data, size, "@include", 8) != NULL) {
+		free(text);
+		return 0;
+	}
+	memcpy(text, data, size);
+	text[size] = '\0';
+	cfg_diag_init(&d);
+	cfg = cfg_load_string(text, "fuzz.conf", &d);
+	if (cfg != NULL) {
+		if (d.n != 0 || cfg->nlisteners == 0)
+			abort();
+		for (i = 0; i < cfg->nlisteners; i++)
+			try_listener(&cfg->listeners[i]);
+		cfg_unref(cfg);
+	} else {
+		if (d.n == 0)
+			abort();
+		for (i = 0; i < d.n; i++)
+			if (strncmp(d.msgs[i], "fuzz.conf", 9) != 0)
+				abort();
+	}
+	cfg_diag_free(&d);
+	free(text);
+	return 0;
+}
