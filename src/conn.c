@@ -78,6 +78,8 @@ struct conn {
 	uint32_t		 c_t_progress;	/* ms: unit taken, bytes sent */
 	uint32_t		 c_t_unit;	/* ms: unfinished unit began */
 	uint32_t		 c_t_linger;	/* ms: lingering ends */
+	uint64_t		 c_in;		/* bytes read and served */
+	uint64_t		 c_out;		/* bytes sent or queued */
 	uint8_t			 c_state;	/* enum conn_state */
 	unsigned		 c_flags;	/* EO_CF_* */
 	struct peer_key		 c_peer;	/* for the per-source count */
@@ -257,7 +259,9 @@ conn_close(struct conn *c, const char *why)
 	struct conn_home *h = c->c_home;
 	int fd = conn_fd(c);
 
-	log_debug("listener %s: fd %d closed: %s", c->c_lc->name, fd, why);
+	log_debug("listener %s: fd %d closed: %s (read %llu, sent %llu "
+	    "bytes)", c->c_lc->name, fd, why, (unsigned long long)c->c_in,
+	    (unsigned long long)(c->c_out - conn_queued(c)));
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
 	close(fd);
@@ -329,6 +333,7 @@ conn_send(struct conn *c, int borrowed)
 
 	if (evbuffer_get_length(tx) == 0)
 		return 0;
+	c->c_out += evbuffer_get_length(tx);
 	if (conn_queued(c) == 0) {
 		if (evbuffer_write(tx, conn_fd(c)) == -1 &&
 		    errno != EAGAIN && errno != EINTR) {
@@ -449,6 +454,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 			conn_close(c, "closed after the client's EOF");
 		return;		/* late input: dropped */
 	}
+	c->c_in += (size_t)n;
 	if (n == 0) {
 		c->c_flags |= EO_CF_PEER_EOF;
 		if (conn_held(c) > 0)

@@ -44,6 +44,16 @@ eo_ms(int ms)
 	return ms * (k > 0 ? k : 1);
 }
 
+long
+eo_mem(long kib)
+{
+#ifdef EO_SANITIZED
+	return kib * 3;
+#else
+	return kib;
+#endif
+}
+
 /* Binds port on addr as the daemon would; 0 if it is free. */
 static int
 port_free(int family, const char *addr, int port)
@@ -489,6 +499,39 @@ eod_nfds(struct eod *d)
 			n++;
 	closedir(dir);
 	return n;
+}
+
+long
+eod_cpu_ms(struct eod *d)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "(comm)": state is field 3, utime 14, stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+	    &stime) != 2)
+		return -1;
+	return (long)((utime + stime) * 1000 / (unsigned long)sysconf(
+	    _SC_CLK_TCK));
+}
+
+void
+eo_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int

@@ -49,6 +49,8 @@ int	eo_listen(const char *host, int port);
 
 /* Milliseconds, scaled by EO_TIMEOUT_SCALE. */
 int	eo_ms(int ms);
+/* A memory bound, scaled for a sanitizer build of the daemon. */
+long	eo_mem(long kib);
 /* A port free on 127.0.0.1 and ::1. */
 int	eo_port(void);
 
@@ -81,9 +83,12 @@ int	eod_log_has(struct eod *d, const char *needle);
 /* Waits until it does; 0, or -1 on timeout. */
 int	eod_log_wait(struct eod *d, const char *needle, int ms);
 void	eod_log_dump(struct eod *d);
-/* Resident memory in KiB, open descriptors, threads. */
+/* Resident memory in KiB, open descriptors, CPU time used (ms). */
 long	eod_rss_kb(struct eod *d);
 int	eod_nfds(struct eod *d);
+long	eod_cpu_ms(struct eod *d);
+/* Raises this process's descriptor limit to its hard limit. */
+void	eo_raise_nofile(void);
 
 /* Runs the binary with args; its exit code, stdout+stderr in out. */
 int	eo_run(const char *args, char *out, size_t outlen);
