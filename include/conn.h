@@ -5,9 +5,9 @@
  * unit timeouts, half-close, flushing before closing, lingering close,
  * eviction at the limit, and freeing the buffers of quiet connections.
  *
- * A connection's buffers are a bufferevent, created only while there is
- * something to hold (output the socket would not take, or an unfinished
- * unit of input): an idle connection costs its struct and nothing more.
+ * A connection holds buffers only while there is something to hold: a
+ * bufferevent for output the socket would not take, a small buffer for an
+ * unfinished unit of input.  An idle connection costs its struct.
  *
  * Every function here runs on the owning worker's thread.
  */
@@ -17,24 +17,25 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include "listener.h"
 
 struct event_base;
-struct evbuffer;
 struct timeval;
 struct stats;
 struct conn;
 
 TAILQ_HEAD(conn_list, conn);
 
+#define EO_IOV		1024	/* pieces in one writev(2): Linux's IOV_MAX */
+
 /* What a worker lends its connections. */
 struct conn_home {
 	struct event_base	*base;
 	struct stats		*stats;
 	unsigned char		*rbuf;		/* every read lands here */
-	struct evbuffer		*rx;		/* rbuf, by reference */
-	struct evbuffer		*tx;		/* one call's replies */
+	struct iovec		 iov[EO_IOV];	/* one call's replies */
 	uint64_t		 rng;		/* protocols' PRNG */
 	struct conn_list	 conns;		/* least recent progress first */
 	unsigned		 nconns;

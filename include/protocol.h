@@ -1,12 +1,19 @@
 /*
  * Protocols: one per listener, chosen by name from one table.
  *
- * A protocol sees evbuffers, never sockets, timers or threads.  The
- * connection hands it the input received so far; it removes whole units
- * (for the oracle a question, for echo any bytes) and appends replies.
- * What it leaves in the input is an unfinished unit, kept for the next
- * call.  The generic rules (timeouts, backpressure, half-close, flushing
- * before closing) are the connection's, in conn.c, once for all.
+ * A protocol sees bytes, never sockets, timers, threads or buffers.  The
+ * connection hands it the input received so far, in one piece; it takes
+ * whole units from the front (for the oracle a question, for echo any
+ * bytes) and answers with pieces of output, iovecs that point into the
+ * input or into its options.  What it leaves is an unfinished unit, kept
+ * by the connection and handed back, longer, with the next input.
+ *
+ * Why bytes and iovecs rather than evbuffers: in the common case (a
+ * whole unit arrives, the socket takes the reply) nothing is copied or
+ * allocated; the connection writes the pieces with one writev(2) and
+ * copies only what the socket refuses.  The generic rules (timeouts,
+ * backpressure, half-close, flushing before closing) are the
+ * connection's, in conn.c, once for all.
  *
  * Adding a protocol: one file in src/proto/ filling a struct protocol,
  * and one line in the table in src/protocol.c.
@@ -16,25 +23,36 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "config.h"
 
-struct evbuffer;
+/* Input not yet taken: a protocol advances data and len past units. */
+struct proto_in {
+	const unsigned char	*data;
+	size_t			 len;
+};
 
-/* One call's worth of work. */
-struct proto_io {
-	struct evbuffer	*in;		/* input; remove whole units */
-	struct evbuffer	*out;		/* append replies */
-	size_t		 out_room;	/* stop taking units once out has
-					   this many bytes: the rest waits
-					   for the client to read */
-	unsigned	 units;		/* the protocol counts units done */
-	uint64_t	*rng;		/* per-worker PRNG; proto_random() */
+/*
+ * The replies of one call, pieces in order.  A piece may point into the
+ * input (sent or copied before the input moves) or into the options
+ * (they outlive every connection using them).
+ */
+struct proto_out {
+	struct iovec		*iov;
+	unsigned		 niov;
+	unsigned		 maxiov;
+	size_t			 len;		/* bytes in iov */
+	size_t			 room;		/* take no unit past this */
+	int			 full;		/* stopped for room: the
+						   units left wait for it */
+	unsigned		 units;		/* units taken */
+	uint64_t		*rng;		/* for proto_random() */
 };
 
 enum proto_verdict {
 	EO_PROTO_OK,		/* keep serving */
-	EO_PROTO_CLOSE		/* send what is in out, then close */
+	EO_PROTO_CLOSE		/* send the replies, then close */
 };
 
 struct protocol {
@@ -48,28 +66,60 @@ struct protocol {
 	int		(*opts_parse)(const config_setting_t *group,
 			    void **opts, struct cfg_diag *d);
 	void		(*opts_free)(void *opts);
-	/* Seconds one unit may take to arrive; 0: no limit. */
+	/* Seconds one unit may take to arrive; 0: no limit.  May be NULL. */
 	uint32_t	(*unit_timeout)(const void *opts);
 
+	/* Sets up a connection's state (already zeroed).  May be NULL. */
 	void		(*init)(void *state, const void *opts);
-	/* Input arrived: take whole units from io->in. */
+	/* Input arrived: take whole units while proto_room() allows. */
 	enum proto_verdict (*input)(void *state, const void *opts,
-			    struct proto_io *io);
+			    struct proto_in *in, struct proto_out *out);
 	/*
-	 * The client sent EOF and input() has taken every whole unit it
-	 * could: io->in holds only an unfinished unit, if any.
+	 * The client sent EOF and input() has taken every whole unit: in
+	 * holds only an unfinished unit, if any.  Must return CLOSE.
 	 */
 	enum proto_verdict (*eof)(void *state, const void *opts,
-			    struct proto_io *io);
+			    struct proto_in *in, struct proto_out *out);
 };
+
+/*
+ * Whether out can take one more unit of pieces (iovecs); if not, marks
+ * it full, so that the connection waits for room before calling again.
+ */
+static inline int
+proto_room(struct proto_out *out, unsigned pieces)
+{
+	if (out->len >= out->room || out->niov + pieces > out->maxiov) {
+		out->full = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Appends a piece; proto_room() said there was room for it. */
+static inline void
+proto_put(struct proto_out *out, const void *p, size_t len)
+{
+	out->iov[out->niov].iov_base = (void *)(uintptr_t)p;
+	out->iov[out->niov++].iov_len = len;
+	out->len += len;
+}
+
+/* Takes n bytes from the front of in. */
+static inline void
+proto_take(struct proto_in *in, size_t n)
+{
+	in->data += n;
+	in->len -= n;
+}
 
 /* The protocol called name, or NULL. */
 const struct protocol *protocol_find(const char *name);
 /* "echo, oracle": the known names, for messages. */
 const char *protocol_names(void);
 
-/* A uniform random number in [0, bound), bound > 0, from io's PRNG. */
-uint32_t proto_random(struct proto_io *io, uint32_t bound);
+/* A uniform random number in [0, bound), bound > 0, from out's PRNG. */
+uint32_t proto_random(struct proto_out *out, uint32_t bound);
 /* Seeds a PRNG state from the kernel's entropy. */
 void	proto_seed(uint64_t *rng);
 

@@ -5,16 +5,19 @@
  * (Debian 12 ships 2.1.12) a bufferevent read costs an ioctl(FIONREAD)
  * before every readv() and never takes more than 4096 bytes at once,
  * whatever bufferevent_set_max_single_read() says (EVBUFFER_MAX_READ in
- * buffer.c).  So each connection has its own EV_READ event; every read
- * lands in the worker's 64 KiB buffer and reaches the protocol as a
- * by-reference evbuffer chain.  Replies are written at once when nothing
- * is queued; only what the socket would not take goes to the
- * bufferevent's output, which then does what it is good at: partial
- * writes, the write event, the write timeout.
+ * buffer.c).  So each connection has its own EV_READ event, and every
+ * read lands in the worker's 64 KiB buffer.  The protocol takes its units
+ * from there and answers with iovecs pointing into it (or into its
+ * options); one writev(2) sends them.  In the common case, a message
+ * arriving whole and the socket taking the reply, nothing is copied and
+ * nothing allocated.
  *
- * Since the worker's buffer is reused by the next read, anything that
- * must outlive the call (an unfinished unit, unsent output that still
- * points into it) is copied into the connection's own evbuffers.
+ * Since the worker's buffer is reused by the next read, what must outlive
+ * the call is copied out: replies the socket would not take go to the
+ * bufferevent's output, which then does what it is good at (partial
+ * writes, the write event, the write timeout); an unfinished unit goes to
+ * the connection's small held buffer, and the next input is appended to
+ * it so that the protocol always sees one piece.
  *
  * Life of a connection:
  *
@@ -73,8 +76,9 @@ struct conn {
 	struct conn_home	*c_home;
 	struct listener		*c_lis;		/* counted against; ref */
 	const struct cfg_listener *c_lc;	/* settings; cfg ref held */
-	struct bufferevent	*c_bev;		/* queued output, held input;
-						   NULL when there is none */
+	struct bufferevent	*c_bev;		/* queued output; NULL: none */
+	struct held		*c_held;	/* input kept for the next
+						   call; NULL: none */
 	uint32_t		 c_t_progress;	/* ms: unit taken, bytes sent */
 	uint32_t		 c_t_unit;	/* ms: unfinished unit began */
 	uint32_t		 c_t_linger;	/* ms: lingering ends */
@@ -86,10 +90,18 @@ struct conn {
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
 
+/* Input kept between calls: an unfinished unit, or whole units waiting
+   for output room.  Bounded by one read plus the protocol's largest unit. */
+struct held {
+	size_t			 len;
+	size_t			 cap;
+	unsigned char		 data[];
+};
+
 static void	conn_readcb(evutil_socket_t, short, void *);
 static void	conn_writecb(struct bufferevent *, void *);
 static void	conn_eventcb(struct bufferevent *, short, void *);
-static void	conn_serve(struct conn *, struct evbuffer *, int);
+static void	conn_serve(struct conn *, const unsigned char *, size_t);
 static void	conn_update(struct conn *);
 static void	conn_close(struct conn *, const char *);
 
@@ -126,8 +138,64 @@ conn_queued(const struct conn *c)
 static size_t
 conn_held(const struct conn *c)
 {
-	return c->c_bev != NULL ?
-	    evbuffer_get_length(bufferevent_get_input(c->c_bev)) : 0;
+	return c->c_held != NULL ? c->c_held->len : 0;
+}
+
+/*
+ * Keeps len bytes at data as the held input: what a call left, either of
+ * the held input itself (in_held) or of the worker's read buffer.
+ * Returns -1 if out of memory.
+ */
+static int
+conn_keep(struct conn *c, const unsigned char *data, size_t len,
+    int in_held)
+{
+	struct held *h = c->c_held;
+
+	if (in_held) {
+		memmove(h->data, data, len);
+		h->len = len;
+		return 0;
+	}
+	if (len == 0) {
+		if (h != NULL)
+			h->len = 0;
+		return 0;
+	}
+	if (h == NULL || h->cap < len) {
+		size_t cap = h != NULL && h->cap * 2 > len ? h->cap * 2 : len;
+
+		if (cap < 256)
+			cap = 256;
+		if ((h = realloc(c->c_held, sizeof(*h) + cap)) == NULL)
+			return -1;
+		h->cap = cap;
+		c->c_held = h;
+	}
+	memcpy(h->data, data, len);
+	h->len = len;
+	return 0;
+}
+
+/* Appends a read to the held input: a copy, but only in the rare case
+   of a unit spread over reads. */
+static int
+conn_hold_more(struct conn *c, const unsigned char *data, size_t len)
+{
+	struct held *h = c->c_held;
+
+	if (h->cap - h->len < len) {
+		size_t cap = h->cap * 2 > h->len + len ? h->cap * 2 :
+		    h->len + len;
+
+		if ((h = realloc(h, sizeof(*h) + cap)) == NULL)
+			return -1;
+		h->cap = cap;
+		c->c_held = h;
+	}
+	memcpy(h->data + h->len, data, len);
+	h->len += len;
+	return 0;
 }
 
 /* Something was achieved: restart the idle clock, move to the tail. */
@@ -191,9 +259,6 @@ conn_need_bev(struct conn *c)
 	if (bev == NULL)
 		return -1;
 	bufferevent_setcb(bev, NULL, conn_writecb, conn_eventcb, c);
-	/* A socket bufferevent freezes its input's end, for its own reads
-	   only; we read ourselves and keep unfinished units there. */
-	evbuffer_unfreeze(bufferevent_get_input(bev), 0);
 	/* The write callback runs when output falls to this: resume. */
 	bufferevent_setwatermark(bev, EV_WRITE, EO_OUT_LOW, 0);
 	if (c->c_lc->write_timeout != 0) {
@@ -219,29 +284,6 @@ conn_drop_bev(struct conn *c)
 	c->c_bev = NULL;
 }
 
-/* Copies (not moves) src to dst: src may point into the read buffer. */
-static int
-evbuf_copy(struct evbuffer *dst, struct evbuffer *src)
-{
-	struct evbuffer_iovec v[16];
-	size_t done;
-	int i, n;
-
-	while (evbuffer_get_length(src) > 0) {
-		n = evbuffer_peek(src, -1, NULL, v, 16);
-		if (n > 16)
-			n = 16;
-		for (i = 0, done = 0; i < n; i++) {
-			if (evbuffer_add(dst, v[i].iov_base, v[i].iov_len) ==
-			    -1)
-				return -1;
-			done += v[i].iov_len;
-		}
-		evbuffer_drain(src, done);
-	}
-	return 0;
-}
-
 static void
 conn_close_errno(struct conn *c, const char *what)
 {
@@ -264,6 +306,7 @@ conn_close(struct conn *c, const char *why)
 	    (unsigned long long)(c->c_out - conn_queued(c)));
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
+	free(c->c_held);
 	close(fd);
 	TAILQ_REMOVE(&h->conns, c, c_entry);
 	h->nconns--;
@@ -320,39 +363,99 @@ conn_update(struct conn *c)
 }
 
 /*
- * Sends the replies in the worker's tx: at once if nothing is queued
- * (saving the bufferevent's round through epoll), never around queued
- * bytes (order is everything).  The rest goes to the output queue.
+ * Sends one call's replies: at once with one writev(2) if nothing is
+ * queued (saving the bufferevent's round through epoll), never around
+ * queued bytes (order is everything).  What the socket does not take is
+ * copied to the output queue: the pieces may point into buffers that the
+ * next read reuses.  Returns -1 if the connection was closed.
  */
 static int
-conn_send(struct conn *c, int borrowed)
+conn_send(struct conn *c, const struct proto_out *out)
 {
-	struct evbuffer *tx = c->c_home->tx;
-	struct evbuffer *out;
-	int r;
+	struct evbuffer *q;
+	unsigned i = 0;
+	size_t skip = 0;
 
-	if (evbuffer_get_length(tx) == 0)
+	if (out->niov == 0)
 		return 0;
-	c->c_out += evbuffer_get_length(tx);
+	c->c_out += out->len;
 	if (conn_queued(c) == 0) {
-		if (evbuffer_write(tx, conn_fd(c)) == -1 &&
-		    errno != EAGAIN && errno != EINTR) {
-			evbuffer_drain(tx, evbuffer_get_length(tx));
+		ssize_t n = writev(conn_fd(c), out->iov, (int)out->niov);
+
+		if (n == -1 && errno != EAGAIN && errno != EINTR) {
 			conn_close_errno(c, "write");
 			return -1;
 		}
-		if (evbuffer_get_length(tx) == 0)
+		if (n == (ssize_t)out->len)
 			return 0;
+		for (skip = n > 0 ? (size_t)n : 0; i < out->niov &&
+		    skip >= out->iov[i].iov_len; i++)
+			skip -= out->iov[i].iov_len;
 	}
 	if (conn_need_bev(c) == -1) {
-		evbuffer_drain(tx, evbuffer_get_length(tx));
 		conn_close(c, "out of memory");
 		return -1;
 	}
-	out = bufferevent_get_output(c->c_bev);
-	r = borrowed ? evbuf_copy(out, tx) : evbuffer_add_buffer(out, tx);
-	if (r == -1) {
-		evbuffer_drain(tx, evbuffer_get_length(tx));
+	q = bufferevent_get_output(c->c_bev);
+	for (; i < out->niov; i++, skip = 0)
+		if (evbuffer_add(q, (const char *)out->iov[i].iov_base + skip,
+		    out->iov[i].iov_len - skip) == -1) {
+			conn_close(c, "out of memory");
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * One round: runs the protocol on data (the worker's read buffer, or the
+ * held input), sends the replies, keeps what waits.  Returns -1 if the
+ * connection was closed.
+ */
+static int
+conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
+{
+	struct conn_home *h = c->c_home;
+	const struct cfg_listener *lc = c->c_lc;
+	const struct protocol *p = lc->proto;
+	struct proto_in in = { data, len };
+	struct proto_out out;
+	enum proto_verdict v = EO_PROTO_OK;
+	size_t queued = conn_queued(c);
+	int was_partial = c->c_flags & EO_CF_PARTIAL;
+	int in_held = c->c_held != NULL && data == c->c_held->data;
+	uint32_t now;
+
+	out.iov = h->iov;
+	out.niov = 0;
+	out.maxiov = EO_IOV;
+	out.len = 0;
+	out.room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
+	out.full = 0;
+	out.units = 0;
+	out.rng = &h->rng;
+	if (!(c->c_flags & EO_CF_DONE)) {
+		v = p->input(c->c_pstate, lc->popts, &in, &out);
+		if (v == EO_PROTO_OK && !out.full &&
+		    (c->c_flags & EO_CF_PEER_EOF))
+			v = p->eof(c->c_pstate, lc->popts, &in, &out);
+	}
+	c->c_flags &= ~(EO_CF_BLOCKED | EO_CF_PARTIAL);
+	if (v == EO_PROTO_CLOSE || (c->c_flags & EO_CF_DONE)) {
+		c->c_flags |= EO_CF_DONE;
+		in.len = 0;
+	} else if (in.len > 0)
+		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
+
+	now = now_ms();
+	if (out.units > 0)
+		conn_progress(c, now);
+	if ((c->c_flags & EO_CF_PARTIAL) && (!was_partial || out.units > 0))
+		c->c_t_unit = now;
+
+	/* Send before keeping: the replies may point into the held input. */
+	if (conn_send(c, &out) == -1)
+		return -1;
+	if (conn_keep(c, in.data, in.len, in_held) == -1) {
 		conn_close(c, "out of memory");
 		return -1;
 	}
@@ -360,77 +463,21 @@ conn_send(struct conn *c, int borrowed)
 }
 
 /*
- * One round: runs the protocol on in (the worker's rx, borrowed, or the
- * held input), keeps what must wait, sends the replies.  Returns -1 if
- * the connection was closed.
- */
-static int
-conn_serve_once(struct conn *c, struct evbuffer *in, int borrowed)
-{
-	struct conn_home *h = c->c_home;
-	const struct cfg_listener *lc = c->c_lc;
-	const struct protocol *p = lc->proto;
-	struct proto_io io;
-	enum proto_verdict v = EO_PROTO_OK;
-	size_t queued = conn_queued(c);
-	int was_partial = c->c_flags & EO_CF_PARTIAL, blocked = 0;
-	uint32_t now;
-
-	io.in = in;
-	io.out = h->tx;
-	io.out_room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
-	io.units = 0;
-	io.rng = &h->rng;
-	if (!(c->c_flags & EO_CF_DONE)) {
-		v = p->input(c->c_pstate, lc->popts, &io);
-		blocked = v == EO_PROTO_OK && evbuffer_get_length(in) > 0 &&
-		    evbuffer_get_length(h->tx) >= io.out_room;
-		if (v == EO_PROTO_OK && !blocked &&
-		    (c->c_flags & EO_CF_PEER_EOF))
-			v = p->eof(c->c_pstate, lc->popts, &io);
-	}
-	c->c_flags &= ~(EO_CF_BLOCKED | EO_CF_PARTIAL);
-	if (v == EO_PROTO_CLOSE || (c->c_flags & EO_CF_DONE)) {
-		c->c_flags |= EO_CF_DONE;
-		evbuffer_drain(in, evbuffer_get_length(in));
-	} else if (blocked)
-		c->c_flags |= EO_CF_BLOCKED;
-	else if (evbuffer_get_length(in) > 0)
-		c->c_flags |= EO_CF_PARTIAL;
-
-	now = now_ms();
-	if (io.units > 0)
-		conn_progress(c, now);
-	if ((c->c_flags & EO_CF_PARTIAL) && (!was_partial || io.units > 0))
-		c->c_t_unit = now;
-
-	if (borrowed && evbuffer_get_length(in) > 0 &&
-	    (conn_need_bev(c) == -1 ||
-	    evbuf_copy(bufferevent_get_input(c->c_bev), in) == -1)) {
-		evbuffer_drain(in, evbuffer_get_length(in));
-		evbuffer_drain(h->tx, evbuffer_get_length(h->tx));
-		conn_close(c, "out of memory");
-		return -1;
-	}
-	return conn_send(c, borrowed);
-}
-
-/*
- * Serves in, then whole units still waiting for output room for as long
- * as the socket takes the replies at once (no write callback would come
- * to resume them), then decides what next.
+ * Serves data, then whole units still waiting for output room for as
+ * long as the socket takes the replies at once (no write callback would
+ * come to resume them), then decides what next.
  */
 static void
-conn_serve(struct conn *c, struct evbuffer *in, int borrowed)
+conn_serve(struct conn *c, const unsigned char *data, size_t len)
 {
 	for (;;) {
-		if (conn_serve_once(c, in, borrowed) == -1)
+		if (conn_serve_once(c, data, len) == -1)
 			return;
 		if (!(c->c_flags & EO_CF_BLOCKED) ||
 		    conn_queued(c) > EO_OUT_LOW)
 			break;
-		in = bufferevent_get_input(c->c_bev);
-		borrowed = 0;
+		data = c->c_held->data;
+		len = c->c_held->len;
 	}
 	conn_update(c);
 }
@@ -455,24 +502,14 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		return;		/* late input: dropped */
 	}
 	c->c_in += (size_t)n;
-	if (n == 0) {
+	if (n == 0)
 		c->c_flags |= EO_CF_PEER_EOF;
-		if (conn_held(c) > 0)
-			conn_serve(c, bufferevent_get_input(c->c_bev), 0);
-		else
-			conn_serve(c, h->rx, 1);
-	} else if (conn_held(c) > 0) {
-		/* Appended to the unfinished unit: a copy, but a rare one. */
-		if (evbuffer_add(bufferevent_get_input(c->c_bev), h->rbuf,
-		    (size_t)n) == -1) {
-			conn_close(c, "out of memory");
-			return;
-		}
-		conn_serve(c, bufferevent_get_input(c->c_bev), 0);
-	} else {
-		evbuffer_add_reference(h->rx, h->rbuf, (size_t)n, NULL, NULL);
-		conn_serve(c, h->rx, 1);
-	}
+	if (conn_held(c) == 0)
+		conn_serve(c, h->rbuf, (size_t)n);	/* the usual case */
+	else if (conn_hold_more(c, h->rbuf, (size_t)n) == -1)
+		conn_close(c, "out of memory");
+	else
+		conn_serve(c, c->c_held->data, c->c_held->len);
 }
 
 /* Output fell to the low watermark: the client reads again. */
@@ -481,9 +518,10 @@ conn_writecb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
+	(void)bev;
 	conn_progress(c, now_ms());
 	if (c->c_flags & EO_CF_BLOCKED)
-		conn_serve(c, bufferevent_get_input(bev), 0);
+		conn_serve(c, c->c_held->data, c->c_held->len);
 	else
 		conn_update(c);
 }
@@ -515,13 +553,8 @@ conn_home_init(struct conn_home *h, struct event_base *base,
 	TAILQ_INIT(&h->conns);
 	atomic_init(&h->load, 0);
 	proto_seed(&h->rng);
-	h->rbuf = malloc(EO_READ_CHUNK);
-	h->rx = evbuffer_new();
-	h->tx = evbuffer_new();
-	if (h->rbuf == NULL || h->rx == NULL || h->tx == NULL) {
-		conn_home_fini(h);
+	if ((h->rbuf = malloc(EO_READ_CHUNK)) == NULL)
 		return -1;
-	}
 	return 0;
 }
 
@@ -529,12 +562,7 @@ void
 conn_home_fini(struct conn_home *h)
 {
 	conn_close_all(h, "worker stopped");
-	if (h->rx != NULL)
-		evbuffer_free(h->rx);
-	if (h->tx != NULL)
-		evbuffer_free(h->tx);
 	free(h->rbuf);
-	h->rx = h->tx = NULL;
 	h->rbuf = NULL;
 }
 
@@ -641,9 +669,14 @@ conn_tick(struct conn *c, uint32_t now)
 		return;
 	}
 	/* A quiet connection gives its buffers back: ~1 KiB each. */
-	if (c->c_bev != NULL && conn_queued(c) == 0 && conn_held(c) == 0 &&
-	    since(now, c->c_t_progress) >= EO_QUIET_MS)
-		conn_drop_bev(c);
+	if (since(now, c->c_t_progress) >= EO_QUIET_MS) {
+		if (c->c_bev != NULL && conn_queued(c) == 0)
+			conn_drop_bev(c);
+		if (c->c_held != NULL && c->c_held->len == 0) {
+			free(c->c_held);
+			c->c_held = NULL;
+		}
+	}
 }
 
 void

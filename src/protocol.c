@@ -1,6 +1,7 @@
 /*
  * The protocol table and the per-worker PRNG protocols draw from.
  */
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -58,10 +59,10 @@ splitmix64(uint64_t *s)
 }
 
 uint32_t
-proto_random(struct proto_io *io, uint32_t bound)
+proto_random(struct proto_out *out, uint32_t bound)
 {
 	/* Lemire's multiply-shift: unbiased enough for bound << 2^32. */
-	uint64_t r = splitmix64(io->rng) >> 32;
+	uint64_t r = splitmix64(out->rng) >> 32;
 
 	return (uint32_t)((r * bound) >> 32);
 }

@@ -1,9 +1,8 @@
 /*
  * echo (RFC 862): every byte received is sent back, unchanged and in
- * order.  No framing, no options: any bytes are a whole unit.
+ * order.  No framing, no options: any bytes are a whole unit, and the
+ * reply is the input itself, not a copy.
  */
-#include <event2/buffer.h>
-
 #include "protocol.h"
 
 static int
@@ -23,31 +22,34 @@ echo_opts_free(void *opts)
 }
 
 static enum proto_verdict
-echo_input(void *state, const void *opts, struct proto_io *io)
+echo_input(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
 {
-	size_t len = evbuffer_get_length(io->in);
-	size_t queued = evbuffer_get_length(io->out);
-	size_t room = io->out_room > queued ? io->out_room - queued : 0;
+	size_t n;
 
 	(void)state;
 	(void)opts;
-	if (len == 0 || room == 0)
+	if (in->len == 0 || !proto_room(out, 1))
 		return EO_PROTO_OK;
-	/* Moving whole chains copies nothing; only a cut chain is copied. */
-	if (len <= room)
-		evbuffer_add_buffer(io->out, io->in);
-	else
-		evbuffer_remove_buffer(io->in, io->out, room);
-	io->units++;
+	n = out->room - out->len;
+	if (n > in->len)
+		n = in->len;
+	proto_put(out, in->data, n);
+	proto_take(in, n);
+	out->units++;
+	if (in->len > 0)
+		out->full = 1;		/* the rest waits for room */
 	return EO_PROTO_OK;
 }
 
 static enum proto_verdict
-echo_eof(void *state, const void *opts, struct proto_io *io)
+echo_eof(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
 {
 	(void)state;
 	(void)opts;
-	(void)io;
+	(void)in;
+	(void)out;
 	return EO_PROTO_CLOSE;
 }
 

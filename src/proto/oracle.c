@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "protocol.h"
 
 #define ORACLE_MAX_ANSWERS	1024
@@ -26,10 +24,15 @@ struct oracle_opts {
 	uint32_t	  max_question_length;	/* bytes, '?' included */
 	uint32_t	  question_timeout;	/* s; 0: no limit */
 	uint32_t	  nanswers;
-	/* " ANSWER" + reply_end, ready to append in one call */
+	/* " ANSWER" + reply_end: a reply is the question and one of these */
 	char		**tails;
 	size_t		 *tail_lens;
+	char		  too_long[64];	/* the error line, ready to send */
+	size_t		  too_long_len;
 };
+
+static const char oracle_unfinished[] =
+    "error: unfinished question: questions end with '?'\r\n";
 
 struct oracle_state {
 	uint32_t	  answered;
@@ -164,6 +167,8 @@ oracle_opts_parse(const config_setting_t *group, void **optsp,
 		if (oracle_add_answer(o, a, reply_end) == -1)
 			goto nomem;
 	}
+	o->too_long_len = (size_t)snprintf(o->too_long, sizeof(o->too_long),
+	    "error: question longer than %u bytes\r\n", o->max_question_length);
 	*optsp = o;
 	return 0;
 nomem:
@@ -180,90 +185,71 @@ oracle_unit_timeout(const void *vopts)
 	return o->question_timeout;
 }
 
-/* Drops the whitespace at the head of in: the CR LF after a question. */
+/* Takes the whitespace at the head of in: the CR LF after a question. */
 static void
-oracle_skip_space(struct evbuffer *in)
+oracle_skip_space(struct proto_in *in)
 {
-	struct evbuffer_iovec v;
+	size_t n = 0;
 
-	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
-		const unsigned char *p = v.iov_base;
-		size_t n = 0;
-
-		while (n < v.iov_len && isspace(p[n]))
-			n++;
-		if (n == 0)
-			return;
-		evbuffer_drain(in, n);
-		if (n < v.iov_len)
-			return;
-	}
-}
-
-static void
-oracle_say(struct evbuffer *out, const char *line)
-{
-	evbuffer_add(out, line, strlen(line));
+	while (n < in->len && isspace(in->data[n]))
+		n++;
+	proto_take(in, n);
 }
 
 static enum proto_verdict
-oracle_input(void *vstate, const void *vopts, struct proto_io *io)
+oracle_input(void *vstate, const void *vopts, struct proto_in *in,
+    struct proto_out *out)
 {
 	struct oracle_state *st = vstate;
 	const struct oracle_opts *o = vopts;
 
 	for (;;) {
-		struct evbuffer_ptr start, mark;
-		size_t len, qlen;
+		const unsigned char *mark;
+		size_t limit, qlen;
 		uint32_t pick;
 
 		if (o->max_questions != 0 && st->answered >= o->max_questions)
 			return EO_PROTO_CLOSE;
 		if (st->scanned == 0)
-			oracle_skip_space(io->in);
-		len = evbuffer_get_length(io->in);
-		if (len == 0 || evbuffer_get_length(io->out) >= io->out_room)
+			oracle_skip_space(in);
+		if (in->len == 0 || !proto_room(out, 2))
 			return EO_PROTO_OK;
-		if (evbuffer_ptr_set(io->in, &start, st->scanned,
-		    EVBUFFER_PTR_SET) == -1)
-			return EO_PROTO_CLOSE;	/* broken invariant */
-		mark = evbuffer_search_range(io->in, "?", 1, &start, NULL);
-		if (mark.pos == -1) {
-			if (len < o->max_question_length) {
-				st->scanned = (uint32_t)len;
+		/* A '?' past max_question_length would come too late. */
+		limit = in->len < o->max_question_length ? in->len :
+		    o->max_question_length;
+		mark = memchr(in->data + st->scanned, '?', limit - st->scanned);
+		if (mark == NULL) {
+			if (in->len < o->max_question_length) {
+				st->scanned = (uint32_t)in->len;
 				return EO_PROTO_OK;	/* the rest will come */
 			}
-			qlen = len + 1;		/* at the very least */
-		} else
-			qlen = (size_t)mark.pos + 1;
-		if (qlen > o->max_question_length) {
-			char line[96];
-
-			snprintf(line, sizeof(line), "error: question longer "
-			    "than %u bytes\r\n", o->max_question_length);
-			oracle_say(io->out, line);
+			proto_put(out, o->too_long, o->too_long_len);
 			return EO_PROTO_CLOSE;
 		}
-		evbuffer_remove_buffer(io->in, io->out, qlen);
-		pick = proto_random(io, o->nanswers);
-		evbuffer_add(io->out, o->tails[pick], o->tail_lens[pick]);
+		qlen = (size_t)(mark - in->data) + 1;
+		pick = proto_random(out, o->nanswers);
+		proto_put(out, in->data, qlen);
+		proto_put(out, o->tails[pick], o->tail_lens[pick]);
+		proto_take(in, qlen);
 		st->scanned = 0;
 		st->answered++;
-		io->units++;
+		out->units++;
 	}
 }
 
 static enum proto_verdict
-oracle_eof(void *vstate, const void *vopts, struct proto_io *io)
+oracle_eof(void *vstate, const void *vopts, struct proto_in *in,
+    struct proto_out *out)
 {
 	struct oracle_state *st = vstate;
 
 	(void)vopts;
 	if (st->scanned == 0)
-		oracle_skip_space(io->in);
-	if (evbuffer_get_length(io->in) > 0)
-		oracle_say(io->out,
-		    "error: unfinished question: questions end with '?'\r\n");
+		oracle_skip_space(in);
+	/* The budget is for taking units; a last word is always said
+	   (input() left a free piece, or it would have been full). */
+	if (in->len > 0 && out->niov < out->maxiov)
+		proto_put(out, oracle_unfinished, sizeof(oracle_unfinished) - 1);
 	return EO_PROTO_CLOSE;
 }
 

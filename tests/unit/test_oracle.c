@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "config.h"
 #include "protocol.h"
+
+#define EO_TEST_IOV	1024
 
 /* Options from the body of an oracle = { ... } group. */
 static void *
@@ -34,15 +34,21 @@ opts_from(const char *body)
 	return opts;
 }
 
-/* A connection in miniature: state, the input kept between calls. */
+/* A connection in miniature: state, the input kept between calls, the
+   output sent so far, as conn.c keeps them. */
 struct sim {
 	void		*opts;
 	uint64_t	 state[4];
 	uint64_t	 rng;
-	struct evbuffer	*in, *out;
+	unsigned char	*in;		/* held input */
+	size_t		 inlen;
+	char		*out;		/* everything "sent" */
+	size_t		 outlen;
+	struct iovec	 iov[EO_TEST_IOV];
 	enum proto_verdict v;
 	size_t		 room;
 	unsigned	 units;
+	int		 full;
 };
 
 static void
@@ -51,27 +57,43 @@ sim_init(struct sim *s, void *opts)
 	memset(s, 0, sizeof(*s));
 	s->opts = opts;
 	s->rng = 42;		/* the same answers however input is cut */
-	s->in = evbuffer_new();
-	s->out = evbuffer_new();
 	s->room = (size_t)-1;
 	ck_assert_uint_le(proto_oracle.state_size, sizeof(s->state));
 }
 
+/* One call, then "send" the pieces and keep what is left. */
 static void
 sim_call(struct sim *s, int eof)
 {
-	struct proto_io io = { s->in, s->out, s->room, 0, &s->rng };
+	struct proto_in in = { s->in, s->inlen };
+	struct proto_out out = { s->iov, 0, EO_TEST_IOV, 0, s->room, 0, 0,
+	    &s->rng };
+	unsigned i;
 
-	s->v = eof ? proto_oracle.eof(s->state, s->opts, &io) :
-	    proto_oracle.input(s->state, s->opts, &io);
-	s->units += io.units;
+	s->v = eof ? proto_oracle.eof(s->state, s->opts, &in, &out) :
+	    proto_oracle.input(s->state, s->opts, &in, &out);
+	s->units += out.units;
+	s->full = out.full;
+	for (i = 0; i < out.niov; i++) {
+		s->out = realloc(s->out, s->outlen + out.iov[i].iov_len + 1);
+		memcpy(s->out + s->outlen, out.iov[i].iov_base,
+		    out.iov[i].iov_len);
+		s->outlen += out.iov[i].iov_len;
+		s->out[s->outlen] = '\0';
+	}
+	ck_assert_uint_eq((size_t)(in.data - s->in) + in.len, s->inlen);
+	if (in.len > 0)
+		memmove(s->in, in.data, in.len);
+	s->inlen = in.len;
 }
 
 static void
 sim_feed(struct sim *s, const void *data, size_t len)
 {
 	ck_assert_int_eq(s->v, EO_PROTO_OK);
-	evbuffer_add(s->in, data, len);
+	s->in = realloc(s->in, s->inlen + len + 1);
+	memcpy(s->in + s->inlen, data, len);
+	s->inlen += len;
 	sim_call(s, 0);
 }
 
@@ -79,21 +101,27 @@ sim_feed(struct sim *s, const void *data, size_t len)
 static char *
 sim_out(struct sim *s, size_t *len)
 {
-	size_t n = evbuffer_get_length(s->out);
-	char *p = malloc(n + 1);
+	char *p = malloc(s->outlen + 1);
 
-	evbuffer_copyout(s->out, p, n);
-	p[n] = '\0';
+	if (s->outlen > 0)
+		memcpy(p, s->out, s->outlen);
+	p[s->outlen] = '\0';
 	if (len != NULL)
-		*len = n;
+		*len = s->outlen;
 	return p;
+}
+
+static void
+sim_clear_out(struct sim *s)
+{
+	s->outlen = 0;
 }
 
 static void
 sim_free(struct sim *s)
 {
-	evbuffer_free(s->in);
-	evbuffer_free(s->out);
+	free(s->in);
+	free(s->out);
 	proto_oracle.opts_free(s->opts);
 }
 
@@ -199,11 +227,11 @@ START_TEST(test_byte_by_byte)
 	sim_init(&s, opts_from(ONE "max_question_length = 100000;"));
 	for (i = 0; i < 99999; i++)
 		sim_feed(&s, "x", 1);
-	ck_assert_uint_eq(evbuffer_get_length(s.out), 0);
-	ck_assert_uint_eq(evbuffer_get_length(s.in), 99999);
+	ck_assert_uint_eq(s.outlen, 0);
+	ck_assert_uint_eq(s.inlen, 99999);
 	sim_feed(&s, "?", 1);
-	ck_assert_uint_eq(evbuffer_get_length(s.out), 100000 + 7);
-	ck_assert_uint_eq(evbuffer_get_length(s.in), 0);
+	ck_assert_uint_eq(s.outlen, 100000 + 7);
+	ck_assert_uint_eq(s.inlen, 0);
 	ck_assert_uint_eq(s.units, 1);
 	sim_free(&s);
 }
@@ -316,7 +344,7 @@ START_TEST(test_default_answers)
 	for (i = 0; i < 200; i++) {
 		char *out;
 
-		evbuffer_drain(s.out, evbuffer_get_length(s.out));
+		sim_clear_out(&s);
 		sim_feed(&s, "Q?", 2);
 		out = sim_out(&s, NULL);
 		for (k = 0; k < 5; k++) {
@@ -338,7 +366,7 @@ START_TEST(test_default_answers)
 	for (i = 0; i < 500; i++) {
 		char *out;
 
-		evbuffer_drain(s.out, evbuffer_get_length(s.out));
+		sim_clear_out(&s);
 		sim_feed(&s, "Q?", 2);
 		out = sim_out(&s, NULL);
 		for (k = 0; k < 5; k++) {
@@ -369,13 +397,57 @@ START_TEST(test_out_room)
 	out = sim_out(&s, NULL);
 	ck_assert_str_eq(out, "A? Yes.\r\nB? Yes.\r\n");
 	free(out);
-	ck_assert_uint_eq(evbuffer_get_length(s.in), 2);
-	evbuffer_drain(s.out, evbuffer_get_length(s.out));
+	ck_assert_int_eq(s.full, 1);
+	ck_assert_uint_eq(s.inlen, 2);
+	sim_clear_out(&s);
 	sim_call(&s, 0);
 	out = sim_out(&s, NULL);
 	ck_assert_str_eq(out, "C? Yes.\r\n");
 	free(out);
+	ck_assert_int_eq(s.full, 0);
 	ck_assert_uint_eq(s.units, 3);
+	sim_free(&s);
+	/* Out of pieces is out of room too: a reply is two pieces. */
+	sim_init(&s, opts_from(ONE "max_questions = 0;"));
+	{
+		struct proto_in in = { (const unsigned char *)"A?B?C?", 6 };
+		struct proto_out o = { s.iov, 0, 5, 0, (size_t)-1, 0, 0,
+		    &s.rng };
+
+		ck_assert_int_eq(proto_oracle.input(s.state, s.opts, &in, &o),
+		    EO_PROTO_OK);
+		ck_assert_uint_eq(o.niov, 4);
+		ck_assert_int_eq(o.full, 1);
+		ck_assert_uint_eq(in.len, 2);
+	}
+	sim_free(&s);
+}
+END_TEST
+
+/* EOF after the budget ran out: conn.c waits for room, calls input()
+   again, then eof(), which still has its say. */
+START_TEST(test_eof_after_full)
+{
+	struct sim s;
+	char *out;
+
+	sim_init(&s, opts_from(ONE "max_questions = 0;"));
+	s.room = 5;
+	sim_feed(&s, "Long question? half", 19);
+	ck_assert_int_eq(s.full, 1);
+	out = sim_out(&s, NULL);
+	ck_assert_str_eq(out, "Long question? Yes.\r\n");
+	free(out);
+	sim_clear_out(&s);
+	sim_call(&s, 0);
+	ck_assert_int_eq(s.full, 0);
+	ck_assert_uint_eq(s.outlen, 0);
+	sim_call(&s, 1);
+	out = sim_out(&s, NULL);
+	ck_assert_str_eq(out, "error: unfinished question: questions end "
+	    "with '?'\r\n");
+	free(out);
+	ck_assert_int_eq(s.v, EO_PROTO_CLOSE);
 	sim_free(&s);
 }
 END_TEST
@@ -413,6 +485,7 @@ main(void)
 	tcase_add_test(tc, test_reply_end);
 	tcase_add_test(tc, test_default_answers);
 	tcase_add_test(tc, test_out_room);
+	tcase_add_test(tc, test_eof_after_full);
 	tcase_add_test(tc, test_timeout_option);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

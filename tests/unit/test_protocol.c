@@ -4,8 +4,6 @@
 #include <check.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "config.h"
 #include "protocol.h"
 
@@ -49,11 +47,11 @@ END_TEST
 START_TEST(test_random)
 {
 	uint64_t rng = 1;
-	struct proto_io io = { NULL, NULL, 0, 0, &rng };
+	struct proto_out out = { NULL, 0, 0, 0, 0, 0, 0, &rng };
 	unsigned seen[7] = { 0 }, i;
 
 	for (i = 0; i < 7000; i++) {
-		uint32_t r = proto_random(&io, 7);
+		uint32_t r = proto_random(&out, 7);
 
 		ck_assert_uint_lt(r, 7);
 		seen[r]++;
@@ -61,7 +59,7 @@ START_TEST(test_random)
 	for (i = 0; i < 7; i++)
 		ck_assert_uint_gt(seen[i], 800);
 	for (i = 0; i < 100; i++)
-		ck_assert_uint_eq(proto_random(&io, 1), 0);
+		ck_assert_uint_eq(proto_random(&out, 1), 0);
 	/* Seeds differ from one worker to the next. */
 	{
 		uint64_t a = 0, b = 0;
@@ -73,50 +71,50 @@ START_TEST(test_random)
 }
 END_TEST
 
-static void
-echo_round(struct evbuffer *in, struct evbuffer *out, size_t room,
-    unsigned *units)
-{
-	struct proto_io io = { in, out, room, 0, NULL };
-
-	ck_assert_int_eq(proto_echo.input(NULL, NULL, &io), EO_PROTO_OK);
-	*units += io.units;
-}
-
+/* The reply is the input itself, not a copy; the budget holds. */
 START_TEST(test_echo)
 {
-	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
-	unsigned char data[70000], back[70000];
-	unsigned units = 0;
+	static unsigned char data[70000];
+	struct iovec iov[4];
+	struct proto_in in = { data, sizeof(data) };
+	struct proto_out out = { iov, 0, 4, 0, 1000, 0, 0, NULL };
 	size_t i;
 
 	for (i = 0; i < sizeof(data); i++)
 		data[i] = (unsigned char)(i * 7 + i / 256);
 	data[10] = '\0';
-	evbuffer_add(in, data, sizeof(data));
-	/* The budget: at most room bytes of output, the rest waits. */
-	echo_round(in, out, 1000, &units);
-	ck_assert_uint_eq(evbuffer_get_length(out), 1000);
-	ck_assert_uint_eq(evbuffer_get_length(in), sizeof(data) - 1000);
-	echo_round(in, out, 1000, &units);	/* full: nothing moves */
-	ck_assert_uint_eq(evbuffer_get_length(out), 1000);
-	ck_assert_uint_eq(units, 1);
-	echo_round(in, out, (size_t)-1, &units);
-	ck_assert_uint_eq(evbuffer_get_length(in), 0);
-	ck_assert_uint_eq(evbuffer_get_length(out), sizeof(data));
-	ck_assert_uint_eq(units, 2);
-	evbuffer_remove(out, back, sizeof(back));
-	ck_assert_int_eq(memcmp(back, data, sizeof(data)), 0);
-	echo_round(in, out, (size_t)-1, &units);	/* nothing in */
-	ck_assert_uint_eq(units, 2);
-	{
-		struct proto_io io = { in, out, 1, 0, NULL };
-
-		ck_assert_int_eq(proto_echo.eof(NULL, NULL, &io),
-		    EO_PROTO_CLOSE);
-	}
-	evbuffer_free(in);
-	evbuffer_free(out);
+	/* At most room bytes; the rest waits, and out says it is full. */
+	ck_assert_int_eq(proto_echo.input(NULL, NULL, &in, &out), EO_PROTO_OK);
+	ck_assert_uint_eq(out.niov, 1);
+	ck_assert_ptr_eq(iov[0].iov_base, data);
+	ck_assert_uint_eq(iov[0].iov_len, 1000);
+	ck_assert_uint_eq(out.len, 1000);
+	ck_assert_int_eq(out.full, 1);
+	ck_assert_uint_eq(out.units, 1);
+	ck_assert_ptr_eq(in.data, data + 1000);
+	ck_assert_uint_eq(in.len, sizeof(data) - 1000);
+	/* No room at all: nothing taken. */
+	out.full = 0;
+	ck_assert_int_eq(proto_echo.input(NULL, NULL, &in, &out), EO_PROTO_OK);
+	ck_assert_uint_eq(out.niov, 1);
+	ck_assert_int_eq(out.full, 1);
+	/* Room enough: everything, in one piece. */
+	out.niov = 0;
+	out.len = 0;
+	out.full = 0;
+	out.room = (size_t)-1;
+	ck_assert_int_eq(proto_echo.input(NULL, NULL, &in, &out), EO_PROTO_OK);
+	ck_assert_uint_eq(out.niov, 1);
+	ck_assert_ptr_eq(iov[0].iov_base, data + 1000);
+	ck_assert_uint_eq(iov[0].iov_len, sizeof(data) - 1000);
+	ck_assert_uint_eq(in.len, 0);
+	ck_assert_int_eq(out.full, 0);
+	ck_assert_uint_eq(out.units, 2);
+	/* Nothing in, nothing out. */
+	ck_assert_int_eq(proto_echo.input(NULL, NULL, &in, &out), EO_PROTO_OK);
+	ck_assert_uint_eq(out.units, 2);
+	ck_assert_int_eq(proto_echo.eof(NULL, NULL, &in, &out),
+	    EO_PROTO_CLOSE);
 }
 END_TEST
 
