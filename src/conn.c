@@ -8,9 +8,9 @@
  * buffer.c).  So each connection has its own EV_READ event, and every
  * read lands in the worker's 64 KiB buffer.  The protocol takes its units
  * from there and answers with iovecs pointing into it (or into its
- * options); one writev(2) sends them.  In the common case, a message
- * arriving whole and the socket taking the reply, nothing is copied and
- * nothing allocated.
+ * options); one send(2) or sendmsg(2) sends them.  In the common case, a
+ * message arriving whole and the socket taking the reply, nothing is
+ * copied and nothing allocated.
  *
  * Since the worker's buffer is reused by the next read, what must outlive
  * the call is copied out: replies the socket would not take go to the
@@ -49,7 +49,7 @@
 #include "protocol.h"
 #include "stats.h"
 
-#define EO_READ_CHUNK	(64 * 1024)	/* most one read(2) takes */
+#define EO_READ_CHUNK	(64 * 1024)	/* most one recv(2) takes */
 #define EO_OUT_HIGH	(128 * 1024)	/* queued output: stop reading */
 #define EO_OUT_LOW	(32 * 1024)	/* ... and start again */
 #define EO_LINGER_MS	2000		/* wait for the client's EOF */
@@ -363,7 +363,26 @@ conn_update(struct conn *c)
 }
 
 /*
- * Sends one call's replies: at once with one writev(2) if nothing is
+ * One system call for all the pieces.  send(2) and sendmsg(2) rather
+ * than write(2) and writev(2): they skip the VFS layer, and MSG_NOSIGNAL
+ * makes a vanished client an EPIPE here, not a SIGPIPE.
+ */
+static ssize_t
+conn_write(struct conn *c, const struct proto_out *out)
+{
+	struct msghdr msg;
+
+	if (out->niov == 1)
+		return send(conn_fd(c), out->iov[0].iov_base,
+		    out->iov[0].iov_len, MSG_NOSIGNAL);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = out->iov;
+	msg.msg_iovlen = out->niov;
+	return sendmsg(conn_fd(c), &msg, MSG_NOSIGNAL);
+}
+
+/*
+ * Sends one call's replies: at once with one system call if nothing is
  * queued (saving the bufferevent's round through epoll), never around
  * queued bytes (order is everything).  What the socket does not take is
  * copied to the output queue: the pieces may point into buffers that the
@@ -380,7 +399,7 @@ conn_send(struct conn *c, const struct proto_out *out)
 		return 0;
 	c->c_out += out->len;
 	if (conn_queued(c) == 0) {
-		ssize_t n = writev(conn_fd(c), out->iov, (int)out->niov);
+		ssize_t n = conn_write(c, out);
 
 		if (n == -1 && errno != EAGAIN && errno != EINTR) {
 			conn_close_errno(c, "write");
@@ -490,7 +509,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
-	n = read(fd, h->rbuf, EO_READ_CHUNK);
+	n = recv(fd, h->rbuf, EO_READ_CHUNK, 0);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_close_errno(c, "read");
