@@ -8,7 +8,6 @@
  *
  * Bytes are bytes: a question may hold NULs or any other octet.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,13 +184,20 @@ oracle_unit_timeout(const void *vopts)
 	return o->question_timeout;
 }
 
+/* isspace() in the C locale, without its per-byte function call. */
+static int
+oracle_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* Takes the whitespace at the head of in: the CR LF after a question. */
 static void
 oracle_skip_space(struct proto_in *in)
 {
 	size_t n = 0;
 
-	while (n < in->len && isspace(in->data[n]))
+	while (n < in->len && oracle_space(in->data[n]))
 		n++;
 	proto_take(in, n);
 }
