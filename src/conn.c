@@ -261,6 +261,9 @@ conn_need_bev(struct conn *c)
 	bufferevent_setcb(bev, NULL, conn_writecb, conn_eventcb, c);
 	/* The write callback runs when output falls to this: resume. */
 	bufferevent_setwatermark(bev, EV_WRITE, EO_OUT_LOW, 0);
+	/* libevent writes at most 16 KiB per write event by default: a
+	   queue of 128 KiB would take eight rounds through epoll. */
+	bufferevent_set_max_single_write(bev, EO_OUT_HIGH + EO_READ_CHUNK);
 	if (c->c_lc->write_timeout != 0) {
 		home_timeout(c->c_home, c->c_lc->write_timeout, &tv);
 		bufferevent_set_timeouts(bev, NULL, &tv);

@@ -14,7 +14,7 @@ set -u
 usage() {
 	cat <<'EOF'
 usage: compare.sh [--quick] [-d daemon] [-n conns] [-r rounds] [-t secs]
-                  [-T threads] [-b bindir] [-s skip] [-k] [-h]
+                  [-T threads] [-b bindir] [-s skip] [-k] [-P] [-h]
   --quick     smoke run, about a minute: 1 s runs, 2 rounds, hold of 2000
   -d path     echo-oracled binary (default: $EO_DAEMON, else
               build/echo-oracled under the repository root); if it is
@@ -26,6 +26,8 @@ usage: compare.sh [--quick] [-d daemon] [-n conns] [-r rounds] [-t secs]
   -b dir      use loadgen and epoll_echo from dir instead of building
   -s list     skip targets, comma-separated: daemon,epoll,xinetd,socat
   -k          keep the work directory (configs, server logs, raw output)
+  -P          do not pin the 1-worker row (by default its servers run on
+              CPU 0 and its client on CPU 1)
   -h          this text
 Needs xinetd and socat for their columns: apt-get install -y xinetd socat
 EOF
@@ -35,7 +37,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 quick=0 daemon=${EO_DAEMON:-$repo/build/echo-oracled}
-hold_n= rounds= secs= cthreads=2 bindir= skip= keep=0
+hold_n='' rounds='' secs='' cthreads=2 bindir='' skip='' keep=0 pin=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
 	-b) bindir=$2; shift ;;
 	-s) skip=$2; shift ;;
 	-k) keep=1 ;;
+	-P) pin=0 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -149,6 +152,18 @@ port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# The 1-worker row pins its servers to CPU 0 and its client to CPU 1, the
+# same for every server: otherwise the scheduler sometimes stacks the
+# server's thread on the client's CPU (wake-affine), and that row measures
+# placement luck rather than the servers (seen: a daemon swinging between
+# 105k and 150k msgs/s while the reference held 145k).
+pin_srv=() pin_cli=()
+if [ "$pin" = 1 ] && command -v taskset >/dev/null &&
+    [ "$(nproc)" -ge 2 ]; then
+	pin_srv=(taskset -c 0)
+	pin_cli=(taskset -c 1)
+fi
+
 # start_server LOG CMD...: own session and process group; sets $spid.
 start_server() {
 	local log=$1
@@ -192,19 +207,20 @@ listeners = (
 CFG
 }
 
-# start_daemon NAME WORKERS ECHO ORACLE: sets $spid, or returns 1.
+# start_daemon NAME WORKERS ECHO ORACLE [PIN...]: sets $spid, or returns 1.
 start_daemon() {
-	local name=$1 cfg=$work/$1.cfg log=$work/$1.log
-	write_daemon_cfg "$cfg" "$2" "$3" "$4"
-	start_server "$log" "$daemon" -f -c "$cfg"
-	if ! wait_ready "$spid" "$3" "$4"; then
+	local name=$1 cfg=$work/$1.cfg log=$work/$1.log workers=$2 pe=$3 po=$4
+	write_daemon_cfg "$cfg" "$workers" "$pe" "$po"
+	shift 4
+	start_server "$log" "$@" "$daemon" -f -c "$cfg"
+	if ! wait_ready "$spid" "$pe" "$po"; then
 		if kill -0 "$spid" 2>/dev/null; then
-			say "daemon ($name, workers = $2): not listening on" \
-			    "ports $3/$4 within 10 s; skipping it."
+			say "daemon ($name, workers = $workers): not listening" \
+			    "on ports $pe/$po within 10 s; skipping it."
 		else
 			wait "$spid"
-			say "daemon ($name, workers = $2): exited (status $?)" \
-			    "before listening; skipping it."
+			say "daemon ($name, workers = $workers): exited" \
+			    "(status $?) before listening; skipping it."
 			unset "live[$spid]"
 		fi
 		say "  last lines of $log:"
@@ -262,14 +278,16 @@ start_all() {
 		say "daemon: no executable at $daemon (build it, or give -d" \
 		    "or EO_DAEMON); its columns are skipped"
 	else
-		start_daemon daemon1 1 $P_D1 $P_D1_OR && srv[d1]=$spid
+		start_daemon daemon1 1 $P_D1 $P_D1_OR "${pin_srv[@]}" &&
+		    srv[d1]=$spid
 		start_daemon daemon0 0 $P_D0 $P_D0_OR && srv[d0]=$spid
 	fi
 	tport[d1]=$P_D1 tport[d1or]=$P_D1_OR
 	tport[d0]=$P_D0 tport[d0or]=$P_D0_OR
 
 	if ! skipped epoll; then
-		start_server "$work/epoll1.log" "$EE" -p $P_E1 -t 1
+		start_server "$work/epoll1.log" "${pin_srv[@]}" "$EE" \
+		    -p $P_E1 -t 1
 		wait_ready "$spid" $P_E1 && srv[e1]=$spid
 		start_server "$work/epoll2.log" "$EE" -p $P_E2 -t 2
 		wait_ready "$spid" $P_E2 && srv[e2]=$spid
@@ -343,7 +361,7 @@ run_case() {
 		unset "srv[$target]"
 		return 0
 	fi
-	out=$("$LG" "$@" 2>"$work/last.err")
+	out=$("${lg_pin[@]}" "$LG" "$@" 2>"$work/last.err")
 	rc=$?
 	{
 		printf '# round=%s row=%s column=%s exit=%s: loadgen %s\n' \
@@ -373,8 +391,10 @@ run_round() {
 	local all=(-T "$cthreads" -d "$secs" -w "$warm")
 
 	# Pingpong, one worker: the daemon with workers = 1, epoll_echo -t 1.
+	lg_pin=("${pin_cli[@]}")
 	run_case pp1 daemon d1 pingpong -o $P_D1 "${pp[@]}" -T 1
 	run_case pp1 epoll e1 pingpong -o $P_E1 "${pp[@]}" -T 1
+	lg_pin=()
 	# Pingpong, all workers.
 	run_case ppN daemon d0 pingpong -o $P_D0 "${pp[@]}" -T "$cthreads"
 	run_case ppN epoll e2 pingpong -o $P_E2 "${pp[@]}" -T "$cthreads"
@@ -519,6 +539,8 @@ report() {
 	    "exited non-zero (see raw output), '-' = not run."
 	say "daemon columns: pp1 uses workers = 1, the rest workers = 0;" \
 	    "epoll_echo -t 1 / -t 2 likewise."
+	[ ${#pin_srv[@]} -gt 0 ] && say "pp1: servers pinned to CPU 0," \
+	    "loadgen to CPU 1; the other rows unpinned."
 	printf "$fmt" "" daemon epoll xinetd socat d/epoll d/xinetd d/socat
 	print_row "pingpong 50x64B, 1 worker   msg/s" pp1 rate '%.0f'
 	print_row "  p99 latency us" pp1 p99_us '%.1f'
