@@ -676,6 +676,18 @@ recv_all(int fd, void *buf, size_t cap, int ms, int *eof)
 	return got;
 }
 
+void
+eo_expect_echo(int fd, const char *msg)
+{
+	char buf[256];
+	size_t len = strlen(msg);
+
+	ck_assert_uint_lt(len, sizeof(buf));
+	ck_assert_int_eq(send_all(fd, msg, len), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
+	ck_assert_int_eq(memcmp(buf, msg, len), 0);
+}
+
 int
 wait_eof(int fd, int ms)
 {

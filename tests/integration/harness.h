@@ -103,6 +103,8 @@ size_t	recv_n(int fd, void *buf, size_t len, int ms);
 /* Reads until EOF (or timeout, or cap); the bytes read; *eof says how
    it ended: 1 EOF, 0 timeout or cap, -1 error such as a reset. */
 size_t	recv_all(int fd, void *buf, size_t cap, int ms, int *eof);
+/* Sends msg and checks that exactly it comes back (the test fails else). */
+void	eo_expect_echo(int fd, const char *msg);
 /* Waits for EOF, discarding input: 1 EOF, 0 timeout, -1 reset. */
 int	wait_eof(int fd, int ms);
 /* Whether fd's peer is still there (no EOF, no reset) after ms. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "check_main.h"
 
 static int port;
 static struct eod *d;
@@ -316,8 +317,6 @@ main(void)
 {
 	Suite *s = suite_create("echo");
 	TCase *tc = tcase_create("echo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, eo_ms(120));
@@ -328,9 +327,5 @@ main(void)
 	tcase_add_test(tc, test_thousand);
 	tcase_add_test(tc, test_garbage);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

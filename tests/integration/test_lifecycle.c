@@ -11,21 +11,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "check_main.h"
 
 #define LISTENER(name, proto, port, extra)				\
 	"{ name = \"" name "\"; protocol = \"" proto "\"; port = %d;"	\
 	" bind = [\"127.0.0.1\", \"::1\"]; " extra " }"
-
-static void
-expect_echo(int fd, const char *msg)
-{
-	char buf[256];
-	size_t len = strlen(msg);
-
-	ck_assert_int_eq(send_all(fd, msg, len), 0);
-	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
-	ck_assert_int_eq(memcmp(buf, msg, len), 0);
-}
 
 /* Asks and returns the answer, the text between the '?' and CR LF. */
 static void
@@ -138,7 +128,7 @@ START_TEST(test_two_listeners)
 	int fd;
 
 	fd = tcp_open("::1", pe);
-	expect_echo(fd, "both?");
+	eo_expect_echo(fd, "both?");
 	close(fd);
 	fd = tcp_open("127.0.0.1", po);
 	ask(fd, "both?", answer, sizeof(answer));
@@ -170,7 +160,7 @@ START_TEST(test_reload)
 	char answer[64];
 	int fd;
 
-	expect_echo(held_echo, "before");
+	eo_expect_echo(held_echo, "before");
 	ask(held_oracle, "Before?", answer, sizeof(answer));
 	ck_assert_str_eq(answer, "Old.");
 	ck_assert(refused("127.0.0.1", pn));
@@ -184,11 +174,11 @@ START_TEST(test_reload)
 	ck_assert(eod_log_has(d, "reloaded"));
 
 	fd = tcp_open("::1", pn);			/* added */
-	expect_echo(fd, "new listener");
+	eo_expect_echo(fd, "new listener");
 	close(fd);
 	ck_assert(refused("127.0.0.1", pe));		/* removed */
 	ck_assert(refused("::1", pe));
-	expect_echo(held_echo, "still here");		/* kept going */
+	eo_expect_echo(held_echo, "still here");		/* kept going */
 	ask(held_oracle, "After?", answer, sizeof(answer));
 	ck_assert_str_eq(answer, "Old.");		/* its settings */
 	fd = tcp_open("127.0.0.1", po);
@@ -220,9 +210,9 @@ START_TEST(test_reload_invalid)
 	    "must be an integer", d->conf);
 	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
 	ck_assert(eod_log_has(d, "reload failed"));
-	expect_echo(held, "still served");
+	eo_expect_echo(held, "still served");
 	fd = tcp_open("::1", pe);
-	expect_echo(fd, "new clients too");
+	eo_expect_echo(fd, "new clients too");
 	close(fd);
 
 	/* A syntax error (a list never closed): the same. */
@@ -231,7 +221,7 @@ START_TEST(test_reload_invalid)
 	ck_assert_int_eq(eod_reload(d), 1);
 	snprintf(want, sizeof(want), "%s:4: syntax error", d->conf);
 	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
-	expect_echo(held, "served on");
+	eo_expect_echo(held, "served on");
 
 	/* Valid but unbindable (a port someone else holds): the same. */
 	taken = eo_port();
@@ -246,7 +236,7 @@ START_TEST(test_reload_invalid)
 		snprintf(want, sizeof(want), "bind 127.0.0.1:%d: Address "
 		    "already in use", taken);
 		ck_assert(eod_log_has(d, want));
-		expect_echo(held, "and still");
+		eo_expect_echo(held, "and still");
 		ck_assert_int_eq(eod_stop(other), 0);
 		eod_free(other);
 	}
@@ -254,7 +244,7 @@ START_TEST(test_reload_invalid)
 	eod_write_conf(d, "listeners = ( " LISTENER("echo", "echo", pe, "")
 	    " );\n", pe);
 	ck_assert_int_eq(eod_reload(d), 0);
-	expect_echo(held, "fine");
+	eo_expect_echo(held, "fine");
 	close(held);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
@@ -270,7 +260,7 @@ START_TEST(test_stop)
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
 	int idle = tcp_open("127.0.0.1", pe), fd;
 
-	expect_echo(idle, "x");
+	eo_expect_echo(idle, "x");
 	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(5000)), 0);
 	ck_assert_int_eq(wait_eof(idle, eo_ms(1000)), 1);
 	ck_assert(eod_log_has(d, "stopping (SIGTERM)"));
@@ -280,7 +270,7 @@ START_TEST(test_stop)
 	d = eod_start("listeners = ( " LISTENER("echo", "echo", pe, "")
 	    " );\n", pe);
 	fd = tcp_open("::1", pe);
-	expect_echo(fd, "y");
+	eo_expect_echo(fd, "y");
 	ck_assert_int_eq(eod_stop_sig(d, SIGINT, eo_ms(5000)), 0);
 	ck_assert_int_eq(wait_eof(fd, eo_ms(1000)), 1);
 	ck_assert(refused("::1", pe));
@@ -317,8 +307,6 @@ main(void)
 {
 	Suite *s = suite_create("lifecycle");
 	TCase *tc = tcase_create("lifecycle");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_cli);
@@ -329,9 +317,5 @@ main(void)
 	tcase_add_test(tc, test_stop);
 	tcase_add_test(tc, test_stop_grace);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

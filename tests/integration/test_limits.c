@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "check_main.h"
 
 #define ECHO(port, extra)						\
 	"listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
@@ -26,17 +27,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
-expect_echo(int fd, const char *msg)
-{
-	char buf[256];
-	size_t len = strlen(msg);
-
-	ck_assert_int_eq(send_all(fd, msg, len), 0);
-	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
-	ck_assert_int_eq(memcmp(buf, msg, len), 0);
 }
 
 /* A connection that is accepted and closed at once reads EOF or a reset
@@ -56,16 +46,16 @@ START_TEST(test_idle_timeout)
 	long t0 = now_ms(), waited;
 	int i;
 
-	expect_echo(idle, "once");
+	eo_expect_echo(idle, "once");
 	/* The busy one talks every 300 ms and stays. */
 	for (i = 0; i < 10; i++) {
-		expect_echo(busy, "tick");
+		eo_expect_echo(busy, "tick");
 		usleep(300000);
 	}
 	ck_assert_int_eq(wait_eof(idle, eo_ms(5000)), 1);
 	waited = now_ms() - t0;
 	ck_assert_int_ge(waited, 900);
-	expect_echo(busy, "still");
+	eo_expect_echo(busy, "still");
 	close(idle);
 	close(busy);
 	ck_assert_int_eq(eod_stop(d), 0);
@@ -160,7 +150,7 @@ START_TEST(test_max_connections_refuse)
 
 	for (i = 0; i < 3; i++) {
 		fds[i] = tcp_open("127.0.0.1", port);
-		expect_echo(fds[i], "in");
+		eo_expect_echo(fds[i], "in");
 	}
 	for (i = 0; i < 5; i++) {
 		extra = tcp_open("127.0.0.1", port);
@@ -168,11 +158,11 @@ START_TEST(test_max_connections_refuse)
 		close(extra);
 	}
 	for (i = 0; i < 3; i++)
-		expect_echo(fds[i], "still in");
+		eo_expect_echo(fds[i], "still in");
 	close(fds[0]);
 	usleep(200000);
 	fds[3] = tcp_open("::1", port);
-	expect_echo(fds[3], "my turn");
+	eo_expect_echo(fds[3], "my turn");
 	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
 	    "max_connections (3) reached", eo_ms(3000)), 0);
 	ck_assert_int_eq(eod_log_wait(d, "refused 5 connections",
@@ -198,15 +188,15 @@ START_TEST(test_max_connections_evict)
 	for (i = 0; i < 4; i++)
 		idle[i] = tcp_open("127.0.0.1", port);
 	worker = tcp_open("127.0.0.1", port);
-	expect_echo(worker, "working");
+	eo_expect_echo(worker, "working");
 	/* All quiet for over a second but the worker, which works. */
 	for (i = 0; i < 6; i++) {
 		usleep(250000);
-		expect_echo(worker, "working");
+		eo_expect_echo(worker, "working");
 	}
 	fresh = tcp_open("127.0.0.1", port);
-	expect_echo(fresh, "let me in");
-	expect_echo(worker, "still working");
+	eo_expect_echo(fresh, "let me in");
+	eo_expect_echo(worker, "still working");
 	/* One idle connection gave way (the quietest of the worker the
 	   newcomer landed on), and only one. */
 	usleep(200000);
@@ -218,7 +208,7 @@ START_TEST(test_max_connections_evict)
 	/* Nobody quiet enough (all just spoke): the newcomer is refused. */
 	for (i = 0; i < 4; i++)
 		if (still_open(idle[i], 0))
-			expect_echo(idle[i], "awake");
+			eo_expect_echo(idle[i], "awake");
 	{
 		int late = tcp_open("127.0.0.1", port);
 
@@ -246,23 +236,23 @@ START_TEST(test_listener_and_source_caps)
 
 	fds[0] = tcp_open("127.0.0.1", pa);
 	fds[1] = tcp_open("::1", pa);
-	expect_echo(fds[0], "a0");
-	expect_echo(fds[1], "a1");
+	eo_expect_echo(fds[0], "a0");
+	eo_expect_echo(fds[1], "a1");
 	x = tcp_open("127.0.0.1", pa);
 	ck_assert(!served(x));
 	close(x);
 	/* b: one per client address; 127.0.0.1 and ::1 are two. */
 	fds[2] = tcp_open("127.0.0.1", pb);
 	fds[3] = tcp_open("::1", pb);
-	expect_echo(fds[2], "b0");
-	expect_echo(fds[3], "b1");
+	eo_expect_echo(fds[2], "b0");
+	eo_expect_echo(fds[3], "b1");
 	x = tcp_open("127.0.0.1", pb);
 	ck_assert(!served(x));
 	close(x);
 	close(fds[2]);
 	usleep(200000);
 	fds[4] = tcp_open("127.0.0.1", pb);
-	expect_echo(fds[4], "b2");
+	eo_expect_echo(fds[4], "b2");
 	ck_assert_int_eq(eod_log_wait(d, "listener a reached its "
 	    "max_connections (2)", eo_ms(3000)), 0);
 	ck_assert_int_eq(eod_log_wait(d, "a client of listener b reached "
@@ -281,8 +271,6 @@ main(void)
 {
 	Suite *s = suite_create("limits");
 	TCase *tc = tcase_create("limits");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_idle_timeout);
@@ -293,9 +281,5 @@ main(void)
 	tcase_add_test(tc, test_max_connections_evict);
 	tcase_add_test(tc, test_listener_and_source_caps);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

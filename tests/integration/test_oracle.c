@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "check_main.h"
 
 static int port, port_classic;
 static struct eod *d;
@@ -247,8 +248,6 @@ main(void)
 {
 	Suite *s = suite_create("oracle");
 	TCase *tc = tcase_create("oracle");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, eo_ms(60));
@@ -261,9 +260,5 @@ main(void)
 	tcase_add_test(tc, test_classic_client);
 	tcase_add_test(tc, test_half_close_many);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "check_main.h"
 
 static long
 now_ms(void)
@@ -380,8 +381,6 @@ main(void)
 {
 	Suite *s = suite_create("robust");
 	TCase *tc = tcase_create("robust");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, eo_ms(240));
 	tcase_add_test(tc, test_fd_exhaustion);
@@ -389,9 +388,5 @@ main(void)
 	tcase_add_test(tc, test_sigterm_mid_transfer);
 	tcase_add_test(tc, test_reload_storm);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -12,17 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-static void
-expect_echo(int fd, const char *msg)
-{
-	char buf[256];
-	size_t len = strlen(msg);
-
-	ck_assert_int_eq(send_all(fd, msg, len), 0);
-	ck_assert_uint_eq(recv_n(fd, buf, len, eo_ms(5000)), len);
-	ck_assert_int_eq(memcmp(buf, msg, len), 0);
-}
+#include "check_main.h"
 
 /* Served on the passed sockets, not on the config's own addresses. */
 START_TEST(test_activation)
@@ -42,7 +32,7 @@ START_TEST(test_activation)
 	close(fds[0]);
 	close(fds[1]);
 	fd = tcp_open("127.0.0.1", pe);
-	expect_echo(fd, "activated");
+	eo_expect_echo(fd, "activated");
 	close(fd);
 	fd = tcp_open("::1", po);
 	ck_assert_int_eq(send_all(fd, "Passed?", 7), 0);
@@ -65,10 +55,10 @@ START_TEST(test_activation)
 	    "  bind = \"127.0.0.1\"; } );\n", pe, other, more);
 	ck_assert_int_eq(eod_reload(d), 0);
 	fd = tcp_open("127.0.0.1", pe);
-	expect_echo(fd, "kept");
+	eo_expect_echo(fd, "kept");
 	close(fd);
 	fd = tcp_open("127.0.0.1", more);
-	expect_echo(fd, "added");
+	eo_expect_echo(fd, "added");
 	close(fd);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
@@ -118,7 +108,7 @@ START_TEST(test_notify)
 	    " \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", pe);
 
 	fd = tcp_open("127.0.0.1", pe);
-	expect_echo(fd, "x");
+	eo_expect_echo(fd, "x");
 	/* The status follows the connection count. */
 	ck_assert_int_eq(eod_wait_notify(d, "STATUS=Serving 1 listener (echo);"
 	    " 1 connection", eo_ms(5000)), 0);
@@ -174,8 +164,6 @@ main(void)
 {
 	Suite *s = suite_create("systemd protocol");
 	TCase *tc = tcase_create("systemd");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_activation);
@@ -184,9 +172,5 @@ main(void)
 	tcase_add_test(tc, test_watchdog);
 	tcase_add_test(tc, test_journal_prefix);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

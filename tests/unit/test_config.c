@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "protocol.h"
+#include "check_main.h"
 
 /* A valid listener, to append where a case needs one. */
 #define OK_LISTENERS							\
@@ -369,8 +370,6 @@ main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
@@ -381,9 +380,5 @@ main(void)
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

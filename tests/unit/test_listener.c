@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "listener.h"
+#include "check_main.h"
 
 static struct cfg *
 load(const char *text)
@@ -171,8 +172,6 @@ main(void)
 {
 	Suite *s = suite_create("listener");
 	TCase *tc = tcase_create("listener");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_listener_cap);
 	tcase_add_test(tc, test_per_source);
@@ -180,9 +179,5 @@ main(void)
 	tcase_add_test(tc, test_peer_format);
 	tcase_add_test(tc, test_bind);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "protocol.h"
+#include "check_main.h"
 
 #define EO_TEST_IOV	1024
 
@@ -331,53 +332,47 @@ START_TEST(test_reply_end)
 }
 END_TEST
 
-/* The defaults: five answers, drawn at random, each one turning up. */
+static const char *const default_answers[] = { "Yes.", "Very likely.",
+	"Maybe.", "Not likely.", "No." };
+
+/* Asks up to n questions; counts which default answer each got. */
+static void
+ask_many(struct sim *s, int n, int seen[5])
+{
+	int i, k;
+
+	for (i = 0; i < n && s->v == EO_PROTO_OK; i++) {
+		char *out, want[32];
+
+		sim_clear_out(s);
+		sim_feed(s, "Q?", 2);
+		out = sim_out(s, NULL);
+		for (k = 0; k < 5; k++) {
+			snprintf(want, sizeof(want), "Q? %s\r\n",
+			    default_answers[k]);
+			if (strcmp(out, want) == 0)
+				seen[k]++;
+		}
+		free(out);
+	}
+}
+
+/* The defaults: five answers, drawn at random, each one turning up;
+   ten answers per connection. */
 START_TEST(test_default_answers)
 {
-	static const char *const answers[] = { "Yes.", "Very likely.",
-	    "Maybe.", "Not likely.", "No." };
-	int seen[5] = { 0 }, i, k;
+	int seen[5] = { 0 }, k;
 	struct sim s;
 
 	sim_init(&s, opts_from(""));
-	s.rng = 7;
-	for (i = 0; i < 200; i++) {
-		char *out;
-
-		sim_clear_out(&s);
-		sim_feed(&s, "Q?", 2);
-		out = sim_out(&s, NULL);
-		for (k = 0; k < 5; k++) {
-			char want[32];
-
-			snprintf(want, sizeof(want), "Q? %s\r\n", answers[k]);
-			if (strcmp(out, want) == 0)
-				seen[k]++;
-		}
-		free(out);
-		if (i >= 9)	/* default max_questions is 10 */
-			break;
-	}
+	ask_many(&s, 10, seen);
 	ck_assert_int_eq(s.v, EO_PROTO_CLOSE);
+	ck_assert_int_eq(seen[0] + seen[1] + seen[2] + seen[3] + seen[4], 10);
 	sim_free(&s);
-	/* Enough draws to see all five: no max_questions. */
 	memset(seen, 0, sizeof(seen));
 	sim_init(&s, opts_from("max_questions = 0;"));
-	for (i = 0; i < 500; i++) {
-		char *out;
-
-		sim_clear_out(&s);
-		sim_feed(&s, "Q?", 2);
-		out = sim_out(&s, NULL);
-		for (k = 0; k < 5; k++) {
-			char want[32];
-
-			snprintf(want, sizeof(want), "Q? %s\r\n", answers[k]);
-			if (strcmp(out, want) == 0)
-				seen[k]++;
-		}
-		free(out);
-	}
+	ask_many(&s, 500, seen);
+	ck_assert_int_eq(s.v, EO_PROTO_OK);
 	for (k = 0; k < 5; k++)
 		ck_assert_int_gt(seen[k], 50);
 	ck_assert_int_eq(seen[0] + seen[1] + seen[2] + seen[3] + seen[4], 500);
@@ -469,8 +464,6 @@ main(void)
 {
 	Suite *s = suite_create("oracle");
 	TCase *tc = tcase_create("framing");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_one_question);
@@ -488,9 +481,5 @@ main(void)
 	tcase_add_test(tc, test_eof_after_full);
 	tcase_add_test(tc, test_timeout_option);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "protocol.h"
+#include "check_main.h"
 
 START_TEST(test_table)
 {
@@ -123,17 +124,11 @@ main(void)
 {
 	Suite *s = suite_create("protocol");
 	TCase *tc = tcase_create("protocol");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_entries_complete);
 	tcase_add_test(tc, test_random);
 	tcase_add_test(tc, test_echo);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }
