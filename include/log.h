@@ -9,8 +9,6 @@
 #ifndef EO_LOG_H
 #define EO_LOG_H
 
-#include <stdatomic.h>
-#include <stdnoreturn.h>
 
 /* syslog(3) priorities, as journald reads them. */
 enum eo_log_level {
@@ -28,7 +26,6 @@ void	log_init(void);
 
 /* The most verbose level written; any thread, any time (reload). */
 void	log_set_level(int level);
-int	log_get_level(void);
 
 /* "debug", "info", "notice", "warning", "error" to a level, or -1. */
 int	log_level_from_name(const char *name);

@@ -2,6 +2,7 @@
  * Logging: see include/log.h.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +53,6 @@ void
 log_set_level(int level)
 {
 	atomic_store_explicit(&log_level, level, memory_order_relaxed);
-}
-
-int
-log_get_level(void)
-{
-	return atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 int
