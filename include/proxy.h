@@ -21,8 +21,11 @@
  *	  r.src is the client and r.dst the address it connected to: admit,
  *	  count and log the client by r.src.  Otherwise (LOCAL, UNKNOWN,
  *	  UNSPEC, UNIX) keep the connection's own addresses, as the spec
- *	  says;
- *	- EO_PROXY_INVALID: close; r.reason says why, for the log line.
+ *	  says.  r.transport is what the client used: SOCK_DGRAM on a TCP
+ *	  listener is the proxy's mistake, for the caller to refuse or not;
+ *	- EO_PROXY_INVALID: close; r.reason says why, for the log line;
+ *	- end of input or the timeout before DONE: a partial header, which
+ *	  the spec says to refuse: close.
  *
  * The header must only be accepted from trusted proxies (the spec's
  * section 5): that check, on the connection's own peer address, comes
