@@ -73,15 +73,21 @@ ln -s /proc/self/fd/1 "$dev/stdout"
 ln -s /proc/self/fd/2 "$dev/stderr"
 mount --move "$dev" /dev
 
-# Writable /etc and /usr whose changes live in this /run only: the tests
-# install the daemon, its config and whatever systemd writes at boot
-# (machine-id) there, and the host never sees them.
-for dir in /etc /usr; do
+# Writable /etc, /usr and /var whose changes live in this /run only: the
+# tests install the daemon, its config and whatever systemd writes at boot
+# (machine-id) there, or the whole package with dpkg (its database in
+# /var/lib/dpkg, deb-systemd-helper's state in /var/lib/systemd), and the
+# host never sees them. Without merged /usr, /lib and the rest are folders
+# of their own that dpkg writes to as well.
+for dir in /etc /usr /var /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ ! -d "$dir" ] || [ -L "$dir" ]; then continue; fi
   layer=/run/eo-rig/overlay$dir
   mkdir -p "$layer/upper" "$layer/work"
   mount -t overlay overlay \
     -o "lowerdir=$dir,upperdir=$layer/upper,workdir=$layer/work" "$dir"
 done
+# The overlay hid the fresh /var/tmp under the host's: a fresh one again.
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
 
 # The journal stays in memory: never in the host's /var/log/journal.
 mkdir -p /run/systemd/journald.conf.d /run/systemd/system
