@@ -5,14 +5,22 @@
  * checks every setting's type, range and name, and builds a struct cfg.
  * It never stops at the first mistake: all are collected in a cfg_diag.
  */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -45,6 +53,19 @@ static const char *const root_keys[] = { "workers", "max_connections",
 
 /* ---- diagnostics -------------------------------------------------- */
 
+/* Where a message points: its file (by first appearance) and line. */
+struct cfg_diag_pos {
+	size_t		file;
+	long		line;
+	size_t		seq;		/* order found */
+};
+
+/*
+ * Messages kept in memory at most: past it they are only counted, so
+ * that no file, however broken, makes the loader grow without bound.
+ */
+#define DIAG_KEEP_MAX	100000
+
 void
 cfg_diag_init(struct cfg_diag *d)
 {
@@ -58,27 +79,92 @@ cfg_diag_free(struct cfg_diag *d)
 
 	for (i = 0; i < d->n; i++)
 		free(d->msgs[i]);
+	for (i = 0; i < d->nfiles; i++)
+		free(d->files[i]);
 	free(d->msgs);
+	free(d->pos);
+	free(d->files);
 	cfg_diag_init(d);
 }
 
-static void
-diag_push(struct cfg_diag *d, char *msg)
+/* The rank of file among the files messages named so far. */
+static size_t
+diag_file(struct cfg_diag *d, const char *file)
 {
-	if (msg == NULL)
-		return;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		char **m = realloc(d->msgs, cap * sizeof(*m));
+	char **f;
+	size_t i;
 
-		if (m == NULL) {
-			free(msg);
-			return;
-		}
-		d->msgs = m;
-		d->cap = cap;
+	for (i = 0; i < d->nfiles; i++)
+		if (strcmp(d->files[i], file) == 0)
+			return i;
+	if ((f = realloc(d->files, (d->nfiles + 1) * sizeof(*f))) == NULL)
+		return d->nfiles;
+	d->files = f;
+	if ((f[d->nfiles] = strdup(file)) == NULL)
+		return d->nfiles;
+	return d->nfiles++;
+}
+
+static int
+diag_grow(struct cfg_diag *d)
+{
+	size_t cap = d->cap ? d->cap * 2 : 8;
+	struct cfg_diag_pos *p;
+	char **m;
+
+	if ((m = realloc(d->msgs, cap * sizeof(*m))) == NULL)
+		return -1;
+	d->msgs = m;
+	if ((p = realloc(d->pos, cap * sizeof(*p))) == NULL)
+		return -1;
+	d->pos = p;
+	d->cap = cap;
+	return 0;
+}
+
+/* Adds "FILE:LINE: context text" (no LINE if line is 0). */
+static void
+diag_add(struct cfg_diag *d, const char *file, long line, const char *text)
+{
+	char *msg = NULL;
+
+	if (d->n >= DIAG_KEEP_MAX || (d->n == d->cap && diag_grow(d) == -1)) {
+		d->dropped++;
+		return;
 	}
+	if ((line > 0 ? asprintf(&msg, "%s:%ld: %s%s", file, line,
+	    d->context, text) : asprintf(&msg, "%s: %s%s", file, d->context,
+	    text)) == -1) {
+		d->dropped++;
+		return;
+	}
+	d->pos[d->n].file = diag_file(d, file);
+	d->pos[d->n].line = line;
+	d->pos[d->n].seq = d->n;
 	d->msgs[d->n++] = msg;
+}
+
+static void
+diag_addf(struct cfg_diag *d, const char *file, long line, const char *fmt,
+    ...) EO_PRINTF(4, 5);
+
+static void
+diag_addf(struct cfg_diag *d, const char *file, long line, const char *fmt,
+    ...)
+{
+	char *text;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		d->dropped++;
+		return;
+	}
+	diag_add(d, file, line, text);
+	free(text);
 }
 
 /*
@@ -104,9 +190,9 @@ cfg_error(struct cfg_diag *d, const config_setting_t *where,
     const char *fmt, ...)
 {
 	const char *file = NULL;
-	char *msg = NULL, *text = NULL;
+	char *text = NULL, *path = NULL;
 	va_list ap;
-	int line = 0;
+	int line = 0, r;
 
 	if (where != NULL) {
 		file = config_setting_source_file(where);
@@ -116,23 +202,574 @@ cfg_error(struct cfg_diag *d, const config_setting_t *where,
 	if (file == NULL)
 		file = d->file != NULL ? d->file : "(config)";
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) == -1)
-		text = NULL;
+	r = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	if (text == NULL)
+	if (r == -1 || asprintf(&path, "%s%s", diag_dir(d, file), file) == -1) {
+		if (r != -1)
+			free(text);
+		d->dropped++;
 		return;
-	if (line > 0) {
-		if (asprintf(&msg, "%s%s:%d: %s%s", diag_dir(d, file), file,
-		    line, d->context, text) == -1)
-			msg = NULL;
-	} else if (asprintf(&msg, "%s%s: %s%s", diag_dir(d, file), file,
-	    d->context, text) == -1)
-		msg = NULL;
+	}
+	diag_add(d, path, line, text);
+	free(path);
 	free(text);
-	diag_push(d, msg);
+}
+
+/* One message and its position, to sort them together. */
+struct diag_item {
+	struct cfg_diag_pos	 pos;
+	char			*msg;
+};
+
+static int
+item_by_text(const void *a, const void *b)
+{
+	const struct diag_item *x = a, *y = b;
+	int c = strcmp(x->msg, y->msg);
+
+	if (c != 0)
+		return c;
+	return x->pos.seq < y->pos.seq ? -1 : x->pos.seq > y->pos.seq;
+}
+
+/*
+ * Mistakes are found setting by setting, not line by line: sort them
+ * so that they read from the top of each file down, like a compiler's,
+ * files in the order they were first named.
+ */
+static int
+item_by_place(const void *a, const void *b)
+{
+	const struct diag_item *x = a, *y = b;
+
+	if (x->pos.file != y->pos.file)
+		return x->pos.file < y->pos.file ? -1 : 1;
+	if (x->pos.line != y->pos.line)
+		return x->pos.line < y->pos.line ? -1 : 1;
+	return x->pos.seq < y->pos.seq ? -1 : x->pos.seq > y->pos.seq;
+}
+
+/* Drops repeated messages (keeping the first), sorts the rest. */
+static void
+diag_tidy(struct cfg_diag *d)
+{
+	struct diag_item *it;
+	size_t i, n = 0;
+
+	if ((it = calloc(d->n, sizeof(*it))) == NULL)
+		return;
+	for (i = 0; i < d->n; i++) {
+		it[i].pos = d->pos[i];
+		it[i].msg = d->msgs[i];
+	}
+	qsort(it, d->n, sizeof(*it), item_by_text);
+	for (i = 0; i < d->n; i++) {
+		if (n > 0 && strcmp(it[n - 1].msg, it[i].msg) == 0)
+			free(it[i].msg);
+		else
+			it[n++] = it[i];
+	}
+	qsort(it, n, sizeof(*it), item_by_place);
+	for (i = 0; i < n; i++) {
+		d->pos[i] = it[i].pos;
+		d->msgs[i] = it[i].msg;
+	}
+	d->n = n;
+	free(it);
+}
+
+/* The messages as shown: tidy, capped, the rest counted in one line. */
+static void
+diag_finish(struct cfg_diag *d)
+{
+	size_t i, more;
+
+	if (d->n == 0 && d->dropped == 0)
+		return;
+	diag_tidy(d);
+	d->total = d->n + d->dropped;
+	if (d->total <= EO_CFG_MAX_ERRORS)
+		return;
+	for (i = EO_CFG_MAX_ERRORS; i < d->n; i++)
+		free(d->msgs[i]);
+	if (d->n > EO_CFG_MAX_ERRORS)
+		d->n = EO_CFG_MAX_ERRORS;
+	more = d->total - d->n;
+	d->context[0] = '\0';
+	diag_addf(d, d->file != NULL ? d->file : "(config)", 0,
+	    "%zu more error%s not shown", more, more == 1 ? "" : "s");
+}
+
+/* ---- reading the files ---------------------------------------------- */
+
+/*
+ * libconfig 1.5 must never open a file that could hurt the process: it
+ * calls exit() when an @include names a directory or a file whose read
+ * fails, and blocks for ever in open() on a FIFO.  So every file is
+ * opened here first, without blocking, checked to be a regular file,
+ * read whole under a size cap, and its @include lines are followed the
+ * way libconfig will follow them.  Only then does libconfig see the
+ * text.  The texts stay at hand: integers are read from them at full
+ * width, and a syntax error quotes its line.
+ */
+#define INCLUDE_DEPTH_MAX	10	/* libconfig 1.5's MAX_INCLUDE_DEPTH */
+
+struct cfg_src {
+	char		*name;		/* as libconfig names it; NULL: main */
+	char		*path;		/* as opened, for messages */
+	char		*text;		/* NUL-terminated */
+	size_t		 len;
+	size_t		*lines;		/* each line's offset, built on use */
+	size_t		 nlines;
+	dev_t		 dev;
+	ino_t		 ino;
+};
+
+struct cfg_srcs {
+	struct cfg_src	*v;
+	size_t		 n;
+	size_t		 bytes;		/* read so far, all files */
+	const char	*incdir;	/* libconfig's include dir, or NULL */
+	size_t		 chain[INCLUDE_DEPTH_MAX + 1]; /* being scanned */
+	int		 depth;
+};
+
+static void
+srcs_free(struct cfg_srcs *S)
+{
+	size_t i;
+
+	for (i = 0; i < S->n; i++) {
+		free(S->v[i].name);
+		free(S->v[i].path);
+		free(S->v[i].text);
+		free(S->v[i].lines);
+	}
+	free(S->v);
+	memset(S, 0, sizeof(*S));
+}
+
+static const char *
+file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	return "not a plain file";
+}
+
+/* Reads fd whole, at most room bytes; NULL with why set. */
+static char *
+fd_slurp(int fd, size_t room, size_t *len, char *why, size_t whylen)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = NULL, *b;
+	ssize_t r;
+
+	for (;;) {
+		if (n + 1 >= cap || buf == NULL) {
+			cap = buf == NULL ? cap : cap * 2;
+			if ((b = realloc(buf, cap)) == NULL) {
+				snprintf(why, whylen, "out of memory");
+				break;
+			}
+			buf = b;
+		}
+		if ((r = read(fd, buf + n, cap - n - 1)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(why, whylen, "cannot read: %s",
+			    strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			buf[n] = '\0';
+			*len = n;
+			return buf;
+		}
+		if ((n += (size_t)r) > room) {
+			snprintf(why, whylen, "too big: all files of a "
+			    "configuration together may hold %d MiB",
+			    EO_CFG_MAX_BYTES >> 20);
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Opens path (never blocking: a FIFO opens at once and is refused),
+ * and reads it if it is a regular file.  NULL with why set otherwise.
+ */
+static char *
+file_slurp(struct cfg_srcs *S, const char *path, size_t *len,
+    struct stat *st, char *why, size_t whylen)
+{
+	char *text = NULL;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, st) == -1)
+		snprintf(why, whylen, "cannot stat: %s", strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		snprintf(why, whylen, "not a regular file (%s)",
+		    file_kind(st->st_mode));
+	else if ((size_t)st->st_size > EO_CFG_MAX_BYTES - S->bytes)
+		snprintf(why, whylen, "too big: all files of a configuration "
+		    "together may hold %d MiB", EO_CFG_MAX_BYTES >> 20);
+	else if ((text = fd_slurp(fd, EO_CFG_MAX_BYTES - S->bytes, len, why,
+	    whylen)) != NULL)
+		S->bytes += *len;
+	close(fd);
+	return text;
+}
+
+/* Keeps a text read (taking text); its index, or -1. */
+static ssize_t
+srcs_add(struct cfg_srcs *S, const char *name, const char *path,
+    char *text, size_t len, const struct stat *st)
+{
+	struct cfg_src *v, *s;
+
+	if ((v = realloc(S->v, (S->n + 1) * sizeof(*v))) == NULL) {
+		free(text);
+		return -1;
+	}
+	S->v = v;
+	s = &v[S->n];
+	memset(s, 0, sizeof(*s));
+	s->text = text;
+	s->len = len;
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	if ((name != NULL && (s->name = strdup(name)) == NULL) ||
+	    (s->path = strdup(path)) == NULL) {
+		free(s->name);
+		free(text);
+		return -1;
+	}
+	return (ssize_t)S->n++;
+}
+
+/* The offset where line (from 1) of s starts; len if there is none. */
+static size_t
+src_line(struct cfg_src *s, long line)
+{
+	size_t i, n = 1;
+
+	if (s->lines == NULL) {
+		for (i = 0; i < s->len; i++)
+			n += s->text[i] == '\n';
+		if ((s->lines = malloc(n * sizeof(*s->lines))) == NULL)
+			return s->len;
+		s->lines[0] = 0;
+		for (i = 0, n = 1; i < s->len; i++)
+			if (s->text[i] == '\n')
+				s->lines[n++] = i + 1;
+		s->nlines = n;
+	}
+	if (line < 1 || (size_t)line > s->nlines)
+		return s->len;
+	return s->lines[line - 1];
+}
+
+/* The text libconfig calls file (NULL: the main one), or NULL. */
+static struct cfg_src *
+srcs_find(struct cfg_srcs *S, const char *file)
+{
+	size_t i;
+
+	if (S == NULL)
+		return NULL;
+	for (i = 0; i < S->n; i++)
+		if ((file == NULL && S->v[i].name == NULL) ||
+		    (file != NULL && S->v[i].name != NULL &&
+		    strcmp(file, S->v[i].name) == 0))
+			return &S->v[i];
+	return NULL;
+}
+
+/* ---- scanning the text before libconfig ------------------------------ */
+
+/* A scan of one text, as libconfig's lexer will read it. */
+struct scan {
+	struct cfg_diag	*d;
+	struct cfg_srcs	*S;
+	size_t		 src;
+	const char	*t;
+	size_t		 len;
+	size_t		 p;
+	long		 line;
+};
+
+static int	scan_src(struct cfg_diag *, struct cfg_srcs *, size_t);
+
+static void
+scan_step(struct scan *sc)
+{
+	if (sc->t[sc->p++] == '\n')
+		sc->line++;
+}
+
+/*
+ * A string: libconfig turns "\x00" into a NUL and then cuts the string
+ * there without a word, so "a\x00b" would be "a".  Refuse it instead.
+ */
+static void
+scan_string(struct scan *sc)
+{
+	const char *t = sc->t;
+	long line = sc->line;
+	int nul = 0;
+
+	while (sc->p < sc->len && t[sc->p] != '"') {
+		if (t[sc->p] == '\\' && sc->p + 3 < sc->len &&
+		    (t[sc->p + 1] == 'x' || t[sc->p + 1] == 'X') &&
+		    t[sc->p + 2] == '0' && t[sc->p + 3] == '0')
+			nul = 1;
+		if (t[sc->p] == '\\' && sc->p + 1 < sc->len)
+			scan_step(sc);
+		scan_step(sc);
+	}
+	if (sc->p < sc->len)
+		sc->p++;
+	if (nul)
+		diag_addf(sc->d, sc->S->v[sc->src].path, line, "a string "
+		    "holds \\x00, a NUL byte, which libconfig would cut the "
+		    "string at: a string cannot hold one");
+}
+
+/* Refuses what libconfig could not safely open, with why. */
+static int
+include_check(struct scan *sc, const char *name, const char *path,
+    long line)
+{
+	struct cfg_srcs *S = sc->S;
+	const char *from = S->v[sc->src].path;
+	char why[256];
+	struct stat st;
+	size_t len;
+	ssize_t i;
+	char *text;
+	int k;
+
+	if (S->depth >= INCLUDE_DEPTH_MAX) {
+		diag_addf(sc->d, from, line, "@include \"%s\": nested more "
+		    "than %d deep", name, INCLUDE_DEPTH_MAX);
+		return -1;
+	}
+	if ((text = file_slurp(S, path, &len, &st, why, sizeof(why))) ==
+	    NULL) {
+		diag_addf(sc->d, from, line, "@include \"%s\": %s: %s", name,
+		    path, why);
+		return -1;
+	}
+	for (k = 0; k <= S->depth; k++)
+		if (S->v[S->chain[k]].dev == st.st_dev &&
+		    S->v[S->chain[k]].ino == st.st_ino) {
+			diag_addf(sc->d, from, line, "@include \"%s\": %s "
+			    "is already being read: an @include loop", name,
+			    path);
+			free(text);
+			return -1;
+		}
+	if ((i = srcs_add(S, name, path, text, len, &st)) == -1) {
+		diag_addf(sc->d, from, line, "out of memory");
+		return -1;
+	}
+	S->chain[++S->depth] = (size_t)i;
+	k = scan_src(sc->d, S, (size_t)i);
+	S->depth--;
+	return k;
+}
+
+/*
+ * "@include" and a quoted name at the start of a line, as libconfig's
+ * lexer matches it; the name is relative to the include folder.
+ */
+static void
+scan_include(struct scan *sc)
+{
+	const char *t = sc->t;
+	char *name = NULL, *path = NULL;
+	size_t n = 0, q;
+	long line = sc->line;
+
+	q = sc->p + 8;
+	if (strncmp(t + sc->p, "@include", 8) != 0 || q >= sc->len ||
+	    (t[q] != ' ' && t[q] != '\t')) {
+		sc->p++;
+		return;
+	}
+	while (q < sc->len && (t[q] == ' ' || t[q] == '\t'))
+		q++;
+	if (q >= sc->len || t[q] != '"' || (name = malloc(sc->len - q)) ==
+	    NULL) {
+		sc->p = q;
+		return;
+	}
+	for (q++; q < sc->len && t[q] != '"' && t[q] != '\n'; q++) {
+		if (t[q] == '\\' && q + 1 < sc->len && (t[q + 1] == '\\' ||
+		    t[q + 1] == '"'))
+			q++;
+		name[n++] = t[q];
+	}
+	name[n] = '\0';
+	sc->p = q < sc->len && t[q] == '"' ? q + 1 : q;
+	if (sc->S->incdir != NULL ? asprintf(&path, "%s/%s", sc->S->incdir,
+	    name) == -1 : (path = strdup(name)) == NULL)
+		path = NULL;
+	if (path != NULL)
+		(void)include_check(sc, name, path, line);
+	free(path);
+	free(name);
+}
+
+/*
+ * Walks one text as libconfig's lexer would: comments, strings and
+ * @include lines; follows the includes.  0, or -1 with errors added.
+ */
+static int
+scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src)
+{
+	struct scan sc = { d, S, src, S->v[src].text, S->v[src].len, 0, 1 };
+	size_t before = d->n + d->dropped;
+	int bol = 1;		/* only blanks since the line began */
+
+	while (sc.p < sc.len) {
+		const char *c = sc.t + sc.p;
+
+		if (*c == ' ' || *c == '\t' || *c == '\n') {
+			bol = bol || *c == '\n';
+			scan_step(&sc);
+		} else if (*c == '\0') {
+			diag_addf(d, S->v[src].path, sc.line, "a NUL byte: "
+			    "a configuration is text");
+			return -1;
+		} else if (bol && *c == '@') {
+			bol = 0;
+			scan_include(&sc);
+		} else if (*c == '#' || (c[0] == '/' && c[1] == '/')) {
+			while (sc.p < sc.len && sc.t[sc.p] != '\n')
+				sc.p++;
+		} else if (c[0] == '/' && c[1] == '*') {
+			sc.p += 2;
+			while (sc.p < sc.len && !(sc.t[sc.p] == '*' &&
+			    sc.t[sc.p + 1] == '/'))
+				scan_step(&sc);
+			sc.p = sc.p < sc.len ? sc.p + 2 : sc.p;
+		} else {
+			bol = 0;
+			sc.p++;
+			if (*c == '"')
+				scan_string(&sc);
+		}
+	}
+	return d->n + d->dropped > before ? -1 : 0;
 }
 
 /* ---- typed getters ------------------------------------------------ */
+
+static int
+name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/*
+ * Parses an integer token as libconfig writes them, at full width into
+ * *v, and into *lc as libconfig 1.5 reads it (strtoll or strtoull,
+ * saturating), so that the token can be matched to the setting.
+ */
+static int
+int_parse(const char *tok, long long *v, long long *lc, int *range)
+{
+	unsigned long long u;
+	char *e;
+
+	errno = 0;
+	if (tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')) {
+		u = strtoull(tok + 2, &e, 16);
+		*range = errno == ERANGE || u > LLONG_MAX;
+		*v = *range ? LLONG_MAX : (long long)u;
+		*lc = (long long)u;
+	} else {
+		*v = *lc = strtoll(tok, &e, 10);
+		*range = errno == ERANGE;
+	}
+	return e != tok && (*e == '\0' || *e == 'L');
+}
+
+/*
+ * Whether the token at t (after "key =") is the one libconfig read as
+ * the setting s: a plain integer keeps only its low 32 bits there.
+ */
+static int
+int_match(const char *t, const config_setting_t *s, long long *v,
+    int *range, char *tok, size_t toklen)
+{
+	size_t n = strspn(t, "+-0123456789abcdefABCDEFxXL");
+	long long lc;
+
+	if (n == 0 || n >= toklen)
+		return 0;
+	memcpy(tok, t, n);
+	tok[n] = '\0';
+	if (!int_parse(tok, v, &lc, range))
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		return lc == config_setting_get_int64(s);
+	return (int32_t)(uint32_t)(unsigned long long)lc ==
+	    config_setting_get_int(s);
+}
+
+/*
+ * The integer written for key, the setting s, read from the text:
+ * libconfig 1.5 keeps only 32 bits of some (4294984703 reads as
+ * 17407).  1 with *v, *range and tok (as written) set; 0 if not found.
+ */
+static int
+raw_int(struct cfg_diag *d, const config_setting_t *s, const char *key,
+    long long *v, int *range, char *tok, size_t toklen)
+{
+	struct cfg_src *src = srcs_find(d->srcs,
+	    config_setting_source_file(s));
+	long line = (long)config_setting_source_line(s);
+	size_t klen = strlen(key), p, q, end;
+	const char *t;
+
+	if (src == NULL)
+		return 0;
+	t = src->text;
+	p = src_line(src, line);
+	end = src_line(src, line + 1);
+	for (; p + klen <= end && p < src->len; p++) {
+		if (strncmp(t + p, key, klen) != 0 || (p > 0 &&
+		    name_char(t[p - 1])) || name_char(t[p + klen]))
+			continue;
+		for (q = p + klen; t[q] == ' ' || t[q] == '\t'; q++)
+			;
+		if (t[q] != '=' && t[q] != ':')
+			continue;
+		for (q++; isspace((unsigned char)t[q]); q++)
+			;
+		if (int_match(t + q, s, v, range, tok, toklen))
+			return 1;
+	}
+	return 0;
+}
 
 int
 cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
@@ -163,8 +800,9 @@ cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
     const char *key, uint32_t min, uint32_t max, uint32_t *out)
 {
 	const config_setting_t *s = config_setting_get_member(group, key);
+	char tok[32];
 	long long v;
-	int type;
+	int type, range = 0;
 
 	if (s == NULL)
 		return 0;
@@ -173,10 +811,13 @@ cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
 		cfg_error(d, s, "%s must be an integer", key);
 		return -1;
 	}
-	v = config_setting_get_int64(s);
-	if (v < (long long)min || v > (long long)max) {
-		cfg_error(d, s, "%s must be %u to %u, not %lld", key, min, max,
-		    v);
+	if (!raw_int(d, s, key, &v, &range, tok, sizeof(tok))) {
+		v = config_setting_get_int64(s);
+		snprintf(tok, sizeof(tok), "%lld", v);
+	}
+	if (range || v < (long long)min || v > (long long)max) {
+		cfg_error(d, s, "%s must be %u to %u, not %s", key, min, max,
+		    tok);
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -678,64 +1319,37 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 	return bad ? -1 : 0;
 }
 
-/* Turns a libconfig parse failure into "FILE:LINE: text". */
+/*
+ * Turns a libconfig parse failure into "FILE:LINE: text", quoting the
+ * line: libconfig 1.5 says no more than "syntax error".  It stops
+ * there, so this is the only mistake reported: say so.
+ */
 static void
 syntax_error(struct cfg_diag *d, const config_t *lc)
 {
-	const char *file = config_error_file(lc);
-	char *msg = NULL;
+	const char *file = config_error_file(lc), *t = NULL;
+	struct cfg_src *src = srcs_find(d->srcs, file);
+	int line = config_error_line(lc), n = 0;
+	char *path = NULL;
 
+	if (src != NULL && line > 0) {
+		size_t p = src_line(src, line);
+
+		t = src->text + p;
+		while (t[n] == ' ' || t[n] == '\t')
+			t++;
+		n = (int)strcspn(t, "\r\n");
+		n = n > 72 ? 72 : n;
+	}
 	if (file == NULL)
 		file = d->file;
-	if (asprintf(&msg, "%s%s:%d: %s", diag_dir(d, file), file,
-	    config_error_line(lc), config_error_text(lc)) == -1)
-		msg = NULL;
-	diag_push(d, msg);
-}
-
-/* "FILE:LINE: ..." to its line, 0 if it names none. */
-static long
-diag_line(const char *msg)
-{
-	const char *p = strstr(msg, ": ");
-
-	while (p != NULL && p > msg) {
-		const char *q = p;
-
-		while (q > msg && q[-1] >= '0' && q[-1] <= '9')
-			q--;
-		if (q < p && q > msg && q[-1] == ':')
-			return strtol(q, NULL, 10);
-		p = strstr(p + 2, ": ");
-	}
-	return 0;
-}
-
-/*
- * Mistakes are found setting by setting, not line by line: sort them
- * (stably) so that they read from the top of the file down, like a
- * compiler's.  Messages of an included file keep their place.
- */
-static void
-diag_sort(struct cfg_diag *d)
-{
-	size_t i, j;
-
-	for (i = 1; i < d->n; i++) {
-		char *m = d->msgs[i];
-		long line = diag_line(m);
-		size_t flen = strcspn(m, ":");
-
-		for (j = i; j > 0; j--) {
-			const char *o = d->msgs[j - 1];
-
-			if (strcspn(o, ":") != flen || strncmp(o, m, flen) != 0 ||
-			    diag_line(o) <= line)
-				break;
-			d->msgs[j] = d->msgs[j - 1];
-		}
-		d->msgs[j] = m;
-	}
+	if (asprintf(&path, "%s%s", diag_dir(d, file), file) == -1)
+		return;
+	diag_addf(d, path, line, "%s%s%.*s%s (libconfig stops at the first "
+	    "syntax error: fix it to see any other mistake)",
+	    config_error_text(lc), n > 0 ? " in \"" : "", n, t != NULL ? t :
+	    "", n > 0 ? "\"" : "");
+	free(path);
 }
 
 static struct cfg *
@@ -749,13 +1363,37 @@ cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 		return NULL;
 	}
 	atomic_init(&cfg->refs, 1);
-	if (parse_root(d, config_root_setting(lc), cfg) == -1 || d->n > 0) {
-		if (d->n == 0)
+	if (parse_root(d, config_root_setting(lc), cfg) == -1 || d->n > 0 ||
+	    d->dropped > 0) {
+		if (d->n == 0 && d->dropped == 0)
 			cfg_error(d, NULL, "out of memory");
-		diag_sort(d);
 		cfg_free(cfg);
 		return NULL;
 	}
+	return cfg;
+}
+
+/* Scans S's texts, then hands the main one to libconfig. */
+static struct cfg *
+cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
+{
+	struct cfg *cfg = NULL;
+	config_t lc;
+
+	S->chain[0] = 0;
+	S->depth = 0;
+	if (scan_src(d, S, 0) == -1)
+		return NULL;
+	d->srcs = S;
+	config_init(&lc);
+	if (S->incdir != NULL)
+		config_set_include_dir(&lc, S->incdir);
+	if (config_read_string(&lc, S->v[0].text) == CONFIG_FALSE)
+		syntax_error(d, &lc);
+	else
+		cfg = cfg_build(&lc, d->file, d);
+	config_destroy(&lc);
+	d->srcs = NULL;
 	return cfg;
 }
 
@@ -763,31 +1401,29 @@ struct cfg *
 cfg_load_file(const char *path, struct cfg_diag *d)
 {
 	struct cfg *cfg = NULL;
-	config_t lc;
-	char *dir, *slash;
-	FILE *f;
+	struct cfg_srcs S;
+	struct stat st;
+	char why[256], *dir, *slash, *text;
+	size_t len;
 
+	memset(&S, 0, sizeof(S));
 	d->file = path;
-	/* libconfig says only "file I/O error": find the real reason. */
-	if ((f = fopen(path, "r")) == NULL) {
-		cfg_error(d, NULL, "cannot open: %s", strerror(errno));
-		return NULL;
+	/* @include "x.conf" is relative to the main file's folder. */
+	if ((dir = strdup(path)) != NULL &&
+	    (slash = strrchr(dir, '/')) != NULL) {
+		slash[slash == dir] = '\0';
+		S.incdir = dir;
 	}
-	fclose(f);
-	config_init(&lc);
-	/* @include "x.conf" is relative to the including file's folder. */
-	if ((dir = strdup(path)) != NULL) {
-		if ((slash = strrchr(dir, '/')) != NULL) {
-			*slash = '\0';
-			config_set_include_dir(&lc, dir[0] ? dir : "/");
-		}
-		free(dir);
-	}
-	if (config_read_file(&lc, path) == CONFIG_FALSE)
-		syntax_error(d, &lc);
+	if ((text = file_slurp(&S, path, &len, &st, why, sizeof(why))) ==
+	    NULL)
+		diag_addf(d, path, 0, "%s", why);
+	else if (srcs_add(&S, NULL, path, text, len, &st) == -1)
+		diag_addf(d, path, 0, "out of memory");
 	else
-		cfg = cfg_build(&lc, path, d);
-	config_destroy(&lc);
+		cfg = cfg_parse(d, &S);
+	srcs_free(&S);
+	free(dir);
+	diag_finish(d);
 	d->file = NULL;
 	return cfg;
 }
@@ -796,15 +1432,20 @@ struct cfg *
 cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
 {
 	struct cfg *cfg = NULL;
-	config_t lc;
+	struct cfg_srcs S;
+	struct stat st;
+	char *copy;
 
+	memset(&S, 0, sizeof(S));
+	memset(&st, 0, sizeof(st));
 	d->file = name;
-	config_init(&lc);
-	if (config_read_string(&lc, text) == CONFIG_FALSE)
-		syntax_error(d, &lc);
+	if ((copy = strdup(text)) == NULL ||
+	    srcs_add(&S, NULL, name, copy, strlen(copy), &st) == -1)
+		diag_addf(d, name, 0, "out of memory");
 	else
-		cfg = cfg_build(&lc, name, d);
-	config_destroy(&lc);
+		cfg = cfg_parse(d, &S);
+	srcs_free(&S);
+	diag_finish(d);
 	d->file = NULL;
 	return cfg;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -150,6 +151,32 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
 	  " bind = \"::1\"; oracle = {\n question_timeout = true; }; } );\n",
 	  2, "question_timeout must be an integer" },
+	/* issue 16 #1: libconfig 1.5 wraps these to 32 bits */
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
+	  " port = 4294984703; bind = \"::1\"; } );\n", 2,
+	  "port must be 1 to 65535, not 4294984703" },
+	{ "idle_timeout = 4294967299;\n" OK_LISTENERS, 1,
+	  "idle_timeout must be 0 to 86400, not 4294967299" },
+	{ "max_connections = 99999999999;\n" OK_LISTENERS, 1,
+	  "max_connections must be 1 to 1000000, not 99999999999" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
+	  " port = 0x100000007; bind = \"::1\"; } );\n", 2,
+	  "port must be 1 to 65535, not 0x100000007" },
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = {\n max_questions = 4294967296; }; }"
+	  " );\n", 2, "max_questions must be 0 to 4294967295, not 4294967296" },
+	{ "workers =\n 99999999999999999999;\n" OK_LISTENERS, 1,
+	  "workers must be 0 to 256, not 99999999999999999999" },
+	/* issue 17 #5: libconfig cuts a string at a NUL */
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = {\n reply_end = \"\\x00\"; }; } );\n",
+	  2, "a string holds \\x00, a NUL byte" },
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = { answers = [\"Yes.\",\n \"a\\x00b\"];"
+	  " }; } );\n", 2, "a string holds \\x00, a NUL byte" },
+	/* a syntax error quotes its line and says it stops there */
+	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
+	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
 };
 
 static struct cfg *
@@ -278,6 +305,25 @@ START_TEST(test_overrides)
 }
 END_TEST
 
+/*
+ * Integers are read from the text at full width: several settings of
+ * one name on one line each get their own value.
+ */
+START_TEST(test_int_same_line)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load("listeners = ( { name = \"a\"; protocol = "
+	    "\"echo\"; port = 7001; bind = \"::1\"; }, { name = \"b\"; "
+	    "protocol = \"echo\"; port = 0x1B5A; bind = \"::1\"; } );\n", &d);
+
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7001);
+	ck_assert_uint_eq(cfg->listeners[1].port, 7002);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
 /* Errors in an included file name that file; a missing file says so. */
 START_TEST(test_files)
 {
@@ -329,6 +375,134 @@ START_TEST(test_files)
 }
 END_TEST
 
+/* A scratch folder for files a case writes; removed by tmp_clean. */
+static char tmp_dir[64];
+
+static void
+tmp_make(void)
+{
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/eo-test-config.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+}
+
+static void
+tmp_clean(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes DIR/name; its path in path. */
+static void
+tmp_write(const char *name, const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", tmp_dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Loads path, expecting one error that starts with want. */
+static void
+expect_one(const char *path, const char *want)
+{
+	struct cfg_diag d;
+
+	cfg_diag_init(&d);
+	ck_assert_ptr_null(cfg_load_file(path, &d));
+	ck_assert_msg(d.n == 1 && strncmp(d.msgs[0], want, strlen(want)) ==
+	    0, "want %s, got %zu: %s", want, d.n, d.n ? d.msgs[0] : "");
+	cfg_diag_free(&d);
+}
+
+/*
+ * Issue 17 #1 #2: libconfig 1.5 calls exit() on an @include of a
+ * directory or of a file whose read fails, and blocks on a FIFO: each
+ * is refused first, naming the @include line, the file and why.
+ */
+START_TEST(test_include_unsafe_files)
+{
+	static const struct {
+		const char	*inc;
+		const char	*why;
+	} cases[] = {
+		{ "sub", "not a regular file (a directory)" },
+		{ "fifo", "not a regular file (a FIFO)" },
+		{ "mem.conf", "cannot read: Input/output error" },
+		{ "missing.conf", "cannot open: No such file or directory" },
+		{ "loop.conf", "is already being read: an @include loop" },
+	};
+	char path[128], sub[128], text[256], want[512];
+	size_t i;
+
+	tmp_make();
+	snprintf(sub, sizeof(sub), "%s/sub", tmp_dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/fifo", tmp_dir);
+	ck_assert_int_eq(mkfifo(sub, 0600), 0);
+	snprintf(sub, sizeof(sub), "%s/mem.conf", tmp_dir);
+	ck_assert_int_eq(symlink("/proc/self/mem", sub), 0);
+	tmp_write("loop.conf", "\n@include \"loop.conf\"\n", path,
+	    sizeof(path));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "workers = 1;\n@include \"%s\"\n"
+		    OK_LISTENERS, cases[i].inc);
+		tmp_write("main.conf", text, path, sizeof(path));
+		if (strcmp(cases[i].inc, "loop.conf") == 0)
+			snprintf(want, sizeof(want), "%s/loop.conf:2: @include "
+			    "\"loop.conf\": %s/loop.conf %s", tmp_dir, tmp_dir,
+			    cases[i].why);
+		else
+			snprintf(want, sizeof(want), "%s:2: @include \"%s\": "
+			    "%s/%s: %s", path, cases[i].inc, tmp_dir,
+			    cases[i].inc, cases[i].why);
+		expect_one(path, want);
+	}
+	/* The main file itself: a FIFO, a directory. */
+	snprintf(want, sizeof(want), "%s/fifo: not a regular file (a FIFO)",
+	    tmp_dir);
+	snprintf(path, sizeof(path), "%s/fifo", tmp_dir);
+	expect_one(path, want);
+	snprintf(want, sizeof(want), "%s/sub: not a regular file (a "
+	    "directory)", tmp_dir);
+	snprintf(path, sizeof(path), "%s/sub", tmp_dir);
+	expect_one(path, want);
+	tmp_clean();
+}
+END_TEST
+
+/* A good @include, two deep, loads; an error names the deepest file. */
+START_TEST(test_include_nested)
+{
+	char path[128], want[256];
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	tmp_make();
+	tmp_write("b.conf", "# b\nlisteners = ( { name = \"e\"; protocol ="
+	    " \"echo\"; port = 7; bind = \"::1\";\n backlog = 0; } );\n",
+	    path, sizeof(path));
+	tmp_write("a.conf", "@include \"b.conf\"\n", path, sizeof(path));
+	tmp_write("main.conf", "workers = 2;\n  @include \"a.conf\"\n", path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s/b.conf:3: listener \"e\": backlog",
+	    tmp_dir);
+	expect_one(path, want);
+	tmp_write("b.conf", OK_LISTENERS, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	cfg_diag_init(&d);
+	ck_assert_ptr_nonnull(cfg = cfg_load_file(path, &d));
+	ck_assert_uint_eq(cfg->workers, 2);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	tmp_clean();
+}
+END_TEST
+
 /* The shipped file is valid and says what the README says. */
 START_TEST(test_shipped)
 {
@@ -376,7 +550,10 @@ main(void)
 	tcase_add_test(tc, test_all_errors_at_once);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_overrides);
+	tcase_add_test(tc, test_int_same_line);
 	tcase_add_test(tc, test_files);
+	tcase_add_test(tc, test_include_unsafe_files);
+	tcase_add_test(tc, test_include_nested);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
 	suite_add_tcase(s, tc);
