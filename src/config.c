@@ -1179,47 +1179,203 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	return bad ? -1 : 0;
 }
 
-/* Names unique; enabled listeners' addresses pairwise bindable. */
+/*
+ * Listeners together: names unique, enabled listeners' addresses
+ * bindable side by side.  Found by sorting, not by comparing every
+ * pair: ten thousand listeners are checked at once, and each mistake
+ * is reported once, against the first listener it clashes with.
+ */
+struct addr_ref {
+	size_t			 li;	/* the listener's index */
+	const struct cfg_addr	*a;
+};
+
+/* Orders by family and port, then address (wildcards first). */
 static int
-check_listeners(struct cfg_diag *d, const config_setting_t *list,
-    struct cfg *cfg)
+addr_cmp(const struct cfg_addr *a, const struct cfg_addr *b, int whole)
 {
-	size_t i, j, a, b, enabled = 0;
+	const struct sockaddr_in *x4 = (const void *)&a->ss,
+	    *y4 = (const void *)&b->ss;
+	const struct sockaddr_in6 *x6 = (const void *)&a->ss,
+	    *y6 = (const void *)&b->ss;
+	int c;
+
+	if (a->ss.ss_family != b->ss.ss_family)
+		return a->ss.ss_family < b->ss.ss_family ? -1 : 1;
+	if (a->ss.ss_family == AF_INET) {
+		if (x4->sin_port != y4->sin_port)
+			return ntohs(x4->sin_port) < ntohs(y4->sin_port) ? -1 : 1;
+		return whole ? memcmp(&x4->sin_addr, &y4->sin_addr,
+		    sizeof(x4->sin_addr)) : 0;
+	}
+	if (x6->sin6_port != y6->sin6_port)
+		return ntohs(x6->sin6_port) < ntohs(y6->sin6_port) ? -1 : 1;
+	if (!whole)
+		return 0;
+	if ((c = memcmp(&x6->sin6_addr, &y6->sin6_addr,
+	    sizeof(x6->sin6_addr))) != 0)
+		return c;
+	return x6->sin6_scope_id < y6->sin6_scope_id ? -1 :
+	    x6->sin6_scope_id > y6->sin6_scope_id;
+}
+
+static int
+ref_cmp(const void *pa, const void *pb)
+{
+	const struct addr_ref *a = pa, *b = pb;
+	int c = addr_cmp(a->a, b->a, 1);
+
+	if (c != 0)
+		return c;
+	return a->li < b->li ? -1 : a->li > b->li;
+}
+
+static void
+clash_error(struct cfg_diag *d, const config_setting_t *list,
+    const struct cfg *cfg, const struct addr_ref *x, const struct addr_ref *y)
+{
+	const struct cfg_listener *l = &cfg->listeners[x->li],
+	    *m = &cfg->listeners[y->li];
+
+	cfg_error(d, config_setting_get_elem(list, (unsigned)x->li),
+	    "listener \"%s\": %s clashes with %s of listener \"%s\" "
+	    "(line %d)", l->name, x->a->text, y->a->text, m->name, m->line);
+}
+
+/*
+ * In one family and port: an address clashes with an earlier listener's
+ * same address or wildcard; a wildcard with any earlier one.  Sorted,
+ * the wildcards come first and equal addresses are neighbours.
+ */
+static int
+check_port_group(struct cfg_diag *d, const config_setting_t *list,
+    const struct cfg *cfg, const struct addr_ref *g, size_t n)
+{
+	size_t i, run = 0, all = 0, wild = n;
 	int bad = 0;
 
-	for (i = 0; i < cfg->nlisteners; i++) {
-		struct cfg_listener *x = &cfg->listeners[i];
-		const config_setting_t *xs = config_setting_get_elem(list,
-		    (unsigned)i);
+	for (i = 0; i < n; i++)
+		if (g[i].li < g[all].li)
+			all = i;
+	if (addr_is_any(g[0].a))
+		wild = 0;
+	for (i = 0; i < n; i++) {
+		size_t first;
 
-		enabled += x->enabled != 0;
-		for (j = 0; j < i; j++) {
-			struct cfg_listener *y = &cfg->listeners[j];
-
-			if (x->name && y->name && strcmp(x->name, y->name) ==
-			    0) {
-				cfg_error(d, xs, "listener \"%s\" defined "
-				    "twice (first at line %d)", x->name,
-				    y->line);
-				bad = 1;
-			}
-			if (!x->enabled || !y->enabled)
-				continue;
-			for (a = 0; a < x->naddrs; a++)
-				for (b = 0; b < y->naddrs; b++)
-					if (addr_clash(&x->addrs[a],
-					    &y->addrs[b])) {
-						cfg_error(d, xs, "listener "
-						    "\"%s\": %s clashes with "
-						    "%s of listener \"%s\" "
-						    "(line %d)", x->name,
-						    x->addrs[a].text,
-						    y->addrs[b].text, y->name,
-						    y->line);
-						bad = 1;
-					}
+		if (addr_cmp(g[i].a, g[run].a, 1) != 0)
+			run = i;
+		if (addr_is_any(g[i].a))
+			first = all;
+		else
+			first = wild < n && g[wild].li < g[run].li ? wild : run;
+		if (g[first].li < g[i].li) {
+			clash_error(d, list, cfg, &g[i], &g[first]);
+			bad = 1;
 		}
 	}
+	return bad;
+}
+
+static int
+check_addrs(struct cfg_diag *d, const config_setting_t *list,
+    const struct cfg *cfg)
+{
+	struct addr_ref *r;
+	size_t i, j, n = 0, g;
+	int bad = 0;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		n += cfg->listeners[i].naddrs;
+	if (n == 0)
+		return 0;
+	if ((r = calloc(n, sizeof(*r))) == NULL) {
+		cfg_error(d, NULL, "out of memory");
+		return -1;
+	}
+	for (i = 0, n = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		/* A port in error left its addresses at port 0. */
+		if (!l->enabled || l->port == 0)
+			continue;
+		for (j = 0; j < l->naddrs; j++) {
+			r[n].li = i;
+			r[n++].a = &l->addrs[j];
+		}
+	}
+	qsort(r, n, sizeof(*r), ref_cmp);
+	for (g = 0; g < n; g = i) {
+		for (i = g + 1; i < n && addr_cmp(r[i].a, r[g].a, 0) == 0; i++)
+			;
+		bad |= check_port_group(d, list, cfg, r + g, i - g);
+	}
+	free(r);
+	return bad ? -1 : 0;
+}
+
+/* A listener's name and index, to find duplicates by sorting. */
+struct name_ref {
+	const char	*name;
+	size_t		 li;
+};
+
+static int
+name_cmp(const void *pa, const void *pb)
+{
+	const struct name_ref *a = pa, *b = pb;
+	int c = strcmp(a->name, b->name);
+
+	if (c != 0)
+		return c;
+	return a->li < b->li ? -1 : a->li > b->li;
+}
+
+static int
+check_names(struct cfg_diag *d, const config_setting_t *list,
+    const struct cfg *cfg)
+{
+	struct name_ref *r;
+	size_t i, n = 0, first = 0;
+	int bad = 0;
+
+	if ((r = calloc(cfg->nlisteners + 1, sizeof(*r))) == NULL) {
+		cfg_error(d, NULL, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].name != NULL) {
+			r[n].name = cfg->listeners[i].name;
+			r[n++].li = i;
+		}
+	qsort(r, n, sizeof(*r), name_cmp);
+	for (i = 0; i < n; i++) {
+		if (i == 0 || strcmp(r[i].name, r[first].name) != 0) {
+			first = i;
+			continue;
+		}
+		cfg_error(d, config_setting_get_elem(list, (unsigned)r[i].li),
+		    "listener \"%s\" defined twice (first at line %d)",
+		    r[i].name, cfg->listeners[r[first].li].line);
+		bad = 1;
+	}
+	free(r);
+	return bad ? -1 : 0;
+}
+
+/*
+ * Run whatever else failed (every mistake in one run); "nothing is
+ * enabled" only when the listeners themselves are sound.
+ */
+static int
+check_listeners(struct cfg_diag *d, const config_setting_t *list,
+    struct cfg *cfg, int bad)
+{
+	size_t i, enabled = 0;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		enabled += cfg->listeners[i].enabled != 0;
+	bad |= check_names(d, list, cfg) < 0;
+	bad |= check_addrs(d, list, cfg) < 0;
 	if (!bad && enabled == 0) {
 		cfg_error(d, list, "no listener is enabled: nothing to serve");
 		bad = 1;
@@ -1267,9 +1423,7 @@ parse_listeners(struct cfg_diag *d, const config_setting_t *root,
 		}
 		bad |= parse_listener(d, lg, def, l) < 0;
 	}
-	if (!bad)
-		bad |= check_listeners(d, list, cfg) < 0;
-	return bad ? -1 : 0;
+	return check_listeners(d, list, cfg, bad);
 }
 
 /* ---- the top level ------------------------------------------------ */
