@@ -50,6 +50,10 @@ static const char *const root_keys[] = { "workers", "max_connections",
 	"evict_after", "shutdown_timeout", "log_level", "backlog",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
 	"listeners", NULL };
+static const char *const listener_keys[] = { "name", "protocol", "port",
+	"bind", "enabled", "backlog", "max_connections",
+	"max_connections_per_source", "idle_timeout", "write_timeout",
+	NULL };
 
 /* ---- diagnostics -------------------------------------------------- */
 
@@ -771,9 +775,14 @@ raw_int(struct cfg_diag *d, const config_setting_t *s, const char *key,
 	return 0;
 }
 
-int
-cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
-    const char *const *known)
+/*
+ * Errors for each member of group whose name is not in known.  In a
+ * listener (protos set) a group named after a protocol is left to
+ * parse_proto_opts, which knows whether it is the right one.
+ */
+static int
+check_keys(struct cfg_diag *d, const config_setting_t *group,
+    const char *const *known, int protos)
 {
 	int i, n = config_setting_length(group), bad = 0;
 
@@ -783,6 +792,8 @@ cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
 		const char *name = config_setting_name(s);
 		const char *const *k;
 
+		if (name != NULL && protos && protocol_find(name) != NULL)
+			continue;
 		for (k = known; *k != NULL; k++)
 			if (name != NULL && strcmp(name, *k) == 0)
 				break;
@@ -793,6 +804,13 @@ cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
 		}
 	}
 	return bad ? -1 : 0;
+}
+
+int
+cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
+    const char *const *known)
+{
+	return check_keys(d, group, known, 0);
 }
 
 int
@@ -910,19 +928,77 @@ cfg_find_listener(const struct cfg *cfg, const char *name)
 
 /* ---- addresses ---------------------------------------------------- */
 
-/* Fills a with the numeric address text and port; -1 if not numeric. */
-static int
-addr_parse(struct cfg_addr *a, const char *text, uint16_t port)
+/* Why text, which getaddrinfo() refused, is not an address to bind. */
+static void
+addr_why_not(const char *text, char *why, size_t whylen)
+{
+	struct in6_addr in6;
+	const char *pct = strchr(text, '%');
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(why, whylen, "is not a numeric IPv4 or IPv6 address");
+	if (pct == NULL || (size_t)(pct - text) >= sizeof(host))
+		return;
+	snprintf(host, sizeof(host), "%.*s", (int)(pct - text), text);
+	if (inet_pton(AF_INET6, host, &in6) != 1)
+		return;
+	if (!IN6_IS_ADDR_LINKLOCAL(&in6))
+		snprintf(why, whylen, "has a scope (%s), which only a "
+		    "link-local address (fe80::/10) may have: write \"%s\"",
+		    pct, host);
+	else if (if_nametoindex(pct + 1) == 0)
+		snprintf(why, whylen, "names no interface of this host (%s)",
+		    pct + 1);
+}
+
+/*
+ * Addresses that parse but can never be bound: v6 sockets are
+ * IPV6_V6ONLY, so a v4-mapped one would never see a client; a
+ * link-local one needs its interface.  NULL if a is fine.
+ */
+static const char *
+addr_unbindable(const struct cfg_addr *a)
+{
+	const struct sockaddr_in6 *s6 = (const void *)&a->ss;
+	const struct sockaddr_in *s4 = (const void *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return IN_MULTICAST(ntohl(s4->sin_addr.s_addr)) ? "is a "
+		    "multicast address: TCP cannot listen on one" : NULL;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return "is an IPv4-mapped IPv6 address, which an IPv6-only "
+		    "socket never receives: write the IPv4 address";
+	if (IN6_IS_ADDR_V4COMPAT(&s6->sin6_addr))
+		return "is an IPv4-compatible IPv6 address (deprecated, "
+		    "never routed): write the IPv4 address";
+	if (IN6_IS_ADDR_MULTICAST(&s6->sin6_addr))
+		return "is a multicast address: TCP cannot listen on one";
+	if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr) && s6->sin6_scope_id == 0)
+		return "is link-local: name its interface, as in "
+		    "\"fe80::1%eth0\"";
+	return NULL;
+}
+
+/*
+ * Fills a with the numeric address text and port; NULL, or why not.
+ * A link-local IPv6 address keeps its scope ("fe80::1%eth0").
+ */
+static const char *
+addr_parse(struct cfg_addr *a, const char *text, uint16_t port,
+    char *why, size_t whylen)
 {
 	struct addrinfo hints, *res;
 	char host[NI_MAXHOST];
+	const char *bad;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-	if (getaddrinfo(text, NULL, &hints, &res) != 0)
-		return -1;
+	if (getaddrinfo(text, NULL, &hints, &res) != 0) {
+		addr_why_not(text, why, whylen);
+		return why;
+	}
 	memset(a, 0, sizeof(*a));
 	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 	a->len = res->ai_addrlen;
@@ -932,13 +1008,15 @@ addr_parse(struct cfg_addr *a, const char *text, uint16_t port)
 	else if (a->ss.ss_family == AF_INET6)
 		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
 	else
-		return -1;
+		return "is not an IPv4 or IPv6 address";
+	if ((bad = addr_unbindable(a)) != NULL)
+		return bad;
 	if (getnameinfo((struct sockaddr *)&a->ss, a->len, host, sizeof(host),
 	    NULL, 0, NI_NUMERICHOST) != 0)
-		return -1;
+		return "cannot be written back as text";
 	snprintf(a->text, sizeof(a->text),
 	    a->ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-	return 0;
+	return NULL;
 }
 
 static int
@@ -1022,8 +1100,9 @@ parse_bind(struct cfg_diag *d, const config_setting_t *lg,
 		const config_setting_t *e = config_setting_type(b) ==
 		    CONFIG_TYPE_STRING ? b : config_setting_get_elem(b,
 		    (unsigned)i);
-		const char *text = config_setting_get_string(e);
+		const char *text = config_setting_get_string(e), *why;
 		struct cfg_addr *a = &l->addrs[l->naddrs];
+		char whybuf[160];
 		size_t j;
 
 		if (text == NULL) {
@@ -1031,9 +1110,9 @@ parse_bind(struct cfg_diag *d, const config_setting_t *lg,
 			bad = 1;
 			continue;
 		}
-		if (addr_parse(a, text, l->port) == -1) {
-			cfg_error(d, e, "bind: \"%s\" is not a numeric IPv4 or "
-			    "IPv6 address", text);
+		if ((why = addr_parse(a, text, l->port, whybuf,
+		    sizeof(whybuf))) != NULL) {
+			cfg_error(d, e, "bind: \"%s\" %s", text, why);
 			bad = 1;
 			continue;
 		}
@@ -1088,34 +1167,6 @@ parse_proto_opts(struct cfg_diag *d, const config_setting_t *lg,
 }
 
 static int
-check_listener_keys(struct cfg_diag *d, const config_setting_t *lg)
-{
-	static const char *const known[] = { "name", "protocol", "port",
-	    "bind", "enabled", "backlog", "max_connections",
-	    "max_connections_per_source", "idle_timeout", "write_timeout",
-	    NULL };
-	int i, n = config_setting_length(lg), bad = 0;
-
-	for (i = 0; i < n; i++) {
-		const config_setting_t *s = config_setting_get_elem(lg,
-		    (unsigned)i);
-		const char *key = config_setting_name(s);
-		const char *const *k;
-
-		if (key == NULL || protocol_find(key) != NULL)
-			continue;	/* protocol groups: parse_proto_opts */
-		for (k = known; *k != NULL; k++)
-			if (strcmp(key, *k) == 0)
-				break;
-		if (*k == NULL) {
-			cfg_error(d, s, "unknown setting \"%s\"", key);
-			bad = 1;
-		}
-	}
-	return bad ? -1 : 0;
-}
-
-static int
 parse_listener(struct cfg_diag *d, const config_setting_t *lg,
     const struct cfg_defaults *def, struct cfg_listener *l)
 {
@@ -1144,7 +1195,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	snprintf(d->context, sizeof(d->context), "listener \"%s\": ",
 	    l->name ? l->name : "?");
 
-	bad |= check_listener_keys(d, lg) < 0;
+	bad |= check_keys(d, lg, listener_keys, 1) < 0;
 	if ((r = cfg_get_string(d, lg, "protocol", 64, &proto)) == 0)
 		cfg_error(d, lg, "protocol is missing (one of: %s)",
 		    protocol_names());

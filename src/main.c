@@ -11,16 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "config.h"
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
-
-#define EX_OK_		0
-#define EX_OTHER	1
-#define EX_USAGE_	64
-#define EX_CONFIG_	78
 
 static void
 usage(FILE *f)
@@ -39,15 +35,21 @@ usage(FILE *f)
 	    EO_DEFAULT_CONFIG, protocol_names());
 }
 
-/* Prints every mistake; -t prints plain lines, as a compiler would. */
+/*
+ * Prints every mistake; -t prints plain lines, as a compiler would,
+ * but when systemd runs it (ExecReload=, ExecStartPre=) into the
+ * journal, each line carries error priority, so that journalctl -p
+ * warning shows why a reload or a start failed.
+ */
 static void
 report(const struct cfg_diag *d, int test)
 {
+	const char *prio = log_to_journal() ? "<3>" : "";
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
 		if (test)
-			fprintf(stderr, "%s\n", d->msgs[i]);
+			fprintf(stderr, "%s%s\n", prio, d->msgs[i]);
 		else
 			log_err("%s", d->msgs[i]);
 	}
@@ -85,23 +87,23 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return EX_OK_;
+			return EX_OK;
 		case 't':
 			test = 1;
 			break;
 		case 'V':
 			printf("echo-oracled %s\n", EO_VERSION);
-			return EX_OK_;
+			return EX_OK;
 		default:
 			usage(stderr);
-			return EX_USAGE_;
+			return EX_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "echo-oracled: unexpected argument \"%s\"\n",
 		    argv[optind]);
 		usage(stderr);
-		return EX_USAGE_;
+		return EX_USAGE;
 	}
 
 	log_init();
@@ -109,16 +111,16 @@ main(int argc, char **argv)
 	if ((cfg = cfg_load_file(path, &d)) == NULL) {
 		report(&d, test);
 		if (!test)
-			log_err("not started: %zu error%s in %s", d.n,
-			    d.n == 1 ? "" : "s", path);
+			log_err("not started: %zu error%s in %s", d.total,
+			    d.total == 1 ? "" : "s", path);
 		cfg_diag_free(&d);
-		return EX_CONFIG_;
+		return EX_CONFIG;
 	}
 	cfg_diag_free(&d);
 	if (test) {
 		printf("%s: configuration is valid\n", path);
 		cfg_unref(cfg);
-		return EX_OK_;
+		return EX_OK;
 	}
 	log_set_level(debug ? EO_LOG_DEBUG : cfg->log_level);
 	/* A client gone mid-write is an EPIPE to handle, not a signal. */
@@ -129,5 +131,5 @@ main(int argc, char **argv)
 		return code;
 	}
 	server_run(srv);
-	return EX_OK_;
+	return EX_OK;
 }

@@ -175,6 +175,29 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
 	  " bind = \"::1\"; oracle = { answers = [\"Yes.\",\n \"a\\x00b\"];"
 	  " }; } );\n", 2, "a string holds \\x00, a NUL byte" },
+	/* issue 17 #4: addresses that can never be bound */
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::ffff:127.0.0.1\"]; } );\n", 2,
+	  "bind: \"::ffff:127.0.0.1\" is an IPv4-mapped IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::ffff:0.0.0.0\"]; } );\n", 2,
+	  "bind: \"::ffff:0.0.0.0\" is an IPv4-mapped IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::10.0.0.1\"]; } );\n", 2,
+	  "\"::10.0.0.1\" is an IPv4-compatible IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"fe80::1\"]; } );\n", 2,
+	  "bind: \"fe80::1\" is link-local: name its interface" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::1%lo\"]; } );\n", 2,
+	  "bind: \"::1%lo\" has a scope (%lo), which only a link-local "
+	  "address (fe80::/10) may have: write \"::1\"" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"fe80::1%nosuch0\"]; } );\n", 2,
+	  "names no interface of this host (nosuch0)" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"ff02::1\", \"224.0.0.1\"]; } );\n", 2,
+	  "\"224.0.0.1\" is a multicast address" },
 	/* a syntax error quotes its line and says it stops there */
 	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
 	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
@@ -402,7 +425,8 @@ START_TEST(test_overrides)
 	    " { name = \"a\"; protocol = \"echo\"; port = 7;"
 	    "   bind = [\"0.0.0.0\", \"::\"]; idle_timeout = 0;"
 	    "   max_connections = 4; backlog = 11; },\n"
-	    " { name = \"b\"; protocol = \"oracle\"; port = 8; bind = \"::1\";"
+	    " { name = \"b\"; protocol = \"oracle\"; port = 8;"
+	    "   bind = [\"::1\", \"fe80::1%lo\"];"
 	    "   oracle = { question_timeout = 9; max_questions = 0; }; },\n"
 	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"0.0.0.0\";"
 	    "   enabled = false; }\n"
@@ -417,6 +441,8 @@ START_TEST(test_overrides)
 	ck_assert_uint_eq(cfg->listeners[0].max_conns, 4);
 	ck_assert_uint_eq(cfg->listeners[0].max_per_source, 3);
 	ck_assert_int_eq(cfg->listeners[0].backlog, 11);
+	/* A link-local address keeps its interface. */
+	ck_assert_str_eq(cfg->listeners[1].addrs[1].text, "[fe80::1%lo]:8");
 	/* [::] is IPV6_V6ONLY: no clash with 0.0.0.0 on the same port. */
 	ck_assert_uint_eq(cfg->listeners[0].naddrs, 2);
 	ck_assert_str_eq(cfg->listeners[0].addrs[1].text, "[::]:7");
