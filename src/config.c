@@ -1524,6 +1524,92 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 	return bad ? -1 : 0;
 }
 
+/* The name set at line[p] ("name =" or "name :"), its length or 0. */
+static int
+line_name(const char *line, int n, int p)
+{
+	int q, i;
+
+	if (p > 0 && name_char(line[p - 1]))
+		return 0;
+	for (q = p; q < n && name_char(line[q]); q++)
+		;
+	for (i = q; i < n && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	return q > p && i < n && (line[i] == '=' || line[i] == ':') ? q - p :
+	    0;
+}
+
+/* Whether the name at line[p], k long, is also set before it. */
+static int
+line_repeats(const char *line, int p, int k)
+{
+	int i;
+
+	for (i = 0; i + k <= p; i++)
+		if (line_name(line, p, i) == k && strncmp(line + i, line + p,
+		    (size_t)k) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * libconfig stops at a setting repeated in one group ("duplicate
+ * setting name", at the second) without naming it.  Its partial tree
+ * still holds the first: the groups open when it stopped are the last
+ * path from the root; look there, deepest first, for a name that the
+ * failing line sets.  Names the line set before the repeated one are
+ * in the tree too, from this very line: those are skipped, unless the
+ * line sets them twice.
+ */
+static const config_setting_t *
+dup_first(const config_t *lc, const char *line, int n, int lineno)
+{
+	const config_setting_t *path[32], *g = config_root_setting(lc), *s;
+	const char *file = config_error_file(lc), *sf;
+	int depth = 0, p, k, len;
+	char name[128];
+
+	while (g != NULL && depth < 32 && config_setting_is_aggregate(g)) {
+		path[depth++] = g;
+		if ((len = config_setting_length(g)) == 0)
+			break;
+		g = config_setting_get_elem(g, (unsigned)len - 1);
+	}
+	while (depth-- > 0) {
+		if (!config_setting_is_group(path[depth]))
+			continue;
+		for (p = 0; p < n; p++) {
+			if ((k = line_name(line, n, p)) == 0 ||
+			    k >= (int)sizeof(name))
+				continue;
+			snprintf(name, sizeof(name), "%.*s", k, line + p);
+			if ((s = config_setting_get_member(path[depth],
+			    name)) == NULL)
+				continue;
+			sf = config_setting_source_file(s);
+			if ((int)config_setting_source_line(s) != lineno ||
+			    (sf == NULL) != (file == NULL) || (sf != NULL &&
+			    strcmp(sf, file) != 0) || line_repeats(line, p, k))
+				return s;
+		}
+	}
+	return NULL;
+}
+
+/* Where s is: "FILE:LINE" as messages write it. */
+static void
+setting_place(const struct cfg_diag *d, const config_setting_t *s,
+    char *buf, size_t len)
+{
+	const char *file = config_setting_source_file(s);
+
+	if (file == NULL)
+		file = d->file;
+	snprintf(buf, len, "%s%s:%u", diag_dir(d, file), file,
+	    config_setting_source_line(s));
+}
+
 /*
  * Turns a libconfig parse failure into "FILE:LINE: text", quoting the
  * line: libconfig 1.5 says no more than "syntax error".  It stops
@@ -1532,28 +1618,35 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 static void
 syntax_error(struct cfg_diag *d, const config_t *lc)
 {
-	const char *file = config_error_file(lc), *t = NULL;
+	const char *file = config_error_file(lc), *t = "";
+	const config_setting_t *first = NULL;
 	struct cfg_src *src = srcs_find(d->srcs, file);
 	int line = config_error_line(lc), n = 0;
-	char *path = NULL;
+	char *path = NULL, where[4200];
 
 	if (src != NULL && line > 0) {
-		size_t p = src_line(src, line);
-
-		t = src->text + p;
-		while (t[n] == ' ' || t[n] == '\t')
+		t = src->text + src_line(src, line);
+		while (*t == ' ' || *t == '\t')
 			t++;
 		n = (int)strcspn(t, "\r\n");
 		n = n > 72 ? 72 : n;
+		if (strstr(config_error_text(lc), "duplicate") != NULL)
+			first = dup_first(lc, t, n, line);
 	}
 	if (file == NULL)
 		file = d->file;
 	if (asprintf(&path, "%s%s", diag_dir(d, file), file) == -1)
 		return;
-	diag_addf(d, path, line, "%s%s%.*s%s (libconfig stops at the first "
-	    "syntax error: fix it to see any other mistake)",
-	    config_error_text(lc), n > 0 ? " in \"" : "", n, t != NULL ? t :
-	    "", n > 0 ? "\"" : "");
+	if (first != NULL) {
+		setting_place(d, first, where, sizeof(where));
+		diag_addf(d, path, line, "%s is set twice: first at %s "
+		    "(libconfig stops there: fix it to see any other mistake)",
+		    config_setting_name(first), where);
+	} else
+		diag_addf(d, path, line, "%s%s%.*s%s (libconfig stops at the "
+		    "first syntax error: fix it to see any other mistake)",
+		    config_error_text(lc), n > 0 ? " in \"" : "", n, t,
+		    n > 0 ? "\"" : "");
 	free(path);
 }
 

@@ -198,6 +198,12 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
 	  " bind = [\"ff02::1\", \"224.0.0.1\"]; } );\n", 2,
 	  "\"224.0.0.1\" is a multicast address" },
+	/* a setting repeated names itself and where it was first set */
+	{ "workers = 1;\nidle_timeout = 2;\nworkers = 3;\n" OK_LISTENERS, 3,
+	  "workers is set twice: first at test.conf:1 (libconfig stops" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = \"::1\"; port = 8; } );\n", 2,
+	  "port is set twice: first at test.conf:1" },
 	/* a syntax error quotes its line and says it stops there */
 	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
 	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
@@ -642,6 +648,13 @@ START_TEST(test_include_nested)
 	    sizeof(path));
 	snprintf(want, sizeof(want), "%s/b.conf:3: listener \"e\": backlog",
 	    tmp_dir);
+	expect_one(path, want);
+	/* Issue 16: a setting repeated in an include names the first. */
+	tmp_write("b.conf", "\nworkers = 3;\n" OK_LISTENERS, path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s/b.conf:2: workers is set twice: "
+	    "first at %s/main.conf:1", tmp_dir, tmp_dir);
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
 	expect_one(path, want);
 	tmp_write("b.conf", OK_LISTENERS, path, sizeof(path));
 	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
