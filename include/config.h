@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -87,6 +88,8 @@ struct cfg_listener {
 	char			*name;
 	const struct protocol	*proto;
 	void			*popts;		/* the protocol's options */
+	char			*popts_text;	/* their group as written, or
+						   NULL: for cfg_print() */
 	int			 enabled;
 	uint16_t		 port;
 	int			 backlog;
@@ -121,6 +124,13 @@ struct cfg *cfg_load_file(const char *path, struct cfg_diag *d);
 /* The same from memory (tests, fuzzing); name stands in for the path. */
 struct cfg *cfg_load_string(const char *text, const char *name,
 	    struct cfg_diag *d);
+
+/*
+ * Writes cfg in libconfig syntax, every setting resolved (defaults and
+ * overrides), so that loading the output gives the same configuration:
+ * what -T prints.  Protocol options are printed as written.
+ */
+void	cfg_print(const struct cfg *cfg, FILE *f);
 
 /* Reference counting; any thread.  The last unref frees. */
 void	cfg_ref(struct cfg *cfg);

@@ -97,14 +97,15 @@ drain(int fd, char *out, size_t outlen, const struct timespec *t0, int ms)
 }
 
 /*
- * Runs the binary with "-t -c conf": its stdout and stderr into out,
+ * Runs the binary with "FLAG -c conf": its stdout and stderr into out,
  * its exit code, or -1 if it did not end within 10 s (then killed).
  * journal: JOURNAL_STREAM names its stderr, as systemd sets it.
  */
 static int
-run_t(const char *conf, int journal, char *out, size_t outlen)
+run_flag(const char *flag, const char *conf, int journal, char *out,
+    size_t outlen)
 {
-	char *argv[] = { (char *)EO_BINARY, (char *)"-t", (char *)"-c",
+	char *argv[] = { (char *)EO_BINARY, (char *)flag, (char *)"-c",
 	    (char *)conf, NULL };
 	struct timespec t0;
 	struct stat st;
@@ -142,6 +143,12 @@ run_t(const char *conf, int journal, char *out, size_t outlen)
 		return -1;
 	}
 	return WIFEXITED(st_code) ? WEXITSTATUS(st_code) : -1;
+}
+
+static int
+run_t(const char *conf, int journal, char *out, size_t outlen)
+{
+	return run_flag("-t", conf, journal, out, outlen);
 }
 
 /* -t exits 78 at once, and out has want. */
@@ -292,6 +299,36 @@ START_TEST(test_t_journal_priority)
 }
 END_TEST
 
+/*
+ * Issue 16: -T prints the configuration in effect, which -t accepts and
+ * -T prints again the same; on a mistake it exits 78 as -t does.
+ */
+START_TEST(test_T_prints_config_in_effect)
+{
+	char path[128], again[128], out[8192], out2[8192];
+
+	dir_make();
+	dir_write(path, sizeof(path), "in.conf", "idle_timeout = 9;\n"
+	    "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	    " bind = \"::1\"; write_timeout = 4;"
+	    " oracle = { max_questions = 2; }; } );\n");
+	ck_assert_int_eq(run_flag("-T", path, 0, out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "idle_timeout = 9; write_timeout = "
+	    "4;"));
+	ck_assert_ptr_nonnull(strstr(out, "backlog = 4096;"));
+	ck_assert_ptr_nonnull(strstr(out, "oracle = { max_questions = 2; };"));
+	dir_write(again, sizeof(again), "out.conf", "%s", out);
+	ck_assert_int_eq(run_flag("-T", again, 0, out2, sizeof(out2)), 0);
+	/* The same but for the first line, which names the file read. */
+	ck_assert_str_eq(strchr(out, '\n'), strchr(out2, '\n'));
+	dir_write(path, sizeof(path), "in.conf", "workers = -1;\n"
+	    OK_LISTENER);
+	ck_assert_int_eq(run_flag("-T", path, 0, out, sizeof(out)), 78);
+	ck_assert_ptr_nonnull(strstr(out, ":1: workers must be"));
+	dir_clean();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -303,6 +340,7 @@ main(void)
 	tcase_add_test(tc, test_values_refused);
 	tcase_add_test(tc, test_errors_capped);
 	tcase_add_test(tc, test_t_journal_priority);
+	tcase_add_test(tc, test_T_prints_config_in_effect);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

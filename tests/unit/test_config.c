@@ -481,6 +481,79 @@ START_TEST(test_int_same_line)
 }
 END_TEST
 
+/*
+ * Issue 16 -T: the configuration printed loads back to the same one,
+ * field by field, overrides, defaults and protocol options included.
+ */
+START_TEST(test_print_loads_back)
+{
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	char *text = NULL;
+	size_t len, i, j;
+	FILE *f;
+
+	a = load("idle_timeout = 5; write_timeout = 6; workers = 3;\n"
+	    "max_connections_per_source = 3; backlog = 10;\n"
+	    "log_level = \"debug\"; max_connections = 20; evict_after = 0;\n"
+	    "shutdown_timeout = 7;\n"
+	    "listeners = (\n"
+	    " { name = \"a\"; protocol = \"echo\"; port = 7;"
+	    "   bind = [\"0.0.0.0\", \"::\"]; idle_timeout = 0;"
+	    "   max_connections = 4; backlog = 11; echo = { }; },\n"
+	    " { name = \"b\"; protocol = \"oracle\"; port = 8;"
+	    "   bind = [\"::1\", \"fe80::1%lo\"];"
+	    "   oracle = { question_timeout = 9; max_questions = 0;"
+	    "   answers = [\"Yes \\\"really\\\".\", \"No\\\\.\"];"
+	    "   reply_end = \"\\x01\\t\"; }; },\n"
+	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"0.0.0.0\";"
+	    "   enabled = false; }\n"
+	    ");\n", &d);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
+	cfg_print(a, f);
+	ck_assert_int_eq(fclose(f), 0);
+	b = load(text, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	ck_assert_uint_eq(a->workers, b->workers);
+	ck_assert_uint_eq(a->max_conns, b->max_conns);
+	ck_assert_uint_eq(a->evict_after, b->evict_after);
+	ck_assert_uint_eq(a->shutdown_timeout, b->shutdown_timeout);
+	ck_assert_int_eq(a->log_level, b->log_level);
+	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
+	for (i = 0; i < a->nlisteners; i++) {
+		const struct cfg_listener *x = &a->listeners[i],
+		    *y = &b->listeners[i];
+
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert_ptr_eq(x->proto, y->proto);
+		ck_assert_int_eq(x->enabled, y->enabled);
+		ck_assert_uint_eq(x->port, y->port);
+		ck_assert_int_eq(x->backlog, y->backlog);
+		ck_assert_uint_eq(x->max_conns, y->max_conns);
+		ck_assert_uint_eq(x->max_per_source, y->max_per_source);
+		ck_assert_uint_eq(x->idle_timeout, y->idle_timeout);
+		ck_assert_uint_eq(x->write_timeout, y->write_timeout);
+		ck_assert_uint_eq(x->unit_timeout, y->unit_timeout);
+		ck_assert_uint_eq(x->naddrs, y->naddrs);
+		for (j = 0; j < x->naddrs; j++)
+			ck_assert_str_eq(x->addrs[j].text, y->addrs[j].text);
+		if (x->popts_text != NULL)
+			ck_assert_str_eq(x->popts_text, y->popts_text);
+		else
+			ck_assert_ptr_null(y->popts_text);
+	}
+	/* The top-level defaults were resolved into each listener. */
+	ck_assert_uint_eq(b->listeners[1].write_timeout, 6);
+	ck_assert_ptr_nonnull(strstr(text, "reply_end = \"\\x01\\t\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"Yes \\\"really\\\".\""));
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
+}
+END_TEST
+
 /* Errors in an included file name that file; a missing file says so. */
 START_TEST(test_files)
 {
@@ -718,6 +791,7 @@ main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_int_same_line);
+	tcase_add_test(tc, test_print_loads_back);
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_include_unsafe_files);
 	tcase_add_test(tc, test_include_nested);
