@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -49,7 +50,7 @@ struct cfg_defaults {
 static const char *const root_keys[] = { "workers", "max_connections",
 	"evict_after", "shutdown_timeout", "log_level", "backlog",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
-	"listeners", NULL };
+	"listeners", "include_dir", NULL };
 static const char *const listener_keys[] = { "name", "protocol", "port",
 	"bind", "enabled", "backlog", "max_connections",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
@@ -189,33 +190,31 @@ diag_dir(const struct cfg_diag *d, const char *file)
 	return dir;
 }
 
+static void	setting_path(const struct cfg_diag *, const config_setting_t *,
+		    char *, size_t);
+
 void
 cfg_error(struct cfg_diag *d, const config_setting_t *where,
     const char *fmt, ...)
 {
-	const char *file = NULL;
-	char *text = NULL, *path = NULL;
+	char *text = NULL, path[4200];
 	va_list ap;
 	int line = 0, r;
 
+	snprintf(path, sizeof(path), "%s", d->file != NULL ? d->file :
+	    "(config)");
 	if (where != NULL) {
-		file = config_setting_source_file(where);
+		setting_path(d, where, path, sizeof(path));
 		line = (int)config_setting_source_line(where);
 	}
-	/* libconfig knows the file of settings read from files only. */
-	if (file == NULL)
-		file = d->file != NULL ? d->file : "(config)";
 	va_start(ap, fmt);
 	r = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	if (r == -1 || asprintf(&path, "%s%s", diag_dir(d, file), file) == -1) {
-		if (r != -1)
-			free(text);
+	if (r == -1) {
 		d->dropped++;
 		return;
 	}
 	diag_add(d, path, line, text);
-	free(path);
 	free(text);
 }
 
@@ -505,6 +504,64 @@ srcs_find(struct cfg_srcs *S, const char *file)
 	return NULL;
 }
 
+/*
+ * The text the setting s was read from.  libconfig names included
+ * files; a text it read from memory (the main file, a drop-in) has no
+ * name, so a drop-in's root carries its index in S as a hook.
+ */
+static struct cfg_src *
+setting_src(const struct cfg_diag *d, const config_setting_t *s)
+{
+	const char *file = config_setting_source_file(s);
+	const config_setting_t *r = s;
+	uintptr_t i;
+
+	if (d->srcs == NULL)
+		return NULL;
+	if (file != NULL)
+		return srcs_find(d->srcs, file);
+	while (config_setting_parent(r) != NULL)
+		r = config_setting_parent(r);
+	i = (uintptr_t)config_setting_get_hook(r);
+	return i > 0 && i <= d->srcs->n ? &d->srcs->v[i - 1] :
+	    srcs_find(d->srcs, NULL);
+}
+
+/* The file s is in, as messages name it. */
+static void
+setting_path(const struct cfg_diag *d, const config_setting_t *s,
+    char *buf, size_t len)
+{
+	const char *file = config_setting_source_file(s);
+	const struct cfg_src *src;
+
+	if (file != NULL)
+		snprintf(buf, len, "%s%s", diag_dir(d, file), file);
+	else if ((src = setting_src(d, s)) != NULL)
+		snprintf(buf, len, "%s", src->path);
+	else
+		snprintf(buf, len, "%s", d->file != NULL ? d->file :
+		    "(config)");
+}
+
+/*
+ * Where b is, for a message about a: "line N" in the same file,
+ * "FILE:N" in another.
+ */
+static void
+place_from(const struct cfg_diag *d, const config_setting_t *a,
+    const config_setting_t *b, char *buf, size_t len)
+{
+	char fa[4200], fb[4200];
+
+	setting_path(d, a, fa, sizeof(fa));
+	setting_path(d, b, fb, sizeof(fb));
+	if (strcmp(fa, fb) == 0)
+		snprintf(buf, len, "line %u", config_setting_source_line(b));
+	else
+		snprintf(buf, len, "%s:%u", fb, config_setting_source_line(b));
+}
+
 /* ---- scanning the text before libconfig ------------------------------ */
 
 /* A scan of one text, as libconfig's lexer will read it. */
@@ -748,8 +805,7 @@ static int
 raw_int(struct cfg_diag *d, const config_setting_t *s, const char *key,
     long long *v, int *range, char *tok, size_t toklen)
 {
-	struct cfg_src *src = srcs_find(d->srcs,
-	    config_setting_source_file(s));
+	struct cfg_src *src = setting_src(d, s);
 	long line = (long)config_setting_source_line(s);
 	size_t klen = strlen(key), p, q, end;
 	const char *t;
@@ -1432,15 +1488,17 @@ ref_cmp(const void *pa, const void *pb)
 }
 
 static void
-clash_error(struct cfg_diag *d, const config_setting_t *list,
+clash_error(struct cfg_diag *d, const config_setting_t *const *where,
     const struct cfg *cfg, const struct addr_ref *x, const struct addr_ref *y)
 {
 	const struct cfg_listener *l = &cfg->listeners[x->li],
 	    *m = &cfg->listeners[y->li];
+	char place[4300];
 
-	cfg_error(d, config_setting_get_elem(list, (unsigned)x->li),
-	    "listener \"%s\": %s clashes with %s of listener \"%s\" "
-	    "(line %d)", l->name, x->a->text, y->a->text, m->name, m->line);
+	place_from(d, where[x->li], where[y->li], place, sizeof(place));
+	cfg_error(d, where[x->li], "listener \"%s\": %s clashes with %s of "
+	    "listener \"%s\" (%s)", l->name, x->a->text, y->a->text, m->name,
+	    place);
 }
 
 /*
@@ -1449,7 +1507,7 @@ clash_error(struct cfg_diag *d, const config_setting_t *list,
  * the wildcards come first and equal addresses are neighbours.
  */
 static int
-check_port_group(struct cfg_diag *d, const config_setting_t *list,
+check_port_group(struct cfg_diag *d, const config_setting_t *const *where,
     const struct cfg *cfg, const struct addr_ref *g, size_t n)
 {
 	size_t i, run = 0, all = 0, wild = n;
@@ -1470,7 +1528,7 @@ check_port_group(struct cfg_diag *d, const config_setting_t *list,
 		else
 			first = wild < n && g[wild].li < g[run].li ? wild : run;
 		if (g[first].li < g[i].li) {
-			clash_error(d, list, cfg, &g[i], &g[first]);
+			clash_error(d, where, cfg, &g[i], &g[first]);
 			bad = 1;
 		}
 	}
@@ -1478,7 +1536,7 @@ check_port_group(struct cfg_diag *d, const config_setting_t *list,
 }
 
 static int
-check_addrs(struct cfg_diag *d, const config_setting_t *list,
+check_addrs(struct cfg_diag *d, const config_setting_t *const *where,
     const struct cfg *cfg)
 {
 	struct addr_ref *r;
@@ -1508,7 +1566,7 @@ check_addrs(struct cfg_diag *d, const config_setting_t *list,
 	for (g = 0; g < n; g = i) {
 		for (i = g + 1; i < n && addr_cmp(r[i].a, r[g].a, 0) == 0; i++)
 			;
-		bad |= check_port_group(d, list, cfg, r + g, i - g);
+		bad |= check_port_group(d, where, cfg, r + g, i - g);
 	}
 	free(r);
 	return bad ? -1 : 0;
@@ -1532,11 +1590,12 @@ name_cmp(const void *pa, const void *pb)
 }
 
 static int
-check_names(struct cfg_diag *d, const config_setting_t *list,
+check_names(struct cfg_diag *d, const config_setting_t *const *where,
     const struct cfg *cfg)
 {
 	struct name_ref *r;
 	size_t i, n = 0, first = 0;
+	char place[4300];
 	int bad = 0;
 
 	if ((r = calloc(cfg->nlisteners + 1, sizeof(*r))) == NULL) {
@@ -1554,9 +1613,10 @@ check_names(struct cfg_diag *d, const config_setting_t *list,
 			first = i;
 			continue;
 		}
-		cfg_error(d, config_setting_get_elem(list, (unsigned)r[i].li),
-		    "listener \"%s\" defined twice (first at line %d)",
-		    r[i].name, cfg->listeners[r[first].li].line);
+		place_from(d, where[r[i].li], where[r[first].li], place,
+		    sizeof(place));
+		cfg_error(d, where[r[i].li], "listener \"%s\" defined twice "
+		    "(first at %s)", r[i].name, place);
 		bad = 1;
 	}
 	free(r);
@@ -1568,81 +1628,232 @@ check_names(struct cfg_diag *d, const config_setting_t *list,
  * enabled" only when the listeners themselves are sound.
  */
 static int
-check_listeners(struct cfg_diag *d, const config_setting_t *list,
+check_listeners(struct cfg_diag *d, const config_setting_t *const *where,
     struct cfg *cfg, int bad)
 {
 	size_t i, enabled = 0;
 
 	for (i = 0; i < cfg->nlisteners; i++)
 		enabled += cfg->listeners[i].enabled != 0;
-	bad |= check_names(d, list, cfg) < 0;
-	bad |= check_addrs(d, list, cfg) < 0;
-	if (!bad && enabled == 0) {
-		cfg_error(d, list, "no listener is enabled: nothing to serve");
+	bad |= check_names(d, where, cfg) < 0;
+	bad |= check_addrs(d, where, cfg) < 0;
+	if (!bad && cfg->nlisteners > 0 && enabled == 0) {
+		cfg_error(d, config_setting_parent(where[0]), "no listener is "
+		    "enabled: nothing to serve");
 		bad = 1;
 	}
 	return bad ? -1 : 0;
 }
 
-static int
-parse_listeners(struct cfg_diag *d, const config_setting_t *root,
-    const struct cfg_defaults *def, struct cfg *cfg)
-{
-	const config_setting_t *list = config_setting_get_member(root,
-	    "listeners");
-	int i, n, bad = 0;
+/*
+ * A configuration being built: where each listener is (for messages),
+ * and the libconfig instances of drop-in files, kept until the
+ * listeners have been checked together.
+ */
+struct build {
+	struct cfg_defaults	  def;
+	const config_setting_t	**where;
+	config_t		**lcs;
+	size_t			  nlcs;
+	const config_setting_t	 *main_list;	/* the main file's list */
+};
 
-	if (list == NULL) {
-		cfg_error(d, NULL, "no listeners = ( ... ); list: nothing to "
-		    "serve");
-		return -1;
-	}
+/* Adds the listeners of one list: the main file's or a drop-in's. */
+static int
+parse_list(struct cfg_diag *d, const config_setting_t *list,
+    struct cfg *cfg, struct build *b)
+{
+	size_t i, n, base = cfg->nlisteners;
+	struct cfg_listener *ls;
+	const config_setting_t **w;
+	int bad = 0;
+
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		cfg_error(d, list, "listeners must be a list of groups: "
 		    "listeners = ( { ... }, { ... } );");
 		return -1;
 	}
-	n = config_setting_length(list);
-	if (n == 0) {
-		cfg_error(d, list, "listeners is empty: nothing to serve");
+	if ((n = (size_t)config_setting_length(list)) == 0)
+		return 0;
+	if ((ls = realloc(cfg->listeners, (base + n) * sizeof(*ls))) == NULL)
 		return -1;
-	}
-	cfg->listeners = calloc((size_t)n, sizeof(*cfg->listeners));
-	if (cfg->listeners == NULL)
+	cfg->listeners = ls;
+	memset(ls + base, 0, n * sizeof(*ls));
+	if ((w = realloc(b->where, (base + n) * sizeof(*w))) == NULL)
 		return -1;
+	b->where = w;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *lg = config_setting_get_elem(list,
 		    (unsigned)i);
 		struct cfg_listener *l = &cfg->listeners[cfg->nlisteners++];
 
+		w[base + i] = lg;
 		l->cfg = cfg;
 		if (!config_setting_is_group(lg)) {
-			cfg_error(d, lg, "listeners[%d] must be a group "
+			cfg_error(d, lg, "listeners[%zu] must be a group "
 			    "{ name = ...; protocol = ...; ... }", i);
 			bad = 1;
 			continue;
 		}
-		bad |= parse_listener(d, lg, def, l) < 0;
+		bad |= parse_listener(d, lg, &b->def, l) < 0;
 	}
-	return check_listeners(d, list, cfg, bad);
+	return bad ? -1 : 0;
+}
+
+/* At least one listener, wherever they come from. */
+static int
+check_some_listeners(struct cfg_diag *d, const struct cfg *cfg,
+    const struct build *b, const char *dropins)
+{
+	if (cfg->nlisteners > 0)
+		return 0;
+	if (dropins != NULL)
+		cfg_error(d, NULL, "no listeners, here or in include_dir "
+		    "\"%s\": nothing to serve", dropins);
+	else if (b->main_list != NULL)
+		cfg_error(d, b->main_list, "listeners is empty: nothing to "
+		    "serve");
+	else
+		cfg_error(d, NULL, "no listeners = ( ... ); list: nothing to "
+		    "serve");
+	return -1;
+}
+
+/* ---- drop-in files (include_dir) ------------------------------------ */
+
+static void	syntax_error(struct cfg_diag *, config_t *, size_t);
+
+/*
+ * libconfig 1.5 cannot @include a folder (it exits): include_dir names
+ * one, and each of its *.conf files, in byte order of their names, adds
+ * listeners.  A drop-in may set nothing else, so that which file sorts
+ * last never decides a global setting.
+ */
+static int
+dropin_name(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return e->d_name[0] != '.' && n > 5 &&
+	    strcmp(e->d_name + n - 5, ".conf") == 0;
+}
+
+/* A drop-in's root: listeners, nothing else. */
+static int
+dropin_root(struct cfg_diag *d, const config_setting_t *root,
+    struct cfg *cfg, struct build *b)
+{
+	const config_setting_t *list = NULL;
+	int k, n = config_setting_length(root), bad = 0;
+
+	for (k = 0; k < n; k++) {
+		const config_setting_t *s = config_setting_get_elem(root,
+		    (unsigned)k);
+
+		if (strcmp(config_setting_name(s), "listeners") == 0)
+			list = s;
+		else {
+			cfg_error(d, s, "%s cannot be set in a file of "
+			    "include_dir: only listeners = ( ... );",
+			    config_setting_name(s));
+			bad = 1;
+		}
+	}
+	if (list != NULL)
+		bad |= parse_list(d, list, cfg, b) < 0;
+	return bad ? -1 : 0;
+}
+
+/* Reads, scans and parses one drop-in; its listeners join cfg. */
+static int
+dropin_load(struct cfg_diag *d, const char *path, struct cfg *cfg,
+    struct build *b)
+{
+	struct cfg_srcs *S = d->srcs;
+	config_t *lc, **lcs;
+	char why[256], *text;
+	struct stat st;
+	size_t len;
+	ssize_t i;
+
+	if ((text = file_slurp(S, path, &len, &st, why, sizeof(why))) ==
+	    NULL) {
+		diag_addf(d, path, 0, "%s", why);
+		return -1;
+	}
+	if ((i = srcs_add(S, NULL, path, text, len, &st)) == -1 ||
+	    (lcs = realloc(b->lcs, (b->nlcs + 1) * sizeof(*lcs))) == NULL) {
+		diag_addf(d, path, 0, "out of memory");
+		return -1;
+	}
+	b->lcs = lcs;
+	S->chain[0] = (size_t)i;
+	S->depth = 0;
+	if (scan_src(d, S, (size_t)i) == -1)
+		return -1;
+	if ((lc = malloc(sizeof(*lc))) == NULL) {
+		diag_addf(d, path, 0, "out of memory");
+		return -1;
+	}
+	config_init(lc);
+	b->lcs[b->nlcs++] = lc;
+	if (S->incdir != NULL)
+		config_set_include_dir(lc, S->incdir);
+	if (config_read_string(lc, S->v[i].text) == CONFIG_FALSE) {
+		syntax_error(d, lc, (size_t)i);
+		return -1;
+	}
+	config_setting_set_hook(config_root_setting(lc),
+	    (void *)(uintptr_t)(i + 1));
+	return dropin_root(d, config_root_setting(lc), cfg, b);
+}
+
+/* Every drop-in of the folder dir (include_dir = "dir";), in order. */
+static int
+dropins_load(struct cfg_diag *d, const config_setting_t *set,
+    const char *dir, struct cfg *cfg, struct build *b)
+{
+	struct dirent **names;
+	char *path, *file;
+	int i, n, bad = 0;
+
+	/* Relative to the main file's folder, as @include is. */
+	if (dir[0] == '/' || d->srcs->incdir == NULL ? (path =
+	    strdup(dir)) == NULL : asprintf(&path, "%s/%s", d->srcs->incdir,
+	    dir) == -1) {
+		cfg_error(d, set, "out of memory");
+		return -1;
+	}
+	if ((n = scandir(path, &names, dropin_name, alphasort)) == -1) {
+		cfg_error(d, set, "include_dir \"%s\": %s: %s", dir, path,
+		    strerror(errno));
+		free(path);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (asprintf(&file, "%s/%s", path, names[i]->d_name) == -1)
+			bad = 1;
+		else {
+			bad |= dropin_load(d, file, cfg, b) < 0;
+			free(file);
+		}
+		free(names[i]);
+	}
+	free(names);
+	free(path);
+	return bad ? -1 : 0;
 }
 
 /* ---- the top level ------------------------------------------------ */
 
+/* The top level's own settings, and the defaults for listeners. */
 static int
-parse_root(struct cfg_diag *d, const config_setting_t *root,
-    struct cfg *cfg)
+parse_globals(struct cfg_diag *d, const config_setting_t *root,
+    struct cfg *cfg, struct cfg_defaults *def)
 {
-	struct cfg_defaults def = { DEF_BACKLOG, 0, DEF_IDLE_TIMEOUT,
-	    DEF_WRITE_TIMEOUT };
 	const char *level = NULL;
 	uint32_t backlog = DEF_BACKLOG;
 	int bad = 0, r;
-
-	cfg->max_conns = DEF_MAX_CONNS;
-	cfg->evict_after = DEF_EVICT_AFTER;
-	cfg->shutdown_timeout = DEF_SHUTDOWN_TIMEOUT;
-	cfg->log_level = EO_LOG_INFO;
 
 	bad |= cfg_check_keys(d, root, root_keys) < 0;
 	bad |= cfg_get_uint(d, root, "workers", 0, MAX_WORKERS,
@@ -1654,13 +1865,13 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 	bad |= cfg_get_uint(d, root, "shutdown_timeout", 0, 3600,
 	    &cfg->shutdown_timeout) < 0;
 	bad |= cfg_get_uint(d, root, "backlog", 1, 65535, &backlog) < 0;
-	def.backlog = (int)backlog;
+	def->backlog = (int)backlog;
 	bad |= cfg_get_uint(d, root, "max_connections_per_source", 0,
-	    MAX_CONNS, &def.max_per_source) < 0;
+	    MAX_CONNS, &def->max_per_source) < 0;
 	bad |= cfg_get_uint(d, root, "idle_timeout", 0, MAX_TIMEOUT,
-	    &def.idle_timeout) < 0;
+	    &def->idle_timeout) < 0;
 	bad |= cfg_get_uint(d, root, "write_timeout", 0, MAX_TIMEOUT,
-	    &def.write_timeout) < 0;
+	    &def->write_timeout) < 0;
 	if ((r = cfg_get_string(d, root, "log_level", 16, &level)) > 0) {
 		if ((cfg->log_level = log_level_from_name(level)) == -1) {
 			cfg_error(d, config_setting_get_member(root,
@@ -1670,7 +1881,42 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 		}
 	} else if (r < 0)
 		bad = 1;
-	bad |= parse_listeners(d, root, &def, cfg) < 0;
+	return bad ? -1 : 0;
+}
+
+static int
+parse_root(struct cfg_diag *d, const config_setting_t *root,
+    struct cfg *cfg)
+{
+	struct build b = { { DEF_BACKLOG, 0, DEF_IDLE_TIMEOUT,
+	    DEF_WRITE_TIMEOUT }, NULL, NULL, 0, NULL };
+	const char *dropins = NULL;
+	size_t i;
+	int bad = 0, dropbad = 0;
+
+	cfg->max_conns = DEF_MAX_CONNS;
+	cfg->evict_after = DEF_EVICT_AFTER;
+	cfg->shutdown_timeout = DEF_SHUTDOWN_TIMEOUT;
+	cfg->log_level = EO_LOG_INFO;
+	bad |= parse_globals(d, root, cfg, &b.def) < 0;
+	bad |= cfg_get_string(d, root, "include_dir", 1024, &dropins) < 0;
+	if ((b.main_list = config_setting_get_member(root, "listeners")) !=
+	    NULL)
+		bad |= parse_list(d, b.main_list, cfg, &b) < 0;
+	if (dropins != NULL)
+		dropbad = dropins_load(d, config_setting_get_member(root,
+		    "include_dir"), dropins, cfg, &b) < 0;
+	/* A folder that cannot be read says so; "no listeners" is noise. */
+	if (!dropbad)
+		bad |= check_some_listeners(d, cfg, &b, dropins) < 0;
+	bad |= dropbad;
+	bad = check_listeners(d, b.where, cfg, bad) < 0;
+	for (i = 0; i < b.nlcs; i++) {
+		config_destroy(b.lcs[i]);
+		free(b.lcs[i]);
+	}
+	free(b.lcs);
+	free(b.where);
 	return bad ? -1 : 0;
 }
 
@@ -1752,12 +1998,10 @@ static void
 setting_place(const struct cfg_diag *d, const config_setting_t *s,
     char *buf, size_t len)
 {
-	const char *file = config_setting_source_file(s);
+	char file[4096];
 
-	if (file == NULL)
-		file = d->file;
-	snprintf(buf, len, "%s%s:%u", diag_dir(d, file), file,
-	    config_setting_source_line(s));
+	setting_path(d, s, file, sizeof(file));
+	snprintf(buf, len, "%s:%u", file, config_setting_source_line(s));
 }
 
 /*
@@ -1766,13 +2010,18 @@ setting_place(const struct cfg_diag *d, const config_setting_t *s,
  * there, so this is the only mistake reported: say so.
  */
 static void
-syntax_error(struct cfg_diag *d, const config_t *lc)
+syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 {
 	const char *file = config_error_file(lc), *t = "";
 	const config_setting_t *first = NULL;
-	struct cfg_src *src = srcs_find(d->srcs, file);
+	struct cfg_src *src = file != NULL ? srcs_find(d->srcs, file) :
+	    &d->srcs->v[self];
 	int line = config_error_line(lc), n = 0;
 	char *path = NULL, where[4200];
+
+	/* The partial tree's settings name the text read from memory. */
+	config_setting_set_hook(config_root_setting(lc),
+	    (void *)(uintptr_t)(self + 1));
 
 	if (src != NULL && line > 0) {
 		t = src->text + src_line(src, line);
@@ -1783,9 +2032,8 @@ syntax_error(struct cfg_diag *d, const config_t *lc)
 		if (strstr(config_error_text(lc), "duplicate") != NULL)
 			first = dup_first(lc, t, n, line);
 	}
-	if (file == NULL)
-		file = d->file;
-	if (asprintf(&path, "%s%s", diag_dir(d, file), file) == -1)
+	if (file == NULL ? (path = strdup(d->srcs->v[self].path)) == NULL :
+	    asprintf(&path, "%s%s", diag_dir(d, file), file) == -1)
 		return;
 	if (first != NULL) {
 		setting_place(d, first, where, sizeof(where));
@@ -1837,7 +2085,7 @@ cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
 	if (S->incdir != NULL)
 		config_set_include_dir(&lc, S->incdir);
 	if (config_read_string(&lc, S->v[0].text) == CONFIG_FALSE)
-		syntax_error(d, &lc);
+		syntax_error(d, &lc, 0);
 	else
 		cfg = cfg_build(&lc, d->file, d);
 	config_destroy(&lc);

@@ -740,6 +740,69 @@ START_TEST(test_include_nested)
 }
 END_TEST
 
+/*
+ * Issue 16 drop-ins: include_dir's *.conf files, in name order, add
+ * listeners; other names and hidden files are skipped; errors name the
+ * drop-in's own file and line.
+ */
+START_TEST(test_dropins)
+{
+	char path[128], sub[128], want[512];
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	tmp_make();
+	snprintf(sub, sizeof(sub), "%s/conf.d", tmp_dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	tmp_write("conf.d/20-b.conf", "# b\nlisteners = ( { name = \"b\"; "
+	    "protocol = \"echo\"; port = 8; bind = \"::1\"; } );\n", path,
+	    sizeof(path));
+	tmp_write("conf.d/10-a.conf", "listeners = ( { name = \"a\"; "
+	    "protocol = \"echo\"; port = 9; bind = \"::1\"; } );\n", path,
+	    sizeof(path));
+	tmp_write("conf.d/README", "not a configuration", path, sizeof(path));
+	tmp_write("conf.d/.old.conf", "workers = 9;", path, sizeof(path));
+	tmp_write("main.conf", "idle_timeout = 5;\ninclude_dir = \"conf.d\";\n"
+	    OK_LISTENERS, path, sizeof(path));
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(path, &d);
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->nlisteners, 3);
+	ck_assert_str_eq(cfg->listeners[0].name, "e");
+	ck_assert_str_eq(cfg->listeners[1].name, "a");
+	ck_assert_str_eq(cfg->listeners[2].name, "b");
+	ck_assert_uint_eq(cfg->listeners[2].port, 8);
+	/* The main file's defaults apply to drop-ins' listeners. */
+	ck_assert_uint_eq(cfg->listeners[2].idle_timeout, 5);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+
+	tmp_write("conf.d/30-c.conf", "\nworkers = 2;\nlisteners = ( { name "
+	    "= \"a\"; protocol = \"echo\";\n port = 99999999999; bind = "
+	    "\"::1\"; } );\n", path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	ck_assert_ptr_null(cfg_load_file(path, &d));
+	ck_assert_uint_eq(d.n, 3);
+	snprintf(want, sizeof(want), "%s/30-c.conf:2: workers cannot be set "
+	    "in a file of include_dir", sub);
+	ck_assert_msg(strstr(d.msgs[0], want) == d.msgs[0], "%s", d.msgs[0]);
+	snprintf(want, sizeof(want), "%s/30-c.conf:3: listener \"a\" defined "
+	    "twice (first at %s/10-a.conf:1)", sub, sub);
+	ck_assert_msg(strstr(d.msgs[1], want) == d.msgs[1], "%s", d.msgs[1]);
+	snprintf(want, sizeof(want), "%s/30-c.conf:4: listener \"a\": port "
+	    "must be 1 to 65535, not 99999999999", sub);
+	ck_assert_msg(strstr(d.msgs[2], want) == d.msgs[2], "%s", d.msgs[2]);
+	cfg_diag_free(&d);
+
+	tmp_write("main.conf", "include_dir = \"nowhere\";\n", path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s:1: include_dir \"nowhere\": "
+	    "%s/nowhere: No such file or directory", path, tmp_dir);
+	expect_one(path, want);
+	tmp_clean();
+}
+END_TEST
+
 /* The shipped file is valid and says what the README says. */
 START_TEST(test_shipped)
 {
@@ -795,6 +858,7 @@ main(void)
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_include_unsafe_files);
 	tcase_add_test(tc, test_include_nested);
+	tcase_add_test(tc, test_dropins);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
 	suite_add_tcase(s, tc);
