@@ -2028,18 +2028,24 @@ syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 		while (*t == ' ' || *t == '\t')
 			t++;
 		n = (int)strcspn(t, "\r\n");
-		n = n > 72 ? 72 : n;
 		if (strstr(config_error_text(lc), "duplicate") != NULL)
 			first = dup_first(lc, t, n, line);
+		n = n > 72 ? 72 : n;
 	}
 	if (file == NULL ? (path = strdup(d->srcs->v[self].path)) == NULL :
 	    asprintf(&path, "%s%s", diag_dir(d, file), file) == -1)
 		return;
 	if (first != NULL) {
 		setting_place(d, first, where, sizeof(where));
-		diag_addf(d, path, line, "%s is set twice: first at %s "
+		/* In the same file, the line says enough. */
+		if (strncmp(where, path, strlen(path)) == 0 &&
+		    where[strlen(path)] == ':')
+			memmove(where, where + strlen(path) + 1,
+			    strlen(where + strlen(path)));
+		diag_addf(d, path, line, "%s is set twice: first at %s%s "
 		    "(libconfig stops there: fix it to see any other mistake)",
-		    config_setting_name(first), where);
+		    config_setting_name(first), strchr(where, ':') == NULL ?
+		    "line " : "", where);
 	} else
 		diag_addf(d, path, line, "%s%s%.*s%s (libconfig stops at the "
 		    "first syntax error: fix it to see any other mistake)",

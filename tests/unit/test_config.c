@@ -200,10 +200,10 @@ static const struct bad_case bad_cases[] = {
 	  "\"224.0.0.1\" is a multicast address" },
 	/* a setting repeated names itself and where it was first set */
 	{ "workers = 1;\nidle_timeout = 2;\nworkers = 3;\n" OK_LISTENERS, 3,
-	  "workers is set twice: first at test.conf:1 (libconfig stops" },
+	  "workers is set twice: first at line 1 (libconfig stops" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
 	  " bind = \"::1\"; port = 8; } );\n", 2,
-	  "port is set twice: first at test.conf:1" },
+	  "port is set twice: first at line 1" },
 	/* a syntax error quotes its line and says it stops there */
 	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
 	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
