@@ -329,6 +329,48 @@ START_TEST(test_T_prints_config_in_effect)
 }
 END_TEST
 
+/*
+ * Issue 17 #1 #2 on SIGHUP: a reload onto an @include of a directory
+ * (libconfig exited) or of a FIFO (it blocked) is refused with the
+ * reason, and the daemon goes on serving.
+ */
+START_TEST(test_reload_unsafe_include_keeps_serving)
+{
+	static const char *const incs[] = { "sub", "fifo" };
+	int port = eo_port(), fd;
+	struct eod *d = eod_start("listeners = ( { name = \"e\"; protocol = "
+	    "\"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", port);
+	char path[160], want[256];
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/sub", d->dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/fifo", d->dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	fd = tcp_open("127.0.0.1", port);
+	for (i = 0; i < sizeof(incs) / sizeof(incs[0]); i++) {
+		eod_write_conf(d, "@include \"%s\"\nlisteners = ( { name = "
+		    "\"e\"; protocol = \"echo\"; port = %d; bind = "
+		    "\"127.0.0.1\"; } );\n", incs[i], port);
+		ck_assert_int_eq(eod_reload(d), 1);
+		snprintf(want, sizeof(want), "%s:1: @include \"%s\": %s/%s: "
+		    "not a regular file", d->conf, incs[i], d->dir, incs[i]);
+		ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+		eo_expect_echo(fd, "still here");
+	}
+	close(fd);
+	fd = tcp_open("127.0.0.1", port);
+	eo_expect_echo(fd, "and new clients too");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	snprintf(path, sizeof(path), "%s/sub", d->dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/fifo", d->dir);
+	unlink(path);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -341,6 +383,7 @@ main(void)
 	tcase_add_test(tc, test_errors_capped);
 	tcase_add_test(tc, test_t_journal_priority);
 	tcase_add_test(tc, test_T_prints_config_in_effect);
+	tcase_add_test(tc, test_reload_unsafe_include_keeps_serving);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
