@@ -3,6 +3,7 @@
  * values a valid file produces.
  */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -824,18 +825,42 @@ START_TEST(test_shipped)
 }
 END_TEST
 
-/* Connections hold a generation: the last reference frees it. */
+/*
+ * Connections hold a generation: the last reference frees it, all of
+ * it (listeners, addresses, names), and not before.  Issue 10: this
+ * was checked only through the count.  The C library's heap in use
+ * says it, give or take what its per-thread caches keep (under 1 KiB a
+ * load here): 500 listeners hold well over 64 KiB.  A sanitizer's
+ * allocator does not count there, but then the sanitizer reports a
+ * leak or a use after free itself.
+ */
 START_TEST(test_refs)
 {
+	char *text = many_listeners(500, 0, -1);
 	struct cfg_diag d;
-	struct cfg *cfg = load(OK_LISTENERS, &d);
+	struct cfg *cfg;
+	size_t before, held, after;
+	unsigned refs;
 
-	ck_assert_ptr_nonnull(cfg);
+	/* Warm up: what the C library allocates once, it has by now. */
+	cfg_unref(load(text, &d));
+	cfg_diag_free(&d);
+	/* No assertion until the end: Check's own records take memory. */
+	before = mallinfo2().uordblks;
+	cfg = load(text, &d);
+	cfg_diag_free(&d);
 	cfg_ref(cfg);
 	cfg_unref(cfg);
-	ck_assert_uint_eq(atomic_load(&cfg->refs), 1);
-	cfg_unref(cfg);		/* freed: valgrind/ASan would object else */
-	cfg_diag_free(&d);
+	refs = atomic_load(&cfg->refs);
+	held = mallinfo2().uordblks;
+	cfg_unref(cfg);
+	after = mallinfo2().uordblks;
+	free(text);
+	ck_assert_uint_eq(refs, 1);
+#if !defined(__SANITIZE_ADDRESS__)
+	ck_assert_uint_gt(held, before + 64 * 1024);
+	ck_assert_uint_lt(after, before + 16 * 1024);
+#endif
 }
 END_TEST
 
