@@ -1372,19 +1372,16 @@ parse_proto_opts(struct cfg_diag *d, const config_setting_t *lg,
 	return bad ? -1 : 0;
 }
 
+/*
+ * The listener's name, which later messages about it start with.
+ * 0, -1 after an error, -2 out of memory.
+ */
 static int
-parse_listener(struct cfg_diag *d, const config_setting_t *lg,
-    const struct cfg_defaults *def, struct cfg_listener *l)
+parse_name(struct cfg_diag *d, const config_setting_t *lg,
+    struct cfg_listener *l)
 {
-	const char *name = NULL, *proto = NULL;
-	uint32_t port = 0, backlog = (uint32_t)def->backlog;
-	int bad = 0, r;
-
-	l->enabled = 1;
-	l->line = (int)config_setting_source_line(lg);
-	l->max_per_source = def->max_per_source;
-	l->idle_timeout = def->idle_timeout;
-	l->write_timeout = def->write_timeout;
+	const char *name = NULL;
+	int r, bad = 0;
 
 	if ((r = cfg_get_string(d, lg, "name", EO_NAME_MAX, &name)) == 0)
 		cfg_error(d, lg, "listener without a name (name = \"...\";)");
@@ -1397,9 +1394,29 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 		bad = 1;
 	}
 	if (name != NULL && (l->name = strdup(name)) == NULL)
-		return -1;
+		return -2;
 	snprintf(d->context, sizeof(d->context), "listener \"%s\": ",
 	    l->name ? l->name : "?");
+	return bad ? -1 : 0;
+}
+
+static int
+parse_listener(struct cfg_diag *d, const config_setting_t *lg,
+    const struct cfg_defaults *def, struct cfg_listener *l)
+{
+	const char *proto = NULL;
+	uint32_t port = 0, backlog = (uint32_t)def->backlog;
+	int bad = 0, r;
+
+	l->enabled = 1;
+	l->line = (int)config_setting_source_line(lg);
+	l->max_per_source = def->max_per_source;
+	l->idle_timeout = def->idle_timeout;
+	l->write_timeout = def->write_timeout;
+
+	if ((r = parse_name(d, lg, l)) == -2)
+		return -1;
+	bad |= r < 0;
 
 	bad |= check_keys(d, lg, listener_keys, 1) < 0;
 	if ((r = cfg_get_string(d, lg, "protocol", 64, &proto)) == 0)

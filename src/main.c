@@ -146,7 +146,7 @@ main(int argc, char **argv)
 		else
 			printf("%s: configuration is valid\n", a.path);
 		cfg_unref(cfg);
-		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+		return fflush(stdout) == 0 ? EX_OK : EXIT_FAILURE;
 	}
 	log_set_level(a.debug ? EO_LOG_DEBUG : cfg->log_level);
 	/* A client gone mid-write is an EPIPE to handle, not a signal. */
