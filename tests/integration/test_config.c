@@ -371,6 +371,43 @@ START_TEST(test_reload_unsafe_include_keeps_serving)
 }
 END_TEST
 
+/*
+ * Issue 16 drop-ins: a file added to include_dir brings its listener in
+ * at the next reload; a broken one is refused naming its own line.
+ */
+START_TEST(test_dropin_added_on_reload)
+{
+	int pe = eo_port(), pd = eo_port(), fd;
+	char sub[96], path[160], want[256];
+	struct eod *d;
+
+	dir_make();
+	snprintf(sub, sizeof(sub), "%s/conf.d", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	d = eod_start("include_dir = \"%s\";\nlisteners = ( { name = \"e\";"
+	    " protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n",
+	    sub, pe);
+	ck_assert_int_eq(tcp_connect("127.0.0.1", pd), -1);
+	dir_write(path, sizeof(path), "conf.d/10-d.conf", "listeners = ( "
+	    "{ name = \"d\"; protocol = \"echo\"; port = %d; bind = "
+	    "\"127.0.0.1\"; } );\n", pd);
+	ck_assert_int_eq(eod_reload(d), 0);
+	fd = tcp_open("127.0.0.1", pd);
+	eo_expect_echo(fd, "from a drop-in");
+	dir_write(path, sizeof(path), "conf.d/20-bad.conf", "\nworkers = 2;"
+	    "\n");
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "%s:2: workers cannot be set in a file "
+	    "of include_dir", path);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	eo_expect_echo(fd, "still served");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	dir_clean();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -384,6 +421,7 @@ main(void)
 	tcase_add_test(tc, test_t_journal_priority);
 	tcase_add_test(tc, test_T_prints_config_in_effect);
 	tcase_add_test(tc, test_reload_unsafe_include_keeps_serving);
+	tcase_add_test(tc, test_dropin_added_on_reload);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
