@@ -18,22 +18,38 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "log.h"
 
 struct protocol;
+struct cfg_srcs;
+struct cfg_diag_pos;
 
 #define EO_NAME_MAX		63	/* listener names; also fd names */
 #define EO_ADDR_TEXT_MAX	80	/* "[v6%scope]:port" and NUL */
+#define EO_CFG_MAX_BYTES	(16 << 20) /* all files of a config together */
+#define EO_CFG_MAX_ERRORS	50	/* shown; then one "N more" line */
 
-/* What went wrong, one message per mistake. */
+/*
+ * What went wrong, one message per mistake: identical messages once,
+ * sorted by file and line, at most EO_CFG_MAX_ERRORS of them and then
+ * one line saying how many more there were (a compiler's -fmax-errors).
+ */
 struct cfg_diag {
 	char		**msgs;
 	size_t		  n;
 	size_t		  cap;
+	size_t		  total;	/* distinct mistakes, shown or not */
 	const char	 *file;		/* for settings libconfig can't place */
 	char		  context[EO_NAME_MAX + 16]; /* "listener \"x\": " */
+	/* The rest is config.c's: where each message points, for sorting. */
+	struct cfg_diag_pos *pos;
+	char		**files;
+	size_t		  nfiles;
+	size_t		  dropped;	/* past the memory cap, counted only */
+	struct cfg_srcs	 *srcs;		/* the text being loaded */
 };
 
 void	cfg_diag_init(struct cfg_diag *d);
@@ -45,7 +61,9 @@ void	cfg_error(struct cfg_diag *d, const config_setting_t *where,
 /*
  * Helpers for option parsers.  Each returns 1 if key is present and
  * valid (*out set), 0 if absent (*out untouched), -1 after adding an
- * error naming the key, its line and the rule it broke.
+ * error naming the key, its line and the rule it broke.  Integers are
+ * read from the text at full width (libconfig 1.5 wraps them to 32
+ * bits) and quoted as written when out of range.
  */
 int	cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
 	    const char *key, uint32_t min, uint32_t max, uint32_t *out);
@@ -70,6 +88,8 @@ struct cfg_listener {
 	char			*name;
 	const struct protocol	*proto;
 	void			*popts;		/* the protocol's options */
+	char			*popts_text;	/* their group as written, or
+						   NULL: for cfg_print() */
 	int			 enabled;
 	uint16_t		 port;
 	int			 backlog;
@@ -95,11 +115,22 @@ struct cfg {
 	size_t			 nlisteners;
 };
 
-/* Reads and validates path; NULL with d filled on any error. */
+/*
+ * Reads and validates path; NULL with d filled on any error.  Every
+ * file (path and what it @includes) is opened without blocking and
+ * must be a regular, readable file; EO_CFG_MAX_BYTES in all.
+ */
 struct cfg *cfg_load_file(const char *path, struct cfg_diag *d);
 /* The same from memory (tests, fuzzing); name stands in for the path. */
 struct cfg *cfg_load_string(const char *text, const char *name,
 	    struct cfg_diag *d);
+
+/*
+ * Writes cfg in libconfig syntax, every setting resolved (defaults and
+ * overrides), so that loading the output gives the same configuration:
+ * what -T prints.  Protocol options are printed as written.
+ */
+void	cfg_print(const struct cfg *cfg, FILE *f);
 
 /* Reference counting; any thread.  The last unref frees. */
 void	cfg_ref(struct cfg *cfg);

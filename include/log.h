@@ -23,6 +23,8 @@ enum eo_log_level {
 
 /* Looks at JOURNAL_STREAM once; call before threads start. */
 void	log_init(void);
+/* Whether log_init() found stderr to be journald's stream. */
+int	log_to_journal(void);
 
 /* The most verbose level written; any thread, any time (reload). */
 void	log_set_level(int level);

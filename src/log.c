@@ -49,6 +49,12 @@ log_init(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
+int
+log_to_journal(void)
+{
+	return log_journal;
+}
+
 void
 log_set_level(int level)
 {

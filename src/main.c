@@ -11,25 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "config.h"
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
 
-#define EX_OK_		0
-#define EX_OTHER	1
-#define EX_USAGE_	64
-#define EX_CONFIG_	78
-
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: echo-oracled [-dfhtV] [-c file]\n"
+	    "usage: echo-oracled [-dfhtTV] [-c file]\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
 	    "  -t, --test         check the configuration and exit:\n"
 	    "                     0 if valid, 78 if not\n"
+	    "  -T, --test-print   check it, print the configuration in\n"
+	    "                     effect, and exit as -t does\n"
 	    "  -f, --foreground   accepted for habit: it never forks\n"
 	    "  -d, --debug        log at debug level, whatever log_level says\n"
 	    "  -V, --version      print the version and exit\n"
@@ -39,22 +37,36 @@ usage(FILE *f)
 	    EO_DEFAULT_CONFIG, protocol_names());
 }
 
-/* Prints every mistake; -t prints plain lines, as a compiler would. */
+/*
+ * Prints every mistake; -t prints plain lines, as a compiler would,
+ * but when systemd runs it (ExecReload=, ExecStartPre=) into the
+ * journal, each line carries error priority, so that journalctl -p
+ * warning shows why a reload or a start failed.
+ */
 static void
 report(const struct cfg_diag *d, int test)
 {
+	const char *prio = log_to_journal() ? "<3>" : "";
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
 		if (test)
-			fprintf(stderr, "%s\n", d->msgs[i]);
+			fprintf(stderr, "%s%s\n", prio, d->msgs[i]);
 		else
 			log_err("%s", d->msgs[i]);
 	}
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+	const char	*path;
+	int		 test;		/* 1: -t, 2: -T */
+	int		 debug;
+};
+
+/* Parses argv into a; -1 to go on, or the exit code. */
+static int
+parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'c' },
@@ -62,72 +74,88 @@ main(int argc, char **argv)
 		{ "foreground",	no_argument,		NULL, 'f' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "test",	no_argument,		NULL, 't' },
+		{ "test-print",	no_argument,		NULL, 'T' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	const char *path = EO_DEFAULT_CONFIG;
-	struct cfg_diag d;
-	struct server *srv;
-	struct cfg *cfg;
-	char err[512] = "";
-	int ch, test = 0, debug = 0, code;
+	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:dfhtV", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "c:dfhtTV", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			a->path = optarg;
 			break;
 		case 'd':
-			debug = 1;
+			a->debug = 1;
 			break;
 		case 'f':
 			break;
 		case 'h':
 			usage(stdout);
-			return EX_OK_;
+			return EX_OK;
 		case 't':
-			test = 1;
+			a->test = a->test ? a->test : 1;
+			break;
+		case 'T':
+			a->test = 2;
 			break;
 		case 'V':
 			printf("echo-oracled %s\n", EO_VERSION);
-			return EX_OK_;
+			return EX_OK;
 		default:
 			usage(stderr);
-			return EX_USAGE_;
+			return EX_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "echo-oracled: unexpected argument \"%s\"\n",
 		    argv[optind]);
 		usage(stderr);
-		return EX_USAGE_;
+		return EX_USAGE;
 	}
+	return -1;
+}
 
+int
+main(int argc, char **argv)
+{
+	struct args a = { EO_DEFAULT_CONFIG, 0, 0 };
+	struct cfg_diag d;
+	struct server *srv;
+	struct cfg *cfg;
+	char err[512] = "";
+	int code;
+
+	if ((code = parse_args(argc, argv, &a)) != -1)
+		return code;
 	log_init();
 	cfg_diag_init(&d);
-	if ((cfg = cfg_load_file(path, &d)) == NULL) {
-		report(&d, test);
-		if (!test)
-			log_err("not started: %zu error%s in %s", d.n,
-			    d.n == 1 ? "" : "s", path);
+	if ((cfg = cfg_load_file(a.path, &d)) == NULL) {
+		report(&d, a.test);
+		if (!a.test)
+			log_err("not started: %zu error%s in %s", d.total,
+			    d.total == 1 ? "" : "s", a.path);
 		cfg_diag_free(&d);
-		return EX_CONFIG_;
+		return EX_CONFIG;
 	}
 	cfg_diag_free(&d);
-	if (test) {
-		printf("%s: configuration is valid\n", path);
+	if (a.test) {
+		if (a.test == 2)
+			cfg_print(cfg, stdout);
+		else
+			printf("%s: configuration is valid\n", a.path);
 		cfg_unref(cfg);
-		return EX_OK_;
+		return fflush(stdout) == 0 ? EX_OK : EXIT_FAILURE;
 	}
-	log_set_level(debug ? EO_LOG_DEBUG : cfg->log_level);
+	log_set_level(a.debug ? EO_LOG_DEBUG : cfg->log_level);
 	/* A client gone mid-write is an EPIPE to handle, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	if ((srv = server_start(cfg, debug, err, sizeof(err), &code)) ==
+	if ((srv = server_start(cfg, a.debug, err, sizeof(err), &code)) ==
 	    NULL) {
 		log_err("not started: %s", err);
 		return code;
 	}
 	server_run(srv);
-	return EX_OK_;
+	return EX_OK;
 }

@@ -38,9 +38,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cfg *cfg;
 	size_t i;
 
-	/* @include would read whatever file it names ("/dev/zero"...):
+	/* @include and include_dir would read whatever files they name:
 	   the loader's own code is what is fuzzed here. */
-	if (text == NULL || memmem(data, size, "@include", 8) != NULL) {
+	if (text == NULL || memmem(data, size, "@include", 8) != NULL ||
+	    memmem(data, size, "include_dir", 11) != NULL) {
 		free(text);
 		return 0;
 	}

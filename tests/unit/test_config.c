@@ -3,9 +3,12 @@
  * values a valid file produces.
  */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -150,6 +153,61 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
 	  " bind = \"::1\"; oracle = {\n question_timeout = true; }; } );\n",
 	  2, "question_timeout must be an integer" },
+	/* issue 16 #1: libconfig 1.5 wraps these to 32 bits */
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
+	  " port = 4294984703; bind = \"::1\"; } );\n", 2,
+	  "port must be 1 to 65535, not 4294984703" },
+	{ "idle_timeout = 4294967299;\n" OK_LISTENERS, 1,
+	  "idle_timeout must be 0 to 86400, not 4294967299" },
+	{ "max_connections = 99999999999;\n" OK_LISTENERS, 1,
+	  "max_connections must be 1 to 1000000, not 99999999999" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
+	  " port = 0x100000007; bind = \"::1\"; } );\n", 2,
+	  "port must be 1 to 65535, not 0x100000007" },
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = {\n max_questions = 4294967296; }; }"
+	  " );\n", 2, "max_questions must be 0 to 4294967295, not 4294967296" },
+	{ "workers =\n 99999999999999999999;\n" OK_LISTENERS, 1,
+	  "workers must be 0 to 256, not 99999999999999999999" },
+	/* issue 17 #5: libconfig cuts a string at a NUL */
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = {\n reply_end = \"\\x00\"; }; } );\n",
+	  2, "a string holds \\x00, a NUL byte" },
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = { answers = [\"Yes.\",\n \"a\\x00b\"];"
+	  " }; } );\n", 2, "a string holds \\x00, a NUL byte" },
+	/* issue 17 #4: addresses that can never be bound */
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::ffff:127.0.0.1\"]; } );\n", 2,
+	  "bind: \"::ffff:127.0.0.1\" is an IPv4-mapped IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::ffff:0.0.0.0\"]; } );\n", 2,
+	  "bind: \"::ffff:0.0.0.0\" is an IPv4-mapped IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::10.0.0.1\"]; } );\n", 2,
+	  "\"::10.0.0.1\" is an IPv4-compatible IPv6 address" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"fe80::1\"]; } );\n", 2,
+	  "bind: \"fe80::1\" is link-local: name its interface" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"::1%lo\"]; } );\n", 2,
+	  "bind: \"::1%lo\" has a scope (%lo), which only a link-local "
+	  "address (fe80::/10) may have: write \"::1\"" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"fe80::1%nosuch0\"]; } );\n", 2,
+	  "names no interface of this host (nosuch0)" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = [\"ff02::1\", \"224.0.0.1\"]; } );\n", 2,
+	  "\"224.0.0.1\" is a multicast address" },
+	/* a setting repeated names itself and where it was first set */
+	{ "workers = 1;\nidle_timeout = 2;\nworkers = 3;\n" OK_LISTENERS, 3,
+	  "workers is set twice: first at line 1 (libconfig stops" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
+	  " bind = \"::1\"; port = 8; } );\n", 2,
+	  "port is set twice: first at line 1" },
+	/* a syntax error quotes its line and says it stops there */
+	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
+	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
 };
 
 static struct cfg *
@@ -205,6 +263,125 @@ START_TEST(test_all_errors_at_once)
 }
 END_TEST
 
+/* n listeners named l0..; same: all on one port and address. */
+static char *
+many_listeners(int n, int same, int dup)
+{
+	size_t cap = (size_t)n * 128 + 64, len;
+	char *t = malloc(cap);
+	int i;
+
+	ck_assert_ptr_nonnull(t);
+	len = (size_t)snprintf(t, cap, "listeners = (\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(t + len, cap - len, "%s{ name = \"l%d\";"
+		    " protocol = \"echo\"; port = %d; bind = \"127.0.%d.%d\"; }\n",
+		    i ? "," : "", i == dup ? 0 : i, same ? 7 : 1024 + i,
+		    same ? 0 : i / 250, same ? 1 : i % 250 + 1);
+	snprintf(t + len, cap - len, ");\n");
+	return t;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Issue 17 #3: 4,000 listeners on one address, one name repeated, gave
+ * 8 million lines: now each listener is reported once, the messages
+ * are capped, and the last line counts the rest.
+ */
+START_TEST(test_errors_capped_not_quadratic)
+{
+	char *t = many_listeners(4000, 1, 3999);
+	struct cfg_diag d;
+
+	ck_assert_ptr_null(load(t, &d));
+	ck_assert_uint_eq(d.n, EO_CFG_MAX_ERRORS + 1);
+	ck_assert_uint_eq(d.total, 4000);	/* 3,999 clashes, 1 name */
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "test.conf:3: listener "
+	    "\"l1\": 127.0.0.1:7 clashes with 127.0.0.1:7 of listener \"l0\""));
+	ck_assert_str_eq(d.msgs[d.n - 1], "test.conf: 3950 more errors not "
+	    "shown");
+	cfg_diag_free(&d);
+	free(t);
+	/* Identical messages are shown once. */
+	ck_assert_ptr_null(load("workers = -1;\n@include \"/nonexistent\"\n",
+	    &d));
+	ck_assert_uint_eq(d.n, 1);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* The fastest of three loads of n valid listeners, in seconds. */
+static double
+load_time(int n)
+{
+	char *t = many_listeners(n, 0, -1);
+	struct cfg_diag d;
+	struct cfg *cfg;
+	double best = 1e9, t0, took;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		t0 = now_s();
+		cfg = load(t, &d);
+		took = now_s() - t0;
+		ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+		ck_assert_uint_eq(cfg->nlisteners, (size_t)n);
+		cfg_unref(cfg);
+		cfg_diag_free(&d);
+		best = took < best ? took : best;
+	}
+	free(t);
+	return best;
+}
+
+/*
+ * Issue 17 #3: 10,000 valid listeners are checked in well under 1 s
+ * (pairwise checks took 0.4 s here, sorting 0.05 s), and the time grows
+ * about like the file, not like its square: ten times the listeners
+ * took 80 times as long with pairwise checks.
+ */
+START_TEST(test_many_listeners_fast)
+{
+	double small = load_time(1000), big = load_time(10000);
+
+	/* A ratio in one run, not a time: machines differ and are busy.
+	   Linear or n log n gives ~10-13x, quadratic ~100x. */
+	ck_assert_msg(big / small < 50.0, "1,000 "
+	    "listeners took %.3f s, 10,000 took %.3f s", small, big);
+}
+END_TEST
+
+/* Issue 10 #5: name and address clashes are found beside other mistakes. */
+START_TEST(test_clashes_with_other_errors)
+{
+	struct cfg_diag d;
+
+	ck_assert_ptr_null(load("workers = -1;\nlisteners = (\n"
+	    " { name = \"a\"; protocol = \"echo\"; port = 7; bind = \"::1\";"
+	    " backlog = 0; },\n"
+	    " { name = \"a\"; protocol = \"echo\"; port = 8; bind = \"::1\"; },\n"
+	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"::\"; }\n"
+	    ");\n", &d));
+	ck_assert_uint_eq(d.n, 4);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "test.conf:1: workers"));
+	ck_assert_ptr_nonnull(strstr(d.msgs[1], "test.conf:3: listener \"a\": "
+	    "backlog"));
+	ck_assert_ptr_nonnull(strstr(d.msgs[2], "test.conf:4: listener \"a\" "
+	    "defined twice (first at line 3)"));
+	ck_assert_ptr_nonnull(strstr(d.msgs[3], "test.conf:5: listener \"c\": "
+	    "[::]:7 clashes with [::1]:7 of listener \"a\" (line 3)"));
+	cfg_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
 	struct cfg_diag d;
@@ -250,7 +427,8 @@ START_TEST(test_overrides)
 	    " { name = \"a\"; protocol = \"echo\"; port = 7;"
 	    "   bind = [\"0.0.0.0\", \"::\"]; idle_timeout = 0;"
 	    "   max_connections = 4; backlog = 11; },\n"
-	    " { name = \"b\"; protocol = \"oracle\"; port = 8; bind = \"::1\";"
+	    " { name = \"b\"; protocol = \"oracle\"; port = 8;"
+	    "   bind = [\"::1\", \"fe80::1%lo\"];"
 	    "   oracle = { question_timeout = 9; max_questions = 0; }; },\n"
 	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"0.0.0.0\";"
 	    "   enabled = false; }\n"
@@ -265,6 +443,8 @@ START_TEST(test_overrides)
 	ck_assert_uint_eq(cfg->listeners[0].max_conns, 4);
 	ck_assert_uint_eq(cfg->listeners[0].max_per_source, 3);
 	ck_assert_int_eq(cfg->listeners[0].backlog, 11);
+	/* A link-local address keeps its interface. */
+	ck_assert_str_eq(cfg->listeners[1].addrs[1].text, "[fe80::1%lo]:8");
 	/* [::] is IPV6_V6ONLY: no clash with 0.0.0.0 on the same port. */
 	ck_assert_uint_eq(cfg->listeners[0].naddrs, 2);
 	ck_assert_str_eq(cfg->listeners[0].addrs[1].text, "[::]:7");
@@ -275,6 +455,98 @@ START_TEST(test_overrides)
 	ck_assert_int_eq(cfg->listeners[2].enabled, 0);
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
+}
+END_TEST
+
+/*
+ * Integers are read from the text at full width: several settings of
+ * one name on one line each get their own value.
+ */
+START_TEST(test_int_same_line)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load("listeners = ( { name = \"a\"; protocol = "
+	    "\"echo\"; port = 7001; bind = \"::1\"; }, { name = \"b\"; "
+	    "protocol = \"echo\"; port = 0x1B5A; bind = \"::1\"; } );\n", &d);
+
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7001);
+	ck_assert_uint_eq(cfg->listeners[1].port, 7002);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/*
+ * Issue 16 -T: the configuration printed loads back to the same one,
+ * field by field, overrides, defaults and protocol options included.
+ */
+START_TEST(test_print_loads_back)
+{
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	char *text = NULL;
+	size_t len, i, j;
+	FILE *f;
+
+	a = load("idle_timeout = 5; write_timeout = 6; workers = 3;\n"
+	    "max_connections_per_source = 3; backlog = 10;\n"
+	    "log_level = \"debug\"; max_connections = 20; evict_after = 0;\n"
+	    "shutdown_timeout = 7;\n"
+	    "listeners = (\n"
+	    " { name = \"a\"; protocol = \"echo\"; port = 7;"
+	    "   bind = [\"0.0.0.0\", \"::\"]; idle_timeout = 0;"
+	    "   max_connections = 4; backlog = 11; echo = { }; },\n"
+	    " { name = \"b\"; protocol = \"oracle\"; port = 8;"
+	    "   bind = [\"::1\", \"fe80::1%lo\"];"
+	    "   oracle = { question_timeout = 9; max_questions = 0;"
+	    "   answers = [\"Yes \\\"really\\\".\", \"No\\\\.\"];"
+	    "   reply_end = \"\\x01\\t\"; }; },\n"
+	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"0.0.0.0\";"
+	    "   enabled = false; }\n"
+	    ");\n", &d);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
+	cfg_print(a, f);
+	ck_assert_int_eq(fclose(f), 0);
+	b = load(text, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	ck_assert_uint_eq(a->workers, b->workers);
+	ck_assert_uint_eq(a->max_conns, b->max_conns);
+	ck_assert_uint_eq(a->evict_after, b->evict_after);
+	ck_assert_uint_eq(a->shutdown_timeout, b->shutdown_timeout);
+	ck_assert_int_eq(a->log_level, b->log_level);
+	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
+	for (i = 0; i < a->nlisteners; i++) {
+		const struct cfg_listener *x = &a->listeners[i],
+		    *y = &b->listeners[i];
+
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert_ptr_eq(x->proto, y->proto);
+		ck_assert_int_eq(x->enabled, y->enabled);
+		ck_assert_uint_eq(x->port, y->port);
+		ck_assert_int_eq(x->backlog, y->backlog);
+		ck_assert_uint_eq(x->max_conns, y->max_conns);
+		ck_assert_uint_eq(x->max_per_source, y->max_per_source);
+		ck_assert_uint_eq(x->idle_timeout, y->idle_timeout);
+		ck_assert_uint_eq(x->write_timeout, y->write_timeout);
+		ck_assert_uint_eq(x->unit_timeout, y->unit_timeout);
+		ck_assert_uint_eq(x->naddrs, y->naddrs);
+		for (j = 0; j < x->naddrs; j++)
+			ck_assert_str_eq(x->addrs[j].text, y->addrs[j].text);
+		if (x->popts_text != NULL)
+			ck_assert_str_eq(x->popts_text, y->popts_text);
+		else
+			ck_assert_ptr_null(y->popts_text);
+	}
+	/* The top-level defaults were resolved into each listener. */
+	ck_assert_uint_eq(b->listeners[1].write_timeout, 6);
+	ck_assert_ptr_nonnull(strstr(text, "reply_end = \"\\x01\\t\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"Yes \\\"really\\\".\""));
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
 }
 END_TEST
 
@@ -329,6 +601,204 @@ START_TEST(test_files)
 }
 END_TEST
 
+/* A scratch folder for files a case writes; removed by tmp_clean. */
+static char tmp_dir[64];
+
+static void
+tmp_make(void)
+{
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/eo-test-config.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+}
+
+static void
+tmp_clean(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes DIR/name; its path in path. */
+static void
+tmp_write(const char *name, const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", tmp_dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Loads path, expecting one error that starts with want. */
+static void
+expect_one(const char *path, const char *want)
+{
+	struct cfg_diag d;
+
+	cfg_diag_init(&d);
+	ck_assert_ptr_null(cfg_load_file(path, &d));
+	ck_assert_msg(d.n == 1 && strncmp(d.msgs[0], want, strlen(want)) ==
+	    0, "want %s, got %zu: %s", want, d.n, d.n ? d.msgs[0] : "");
+	cfg_diag_free(&d);
+}
+
+/*
+ * Issue 17 #1 #2: libconfig 1.5 calls exit() on an @include of a
+ * directory or of a file whose read fails, and blocks on a FIFO: each
+ * is refused first, naming the @include line, the file and why.
+ */
+START_TEST(test_include_unsafe_files)
+{
+	static const struct {
+		const char	*inc;
+		const char	*why;
+	} cases[] = {
+		{ "sub", "not a regular file (a directory)" },
+		{ "fifo", "not a regular file (a FIFO)" },
+		{ "mem.conf", "cannot read: Input/output error" },
+		{ "missing.conf", "cannot open: No such file or directory" },
+		{ "loop.conf", "is already being read: an @include loop" },
+	};
+	char path[128], sub[128], text[256], want[512];
+	size_t i;
+
+	tmp_make();
+	snprintf(sub, sizeof(sub), "%s/sub", tmp_dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/fifo", tmp_dir);
+	ck_assert_int_eq(mkfifo(sub, 0600), 0);
+	snprintf(sub, sizeof(sub), "%s/mem.conf", tmp_dir);
+	ck_assert_int_eq(symlink("/proc/self/mem", sub), 0);
+	tmp_write("loop.conf", "\n@include \"loop.conf\"\n", path,
+	    sizeof(path));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "workers = 1;\n@include \"%s\"\n"
+		    OK_LISTENERS, cases[i].inc);
+		tmp_write("main.conf", text, path, sizeof(path));
+		if (strcmp(cases[i].inc, "loop.conf") == 0)
+			snprintf(want, sizeof(want), "%s/loop.conf:2: @include "
+			    "\"loop.conf\": %s/loop.conf %s", tmp_dir, tmp_dir,
+			    cases[i].why);
+		else
+			snprintf(want, sizeof(want), "%s:2: @include \"%s\": "
+			    "%s/%s: %s", path, cases[i].inc, tmp_dir,
+			    cases[i].inc, cases[i].why);
+		expect_one(path, want);
+	}
+	/* The main file itself: a FIFO, a directory. */
+	snprintf(want, sizeof(want), "%s/fifo: not a regular file (a FIFO)",
+	    tmp_dir);
+	snprintf(path, sizeof(path), "%s/fifo", tmp_dir);
+	expect_one(path, want);
+	snprintf(want, sizeof(want), "%s/sub: not a regular file (a "
+	    "directory)", tmp_dir);
+	snprintf(path, sizeof(path), "%s/sub", tmp_dir);
+	expect_one(path, want);
+	tmp_clean();
+}
+END_TEST
+
+/* A good @include, two deep, loads; an error names the deepest file. */
+START_TEST(test_include_nested)
+{
+	char path[128], want[256];
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	tmp_make();
+	tmp_write("b.conf", "# b\nlisteners = ( { name = \"e\"; protocol ="
+	    " \"echo\"; port = 7; bind = \"::1\";\n backlog = 0; } );\n",
+	    path, sizeof(path));
+	tmp_write("a.conf", "@include \"b.conf\"\n", path, sizeof(path));
+	tmp_write("main.conf", "workers = 2;\n  @include \"a.conf\"\n", path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s/b.conf:3: listener \"e\": backlog",
+	    tmp_dir);
+	expect_one(path, want);
+	/* Issue 16: a setting repeated in an include names the first. */
+	tmp_write("b.conf", "\nworkers = 3;\n" OK_LISTENERS, path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s/b.conf:2: workers is set twice: "
+	    "first at %s/main.conf:1", tmp_dir, tmp_dir);
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	expect_one(path, want);
+	tmp_write("b.conf", OK_LISTENERS, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	cfg_diag_init(&d);
+	ck_assert_ptr_nonnull(cfg = cfg_load_file(path, &d));
+	ck_assert_uint_eq(cfg->workers, 2);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	tmp_clean();
+}
+END_TEST
+
+/*
+ * Issue 16 drop-ins: include_dir's *.conf files, in name order, add
+ * listeners; other names and hidden files are skipped; errors name the
+ * drop-in's own file and line.
+ */
+START_TEST(test_dropins)
+{
+	char path[128], sub[128], want[512];
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	tmp_make();
+	snprintf(sub, sizeof(sub), "%s/conf.d", tmp_dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	tmp_write("conf.d/20-b.conf", "# b\nlisteners = ( { name = \"b\"; "
+	    "protocol = \"echo\"; port = 8; bind = \"::1\"; } );\n", path,
+	    sizeof(path));
+	tmp_write("conf.d/10-a.conf", "listeners = ( { name = \"a\"; "
+	    "protocol = \"echo\"; port = 9; bind = \"::1\"; } );\n", path,
+	    sizeof(path));
+	tmp_write("conf.d/README", "not a configuration", path, sizeof(path));
+	tmp_write("conf.d/.old.conf", "workers = 9;", path, sizeof(path));
+	tmp_write("main.conf", "idle_timeout = 5;\ninclude_dir = \"conf.d\";\n"
+	    OK_LISTENERS, path, sizeof(path));
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(path, &d);
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->nlisteners, 3);
+	ck_assert_str_eq(cfg->listeners[0].name, "e");
+	ck_assert_str_eq(cfg->listeners[1].name, "a");
+	ck_assert_str_eq(cfg->listeners[2].name, "b");
+	ck_assert_uint_eq(cfg->listeners[2].port, 8);
+	/* The main file's defaults apply to drop-ins' listeners. */
+	ck_assert_uint_eq(cfg->listeners[2].idle_timeout, 5);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+
+	tmp_write("conf.d/30-c.conf", "\nworkers = 2;\nlisteners = ( { name "
+	    "= \"a\"; protocol = \"echo\";\n port = 99999999999; bind = "
+	    "\"::1\"; } );\n", path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	ck_assert_ptr_null(cfg_load_file(path, &d));
+	ck_assert_uint_eq(d.n, 3);
+	snprintf(want, sizeof(want), "%s/30-c.conf:2: workers cannot be set "
+	    "in a file of include_dir", sub);
+	ck_assert_msg(strstr(d.msgs[0], want) == d.msgs[0], "%s", d.msgs[0]);
+	snprintf(want, sizeof(want), "%s/30-c.conf:3: listener \"a\" defined "
+	    "twice (first at %s/10-a.conf:1)", sub, sub);
+	ck_assert_msg(strstr(d.msgs[1], want) == d.msgs[1], "%s", d.msgs[1]);
+	snprintf(want, sizeof(want), "%s/30-c.conf:4: listener \"a\": port "
+	    "must be 1 to 65535, not 99999999999", sub);
+	ck_assert_msg(strstr(d.msgs[2], want) == d.msgs[2], "%s", d.msgs[2]);
+	cfg_diag_free(&d);
+
+	tmp_write("main.conf", "include_dir = \"nowhere\";\n", path,
+	    sizeof(path));
+	snprintf(want, sizeof(want), "%s:1: include_dir \"nowhere\": "
+	    "%s/nowhere: No such file or directory", path, tmp_dir);
+	expect_one(path, want);
+	tmp_clean();
+}
+END_TEST
+
 /* The shipped file is valid and says what the README says. */
 START_TEST(test_shipped)
 {
@@ -350,18 +820,43 @@ START_TEST(test_shipped)
 }
 END_TEST
 
-/* Connections hold a generation: the last reference frees it. */
+/*
+ * Connections hold a generation: the last reference frees it, all of
+ * it (listeners, addresses, names), and not before.  Issue 10: this
+ * was checked only through the count.  The C library's heap in use
+ * says it, give or take what its per-thread caches keep (under 1 KiB a
+ * load here): 500 listeners hold well over 64 KiB.  A sanitizer's
+ * allocator does not count there, but then the sanitizer reports a
+ * leak or a use after free itself.
+ */
 START_TEST(test_refs)
 {
+	char *text = many_listeners(500, 0, -1);
 	struct cfg_diag d;
-	struct cfg *cfg = load(OK_LISTENERS, &d);
+	struct cfg *cfg;
+	size_t before, held, after;
+	unsigned refs;
 
-	ck_assert_ptr_nonnull(cfg);
+	/* Warm up: what the C library allocates once, it has by now. */
+	cfg_unref(load(text, &d));
+	cfg_diag_free(&d);
+	/* No assertion until the end: Check's own records take memory. */
+	before = mallinfo2().uordblks;
+	cfg = load(text, &d);
+	cfg_diag_free(&d);
 	cfg_ref(cfg);
 	cfg_unref(cfg);
-	ck_assert_uint_eq(atomic_load(&cfg->refs), 1);
-	cfg_unref(cfg);		/* freed: valgrind/ASan would object else */
-	cfg_diag_free(&d);
+	refs = atomic_load(&cfg->refs);
+	held = mallinfo2().uordblks;
+	cfg_unref(cfg);
+	after = mallinfo2().uordblks;
+	free(text);
+	ck_assert_uint_eq(refs, 1);
+	/* A sanitizer's heap is not counted there (all zero). */
+	if (held == 0)
+		return;
+	ck_assert_uint_gt(held, before + 64 * 1024);
+	ck_assert_uint_lt(after, before + 16 * 1024);
 }
 END_TEST
 
@@ -374,9 +869,17 @@ main(void)
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_all_errors_at_once);
+	tcase_add_test(tc, test_errors_capped_not_quadratic);
+	tcase_add_test(tc, test_many_listeners_fast);
+	tcase_add_test(tc, test_clashes_with_other_errors);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_overrides);
+	tcase_add_test(tc, test_int_same_line);
+	tcase_add_test(tc, test_print_loads_back);
 	tcase_add_test(tc, test_files);
+	tcase_add_test(tc, test_include_unsafe_files);
+	tcase_add_test(tc, test_include_nested);
+	tcase_add_test(tc, test_dropins);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
 	suite_add_tcase(s, tc);
