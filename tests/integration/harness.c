@@ -359,6 +359,19 @@ eod_reload(struct eod *d)
 	return -1;
 }
 
+void
+eod_signal(struct eod *d, int sig)
+{
+	if (!eod_gone(d))
+		kill(d->pid, sig);
+}
+
+int
+eod_running(struct eod *d)
+{
+	return !eod_gone(d);
+}
+
 int
 eod_wait_exit(struct eod *d, int ms)
 {

@@ -69,6 +69,10 @@ void	eod_write_conf(struct eod *d, const char *fmt, ...)
 int	eod_reload(struct eod *d);
 /* Waits for a notify datagram containing what; 0 or -1 on timeout. */
 int	eod_wait_notify(struct eod *d, const char *what, int ms);
+/* Sends sig, without waiting for anything. */
+void	eod_signal(struct eod *d, int sig);
+/* Whether it is still running (it has not exited). */
+int	eod_running(struct eod *d);
 /* Sends sig and waits for the exit; returns the exit code, or -1
    (killed or timed out). */
 int	eod_stop_sig(struct eod *d, int sig, int ms);
