@@ -234,6 +234,50 @@ START_TEST(test_max_connections_evict)
 }
 END_TEST
 
+/*
+ * Eviction is per worker: a newcomer landing on a worker whose every
+ * connection is busy is refused, though another worker holds quiet
+ * ones; no busy connection gives way, and the refusal is logged.
+ * Where it lands: the least loaded worker, ties taken round robin in
+ * connect order, so with two workers the 1st and 3rd connections share
+ * one (made busy here), the 2nd and 4th the other (left quiet), and the
+ * 5th goes back to the first.
+ */
+START_TEST(test_evict_busy_worker_refuses)
+{
+	int port = eo_port(), c[4], late, i;
+	struct eod *d = eod_start("workers = 2; max_connections = 4;"
+	    " evict_after = 2;\n" ECHO(port, ""));
+	long t0;
+
+	for (i = 0; i < 4; i++) {
+		c[i] = tcp_open("127.0.0.1", port);
+		eo_expect_echo(c[i], "in");
+	}
+	/* The 1st and 3rd talk every 250 ms; the others stay quiet for
+	   longer than evict_after. */
+	t0 = now_ms();
+	while (now_ms() - t0 < 2500) {
+		eo_expect_echo(c[0], "busy");
+		eo_expect_echo(c[2], "busy");
+		usleep(250000);
+	}
+	late = tcp_open("127.0.0.1", port);
+	ck_assert(!served(late));
+	close(late);
+	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
+	    "max_connections (4) reached and no connection quiet for 2 s",
+	    eo_ms(3000)), 0);
+	for (i = 0; i < 4; i++)
+		eo_expect_echo(c[i], "all here");
+	ck_assert(!eod_log_has(d, "evicting connections"));
+	for (i = 0; i < 4; i++)
+		close(c[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 START_TEST(test_listener_and_source_caps)
 {
 	int pa = eo_port(), pb = eo_port(), fds[6], x;
@@ -289,6 +333,7 @@ main(void)
 	tcase_add_test(tc, test_whitespace_is_idle);
 	tcase_add_test(tc, test_max_connections_refuse);
 	tcase_add_test(tc, test_max_connections_evict);
+	tcase_add_test(tc, test_evict_busy_worker_refuses);
 	tcase_add_test(tc, test_listener_and_source_caps);
 	suite_add_tcase(s, tc);
 	return check_run(s);
