@@ -3,12 +3,12 @@
  * failures, two listeners, reloads good and bad, stopping.
  */
 #include <check.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -253,19 +253,22 @@ START_TEST(test_reload_invalid)
 END_TEST
 
 /*
- * Fills fd's path to the daemon until sends block: the daemon has output
- * queued for a client that does not read, which keeps a drain open.
+ * A client the daemon owes output, which keeps a drain open: with a
+ * small receive window it sends until nothing more is taken, so the
+ * daemon's socket is full and output waits in its queue.
  */
-static void
-hold_output(int fd)
+static int
+holder_open(int port)
 {
 	static char big[1 << 20];
-	struct timeval tv = { 0, 200000 };
-	int i;
+	int fd = tcp_open_rcvbuf("127.0.0.1", port, 4096), i;
+	struct pollfd p = { fd, POLLOUT, 0 };
 
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	for (i = 0; i < 8; i++)
-		send(fd, big, sizeof(big), MSG_NOSIGNAL);
+	for (i = 0; i < 256 && poll(&p, 1, eo_ms(500)) == 1; i++)
+		ck_assert_int_gt(send(fd, big, sizeof(big), MSG_NOSIGNAL |
+		    MSG_DONTWAIT), 0);
+	ck_assert_msg(i < 256, "the daemon took 256 MiB without blocking");
+	return fd;
 }
 
 /*
@@ -280,10 +283,10 @@ START_TEST(test_stop)
 	struct eod *d = eod_start("shutdown_timeout = 60;\nlisteners = ( "
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
 	int idle = tcp_open("127.0.0.1", pe);
-	int holder = tcp_open("127.0.0.1", pe);
+	int holder;
 
 	eo_expect_echo(idle, "x");
-	hold_output(holder);
+	holder = holder_open(pe);
 	eod_signal(d, SIGTERM);
 	ck_assert_int_eq(eod_log_wait(d, "stopping (SIGTERM)", eo_ms(5000)), 0);
 	ck_assert_int_eq(wait_eof(idle, eo_ms(3000)), 1);
@@ -325,9 +328,8 @@ START_TEST(test_second_sigterm_closes_all)
 	int pe = eo_port();
 	struct eod *d = eod_start("shutdown_timeout = 600;\nlisteners = ( "
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
-	int holder = tcp_open("127.0.0.1", pe);
+	int holder = holder_open(pe);
 
-	hold_output(holder);
 	eod_signal(d, SIGTERM);
 	ck_assert_int_eq(eod_log_wait(d, "stopping (SIGTERM)", eo_ms(5000)), 0);
 	/* Still waiting for the holder: nothing else would end it. */
@@ -350,8 +352,7 @@ START_TEST(test_stop_grace)
 	struct eod *d = eod_start("shutdown_timeout = 1;\nlisteners = ( "
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
 
-	fd = tcp_open("127.0.0.1", pe);
-	hold_output(fd);
+	fd = holder_open(pe);
 	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(10000)), 0);
 	ck_assert(eod_log_has(d, "shutdown_timeout (1 s) is over"));
 	close(fd);
