@@ -38,6 +38,18 @@ served(int fd)
 }
 
 /*
+ * Gives a connection back and waits until the daemon has closed its
+ * side (its EOF), so that its slot is free: an event, not a sleep.
+ */
+static void
+give_back(int fd)
+{
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	ck_assert_int_eq(wait_eof(fd, eo_ms(5000)), 1);
+	close(fd);
+}
+
+/*
  * The idle one is closed about idle_timeout after its last byte, not
  * sooner; the busy one, talking every 300 ms, outlives it.  The clock
  * starts at the idle client's last exchange and stops at its EOF, seen
@@ -169,8 +181,7 @@ START_TEST(test_max_connections_refuse)
 	}
 	for (i = 0; i < 3; i++)
 		eo_expect_echo(fds[i], "still in");
-	close(fds[0]);
-	usleep(200000);
+	give_back(fds[0]);
 	fds[3] = tcp_open("::1", port);
 	eo_expect_echo(fds[3], "my turn");
 	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
@@ -303,8 +314,7 @@ START_TEST(test_listener_and_source_caps)
 	x = tcp_open("127.0.0.1", pb);
 	ck_assert(!served(x));
 	close(x);
-	close(fds[2]);
-	usleep(200000);
+	give_back(fds[2]);
 	fds[4] = tcp_open("127.0.0.1", pb);
 	eo_expect_echo(fds[4], "b2");
 	ck_assert_int_eq(eod_log_wait(d, "listener a reached its "
