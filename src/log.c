@@ -90,6 +90,41 @@ log_level_name(int level)
 	return "?";
 }
 
+/*
+ * Length of line once snprintf's result n, written at len, is counted:
+ * n is what it wanted to write, so a truncation ends at the last byte
+ * kept (room - 1: the NUL's place), and a failure (n < 0) or an empty
+ * result adds nothing.  Counting anything else would send bytes that
+ * were never written.
+ */
+static size_t
+log_advance(size_t len, size_t room, int n)
+{
+	if (n <= 0)
+		return len;
+	if ((size_t)n >= room - len)
+		return room - 1;
+	return len + (size_t)n;
+}
+
+/* "<N>" under journald, else "timestamp level: "; returns its length. */
+static size_t
+log_prefix(char *line, size_t room, int level)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	if (log_journal)
+		return log_advance(0, room, snprintf(line, room, "<%d>",
+		    level));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	return log_advance(0, room, snprintf(line, room, "%s.%03ld %s: ",
+	    stamp, ts.tv_nsec / 1000000, log_level_name(level)));
+}
+
 static void	log_vwrite(int, const char *, const char *, va_list)
 		    EO_PRINTF(3, 0);
 
@@ -102,27 +137,15 @@ log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 
 	if (!log_enabled(level))
 		return;
-	if (log_journal)
-		n = snprintf(line, room, "<%d>", level);
-	else {
-		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(line, room, "%s.%03ld %s: ", stamp,
-		    ts.tv_nsec / 1000000, log_level_name(level));
-	}
-	len = n > 0 ? (size_t)n : 0;
+	len = log_prefix(line, room, level);
 	n = vsnprintf(line + len, room - len, fmt, ap);
-	len = n > 0 && (size_t)n < room - len ? len + (size_t)n : room - 1;
-	if (errstr != NULL && len < room - 1) {
-		n = snprintf(line + len, room - len, ": %s", errstr);
-		len = n > 0 && (size_t)n < room - len ? len + (size_t)n :
-		    room - 1;
-	}
+	/* Unformattable (EILSEQ, EOVERFLOW): the format still says what. */
+	if (n < 0)
+		n = snprintf(line + len, room - len, "%s", fmt);
+	len = log_advance(len, room, n);
+	if (errstr != NULL && len < room - 1)
+		len = log_advance(len, room, snprintf(line + len, room - len,
+		    ": %s", errstr));
 	line[len++] = '\n';
 	/* One write: lines from several threads stay whole. */
 	if (write(STDERR_FILENO, line, len) == -1)

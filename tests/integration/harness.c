@@ -359,6 +359,19 @@ eod_reload(struct eod *d)
 	return -1;
 }
 
+void
+eod_signal(struct eod *d, int sig)
+{
+	if (!eod_gone(d))
+		kill(d->pid, sig);
+}
+
+int
+eod_running(struct eod *d)
+{
+	return !eod_gone(d);
+}
+
 int
 eod_wait_exit(struct eod *d, int ms)
 {
@@ -574,8 +587,10 @@ eo_listen(const char *host, int port)
 	return fd;
 }
 
-int
-tcp_connect(const char *host, int port)
+/* rcvbuf (0: the default) is set before connecting: the window the
+   daemon sees is small from the first byte. */
+static int
+tcp_connect_buf(const char *host, int port, int rcvbuf)
 {
 	struct addrinfo hints, *res;
 	char serv[16];
@@ -588,11 +603,32 @@ tcp_connect(const char *host, int port)
 	if (getaddrinfo(host, serv, &hints, &res) != 0)
 		return -1;
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd != -1 && rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF,
+	    &rcvbuf, sizeof(rcvbuf)) == -1) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd != -1 && connect(fd, res->ai_addr, res->ai_addrlen) == -1) {
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	return fd;
+}
+
+int
+tcp_connect(const char *host, int port)
+{
+	return tcp_connect_buf(host, port, 0);
+}
+
+int
+tcp_open_rcvbuf(const char *host, int port, int rcvbuf)
+{
+	int fd = tcp_connect_buf(host, port, rcvbuf);
+
+	ck_assert_msg(fd != -1, "connect %s:%d: %s", host, port,
+	    strerror(errno));
 	return fd;
 }
 
@@ -651,6 +687,17 @@ recv_n(int fd, void *buf, size_t len, int ms)
 		got += (size_t)n;
 	}
 	return got;
+}
+
+size_t
+recv_some(int fd, void *buf, size_t len, int ms)
+{
+	ssize_t n;
+
+	if (!readable(fd, now_ms() + ms))
+		return 0;
+	n = recv(fd, buf, len, 0);
+	return n > 0 ? (size_t)n : 0;
 }
 
 size_t

@@ -69,6 +69,10 @@ void	eod_write_conf(struct eod *d, const char *fmt, ...)
 int	eod_reload(struct eod *d);
 /* Waits for a notify datagram containing what; 0 or -1 on timeout. */
 int	eod_wait_notify(struct eod *d, const char *what, int ms);
+/* Sends sig, without waiting for anything. */
+void	eod_signal(struct eod *d, int sig);
+/* Whether it is still running (it has not exited). */
+int	eod_running(struct eod *d);
 /* Sends sig and waits for the exit; returns the exit code, or -1
    (killed or timed out). */
 int	eod_stop_sig(struct eod *d, int sig, int ms);
@@ -97,9 +101,14 @@ int	eo_run(const char *args, char *out, size_t outlen);
 int	tcp_connect(const char *host, int port);
 /* The same, failing the test on error. */
 int	tcp_open(const char *host, int port);
+/* The same, with SO_RCVBUF set to rcvbuf before connecting. */
+int	tcp_open_rcvbuf(const char *host, int port, int rcvbuf);
 int	send_all(int fd, const void *buf, size_t len);
 /* Reads until len bytes, EOF or timeout; the bytes read. */
 size_t	recv_n(int fd, void *buf, size_t len, int ms);
+/* One recv(2) once readable: the bytes read; 0 on EOF, error or
+   timeout. */
+size_t	recv_some(int fd, void *buf, size_t len, int ms);
 /* Reads until EOF (or timeout, or cap); the bytes read; *eof says how
    it ended: 1 EOF, 0 timeout or cap, -1 error such as a reset. */
 size_t	recv_all(int fd, void *buf, size_t cap, int ms, int *eof);

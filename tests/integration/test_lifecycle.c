@@ -3,6 +3,7 @@
  * failures, two listeners, reloads good and bad, stopping.
  */
 #include <check.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,30 +252,97 @@ START_TEST(test_reload_invalid)
 }
 END_TEST
 
-/* SIGTERM: idle clients see EOF at once; owed output is flushed;
-   exit 0.  SIGINT the same. */
+/*
+ * A client the daemon owes output, which keeps a drain open: with a
+ * small receive window it sends until nothing more is taken, so the
+ * daemon's socket is full and output waits in its queue.
+ */
+static int
+holder_open(int port)
+{
+	static char big[1 << 20];
+	int fd = tcp_open_rcvbuf("127.0.0.1", port, 4096), i;
+	struct pollfd p = { fd, POLLOUT, 0 };
+
+	for (i = 0; i < 256 && poll(&p, 1, eo_ms(500)) == 1; i++)
+		ck_assert_int_gt(send(fd, big, sizeof(big), MSG_NOSIGNAL |
+		    MSG_DONTWAIT), 0);
+	ck_assert_msg(i < 256, "the daemon took 256 MiB without blocking");
+	return fd;
+}
+
+/*
+ * SIGTERM: idle clients see EOF at once, while a client still owed
+ * output keeps the daemon draining (so the EOF is the drain's, not the
+ * exit's); new clients are refused; once the holder has read what it
+ * is owed, exit 0.
+ */
 START_TEST(test_stop)
 {
 	int pe = eo_port();
-	struct eod *d = eod_start("shutdown_timeout = 5;\nlisteners = ( "
+	struct eod *d = eod_start("shutdown_timeout = 60;\nlisteners = ( "
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
-	int idle = tcp_open("127.0.0.1", pe), fd;
+	int idle = tcp_open("127.0.0.1", pe);
+	int holder;
 
 	eo_expect_echo(idle, "x");
-	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(5000)), 0);
-	ck_assert_int_eq(wait_eof(idle, eo_ms(1000)), 1);
-	ck_assert(eod_log_has(d, "stopping (SIGTERM)"));
+	holder = holder_open(pe);
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(eod_log_wait(d, "stopping (SIGTERM)", eo_ms(5000)), 0);
+	ck_assert_int_eq(wait_eof(idle, eo_ms(3000)), 1);
+	ck_assert(eod_running(d));
+	ck_assert(refused("127.0.0.1", pe));
+	ck_assert_int_ne(wait_eof(holder, eo_ms(20000)), 0);
+	close(holder);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
 	close(idle);
 	eod_free(d);
+}
+END_TEST
 
-	d = eod_start("listeners = ( " LISTENER("echo", "echo", pe, "")
-	    " );\n", pe);
-	fd = tcp_open("::1", pe);
+/* SIGINT is a SIGTERM. */
+START_TEST(test_stop_sigint)
+{
+	int pe = eo_port();
+	struct eod *d = eod_start("listeners = ( " LISTENER("echo", "echo",
+	    pe, "") " );\n", pe);
+	int fd = tcp_open("::1", pe);
+
 	eo_expect_echo(fd, "y");
 	ck_assert_int_eq(eod_stop_sig(d, SIGINT, eo_ms(5000)), 0);
+	ck_assert(eod_log_has(d, "stopping (SIGINT)"));
 	ck_assert_int_eq(wait_eof(fd, eo_ms(1000)), 1);
 	ck_assert(refused("::1", pe));
 	close(fd);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A second SIGTERM closes everything at once: the first waits for a
+ * client owed output (shutdown_timeout is long), the second ends the
+ * wait and the daemon exits 0 promptly, the holder reading nothing.
+ * "Promptly" is within a second: had the holder's output slipped into
+ * the kernel's buffers, its connection would still end by itself, but
+ * only after lingering 2 s (EO_LINGER_MS) from the first SIGTERM.
+ */
+START_TEST(test_second_sigterm_closes_all)
+{
+	int pe = eo_port();
+	struct eod *d = eod_start("shutdown_timeout = 600;\nlisteners = ( "
+	    LISTENER("echo", "echo", pe, "") " );\n", pe);
+	int holder = holder_open(pe);
+
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(eod_log_wait(d, "stopping (SIGTERM)", eo_ms(5000)), 0);
+	/* Still waiting for the holder: nothing else would end it. */
+	ck_assert_int_eq(eod_wait_exit(d, 500), -1);
+	ck_assert(still_open(holder, 0));
+	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(1000)), 0);
+	ck_assert(eod_log_has(d, "SIGTERM again: closing every connection"));
+	ck_assert(!eod_log_has(d, "shutdown_timeout"));
+	ck_assert_int_ne(wait_eof(holder, eo_ms(5000)), 0);
+	close(holder);
 	eod_free(d);
 }
 END_TEST
@@ -283,18 +351,11 @@ END_TEST
    shutdown_timeout seconds, then exits 0 anyway. */
 START_TEST(test_stop_grace)
 {
-	int pe = eo_port(), fd, i;
+	int pe = eo_port(), fd;
 	struct eod *d = eod_start("shutdown_timeout = 1;\nlisteners = ( "
 	    LISTENER("echo", "echo", pe, "") " );\n", pe);
-	static char big[1 << 20];
 
-	fd = tcp_open("127.0.0.1", pe);
-	for (i = 0; i < 8; i++) {
-		struct timeval tv = { 0, 200000 };
-
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		send(fd, big, sizeof(big), MSG_NOSIGNAL);
-	}
+	fd = holder_open(pe);
 	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(10000)), 0);
 	ck_assert(eod_log_has(d, "shutdown_timeout (1 s) is over"));
 	close(fd);
@@ -315,6 +376,8 @@ main(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_invalid);
 	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_stop_sigint);
+	tcase_add_test(tc, test_second_sigterm_closes_all);
 	tcase_add_test(tc, test_stop_grace);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -37,24 +37,46 @@ served(int fd)
 	return still_open(fd, eo_ms(300));
 }
 
+/*
+ * Gives a connection back and waits until the daemon has closed its
+ * side (its EOF), so that its slot is free: an event, not a sleep.
+ */
+static void
+give_back(int fd)
+{
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	ck_assert_int_eq(wait_eof(fd, eo_ms(5000)), 1);
+	close(fd);
+}
+
+/*
+ * The idle one is closed about idle_timeout after its last byte, not
+ * sooner; the busy one, talking every 300 ms, outlives it.  The clock
+ * starts at the idle client's last exchange and stops at its EOF, seen
+ * while the busy one talks.  Workers sweep once a second, so a close
+ * "at once" comes within 1 s: 2 s of idle_timeout tell the two apart.
+ */
 START_TEST(test_idle_timeout)
 {
 	int port = eo_port();
-	struct eod *d = eod_start(ECHO(port, "idle_timeout = 1;"));
+	struct eod *d = eod_start(ECHO(port, "idle_timeout = 2;"));
 	int idle = tcp_open("127.0.0.1", port);
 	int busy = tcp_open("127.0.0.1", port);
-	long t0 = now_ms(), waited;
+	long t0, waited = -1;
 	int i;
 
 	eo_expect_echo(idle, "once");
-	/* The busy one talks every 300 ms and stays. */
-	for (i = 0; i < 10; i++) {
+	t0 = now_ms();
+	for (i = 0; i < 10 || waited == -1; i++) {
+		ck_assert_int_lt(now_ms() - t0, eo_ms(8000));
 		eo_expect_echo(busy, "tick");
-		usleep(300000);
+		if (waited == -1 && !still_open(idle, 300))
+			waited = now_ms() - t0;
+		else if (waited != -1)
+			usleep(300000);
 	}
-	ck_assert_int_eq(wait_eof(idle, eo_ms(5000)), 1);
-	waited = now_ms() - t0;
-	ck_assert_int_ge(waited, 900);
+	ck_assert_int_ge(waited, 1900);
+	ck_assert_int_eq(wait_eof(idle, eo_ms(1000)), 1);
 	eo_expect_echo(busy, "still");
 	close(idle);
 	close(busy);
@@ -159,8 +181,7 @@ START_TEST(test_max_connections_refuse)
 	}
 	for (i = 0; i < 3; i++)
 		eo_expect_echo(fds[i], "still in");
-	close(fds[0]);
-	usleep(200000);
+	give_back(fds[0]);
 	fds[3] = tcp_open("::1", port);
 	eo_expect_echo(fds[3], "my turn");
 	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
@@ -224,6 +245,50 @@ START_TEST(test_max_connections_evict)
 }
 END_TEST
 
+/*
+ * Eviction is per worker: a newcomer landing on a worker whose every
+ * connection is busy is refused, though another worker holds quiet
+ * ones; no busy connection gives way, and the refusal is logged.
+ * Where it lands: the least loaded worker, ties taken round robin in
+ * connect order, so with two workers the 1st and 3rd connections share
+ * one (made busy here), the 2nd and 4th the other (left quiet), and the
+ * 5th goes back to the first.
+ */
+START_TEST(test_evict_busy_worker_refuses)
+{
+	int port = eo_port(), c[4], late, i;
+	struct eod *d = eod_start("workers = 2; max_connections = 4;"
+	    " evict_after = 2;\n" ECHO(port, ""));
+	long t0;
+
+	for (i = 0; i < 4; i++) {
+		c[i] = tcp_open("127.0.0.1", port);
+		eo_expect_echo(c[i], "in");
+	}
+	/* The 1st and 3rd talk every 250 ms; the others stay quiet for
+	   longer than evict_after. */
+	t0 = now_ms();
+	while (now_ms() - t0 < 2500) {
+		eo_expect_echo(c[0], "busy");
+		eo_expect_echo(c[2], "busy");
+		usleep(250000);
+	}
+	late = tcp_open("127.0.0.1", port);
+	ck_assert(!served(late));
+	close(late);
+	ck_assert_int_eq(eod_log_wait(d, "refusing connections: "
+	    "max_connections (4) reached and no connection quiet for 2 s",
+	    eo_ms(3000)), 0);
+	for (i = 0; i < 4; i++)
+		eo_expect_echo(c[i], "all here");
+	ck_assert(!eod_log_has(d, "evicting connections"));
+	for (i = 0; i < 4; i++)
+		close(c[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 START_TEST(test_listener_and_source_caps)
 {
 	int pa = eo_port(), pb = eo_port(), fds[6], x;
@@ -249,8 +314,7 @@ START_TEST(test_listener_and_source_caps)
 	x = tcp_open("127.0.0.1", pb);
 	ck_assert(!served(x));
 	close(x);
-	close(fds[2]);
-	usleep(200000);
+	give_back(fds[2]);
 	fds[4] = tcp_open("127.0.0.1", pb);
 	eo_expect_echo(fds[4], "b2");
 	ck_assert_int_eq(eod_log_wait(d, "listener a reached its "
@@ -279,6 +343,7 @@ main(void)
 	tcase_add_test(tc, test_whitespace_is_idle);
 	tcase_add_test(tc, test_max_connections_refuse);
 	tcase_add_test(tc, test_max_connections_evict);
+	tcase_add_test(tc, test_evict_busy_worker_refuses);
 	tcase_add_test(tc, test_listener_and_source_caps);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -3,6 +3,8 @@
  * sees it, including how the connection ends (EOF, never a reset).
  */
 #include <check.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 #include "harness.h"
 #include "check_main.h"
 
-static int port, port_classic;
+static int port, port_classic, port_many;
 static struct eod *d;
 
 static void
@@ -20,6 +22,7 @@ setup(void)
 {
 	port = eo_port();
 	port_classic = eo_port();
+	port_many = eo_port();
 	d = eod_start("listeners = (\n"
 	    " { name = \"oracle\"; protocol = \"oracle\"; port = %d;"
 	    "   bind = [\"127.0.0.1\", \"::1\"];"
@@ -27,8 +30,10 @@ setup(void)
 	    " { name = \"classic\"; protocol = \"oracle\"; port = %d;"
 	    "   bind = \"127.0.0.1\";"
 	    "   oracle = { reply_end = \"\"; max_questions = 0;"
-	    "              answers = [\"It is certain.\", \"Ask again.\"]; }; }\n"
-	    ");\n", port, port_classic);
+	    "              answers = [\"It is certain.\", \"Ask again.\"]; }; },\n"
+	    " { name = \"many\"; protocol = \"oracle\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; oracle = { max_questions = 0; }; }\n"
+	    ");\n", port, port_classic, port_many);
 }
 
 static void
@@ -41,13 +46,29 @@ teardown(void)
 static const char *const answers[] = { "Yes.", "Very likely.", "Maybe.",
 	"Not likely.", "No." };
 
+/* Whether line (n bytes) is "question ANSWER\r\n". */
+static int
+is_reply(const char *line, size_t n, const char *question)
+{
+	size_t qlen = strlen(question);
+	int i;
+
+	if (n <= qlen + 3 || memcmp(line, question, qlen) != 0 ||
+	    line[qlen] != ' ' || memcmp(line + n - 2, "\r\n", 2) != 0)
+		return 0;
+	for (i = 0; i < 5; i++)
+		if (strlen(answers[i]) == n - qlen - 3 &&
+		    memcmp(line + qlen + 1, answers[i], n - qlen - 3) == 0)
+			return 1;
+	return 0;
+}
+
 /* Reads one CR LF line; checks it is "question ANSWER\r\n". */
 static void
 expect_answer(int fd, const char *question)
 {
 	char line[256];
-	size_t n = 0, qlen = strlen(question);
-	int i, ok = 0;
+	size_t n = 0;
 
 	while (n < sizeof(line) - 1) {
 		ck_assert_uint_eq(recv_n(fd, line + n, 1, eo_ms(5000)), 1);
@@ -55,14 +76,8 @@ expect_answer(int fd, const char *question)
 			break;
 	}
 	line[n] = '\0';
-	ck_assert_msg(n > qlen + 3 && memcmp(line, question, qlen) == 0 &&
-	    line[qlen] == ' ' && strcmp(line + n - 2, "\r\n") == 0,
-	    "for \"%s\" got \"%s\"", question, line);
-	for (i = 0; i < 5; i++)
-		if (strlen(answers[i]) == n - qlen - 3 &&
-		    memcmp(line + qlen + 1, answers[i], n - qlen - 3) == 0)
-			ok = 1;
-	ck_assert_msg(ok, "not an answer: \"%s\"", line);
+	ck_assert_msg(is_reply(line, n, question), "for \"%s\" got \"%s\"",
+	    question, line);
 }
 
 static void
@@ -243,6 +258,148 @@ START_TEST(test_half_close_many)
 }
 END_TEST
 
+/* Numbered questions of a given width, "q000000xx..x?" on: the replies
+   say whether each came back, in order. */
+#define NQ_WIDTH_MAX	128
+
+struct numbered {
+	char		buf[8192];
+	size_t		have;
+	size_t		width;		/* of each question */
+	unsigned	next;		/* the next reply expected */
+};
+
+static void
+numbered_question(char *q, size_t width, unsigned i)
+{
+	int n = snprintf(q, width, "q%06u", i);
+
+	memset(q + n, 'x', width - 1 - (size_t)n);
+	q[width - 1] = '?';
+	q[width] = '\0';
+}
+
+/* Checks every whole line held; keeps a partial one for later. */
+static void
+numbered_check(struct numbered *r)
+{
+	char q[NQ_WIDTH_MAX + 1], *nl;
+
+	while ((nl = memchr(r->buf, '\n', r->have)) != NULL) {
+		size_t len = (size_t)(nl - r->buf) + 1;
+
+		numbered_question(q, r->width, r->next);
+		ck_assert_msg(is_reply(r->buf, len, q), "reply %u: \"%.*s\"",
+		    r->next, (int)len, r->buf);
+		memmove(r->buf, nl + 1, r->have - len);
+		r->have -= len;
+		r->next++;
+	}
+	ck_assert_uint_lt(r->have, sizeof(r->buf));
+}
+
+/* Reads what fd has (waiting up to ms); 0 on EOF or timeout. */
+static size_t
+numbered_read(struct numbered *r, int fd, int ms)
+{
+	size_t n = recv_some(fd, r->buf + r->have, sizeof(r->buf) - r->have,
+	    ms);
+
+	r->have += n;
+	numbered_check(r);
+	return n;
+}
+
+/* n questions of r's width, back to back. */
+static char *
+numbered_questions(const struct numbered *r, unsigned n)
+{
+	char *qs = malloc((size_t)n * r->width + 1);
+	unsigned i;
+
+	ck_assert_uint_le(r->width, NQ_WIDTH_MAX);
+	for (i = 0; i < n; i++)
+		numbered_question(qs + (size_t)i * r->width, r->width, i);
+	return qs;
+}
+
+/*
+ * One read holding more questions than one reply batch holds (EO_IOV,
+ * 1024 pieces, two per answer): every one answered, in order, though
+ * the socket takes each batch at once and no write callback comes.
+ */
+START_TEST(test_more_than_one_batch)
+{
+	static struct numbered r = { .width = 8 };
+	unsigned n = 2000;
+	char *qs = numbered_questions(&r, n);
+	int fd = tcp_open("127.0.0.1", port_many);
+
+	/* 16,000 bytes: one segment on loopback, one read of the daemon. */
+	ck_assert_int_eq(send_all(fd, qs, (size_t)n * r.width), 0);
+	while (r.next < n)
+		ck_assert_msg(numbered_read(&r, fd, eo_ms(5000)) > 0,
+		    "%u replies of %u", r.next, n);
+	ck_assert_uint_eq(r.have, 0);
+	ck_assert(still_open(fd, 200));
+	close(fd);
+	free(qs);
+}
+END_TEST
+
+/* Sends what the socket takes now; the bytes sent. */
+static size_t
+send_some(int fd, const char *p, size_t len)
+{
+	ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n == -1)
+		ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * A client with a small receive buffer sends thousands of questions
+ * without reading, until nothing more is taken: the daemon's sendmsg
+ * calls are cut anywhere in their many pieces and the rest queued.  Then
+ * it reads everything (sending the rest meanwhile): every answer whole,
+ * none twice, in order, then EOF.
+ */
+START_TEST(test_partial_sendmsg)
+{
+	static struct numbered r = { .width = 100 };
+	unsigned n = 60000;
+	size_t len = (size_t)n * r.width, off = 0;
+	char *qs = numbered_questions(&r, n);
+	int fd = tcp_open_rcvbuf("127.0.0.1", port_many, 4096);
+	int sndbuf = 16384, shut = 0;
+	struct pollfd p = { fd, POLLOUT, 0 };
+
+	/* Our own small send buffer: what we send waits in the daemon. */
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    sizeof(sndbuf)), 0);
+	while (off < len && poll(&p, 1, eo_ms(500)) == 1)
+		off += send_some(fd, qs + off, len - off);
+	/* Held back: the daemon's socket and queue were full meanwhile. */
+	ck_assert_msg(off < len, "all %zu bytes taken at once: the daemon was"
+	    " never held back", len);
+	while (r.next < n) {
+		if (off < len)
+			off += send_some(fd, qs + off, len - off);
+		if (off == len && !shut) {
+			ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+			shut = 1;
+		}
+		ck_assert_msg(numbered_read(&r, fd, eo_ms(10000)) > 0,
+		    "%u replies of %u, %zu bytes sent", r.next, n, off);
+	}
+	ck_assert_uint_eq(r.have, 0);
+	ck_assert_int_eq(wait_eof(fd, eo_ms(5000)), 1);
+	close(fd);
+	free(qs);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -259,6 +416,8 @@ main(void)
 	tcase_add_test(tc, test_eof_unfinished);
 	tcase_add_test(tc, test_classic_client);
 	tcase_add_test(tc, test_half_close_many);
+	tcase_add_test(tc, test_more_than_one_batch);
+	tcase_add_test(tc, test_partial_sendmsg);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

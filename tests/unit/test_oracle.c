@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "protocol.h"
@@ -219,7 +221,7 @@ START_TEST(test_any_cut)
 }
 END_TEST
 
-/* Byte by byte, a long question costs one scan, not one per byte. */
+/* Byte by byte, a long question is answered once, whole. */
 START_TEST(test_byte_by_byte)
 {
 	struct sim s;
@@ -235,6 +237,58 @@ START_TEST(test_byte_by_byte)
 	ck_assert_uint_eq(s.inlen, 0);
 	ck_assert_uint_eq(s.units, 1);
 	sim_free(&s);
+}
+END_TEST
+
+#define SCAN_PAGES	16
+
+/*
+ * Byte by byte, a long question costs one scan, not one per byte.  The
+ * input lives in its own pages; as each byte arrives, the whole pages
+ * already searched (all but the first: a look at the head is fair) are
+ * made unreadable, so searching them again is a SIGSEGV and the test
+ * fails, whatever the oracle searches with.
+ */
+START_TEST(test_byte_by_byte_scans_once)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t n = SCAN_PAGES * page, i, shut = page;
+	char body[64];
+	struct iovec iov[4];
+	uint64_t state[4] = { 0 }, rng = 1;
+	unsigned char *buf;
+	void *opts;
+
+	snprintf(body, sizeof(body), ONE "max_question_length = %zu;", n);
+	opts = opts_from(body);
+	buf = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(buf, MAP_FAILED);
+	memset(buf, 'x', n - 1);
+	buf[n - 1] = '?';
+	for (i = 1; i <= n; i++) {
+		struct proto_in in = { buf, i };
+		struct proto_out out = { iov, 0, 4, 0, (size_t)-1, 0, 0,
+		    &rng };
+
+		ck_assert_int_eq(proto_oracle.input(state, opts, &in, &out),
+		    EO_PROTO_OK);
+		if (i < n) {
+			ck_assert_uint_eq(out.niov, 0);
+			ck_assert_ptr_eq(in.data, buf);
+			ck_assert_uint_eq(in.len, i);
+		} else {
+			ck_assert_uint_eq(out.units, 1);
+			ck_assert_ptr_eq(iov[0].iov_base, buf);
+			ck_assert_uint_eq(iov[0].iov_len, n);
+			ck_assert_uint_eq(in.len, 0);
+		}
+		for (; shut + page <= i; shut += page)
+			ck_assert_int_eq(mprotect(buf + shut, page, PROT_NONE),
+			    0);
+	}
+	munmap(buf, n);
+	proto_oracle.opts_free(opts);
 }
 END_TEST
 
@@ -472,6 +526,7 @@ main(void)
 	tcase_add_test(tc, test_nul_bytes);
 	tcase_add_test(tc, test_any_cut);
 	tcase_add_test(tc, test_byte_by_byte);
+	tcase_add_test(tc, test_byte_by_byte_scans_once);
 	tcase_add_test(tc, test_too_long);
 	tcase_add_test(tc, test_max_questions);
 	tcase_add_test(tc, test_eof);
