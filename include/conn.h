@@ -22,7 +22,6 @@
 #include "listener.h"
 
 struct event_base;
-struct timeval;
 struct stats;
 struct conn;
 
@@ -45,12 +44,6 @@ struct conn_home {
 	void			(*drained_cb)(void *); /* draining and the
 						   last connection closed */
 	void			*drained_arg;
-	/* libevent "common timeouts": O(1) timers for a few durations */
-	struct {
-		uint32_t		 secs;
-		const struct timeval	*tv;
-	}			 tmo[16];
-	unsigned		 ntmo;
 };
 
 /* A connection accepted by the main thread, on its way to a worker. */

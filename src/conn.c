@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,8 @@
 #define EO_OUT_LOW	(32 * 1024)	/* ... and start again */
 #define EO_LINGER_MS	2000		/* wait for the client's EOF */
 #define EO_QUIET_MS	2000		/* then a quiet conn frees buffers */
+#define EO_LOOK_MS	1000		/* no progress for this long: ask
+					   the kernel what the client took */
 
 enum conn_state {
 	EO_CONN_SERVING,	/* reading input and answering it */
@@ -69,6 +72,7 @@ enum conn_state {
 #define EO_CF_PARTIAL	0x08u	/* an unfinished unit is held */
 #define EO_CF_BLOCKED	0x10u	/* whole units wait for output room */
 #define EO_CF_SOURCE	0x20u	/* counted in the per-source table */
+#define EO_CF_OUTPUT	0x40u	/* output may wait in the kernel */
 
 struct conn {
 	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
@@ -82,8 +86,12 @@ struct conn {
 	uint32_t		 c_t_progress;	/* ms: unit taken, bytes sent */
 	uint32_t		 c_t_unit;	/* ms: unfinished unit began */
 	uint32_t		 c_t_linger;	/* ms: lingering ends */
+	uint32_t		 c_t_out;	/* ms: output began to wait, or
+						   the client last took some */
 	uint64_t		 c_in;		/* bytes read and served */
 	uint64_t		 c_out;		/* bytes sent or queued */
+	uint64_t		 c_acked;	/* of c_out, the client had
+						   taken at the last look */
 	uint8_t			 c_state;	/* enum conn_state */
 	unsigned		 c_flags;	/* EO_CF_* */
 	struct peer_key		 c_peer;	/* for the per-source count */
@@ -223,34 +231,11 @@ conn_set_reading(struct conn *c, int on)
 	}
 }
 
-/* A common timeout for secs, so that re-arming a timer is O(1). */
-static void
-home_timeout(struct conn_home *h, uint32_t secs, struct timeval *tv)
-{
-	const struct timeval *ct;
-	unsigned i;
-
-	tv->tv_sec = (time_t)secs;
-	tv->tv_usec = 0;
-	for (i = 0; i < h->ntmo; i++)
-		if (h->tmo[i].secs == secs) {
-			*tv = *h->tmo[i].tv;
-			return;
-		}
-	if (h->ntmo == sizeof(h->tmo) / sizeof(h->tmo[0]) ||
-	    (ct = event_base_init_common_timeout(h->base, tv)) == NULL)
-		return;		/* a plain timer does as well, a bit slower */
-	h->tmo[h->ntmo].secs = secs;
-	h->tmo[h->ntmo++].tv = ct;
-	*tv = *ct;
-}
-
 /* The bufferevent that holds what must wait; made on first need. */
 static int
 conn_need_bev(struct conn *c)
 {
 	struct bufferevent *bev;
-	struct timeval tv;
 
 	if (c->c_bev != NULL)
 		return 0;
@@ -264,10 +249,6 @@ conn_need_bev(struct conn *c)
 	/* libevent writes at most 16 KiB per write event by default: a
 	   queue of 128 KiB would take eight rounds through epoll. */
 	bufferevent_set_max_single_write(bev, EO_OUT_HIGH + EO_READ_CHUNK);
-	if (c->c_lc->write_timeout != 0) {
-		home_timeout(c->c_home, c->c_lc->write_timeout, &tv);
-		bufferevent_set_timeouts(bev, NULL, &tv);
-	}
 	c->c_bev = bev;
 	return 0;
 }
@@ -477,6 +458,11 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 	/* Send before keeping: the replies may point into the held input. */
 	if (conn_send(c, &out) == -1)
 		return -1;
+	/* The write clock starts when output may begin to wait. */
+	if (out.niov > 0 && !(c->c_flags & EO_CF_OUTPUT)) {
+		c->c_flags |= EO_CF_OUTPUT;
+		c->c_t_out = now;
+	}
 	if (conn_keep(c, in.data, in.len, in_held) == -1) {
 		conn_close(c, "out of memory");
 		return -1;
@@ -541,7 +527,8 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	conn_progress(c, now_ms());
+	c->c_t_out = now_ms();
+	conn_progress(c, c->c_t_out);
 	if (c->c_flags & EO_CF_BLOCKED)
 		conn_serve(c, c->c_held->data, c->c_held->len);
 	else
@@ -554,13 +541,9 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT) {
-		stats_add(&c->c_home->stats->timeouts, 1);
-		conn_close(c, "write timeout: the client reads nothing");
-	} else {
-		errno = EVUTIL_SOCKET_ERROR();
-		conn_close_errno(c, "write");
-	}
+	(void)what;
+	errno = EVUTIL_SOCKET_ERROR();
+	conn_close_errno(c, "write");
 }
 
 /* ---- the worker's side -------------------------------------------- */
@@ -668,17 +651,61 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 		p->init(c->c_pstate, ho->lc->popts);
 }
 
+/*
+ * Output waits, here or in the kernel: has the client taken any since
+ * the last look?  Bytes it acknowledged are progress, for the idle and
+ * the write clock alike, however slowly they come.  The bufferevent's
+ * signs of progress come too rarely for a slow reader: Linux reports a
+ * socket writable only once a third of its send buffer (megabytes,
+ * autotuned) is free.  One ioctl(SIOCOUTQ), asked only of connections
+ * that made no other progress for EO_LOOK_MS.  Returns whether output
+ * still waits.
+ */
+static int
+conn_output_moved(struct conn *c, uint32_t now)
+{
+	size_t queued = conn_queued(c);
+	uint64_t acked;
+	int unacked;
+
+	if (ioctl(conn_fd(c), SIOCOUTQ, &unacked) == -1 || unacked < 0)
+		return 1;	/* no news: the clocks run on */
+	acked = c->c_out - queued - (uint64_t)unacked;
+	if (acked != c->c_acked) {
+		c->c_acked = acked;
+		c->c_t_out = now;
+		conn_progress(c, now);
+	}
+	if (queued == 0 && unacked == 0) {
+		c->c_flags &= ~EO_CF_OUTPUT;
+		return 0;
+	}
+	return 1;
+}
+
 static void
 conn_tick(struct conn *c, uint32_t now)
 {
 	const struct cfg_listener *lc = c->c_lc;
+	int waiting;
 
 	if (c->c_state == EO_CONN_LINGERING) {
 		if ((int32_t)(now - c->c_t_linger) >= 0)
 			conn_close(c, "lingered long enough");
 		return;
 	}
-	if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
+	/* Progress within the last look: no clock can have run out. */
+	waiting = since(now, c->c_t_progress) >= EO_LOOK_MS &&
+	    ((c->c_flags & EO_CF_OUTPUT) || conn_queued(c) > 0) &&
+	    conn_output_moved(c, now);
+	/* While output waits, the client owes reading, not input. */
+	if (waiting && lc->write_timeout != 0) {
+		if (since(now, c->c_t_out) >= lc->write_timeout * 1000u) {
+			stats_add(&c->c_home->stats->timeouts, 1);
+			conn_close(c, "write timeout: the client reads nothing");
+			return;
+		}
+	} else if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
 	    since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
 		stats_add(&c->c_home->stats->timeouts, 1);
 		conn_close(c, "idle timeout");
