@@ -122,6 +122,19 @@ oracle_check_answers(const config_setting_t *list, struct cfg_diag *d)
 	return bad ? -1 : n;
 }
 
+/* The texts made once per configuration: the error line the client
+   reads and the close reasons the log shows. */
+static void
+oracle_opts_texts(struct oracle_opts *o)
+{
+	o->too_long_len = (size_t)snprintf(o->too_long, sizeof(o->too_long),
+	    "error: question longer than %u bytes\r\n", o->max_question_length);
+	snprintf(o->why_max, sizeof(o->why_max), "max_questions (%u)",
+	    o->max_questions);
+	snprintf(o->why_long, sizeof(o->why_long), "max_question_length (%u)",
+	    o->max_question_length);
+}
+
 static int
 oracle_opts_parse(const config_setting_t *group, void **optsp,
     struct cfg_diag *d)
@@ -169,12 +182,7 @@ oracle_opts_parse(const config_setting_t *group, void **optsp,
 		if (oracle_add_answer(o, a, reply_end) == -1)
 			goto nomem;
 	}
-	o->too_long_len = (size_t)snprintf(o->too_long, sizeof(o->too_long),
-	    "error: question longer than %u bytes\r\n", o->max_question_length);
-	snprintf(o->why_max, sizeof(o->why_max), "max_questions (%u)",
-	    o->max_questions);
-	snprintf(o->why_long, sizeof(o->why_long), "max_question_length (%u)",
-	    o->max_question_length);
+	oracle_opts_texts(o);
 	*optsp = o;
 	return 0;
 nomem:
