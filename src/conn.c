@@ -715,7 +715,17 @@ static void
 conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
     enum stats_refusal reason, const char *why)
 {
-	log_debug("listener %s: fd %d refused: %s", ho->lc->name, ho->fd, why);
+	if (log_enabled(EO_LOG_DEBUG)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[EO_ADDR_TEXT_MAX] = "?";
+
+		/* No id yet: the client's address and port name it. */
+		if (getpeername(ho->fd, (struct sockaddr *)&ss, &sl) == 0)
+			peer_format((struct sockaddr *)&ss, peer, sizeof(peer));
+		log_debug("listener %s: connection from %s refused: %s",
+		    ho->lc->name, peer, why);
+	}
 	stats_add(&h->stats->refused[reason], 1);
 	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
 	conn_handoff_release(h->stats, ho);
@@ -823,14 +833,18 @@ conn_output_moved(struct conn *c, uint32_t now)
 	if (ioctl(conn_fd(c), SIOCOUTQ, &unacked) == -1 || unacked < 0)
 		return 1;	/* no news: the clocks run on */
 	acked = (uint32_t)(c->c_out - queued - (uint64_t)unacked);
+	if (queued == 0 && unacked == 0) {
+		/* All taken, at some time since the last look: no credit,
+		   or a client idle after its last reply would gain up to
+		   a look's worth of idle_timeout. */
+		c->c_acked = acked;
+		c->c_flags &= (uint8_t)~EO_CF_OUTPUT;
+		return 0;
+	}
 	if (acked != c->c_acked) {
 		c->c_acked = acked;
 		c->c_t_out = now;
 		conn_progress(c, now);
-	}
-	if (queued == 0 && unacked == 0) {
-		c->c_flags &= (uint8_t)~EO_CF_OUTPUT;
-		return 0;
 	}
 	return 1;
 }
