@@ -852,7 +852,8 @@ conn_output_moved(struct conn *c, uint32_t now)
 /*
  * Which timeout has run out, if any: its rule in the config's words, in
  * why.  While output waits, the client owes reading, not input:
- * write_timeout rules then, idle_timeout otherwise.
+ * write_timeout rules then, idle_timeout otherwise.  An unfinished unit
+ * has its own clock.
  */
 static int
 conn_expired(struct conn *c, uint32_t now, char *why, size_t len)
@@ -861,7 +862,15 @@ conn_expired(struct conn *c, uint32_t now, char *why, size_t len)
 	const char *unit = lc->proto->unit_timeout_name;
 	int waiting;
 
-	/* Progress within the last look: no clock can have run out. */
+	/* First the most specific rule: when a question ran out of time,
+	   saying the connection was idle would mislead. */
+	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
+	    mono_since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
+		snprintf(why, len, "%s (%u s)", unit != NULL ? unit :
+		    "unit_timeout", lc->unit_timeout);
+		return 1;
+	}
+	/* Progress within the last look: no other clock can have run out. */
 	waiting = mono_since(now, c->c_t_progress) >= EO_LOOK_MS &&
 	    ((c->c_flags & EO_CF_OUTPUT) || conn_queued(c) > 0) &&
 	    conn_output_moved(c, now);
@@ -874,12 +883,6 @@ conn_expired(struct conn *c, uint32_t now, char *why, size_t len)
 	} else if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
 	    mono_since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
 		snprintf(why, len, "idle_timeout (%u s)", lc->idle_timeout);
-		return 1;
-	}
-	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
-	    mono_since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
-		snprintf(why, len, "%s (%u s)", unit != NULL ? unit :
-		    "unit_timeout", lc->unit_timeout);
 		return 1;
 	}
 	return 0;
