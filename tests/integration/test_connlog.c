@@ -186,6 +186,23 @@ START_TEST(test_close_reason_client_eof)
 }
 END_TEST
 
+/* A reset is the client's doing, not an error of the daemon's. */
+START_TEST(test_close_reason_client_reset)
+{
+	int fd = tcp_open("127.0.0.1", port), lport = local_port(fd);
+	struct linger lg = { 1, 0 };
+	char needle[64];
+
+	/* Accepted first, so that the accept line has the port. */
+	snprintf(needle, sizeof(needle), "accepted from 127.0.0.1:%d", lport);
+	ck_assert_int_eq(eod_log_wait(d, needle, eo_ms(5000)), 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)), 0);
+	close(fd);		/* with SO_LINGER 0: a RST */
+	expect_lines(lport, 0, 0, "client reset", 0, 3000);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -199,6 +216,7 @@ main(void)
 	tcase_add_test(tc, test_close_reason_question_timeout);
 	tcase_add_test(tc, test_close_reason_idle_timeout);
 	tcase_add_test(tc, test_close_reason_client_eof);
+	tcase_add_test(tc, test_close_reason_client_reset);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
