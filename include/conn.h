@@ -22,18 +22,19 @@
 #include "listener.h"
 
 struct event_base;
-struct timeval;
 struct stats;
 struct conn;
 
 TAILQ_HEAD(conn_list, conn);
 
-#define EO_IOV		1024	/* pieces in one writev(2): Linux's IOV_MAX */
+#define EO_IOV		1024	/* pieces in one sendmsg(2): Linux's IOV_MAX */
 
 /* What a worker lends its connections. */
 struct conn_home {
 	struct event_base	*base;
 	struct stats		*stats;
+	unsigned		 id;		/* the worker's number */
+	uint32_t		 last_id;	/* the last connection's id */
 	unsigned char		*rbuf;		/* every read lands here */
 	struct iovec		 iov[EO_IOV];	/* one call's replies */
 	uint64_t		 rng;		/* protocols' PRNG */
@@ -45,12 +46,6 @@ struct conn_home {
 	void			(*drained_cb)(void *); /* draining and the
 						   last connection closed */
 	void			*drained_arg;
-	/* libevent "common timeouts": O(1) timers for a few durations */
-	struct {
-		uint32_t		 secs;
-		const struct timeval	*tv;
-	}			 tmo[16];
-	unsigned		 ntmo;
 };
 
 /* A connection accepted by the main thread, on its way to a worker. */
@@ -65,8 +60,12 @@ struct conn_handoff {
 	uint32_t		 evict_after; /* s of no progress to evict */
 };
 
+/*
+ * Sets up what worker number id lends its connections; they are named
+ * "id.N" in the log, N counting from 1.  -1 if out of memory.
+ */
 int	conn_home_init(struct conn_home *h, struct event_base *base,
-	    struct stats *stats);
+	    struct stats *stats, unsigned id);
 /* Closes what is left and frees the buffers. */
 void	conn_home_fini(struct conn_home *h);
 

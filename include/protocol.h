@@ -10,7 +10,7 @@
  *
  * Why bytes and iovecs rather than evbuffers: in the common case (a
  * whole unit arrives, the socket takes the reply) nothing is copied or
- * allocated; the connection writes the pieces with one writev(2) and
+ * allocated; the connection writes the pieces with one sendmsg(2) and
  * copies only what the socket refuses.  The generic rules (timeouts,
  * backpressure, half-close, flushing before closing) are the
  * connection's, in conn.c, once for all.
@@ -68,6 +68,8 @@ struct protocol {
 	void		(*opts_free)(void *opts);
 	/* Seconds one unit may take to arrive; 0: no limit.  May be NULL. */
 	uint32_t	(*unit_timeout)(const void *opts);
+	/* Its setting's name, for the close reason ("question_timeout"). */
+	const char	*unit_timeout_name;
 
 	/* Sets up a connection's state (already zeroed).  May be NULL. */
 	void		(*init)(void *state, const void *opts);
@@ -80,6 +82,13 @@ struct protocol {
 	 */
 	enum proto_verdict (*eof)(void *state, const void *opts,
 			    struct proto_in *in, struct proto_out *out);
+	/*
+	 * Called once, right after input() returned CLOSE: the rule that
+	 * closed, in the config's words ("max_questions (10)"), a string in
+	 * opts or static.  Asked only then, so that the path of every reply
+	 * stays free of it.  May be NULL ("protocol closed").
+	 */
+	const char	*(*close_why)(const void *state, const void *opts);
 };
 
 /*

@@ -15,34 +15,41 @@
  * Since the worker's buffer is reused by the next read, what must outlive
  * the call is copied out: replies the socket would not take go to the
  * bufferevent's output, which then does what it is good at (partial
- * writes, the write event, the write timeout); an unfinished unit goes to
+ * writes and the write event); an unfinished unit goes to
  * the connection's small held buffer, and the next input is appended to
  * it so that the protocol always sees one piece.
  *
- * Life of a connection:
+ * Life of a connection, every change of state in conn_set_state():
  *
  *	SERVING --(protocol closes, client EOF, shutdown)--> FLUSHING
  *	FLUSHING --(output sent)--> LINGERING, or closed if the client
  *	    already sent EOF
  *	LINGERING --(client EOF, or EO_LINGER_MS)--> closed
  *
- * Every close goes through conn_close(), which says why once.
+ * Whatever ends a connection is recorded once, in the config's words
+ * (c_why: "max_questions (10)", "client EOF"...), when it is decided;
+ * the close that follows the flush and the linger says that rule.  Every
+ * close goes through conn_close(), which logs it once.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -54,10 +61,16 @@
 #define EO_OUT_LOW	(32 * 1024)	/* ... and start again */
 #define EO_LINGER_MS	2000		/* wait for the client's EOF */
 #define EO_QUIET_MS	2000		/* then a quiet conn frees buffers */
+#define EO_LOOK_MS	1000		/* no progress for this long: ask
+					   the kernel what the client took */
 
+/* A connection's states; closed is not one: conn_close() frees it. */
 enum conn_state {
-	EO_CONN_SERVING,	/* reading input and answering it */
-	EO_CONN_FLUSHING,	/* reading no more; sending what is owed */
+	EO_CONN_SERVING,	/* reading input and answering it, as
+				   backpressure allows */
+	EO_CONN_FLUSHING,	/* the end is decided (c_why): reading no
+				   more, sending what is owed, including
+				   replies to whole units already read */
 	EO_CONN_LINGERING	/* all sent, write side shut; discarding
 				   input until EOF, so that no RST destroys
 				   replies the client has not read yet */
@@ -69,6 +82,7 @@ enum conn_state {
 #define EO_CF_PARTIAL	0x08u	/* an unfinished unit is held */
 #define EO_CF_BLOCKED	0x10u	/* whole units wait for output room */
 #define EO_CF_SOURCE	0x20u	/* counted in the per-source table */
+#define EO_CF_OUTPUT	0x40u	/* output may wait in the kernel */
 
 struct conn {
 	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
@@ -79,13 +93,24 @@ struct conn {
 	struct bufferevent	*c_bev;		/* queued output; NULL: none */
 	struct held		*c_held;	/* input kept for the next
 						   call; NULL: none */
-	uint32_t		 c_t_progress;	/* ms: unit taken, bytes sent */
-	uint32_t		 c_t_unit;	/* ms: unfinished unit began */
-	uint32_t		 c_t_linger;	/* ms: lingering ends */
+	const char		*c_why;		/* the rule that ends it; static
+						   or in c_lc, NULL: serving */
 	uint64_t		 c_in;		/* bytes read and served */
 	uint64_t		 c_out;		/* bytes sent or queued */
+	uint32_t		 c_id;		/* "worker.c_id" in the log */
+	uint32_t		 c_t_start;	/* ms: adopted */
+	uint32_t		 c_t_progress;	/* ms: unit taken, bytes taken
+						   by the client */
+	uint32_t		 c_t_unit;	/* ms: unfinished unit began;
+						   lingering: when it ends */
+	uint32_t		 c_t_out;	/* ms: output began to wait, or
+						   the client last took some */
+	uint32_t		 c_acked;	/* of c_out, what the client had
+						   taken at the last look (low
+						   32 bits: only compared) */
+	uint16_t		 c_port;	/* peer's, if debug at adopt */
 	uint8_t			 c_state;	/* enum conn_state */
-	unsigned		 c_flags;	/* EO_CF_* */
+	uint8_t			 c_flags;	/* EO_CF_* */
 	struct peer_key		 c_peer;	/* for the per-source count */
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
@@ -104,23 +129,6 @@ static void	conn_eventcb(struct bufferevent *, short, void *);
 static void	conn_serve(struct conn *, const unsigned char *, size_t);
 static void	conn_update(struct conn *);
 static void	conn_close(struct conn *, const char *);
-
-/* Milliseconds, monotonic, wrapping; compare with since(). */
-static uint32_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)((uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000);
-}
-
-static uint32_t
-since(uint32_t now, uint32_t then)
-{
-	return now - then;
-}
 
 static int
 conn_fd(const struct conn *c)
@@ -219,30 +227,8 @@ conn_set_reading(struct conn *c, int on)
 			c->c_flags |= EO_CF_READING;
 	} else if (!on && (c->c_flags & EO_CF_READING)) {
 		event_del(&c->c_ev);
-		c->c_flags &= ~EO_CF_READING;
+		c->c_flags &= (uint8_t)~EO_CF_READING;
 	}
-}
-
-/* A common timeout for secs, so that re-arming a timer is O(1). */
-static void
-home_timeout(struct conn_home *h, uint32_t secs, struct timeval *tv)
-{
-	const struct timeval *ct;
-	unsigned i;
-
-	tv->tv_sec = (time_t)secs;
-	tv->tv_usec = 0;
-	for (i = 0; i < h->ntmo; i++)
-		if (h->tmo[i].secs == secs) {
-			*tv = *h->tmo[i].tv;
-			return;
-		}
-	if (h->ntmo == sizeof(h->tmo) / sizeof(h->tmo[0]) ||
-	    (ct = event_base_init_common_timeout(h->base, tv)) == NULL)
-		return;		/* a plain timer does as well, a bit slower */
-	h->tmo[h->ntmo].secs = secs;
-	h->tmo[h->ntmo++].tv = ct;
-	*tv = *ct;
 }
 
 /* The bufferevent that holds what must wait; made on first need. */
@@ -250,7 +236,6 @@ static int
 conn_need_bev(struct conn *c)
 {
 	struct bufferevent *bev;
-	struct timeval tv;
 
 	if (c->c_bev != NULL)
 		return 0;
@@ -264,10 +249,6 @@ conn_need_bev(struct conn *c)
 	/* libevent writes at most 16 KiB per write event by default: a
 	   queue of 128 KiB would take eight rounds through epoll. */
 	bufferevent_set_max_single_write(bev, EO_OUT_HIGH + EO_READ_CHUNK);
-	if (c->c_lc->write_timeout != 0) {
-		home_timeout(c->c_home, c->c_lc->write_timeout, &tv);
-		bufferevent_set_timeouts(bev, NULL, &tv);
-	}
 	c->c_bev = bev;
 	return 0;
 }
@@ -287,26 +268,105 @@ conn_drop_bev(struct conn *c)
 	c->c_bev = NULL;
 }
 
+/* The client's address and port, from the key and the port kept at
+   adopt (the socket may be gone by the time it is logged). */
 static void
-conn_close_errno(struct conn *c, const char *what)
+conn_peer_text(const struct conn *c, char *buf, size_t len)
 {
-	char why[128];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
-	snprintf(why, sizeof(why), "%s: %s", what, strerror(errno));
+	memset(&ss, 0, sizeof(ss));
+	if (c->c_peer.family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->c_port);
+		memcpy(&sin->sin_addr, c->c_peer.addr, 4);
+	} else if (c->c_peer.family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->c_port);
+		memcpy(&sin6->sin6_addr, c->c_peer.addr, 16);
+	} else {
+		snprintf(buf, len, "?");
+		return;
+	}
+	peer_format((struct sockaddr *)&ss, buf, len);
+}
+
+/* Records what ends the connection: the first rule to decide wins. */
+static void
+conn_end(struct conn *c, const char *why)
+{
+	if (c->c_why == NULL)
+		c->c_why = why;
+}
+
+/*
+ * A socket call failed with err.  A client that reset the connection is
+ * no error of ours; the rest is logged with its reason.  strerror_r: this
+ * is a worker thread.
+ */
+static void
+conn_close_err(struct conn *c, const char *what, int err)
+{
+	char why[128], buf[64];
+
+	if (err == ECONNRESET || err == EPIPE) {
+		conn_close(c, "client reset");
+		return;
+	}
+	snprintf(why, sizeof(why), "error: %s: %s", what,
+	    strerror_r(err, buf, sizeof(buf)));
 	conn_close(c, why);
 }
 
 /* ---- the connection's life ---------------------------------------- */
 
+/*
+ * Every change of state, with what entering the state entails.  Closing
+ * is not a state: conn_close() ends the connection.
+ */
+static void
+conn_set_state(struct conn *c, enum conn_state state)
+{
+	c->c_state = (uint8_t)state;
+	switch (state) {
+	case EO_CONN_SERVING:
+		break;		/* conn_update() decides about reading */
+	case EO_CONN_FLUSHING:
+		conn_set_reading(c, 0);
+		break;
+	case EO_CONN_LINGERING:
+		conn_drop_bev(c);
+		c->c_t_unit = mono_ms() + EO_LINGER_MS;
+		conn_set_reading(c, 1);
+		break;
+	}
+}
+
+/*
+ * The one teardown.  why NULL: the rule recorded when the end was
+ * decided (the flush and the linger that followed went as planned).
+ */
 static void
 conn_close(struct conn *c, const char *why)
 {
 	struct conn_home *h = c->c_home;
 	int fd = conn_fd(c);
 
-	log_debug("listener %s: fd %d closed: %s (read %llu, sent %llu "
-	    "bytes)", c->c_lc->name, fd, why, (unsigned long long)c->c_in,
-	    (unsigned long long)(c->c_out - conn_queued(c)));
+	if (why == NULL)
+		why = c->c_why != NULL ? c->c_why : "client EOF";
+	if (log_enabled(EO_LOG_DEBUG)) {
+		char peer[EO_ADDR_TEXT_MAX];
+		uint32_t ms = mono_since(mono_ms(), c->c_t_start);
+
+		conn_peer_text(c, peer, sizeof(peer));
+		log_debug("listener %s: conn %u.%u closed: %s (read %llu, sent "
+		    "%llu bytes in %u.%03u s, peer %s)", c->c_lc->name, h->id,
+		    c->c_id, why, (unsigned long long)c->c_in,
+		    (unsigned long long)(c->c_out - conn_queued(c)),
+		    ms / 1000, ms % 1000, peer);
+	}
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
 	free(c->c_held);
@@ -334,13 +394,10 @@ conn_finish(struct conn *c)
 {
 	if ((c->c_flags & EO_CF_PEER_EOF) ||
 	    shutdown(conn_fd(c), SHUT_WR) == -1) {
-		conn_close(c, "done");
+		conn_close(c, NULL);
 		return;
 	}
-	conn_drop_bev(c);
-	c->c_state = EO_CONN_LINGERING;
-	c->c_t_linger = now_ms() + EO_LINGER_MS;
-	conn_set_reading(c, 1);
+	conn_set_state(c, EO_CONN_LINGERING);
 }
 
 /* Decides whether to read, and finishes what has nothing left to do. */
@@ -351,15 +408,14 @@ conn_update(struct conn *c)
 
 	if (c->c_state == EO_CONN_SERVING &&
 	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF)))
-		c->c_state = EO_CONN_FLUSHING;
+		conn_set_state(c, EO_CONN_FLUSHING);
 	if (c->c_state == EO_CONN_FLUSHING) {
-		if (queued == 0 && !(c->c_flags & EO_CF_BLOCKED)) {
+		if (queued == 0 && !(c->c_flags & EO_CF_BLOCKED))
 			conn_finish(c);
-			return;
-		}
-		conn_set_reading(c, 0);
 		return;
 	}
+	if (c->c_state == EO_CONN_LINGERING)
+		return;
 	/* Backpressure: a client that does not read stops being read. */
 	conn_set_reading(c, queued < EO_OUT_HIGH &&
 	    !(c->c_flags & EO_CF_BLOCKED));
@@ -405,7 +461,7 @@ conn_send(struct conn *c, const struct proto_out *out)
 		ssize_t n = conn_write(c, out);
 
 		if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			conn_close_errno(c, "write");
+			conn_close_err(c, "write", errno);
 			return -1;
 		}
 		if (n == (ssize_t)out->len)
@@ -415,17 +471,62 @@ conn_send(struct conn *c, const struct proto_out *out)
 			skip -= out->iov[i].iov_len;
 	}
 	if (conn_need_bev(c) == -1) {
-		conn_close(c, "out of memory");
+		conn_close(c, "error: out of memory");
 		return -1;
 	}
 	q = bufferevent_get_output(c->c_bev);
 	for (; i < out->niov; i++, skip = 0)
 		if (evbuffer_add(q, (const char *)out->iov[i].iov_base + skip,
 		    out->iov[i].iov_len - skip) == -1) {
-			conn_close(c, "out of memory");
+			conn_close(c, "error: out of memory");
 			return -1;
 		}
 	return 0;
+}
+
+/*
+ * Calls the protocol on in: input(), then eof() if the client has sent
+ * EOF and input() took every whole unit.  Records why if it closes.
+ */
+static enum proto_verdict
+conn_call(struct conn *c, struct proto_in *in, struct proto_out *out)
+{
+	const struct cfg_listener *lc = c->c_lc;
+	const struct protocol *p = lc->proto;
+	const char *why = NULL;
+	enum proto_verdict v;
+
+	if (c->c_flags & EO_CF_DONE)
+		return EO_PROTO_CLOSE;	/* input after the end: dropped */
+	v = p->input(c->c_pstate, lc->popts, in, out);
+	if (v == EO_PROTO_CLOSE) {
+		if (p->close_why != NULL)
+			why = p->close_why(c->c_pstate, lc->popts);
+		conn_end(c, why != NULL ? why : "protocol closed");
+	} else if (!out->full && (c->c_flags & EO_CF_PEER_EOF)) {
+		v = p->eof(c->c_pstate, lc->popts, in, out);
+		conn_end(c, "client EOF");
+	}
+	return v;
+}
+
+/*
+ * The protocol's contract: with room for output, a call that reports
+ * "full" has taken input.  One that took nothing would be called again
+ * at once with the same input, for ever (the serve loop waits for room
+ * that is already there).  Checked per call: a compare, no system call.
+ */
+static int
+conn_contract(struct conn *c, const struct proto_out *out, size_t len,
+    size_t left)
+{
+	if (!out->full || left == 0 || left < len || out->room == 0)
+		return 0;
+	log_err("listener %s: conn %u.%u: protocol %s reported no room for "
+	    "output without taking any input: closing the connection",
+	    c->c_lc->name, c->c_home->id, c->c_id, c->c_lc->proto->name);
+	conn_close(c, "protocol error");
+	return -1;
 }
 
 /*
@@ -437,38 +538,28 @@ static int
 conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 {
 	struct conn_home *h = c->c_home;
-	const struct cfg_listener *lc = c->c_lc;
-	const struct protocol *p = lc->proto;
 	struct proto_in in = { data, len };
 	struct proto_out out;
-	enum proto_verdict v = EO_PROTO_OK;
 	size_t queued = conn_queued(c);
 	int was_partial = c->c_flags & EO_CF_PARTIAL;
 	int in_held = c->c_held != NULL && data == c->c_held->data;
 	uint32_t now;
 
+	memset(&out, 0, sizeof(out));
 	out.iov = h->iov;
-	out.niov = 0;
 	out.maxiov = EO_IOV;
-	out.len = 0;
 	out.room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
-	out.full = 0;
-	out.units = 0;
 	out.rng = &h->rng;
-	if (!(c->c_flags & EO_CF_DONE)) {
-		v = p->input(c->c_pstate, lc->popts, &in, &out);
-		if (v == EO_PROTO_OK && !out.full &&
-		    (c->c_flags & EO_CF_PEER_EOF))
-			v = p->eof(c->c_pstate, lc->popts, &in, &out);
-	}
-	c->c_flags &= ~(EO_CF_BLOCKED | EO_CF_PARTIAL);
-	if (v == EO_PROTO_CLOSE || (c->c_flags & EO_CF_DONE)) {
+	c->c_flags &= (uint8_t)~(EO_CF_BLOCKED | EO_CF_PARTIAL);
+	if (conn_call(c, &in, &out) == EO_PROTO_CLOSE) {
 		c->c_flags |= EO_CF_DONE;
 		in.len = 0;
-	} else if (in.len > 0)
+	} else if (conn_contract(c, &out, len, in.len) == -1)
+		return -1;
+	else if (in.len > 0)
 		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
 
-	now = now_ms();
+	now = mono_ms();
 	if (out.units > 0)
 		conn_progress(c, now);
 	if ((c->c_flags & EO_CF_PARTIAL) && (!was_partial || out.units > 0))
@@ -477,8 +568,13 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 	/* Send before keeping: the replies may point into the held input. */
 	if (conn_send(c, &out) == -1)
 		return -1;
+	/* The write clock starts when output may begin to wait. */
+	if (out.niov > 0 && !(c->c_flags & EO_CF_OUTPUT)) {
+		c->c_flags |= EO_CF_OUTPUT;
+		c->c_t_out = now;
+	}
 	if (conn_keep(c, in.data, in.len, in_held) == -1) {
-		conn_close(c, "out of memory");
+		conn_close(c, "error: out of memory");
 		return -1;
 	}
 	return 0;
@@ -515,12 +611,12 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, h->rbuf, EO_READ_CHUNK, 0);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
-			conn_close_errno(c, "read");
+			conn_close_err(c, "read", errno);
 		return;
 	}
 	if (c->c_state == EO_CONN_LINGERING) {
 		if (n == 0)
-			conn_close(c, "closed after the client's EOF");
+			conn_close(c, NULL);
 		return;		/* late input: dropped */
 	}
 	c->c_in += (size_t)n;
@@ -529,7 +625,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	if (conn_held(c) == 0)
 		conn_serve(c, h->rbuf, (size_t)n);	/* the usual case */
 	else if (conn_hold_more(c, h->rbuf, (size_t)n) == -1)
-		conn_close(c, "out of memory");
+		conn_close(c, "error: out of memory");
 	else
 		conn_serve(c, c->c_held->data, c->c_held->len);
 }
@@ -541,37 +637,41 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	conn_progress(c, now_ms());
+	c->c_t_out = mono_ms();
+	conn_progress(c, c->c_t_out);
 	if (c->c_flags & EO_CF_BLOCKED)
 		conn_serve(c, c->c_held->data, c->c_held->len);
 	else
 		conn_update(c);
 }
 
+/*
+ * A write failed.  libevent reports a write that returned 0 as EOF
+ * without setting errno: whatever errno holds then is stale.
+ */
 static void
 conn_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
 
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT) {
-		stats_add(&c->c_home->stats->timeouts, 1);
-		conn_close(c, "write timeout: the client reads nothing");
-	} else {
-		errno = EVUTIL_SOCKET_ERROR();
-		conn_close_errno(c, "write");
-	}
+	if ((what & BEV_EVENT_ERROR) && err != 0)
+		conn_close_err(c, "write", err);
+	else
+		conn_close(c, "client reset");
 }
 
 /* ---- the worker's side -------------------------------------------- */
 
 int
 conn_home_init(struct conn_home *h, struct event_base *base,
-    struct stats *stats)
+    struct stats *stats, unsigned id)
 {
 	memset(h, 0, sizeof(*h));
 	h->base = base;
 	h->stats = stats;
+	h->id = id;
 	TAILQ_INIT(&h->conns);
 	atomic_init(&h->load, 0);
 	proto_seed(&h->rng);
@@ -583,7 +683,7 @@ conn_home_init(struct conn_home *h, struct event_base *base,
 void
 conn_home_fini(struct conn_home *h)
 {
-	conn_close_all(h, "worker stopped");
+	conn_close_all(h, "shutdown");
 	free(h->rbuf);
 	h->rbuf = NULL;
 }
@@ -604,11 +704,10 @@ conn_evict(struct conn_home *h, uint32_t now, uint32_t secs)
 {
 	struct conn *c = TAILQ_FIRST(&h->conns);
 
-	if (c == NULL || since(now, c->c_t_progress) < secs * 1000u)
+	if (c == NULL || mono_since(now, c->c_t_progress) < secs * 1000u)
 		return 0;
 	stats_add(&h->stats->evicted, 1);
-	conn_close(c, "evicted: max_connections reached and it was the "
-	    "quietest");
+	conn_close(c, "evicted");
 	return 1;
 }
 
@@ -616,17 +715,79 @@ static void
 conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
     enum stats_refusal reason, const char *why)
 {
-	log_debug("listener %s: fd %d refused: %s", ho->lc->name, ho->fd, why);
+	if (log_enabled(EO_LOG_DEBUG)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[EO_ADDR_TEXT_MAX] = "?";
+
+		/* No id yet: the client's address and port name it. */
+		if (getpeername(ho->fd, (struct sockaddr *)&ss, &sl) == 0)
+			peer_format((struct sockaddr *)&ss, peer, sizeof(peer));
+		log_debug("listener %s: connection from %s refused: %s",
+		    ho->lc->name, peer, why);
+	}
 	stats_add(&h->stats->refused[reason], 1);
 	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
 	conn_handoff_release(h->stats, ho);
 }
 
+/*
+ * The accept line.  The peer's port is not in the handoff: one
+ * getpeername(2), only when debug is on; the close line reuses it.
+ */
+static void
+conn_log_accept(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char peer[EO_ADDR_TEXT_MAX];
+
+	if (getpeername(conn_fd(c), (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			c->c_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			c->c_port = ntohs(((struct sockaddr_in6 *)&ss)->
+			    sin6_port);
+	}
+	conn_peer_text(c, peer, sizeof(peer));
+	log_debug("listener %s: conn %u.%u accepted from %s", c->c_lc->name,
+	    c->c_home->id, c->c_id, peer);
+}
+
+/* A connection for ho, serving; NULL if it cannot be watched. */
+static struct conn *
+conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
+{
+	const struct protocol *p = ho->lc->proto;
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c) + ((p->state_size + 7) & ~(size_t)7));
+	if (c == NULL)
+		return NULL;
+	event_assign(&c->c_ev, h->base, ho->fd, EV_READ | EV_PERSIST,
+	    conn_readcb, c);
+	if (event_add(&c->c_ev, NULL) == -1) {
+		free(c);
+		return NULL;
+	}
+	c->c_home = h;
+	c->c_lis = ho->lis;
+	c->c_lc = ho->lc;
+	c->c_peer = ho->peer;
+	c->c_flags = EO_CF_READING | (ho->per_source ? EO_CF_SOURCE : 0);
+	c->c_id = ++h->last_id;
+	c->c_t_start = now;
+	c->c_t_progress = now;
+	conn_set_state(c, EO_CONN_SERVING);
+	if (p->init != NULL)
+		p->init(c->c_pstate, ho->lc->popts);
+	return c;
+}
+
 void
 conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 {
-	const struct protocol *p = ho->lc->proto;
-	uint32_t now = now_ms();
+	uint32_t now = mono_ms();
 	struct conn *c;
 	int one = 1;
 
@@ -639,59 +800,111 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 		    "max_connections reached, none quiet");
 		return;
 	}
-	c = calloc(1, sizeof(*c) + ((p->state_size + 7) & ~(size_t)7));
-	if (c == NULL) {
-		conn_refuse(h, ho, EO_REFUSED_OTHER, "out of memory");
+	if ((c = conn_new(h, ho, now)) == NULL) {
+		conn_refuse(h, ho, EO_REFUSED_OTHER,
+		    "out of memory or cannot watch the socket");
 		return;
 	}
 	/* Replies are small and wanted now: no Nagle delay. */
 	setsockopt(ho->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	event_assign(&c->c_ev, h->base, ho->fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c);
-	c->c_home = h;
-	c->c_lis = ho->lis;
-	c->c_lc = ho->lc;
-	c->c_peer = ho->peer;
-	c->c_flags = ho->per_source ? EO_CF_SOURCE : 0;
-	c->c_t_progress = now;
-	c->c_state = EO_CONN_SERVING;
-	if (event_add(&c->c_ev, NULL) == -1) {
-		free(c);
-		conn_refuse(h, ho, EO_REFUSED_OTHER,
-		    "cannot watch the socket");
-		return;
-	}
-	c->c_flags |= EO_CF_READING;
 	TAILQ_INSERT_TAIL(&h->conns, c, c_entry);
 	h->nconns++;
-	if (p->init != NULL)
-		p->init(c->c_pstate, ho->lc->popts);
+	if (log_enabled(EO_LOG_DEBUG))
+		conn_log_accept(c);
+}
+
+/*
+ * Output waits, here or in the kernel: has the client taken any since
+ * the last look?  Bytes it acknowledged are progress, for the idle and
+ * the write clock alike, however slowly they come.  The bufferevent's
+ * signs of progress come too rarely for a slow reader: Linux reports a
+ * socket writable only once a third of its send buffer (megabytes,
+ * autotuned) is free.  One ioctl(SIOCOUTQ), asked only of connections
+ * that made no other progress for EO_LOOK_MS.  Returns whether output
+ * still waits.
+ */
+static int
+conn_output_moved(struct conn *c, uint32_t now)
+{
+	size_t queued = conn_queued(c);
+	uint32_t acked;
+	int unacked;
+
+	if (ioctl(conn_fd(c), SIOCOUTQ, &unacked) == -1 || unacked < 0)
+		return 1;	/* no news: the clocks run on */
+	acked = (uint32_t)(c->c_out - queued - (uint64_t)unacked);
+	if (queued == 0 && unacked == 0) {
+		/* All taken, at some time since the last look: no credit,
+		   or a client idle after its last reply would gain up to
+		   a look's worth of idle_timeout. */
+		c->c_acked = acked;
+		c->c_flags &= (uint8_t)~EO_CF_OUTPUT;
+		return 0;
+	}
+	if (acked != c->c_acked) {
+		c->c_acked = acked;
+		c->c_t_out = now;
+		conn_progress(c, now);
+	}
+	return 1;
+}
+
+/*
+ * Which timeout has run out, if any: its rule in the config's words, in
+ * why.  While output waits, the client owes reading, not input:
+ * write_timeout rules then, idle_timeout otherwise.  An unfinished unit
+ * has its own clock.
+ */
+static int
+conn_expired(struct conn *c, uint32_t now, char *why, size_t len)
+{
+	const struct cfg_listener *lc = c->c_lc;
+	const char *unit = lc->proto->unit_timeout_name;
+	int waiting;
+
+	/* First the most specific rule: when a question ran out of time,
+	   saying the connection was idle would mislead. */
+	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
+	    mono_since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
+		snprintf(why, len, "%s (%u s)", unit != NULL ? unit :
+		    "unit_timeout", lc->unit_timeout);
+		return 1;
+	}
+	/* Progress within the last look: no other clock can have run out. */
+	waiting = mono_since(now, c->c_t_progress) >= EO_LOOK_MS &&
+	    ((c->c_flags & EO_CF_OUTPUT) || conn_queued(c) > 0) &&
+	    conn_output_moved(c, now);
+	if (waiting && lc->write_timeout != 0) {
+		if (mono_since(now, c->c_t_out) >= lc->write_timeout * 1000u) {
+			snprintf(why, len, "write_timeout (%u s)",
+			    lc->write_timeout);
+			return 1;
+		}
+	} else if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
+	    mono_since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
+		snprintf(why, len, "idle_timeout (%u s)", lc->idle_timeout);
+		return 1;
+	}
+	return 0;
 }
 
 static void
 conn_tick(struct conn *c, uint32_t now)
 {
-	const struct cfg_listener *lc = c->c_lc;
+	char why[64];
 
 	if (c->c_state == EO_CONN_LINGERING) {
-		if ((int32_t)(now - c->c_t_linger) >= 0)
-			conn_close(c, "lingered long enough");
+		if ((int32_t)(now - c->c_t_unit) >= 0)
+			conn_close(c, NULL);
 		return;
 	}
-	if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
-	    since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
+	if (conn_expired(c, now, why, sizeof(why))) {
 		stats_add(&c->c_home->stats->timeouts, 1);
-		conn_close(c, "idle timeout");
-		return;
-	}
-	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
-	    since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
-		stats_add(&c->c_home->stats->timeouts, 1);
-		conn_close(c, "unfinished unit timed out");
+		conn_close(c, why);
 		return;
 	}
 	/* A quiet connection gives its buffers back: ~1 KiB each. */
-	if (since(now, c->c_t_progress) >= EO_QUIET_MS) {
+	if (mono_since(now, c->c_t_progress) >= EO_QUIET_MS) {
 		if (c->c_bev != NULL && conn_queued(c) == 0)
 			conn_drop_bev(c);
 		if (c->c_held != NULL && c->c_held->len == 0) {
@@ -705,7 +918,7 @@ void
 conn_sweep(struct conn_home *h)
 {
 	struct conn *c, *next;
-	uint32_t now = now_ms();
+	uint32_t now = mono_ms();
 
 	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
@@ -727,10 +940,11 @@ conn_drain(struct conn *c)
 		return;
 	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_BLOCKED) &&
 	    ioctl(conn_fd(c), FIONREAD, &unread) == 0 && unread == 0) {
-		conn_close(c, "shutting down");
+		conn_close(c, "shutdown");
 		return;
 	}
-	c->c_state = EO_CONN_FLUSHING;
+	conn_end(c, "shutdown");
+	conn_set_state(c, EO_CONN_FLUSHING);
 	conn_update(c);
 }
 

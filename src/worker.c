@@ -116,7 +116,8 @@ worker_wakecb(evutil_socket_t fd, short what, void *arg)
 				break;
 			case EO_WM_ABORT:
 				w->home.draining = 1;
-				conn_close_all(&w->home, "shutdown grace over");
+				conn_close_all(&w->home,
+				    "shutdown (shutdown_timeout over)");
 				worker_drained(w);
 				break;
 			case EO_WM_STOP:
@@ -242,7 +243,7 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 	atomic_init(&w->heartbeat, 0);
 	pthread_mutex_init(&w->mtx, NULL);
 	if ((w->base = worker_base()) == NULL ||
-	    conn_home_init(&w->home, w->base, stats) == -1 ||
+	    conn_home_init(&w->home, w->base, stats, id) == -1 ||
 	    (w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST,
 	    worker_wakecb, w)) == NULL ||

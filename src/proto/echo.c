@@ -59,7 +59,9 @@ const struct protocol proto_echo = {
 	.opts_parse = echo_opts_parse,
 	.opts_free = echo_opts_free,
 	.unit_timeout = NULL,
+	.unit_timeout_name = NULL,
 	.init = NULL,
 	.input = echo_input,
 	.eof = echo_eof,
+	.close_why = NULL,		/* only the client's EOF ends it */
 };

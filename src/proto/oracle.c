@@ -28,6 +28,9 @@ struct oracle_opts {
 	size_t		 *tail_lens;
 	char		  too_long[64];	/* the error line, ready to send */
 	size_t		  too_long_len;
+	/* Close reasons for the log, in the config's words. */
+	char		  why_max[48];	/* "max_questions (10)" */
+	char		  why_long[48];	/* "max_question_length (1024)" */
 };
 
 static const char oracle_unfinished[] =
@@ -119,6 +122,19 @@ oracle_check_answers(const config_setting_t *list, struct cfg_diag *d)
 	return bad ? -1 : n;
 }
 
+/* The texts made once per configuration: the error line the client
+   reads and the close reasons the log shows. */
+static void
+oracle_opts_texts(struct oracle_opts *o)
+{
+	o->too_long_len = (size_t)snprintf(o->too_long, sizeof(o->too_long),
+	    "error: question longer than %u bytes\r\n", o->max_question_length);
+	snprintf(o->why_max, sizeof(o->why_max), "max_questions (%u)",
+	    o->max_questions);
+	snprintf(o->why_long, sizeof(o->why_long), "max_question_length (%u)",
+	    o->max_question_length);
+}
+
 static int
 oracle_opts_parse(const config_setting_t *group, void **optsp,
     struct cfg_diag *d)
@@ -166,8 +182,7 @@ oracle_opts_parse(const config_setting_t *group, void **optsp,
 		if (oracle_add_answer(o, a, reply_end) == -1)
 			goto nomem;
 	}
-	o->too_long_len = (size_t)snprintf(o->too_long, sizeof(o->too_long),
-	    "error: question longer than %u bytes\r\n", o->max_question_length);
+	oracle_opts_texts(o);
 	*optsp = o;
 	return 0;
 nomem:
@@ -259,13 +274,27 @@ oracle_eof(void *vstate, const void *vopts, struct proto_in *in,
 	return EO_PROTO_CLOSE;
 }
 
+/* input() closes for one of two rules: the count, or a long question. */
+static const char *
+oracle_close_why(const void *vstate, const void *vopts)
+{
+	const struct oracle_state *st = vstate;
+	const struct oracle_opts *o = vopts;
+
+	if (o->max_questions != 0 && st->answered >= o->max_questions)
+		return o->why_max;
+	return o->why_long;
+}
+
 const struct protocol proto_oracle = {
 	.name = "oracle",
 	.state_size = sizeof(struct oracle_state),
 	.opts_parse = oracle_opts_parse,
 	.opts_free = oracle_opts_free,
 	.unit_timeout = oracle_unit_timeout,
+	.unit_timeout_name = "question_timeout",
 	.init = NULL,
 	.input = oracle_input,
 	.eof = oracle_eof,
+	.close_why = oracle_close_why,
 };

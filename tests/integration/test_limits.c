@@ -109,7 +109,7 @@ START_TEST(test_write_timeout)
 		}
 	}
 	t0 = now_ms();
-	ck_assert_int_eq(eod_log_wait(d, "closed: write timeout",
+	ck_assert_int_eq(eod_log_wait(d, "closed: write_timeout (1 s)",
 	    eo_ms(5000)), 0);
 	ck_assert_int_ge(now_ms() - t0, 500);
 	close(fd);

@@ -45,6 +45,56 @@ START_TEST(test_entries_complete)
 }
 END_TEST
 
+/* Runs the oracle on text with room to spare; its verdict. */
+static enum proto_verdict
+oracle_feed(void *st, const void *opts, const char *text)
+{
+	struct iovec iov[16];
+	uint64_t rng = 1;
+	struct proto_in in = { (const unsigned char *)text, strlen(text) };
+	struct proto_out out = { iov, 0, 16, 0, (size_t)-1, 0, 0, &rng };
+
+	return proto_oracle.input(st, opts, &in, &out);
+}
+
+/*
+ * Issue 16 #2: when input() closes, close_why() names the rule and its
+ * value in the words of the config, for the close line in the log.
+ */
+START_TEST(test_oracle_close_why)
+{
+	config_t lcfg;
+	struct cfg_diag d;
+	void *opts = NULL;
+	uint64_t st[4];
+
+	ck_assert_ptr_nonnull(proto_oracle.close_why);
+	ck_assert_ptr_null(proto_echo.close_why);
+	ck_assert_str_eq(proto_oracle.unit_timeout_name, "question_timeout");
+	ck_assert_uint_le(proto_oracle.state_size, sizeof(st));
+	config_init(&lcfg);
+	ck_assert_int_eq(config_read_string(&lcfg, "oracle = { max_questions "
+	    "= 2; max_question_length = 16; };"), CONFIG_TRUE);
+	cfg_diag_init(&d);
+	ck_assert_int_eq(proto_oracle.opts_parse(config_lookup(&lcfg,
+	    "oracle"), &opts, &d), 0);
+
+	memset(st, 0, sizeof(st));
+	ck_assert_int_eq(oracle_feed(st, opts, "A? B? C?"), EO_PROTO_CLOSE);
+	ck_assert_str_eq(proto_oracle.close_why(st, opts),
+	    "max_questions (2)");
+	memset(st, 0, sizeof(st));
+	ck_assert_int_eq(oracle_feed(st, opts, "A? twenty bytes, no mark"),
+	    EO_PROTO_CLOSE);
+	ck_assert_str_eq(proto_oracle.close_why(st, opts),
+	    "max_question_length (16)");
+
+	proto_oracle.opts_free(opts);
+	cfg_diag_free(&d);
+	config_destroy(&lcfg);
+}
+END_TEST
+
 START_TEST(test_random)
 {
 	uint64_t rng = 1;
@@ -128,6 +178,7 @@ main(void)
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_entries_complete);
 	tcase_add_test(tc, test_random);
+	tcase_add_test(tc, test_oracle_close_why);
 	tcase_add_test(tc, test_echo);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -1,0 +1,170 @@
+/*
+ * Connections, without the daemon: a socketpair, an event_base and a
+ * conn_home as a worker would set them up, and a hand-made listener
+ * whose protocol the test chooses (well-behaved, or deliberately not).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "protocol.h"
+#include "stats.h"
+#include "check_main.h"
+
+/* A protocol that breaks the contract: "no room" with room to spare,
+   taking nothing, every time it is called. */
+static enum proto_verdict
+stuck_input(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	(void)in;
+	out->full = 1;
+	return EO_PROTO_OK;
+}
+
+static enum proto_verdict
+stuck_eof(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	(void)in;
+	(void)out;
+	return EO_PROTO_CLOSE;
+}
+
+static void
+stuck_opts_free(void *opts)
+{
+	(void)opts;
+}
+
+static const struct protocol proto_stuck = {
+	.name = "stuck",
+	.opts_free = stuck_opts_free,
+	.input = stuck_input,
+	.eof = stuck_eof,
+};
+
+/* One connection's world: the daemon's end is sv[0], the client's sv[1]. */
+struct rig {
+	struct cfg		*cfg;
+	struct listener		*lis;
+	struct event_base	*base;
+	struct stats		 stats;
+	struct conn_home	 home;
+	int			 sv[2];
+};
+
+static void
+rig_up(struct rig *r, const struct protocol *p)
+{
+	struct cfg_diag d;
+	struct conn_handoff ho;
+	int per_source;
+
+	memset(r, 0, sizeof(*r));
+	cfg_diag_init(&d);
+	r->cfg = cfg_load_string("listeners = ( { name = \"t\"; protocol = "
+	    "\"echo\"; port = 7; bind = \"127.0.0.1\"; } );\n", "test", &d);
+	ck_assert_ptr_nonnull(r->cfg);
+	cfg_diag_free(&d);
+	r->cfg->listeners[0].proto = p;
+	ck_assert_ptr_nonnull(r->lis = listener_new(&r->cfg->listeners[0]));
+	ck_assert_ptr_nonnull(r->base = event_base_new());
+	ck_assert_int_eq(conn_home_init(&r->home, r->base, &r->stats, 0), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, r->sv), 0);
+	ck_assert_int_ne(fcntl(r->sv[0], F_SETFL, O_NONBLOCK), -1);
+
+	/* What the acceptor and the dispatcher do before handing it over. */
+	memset(&ho, 0, sizeof(ho));
+	ho.fd = r->sv[0];
+	ho.lc = &r->cfg->listeners[0];
+	ck_assert_int_eq(listener_admit(r->lis, &ho.peer, &per_source),
+	    EO_ADMIT_OK);
+	ho.lis = r->lis;
+	cfg_ref(r->cfg);
+	stats_add(&r->stats.conns, 1);
+	atomic_fetch_add(&r->home.load, 1);
+	conn_adopt(&r->home, &ho);
+	ck_assert_uint_eq(r->home.nconns, 1);
+}
+
+static void
+rig_down(struct rig *r)
+{
+	conn_home_fini(&r->home);
+	event_base_free(r->base);
+	close(r->sv[1]);
+	listener_unref(r->lis);
+	cfg_unref(r->cfg);
+}
+
+/* Turns the loop until the connection is gone or n rounds are done. */
+static void
+rig_run(struct rig *r, int n)
+{
+	while (n-- > 0 && r->home.nconns > 0)
+		event_base_loop(r->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+/* The rig itself: echo through a socketpair answers. */
+START_TEST(test_echo_served)
+{
+	struct rig r;
+	char buf[8];
+
+	rig_up(&r, &proto_echo);
+	ck_assert_int_eq(write(r.sv[1], "hello", 5), 5);
+	rig_run(&r, 10);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	ck_assert_uint_eq(r.home.nconns, 1);
+	rig_down(&r);
+}
+END_TEST
+
+/*
+ * Issue 10 #8: a protocol that reports "full" without taking any input
+ * while nothing is queued made conn_serve() call it again at once, for
+ * ever (this test then hits Check's timeout).  The connection must be
+ * closed as a protocol error instead, and the worker go on.
+ */
+START_TEST(test_protocol_full_without_progress_closed)
+{
+	struct rig r;
+	char buf[8];
+
+	rig_up(&r, &proto_stuck);
+	ck_assert_int_eq(write(r.sv[1], "hello", 5), 5);
+	rig_run(&r, 10);
+	ck_assert_uint_eq(r.home.nconns, 0);
+	ck_assert_uint_eq(atomic_load(&r.home.load), 0);
+	ck_assert_uint_eq(listener_nconns(r.lis), 0);
+	/* The client sees the end: EOF or a reset, never a hang. */
+	ck_assert_int_le(read(r.sv[1], buf, sizeof(buf)), 0);
+	rig_down(&r);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc = tcase_create("conn");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_echo_served);
+	tcase_add_test(tc, test_protocol_full_without_progress_closed);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
