@@ -89,6 +89,36 @@ struct protocol {
 	 * stays free of it.  May be NULL ("protocol closed").
 	 */
 	const char	*(*close_why)(const void *state, const void *opts);
+
+	/*
+	 * Speaks first: called once when the connection starts, before
+	 * any input, with room in out.  CLOSE: send out, then close, as
+	 * daytime, time and qotd do (close_why() names the reason).  May
+	 * be NULL: the client speaks first.
+	 */
+	enum proto_verdict (*greet)(void *state, const void *opts,
+			    struct proto_out *out);
+	/*
+	 * Produces output while the socket has room, for as long as the
+	 * connection serves (chargen): called after greet() and again
+	 * each time the queued output has drained, with out->room bytes
+	 * to fill.  Must put at least one piece when there is room.  May
+	 * be NULL: output only answers input.
+	 */
+	enum proto_verdict (*produce)(void *state, const void *opts,
+			    struct proto_out *out);
+
+	/*
+	 * UDP: answers one datagram (in, inlen) with at most one, written
+	 * to out (outcap bytes of room); returns its length, 0: no reply.
+	 * NULL: the protocol serves TCP only.
+	 */
+	size_t		(*dgram)(const void *opts, const unsigned char *in,
+			    size_t inlen, unsigned char *out, size_t outcap,
+			    uint64_t *rng);
+	/* Its reply can be bigger than the request: over UDP only with
+	   allow_amplification = true. */
+	int		 amplifies;
 };
 
 /*
@@ -129,10 +159,18 @@ const char *protocol_names(void);
 
 /* A uniform random number in [0, bound), bound > 0, from out's PRNG. */
 uint32_t proto_random(struct proto_out *out, uint32_t bound);
+/* The same from a PRNG state (a worker's, for dgram()). */
+uint32_t proto_random_rng(uint64_t *rng, uint32_t bound);
 /* Seeds a PRNG state from the kernel's entropy. */
 void	proto_seed(uint64_t *rng);
 
 extern const struct protocol proto_echo;
 extern const struct protocol proto_oracle;
+/* inetd's built-in services, RFC 863, 864, 867, 868 and 865. */
+extern const struct protocol proto_discard;
+extern const struct protocol proto_chargen;
+extern const struct protocol proto_daytime;
+extern const struct protocol proto_time;
+extern const struct protocol proto_qotd;
 
 #endif

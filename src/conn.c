@@ -63,6 +63,7 @@
 #define EO_QUIET_MS	2000		/* then a quiet conn frees buffers */
 #define EO_LOOK_MS	1000		/* no progress for this long: ask
 					   the kernel what the client took */
+#define EO_PRODUCE_ROUNDS 8		/* produce() calls in one callback */
 
 /* A connection's states; closed is not one: conn_close() frees it. */
 enum conn_state {
@@ -129,6 +130,7 @@ static void	conn_eventcb(struct bufferevent *, short, void *);
 static void	conn_serve(struct conn *, const unsigned char *, size_t);
 static void	conn_update(struct conn *);
 static void	conn_close(struct conn *, const char *);
+static void	conn_produce(struct conn *);
 
 static int
 conn_fd(const struct conn *c)
@@ -441,6 +443,30 @@ conn_write(struct conn *c, const struct proto_out *out)
 }
 
 /*
+ * Queues out's pieces from piece i, skipping its first skip bytes (the
+ * socket took them).  Returns -1 if the connection was closed.
+ */
+static int
+conn_enqueue(struct conn *c, const struct proto_out *out, unsigned i,
+    size_t skip)
+{
+	struct evbuffer *q;
+
+	if (conn_need_bev(c) == -1) {
+		conn_close(c, "error: out of memory");
+		return -1;
+	}
+	q = bufferevent_get_output(c->c_bev);
+	for (; i < out->niov; i++, skip = 0)
+		if (evbuffer_add(q, (const char *)out->iov[i].iov_base + skip,
+		    out->iov[i].iov_len - skip) == -1) {
+			conn_close(c, "error: out of memory");
+			return -1;
+		}
+	return 0;
+}
+
+/*
  * Sends one call's replies: at once with one system call if nothing is
  * queued (saving the bufferevent's round through epoll), never around
  * queued bytes (order is everything).  What the socket does not take is
@@ -450,7 +476,6 @@ conn_write(struct conn *c, const struct proto_out *out)
 static int
 conn_send(struct conn *c, const struct proto_out *out)
 {
-	struct evbuffer *q;
 	unsigned i = 0;
 	size_t skip = 0;
 
@@ -470,18 +495,44 @@ conn_send(struct conn *c, const struct proto_out *out)
 		    skip >= out->iov[i].iov_len; i++)
 			skip -= out->iov[i].iov_len;
 	}
-	if (conn_need_bev(c) == -1) {
-		conn_close(c, "error: out of memory");
-		return -1;
+	return conn_enqueue(c, out, i, skip);
+}
+
+/* The protocol closed: its rule, in the config's words, ends it. */
+static void
+conn_proto_closed(struct conn *c)
+{
+	const struct protocol *p = c->c_lc->proto;
+	const char *why = NULL;
+
+	if (p->close_why != NULL)
+		why = p->close_why(c->c_pstate, c->c_lc->popts);
+	conn_end(c, why != NULL ? why : "protocol closed");
+	c->c_flags |= EO_CF_DONE;
+}
+
+/* An empty call's output, with the room the queue leaves. */
+static void
+conn_out_init(struct conn *c, struct proto_out *out)
+{
+	struct conn_home *h = c->c_home;
+	size_t queued = conn_queued(c);
+
+	memset(out, 0, sizeof(*out));
+	out->iov = h->iov;
+	out->maxiov = EO_IOV;
+	out->room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
+	out->rng = &h->rng;
+}
+
+/* Output is on its way: the write clock starts when it may wait. */
+static void
+conn_output_began(struct conn *c, uint32_t now)
+{
+	if (!(c->c_flags & EO_CF_OUTPUT)) {
+		c->c_flags |= EO_CF_OUTPUT;
+		c->c_t_out = now;
 	}
-	q = bufferevent_get_output(c->c_bev);
-	for (; i < out->niov; i++, skip = 0)
-		if (evbuffer_add(q, (const char *)out->iov[i].iov_base + skip,
-		    out->iov[i].iov_len - skip) == -1) {
-			conn_close(c, "error: out of memory");
-			return -1;
-		}
-	return 0;
 }
 
 /*
@@ -493,17 +544,14 @@ conn_call(struct conn *c, struct proto_in *in, struct proto_out *out)
 {
 	const struct cfg_listener *lc = c->c_lc;
 	const struct protocol *p = lc->proto;
-	const char *why = NULL;
 	enum proto_verdict v;
 
 	if (c->c_flags & EO_CF_DONE)
 		return EO_PROTO_CLOSE;	/* input after the end: dropped */
 	v = p->input(c->c_pstate, lc->popts, in, out);
-	if (v == EO_PROTO_CLOSE) {
-		if (p->close_why != NULL)
-			why = p->close_why(c->c_pstate, lc->popts);
-		conn_end(c, why != NULL ? why : "protocol closed");
-	} else if (!out->full && (c->c_flags & EO_CF_PEER_EOF)) {
+	if (v == EO_PROTO_CLOSE)
+		conn_proto_closed(c);
+	else if (!out->full && (c->c_flags & EO_CF_PEER_EOF)) {
 		v = p->eof(c->c_pstate, lc->popts, in, out);
 		conn_end(c, "client EOF");
 	}
@@ -537,22 +585,16 @@ conn_contract(struct conn *c, const struct proto_out *out, size_t len,
 static int
 conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 {
-	struct conn_home *h = c->c_home;
 	struct proto_in in = { data, len };
 	struct proto_out out;
-	size_t queued = conn_queued(c);
 	int was_partial = c->c_flags & EO_CF_PARTIAL;
 	int in_held = c->c_held != NULL && data == c->c_held->data;
 	uint32_t now;
 
-	memset(&out, 0, sizeof(out));
-	out.iov = h->iov;
-	out.maxiov = EO_IOV;
-	out.room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
-	out.rng = &h->rng;
+	conn_out_init(c, &out);
 	c->c_flags &= (uint8_t)~(EO_CF_BLOCKED | EO_CF_PARTIAL);
 	if (conn_call(c, &in, &out) == EO_PROTO_CLOSE) {
-		c->c_flags |= EO_CF_DONE;
+		c->c_flags |= EO_CF_DONE;	/* also when eof() closed */
 		in.len = 0;
 	} else if (conn_contract(c, &out, len, in.len) == -1)
 		return -1;
@@ -568,11 +610,8 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 	/* Send before keeping: the replies may point into the held input. */
 	if (conn_send(c, &out) == -1)
 		return -1;
-	/* The write clock starts when output may begin to wait. */
-	if (out.niov > 0 && !(c->c_flags & EO_CF_OUTPUT)) {
-		c->c_flags |= EO_CF_OUTPUT;
-		c->c_t_out = now;
-	}
+	if (out.niov > 0)
+		conn_output_began(c, now);
 	if (conn_keep(c, in.data, in.len, in_held) == -1) {
 		conn_close(c, "error: out of memory");
 		return -1;
@@ -630,6 +669,74 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		conn_serve(c, c->c_held->data, c->c_held->len);
 }
 
+/*
+ * Output the protocol makes while the socket has room (chargen): rounds
+ * of up to the queue's room, each sent at once, until the socket refuses
+ * some; the write callback resumes at the low watermark.  A client that
+ * takes everything gets EO_PRODUCE_ROUNDS rounds per callback, then one
+ * round is queued: its neighbours get their turn, and the write event
+ * brings it back.  Memory stays within EO_OUT_HIGH, as for replies.
+ */
+static void
+conn_produce(struct conn *c)
+{
+	const struct protocol *p = c->c_lc->proto;
+	struct proto_out out;
+	uint32_t now;
+	int round;
+
+	for (round = 0; round <= EO_PRODUCE_ROUNDS; round++) {
+		if (c->c_state != EO_CONN_SERVING ||
+		    (c->c_flags & EO_CF_DONE) || conn_queued(c) > EO_OUT_LOW)
+			break;
+		conn_out_init(c, &out);
+		if (p->produce(c->c_pstate, c->c_lc->popts, &out) ==
+		    EO_PROTO_CLOSE)
+			conn_proto_closed(c);
+		if (out.niov == 0)
+			break;
+		now = mono_ms();
+		conn_output_began(c, now);
+		if (round < EO_PRODUCE_ROUNDS) {
+			if (conn_send(c, &out) == -1)
+				return;
+			/* The socket took bytes: there was room for them. */
+			conn_progress(c, now);
+		} else {
+			c->c_out += out.len;
+			if (conn_enqueue(c, &out, 0, 0) == -1)
+				return;
+		}
+	}
+	conn_update(c);
+}
+
+/*
+ * The protocol speaks first (daytime, time, qotd) or produces output
+ * from the start (chargen); speaking may be all it does.
+ */
+static void
+conn_start(struct conn *c)
+{
+	const struct protocol *p = c->c_lc->proto;
+	struct proto_out out;
+
+	if (p->greet != NULL) {
+		conn_out_init(c, &out);
+		if (p->greet(c->c_pstate, c->c_lc->popts, &out) ==
+		    EO_PROTO_CLOSE)
+			conn_proto_closed(c);
+		if (out.niov > 0)
+			conn_output_began(c, c->c_t_start);
+		if (conn_send(c, &out) == -1)
+			return;
+	}
+	if (p->produce != NULL)
+		conn_produce(c);
+	else
+		conn_update(c);
+}
+
 /* Output fell to the low watermark: the client reads again. */
 static void
 conn_writecb(struct bufferevent *bev, void *arg)
@@ -641,6 +748,8 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	conn_progress(c, c->c_t_out);
 	if (c->c_flags & EO_CF_BLOCKED)
 		conn_serve(c, c->c_held->data, c->c_held->len);
+	else if (c->c_lc->proto->produce != NULL)
+		conn_produce(c);
 	else
 		conn_update(c);
 }
@@ -811,6 +920,8 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 	h->nconns++;
 	if (log_enabled(EO_LOG_DEBUG))
 		conn_log_accept(c);
+	if (c->c_lc->proto->greet != NULL || c->c_lc->proto->produce != NULL)
+		conn_start(c);
 }
 
 /*

@@ -11,6 +11,11 @@
 static const struct protocol *const protocols[] = {
 	&proto_echo,
 	&proto_oracle,
+	&proto_discard,
+	&proto_chargen,
+	&proto_daytime,
+	&proto_time,
+	&proto_qotd,
 };
 
 #define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))
@@ -59,12 +64,18 @@ splitmix64(uint64_t *s)
 }
 
 uint32_t
-proto_random(struct proto_out *out, uint32_t bound)
+proto_random_rng(uint64_t *rng, uint32_t bound)
 {
 	/* Lemire's multiply-shift: unbiased enough for bound << 2^32. */
-	uint64_t r = splitmix64(out->rng) >> 32;
+	uint64_t r = splitmix64(rng) >> 32;
 
 	return (uint32_t)((r * bound) >> 32);
+}
+
+uint32_t
+proto_random(struct proto_out *out, uint32_t bound)
+{
+	return proto_random_rng(out->rng, bound);
 }
 
 void

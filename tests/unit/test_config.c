@@ -59,10 +59,12 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"a b\"; protocol = \"echo\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 1, "listener name \"a b\" must be" },
 	{ "listeners = (\n { name = \"e\"; port = 7; bind = \"::1\"; } );\n",
-	  2, "listener \"e\": protocol is missing (one of: echo, oracle)" },
-	{ "listeners = ( { name = \"e\";\n protocol = \"chargen\"; port = 7;"
+	  2, "listener \"e\": protocol is missing (one of: echo, oracle, "
+	  "discard, chargen, daytime, time, qotd)" },
+	{ "listeners = ( { name = \"e\";\n protocol = \"gopher\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 2,
-	  "unknown protocol \"chargen\" (known: echo, oracle)" },
+	  "unknown protocol \"gopher\" (known: echo, oracle, discard, "
+	  "chargen, daytime, time, qotd)" },
 	{ "listeners = (\n { name = \"e\"; protocol = \"echo\"; bind = "
 	  "\"::1\"; } );\n", 2, "port is missing (1 to 65535)" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n port = 0;"

@@ -12,10 +12,16 @@ START_TEST(test_table)
 {
 	ck_assert_ptr_eq(protocol_find("echo"), &proto_echo);
 	ck_assert_ptr_eq(protocol_find("oracle"), &proto_oracle);
-	ck_assert_ptr_null(protocol_find("chargen"));
+	ck_assert_ptr_eq(protocol_find("discard"), &proto_discard);
+	ck_assert_ptr_eq(protocol_find("chargen"), &proto_chargen);
+	ck_assert_ptr_eq(protocol_find("daytime"), &proto_daytime);
+	ck_assert_ptr_eq(protocol_find("time"), &proto_time);
+	ck_assert_ptr_eq(protocol_find("qotd"), &proto_qotd);
+	ck_assert_ptr_null(protocol_find("echo "));
 	ck_assert_ptr_null(protocol_find(""));
 	ck_assert_ptr_null(protocol_find("Echo"));
-	ck_assert_str_eq(protocol_names(), "echo, oracle");
+	ck_assert_str_eq(protocol_names(),
+	    "echo, oracle, discard, chargen, daytime, time, qotd");
 	ck_assert_str_eq(proto_echo.name, "echo");
 	ck_assert_str_eq(proto_oracle.name, "oracle");
 }
@@ -24,10 +30,12 @@ END_TEST
 /* Every entry fills what conn.c calls unconditionally. */
 START_TEST(test_entries_complete)
 {
-	const struct protocol *const all[] = { &proto_echo, &proto_oracle };
+	const struct protocol *const all[] = { &proto_echo, &proto_oracle,
+	    &proto_discard, &proto_chargen, &proto_daytime, &proto_time,
+	    &proto_qotd };
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		struct cfg_diag d;
 		void *opts = NULL;
 
@@ -42,6 +50,38 @@ START_TEST(test_entries_complete)
 		all[i]->opts_free(opts);
 		cfg_diag_free(&d);
 	}
+}
+END_TEST
+
+/*
+ * The hooks each entry says it has: who speaks first, who produces,
+ * and what UDP may do with it (issue 11).
+ */
+START_TEST(test_entries_hooks)
+{
+	const struct protocol *const greeters[] = { &proto_daytime,
+	    &proto_time, &proto_qotd };
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(greeters[i]->greet);
+		ck_assert_ptr_null(greeters[i]->produce);
+		ck_assert_ptr_nonnull(greeters[i]->close_why);
+		ck_assert_ptr_nonnull(greeters[i]->dgram);
+		ck_assert_int_eq(greeters[i]->amplifies, 1);
+	}
+	ck_assert_ptr_nonnull(proto_chargen.produce);
+	ck_assert_ptr_null(proto_chargen.greet);
+	ck_assert_int_eq(proto_chargen.amplifies, 1);
+	ck_assert_ptr_nonnull(proto_discard.dgram);
+	ck_assert_int_eq(proto_discard.amplifies, 0);
+	ck_assert_ptr_null(proto_discard.greet);
+	ck_assert_ptr_null(proto_discard.produce);
+	/* echo and the oracle keep their input-driven path. */
+	ck_assert_ptr_null(proto_echo.greet);
+	ck_assert_ptr_null(proto_echo.produce);
+	ck_assert_ptr_null(proto_oracle.greet);
+	ck_assert_ptr_null(proto_oracle.produce);
 }
 END_TEST
 
@@ -177,6 +217,7 @@ main(void)
 
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_entries_complete);
+	tcase_add_test(tc, test_entries_hooks);
 	tcase_add_test(tc, test_random);
 	tcase_add_test(tc, test_oracle_close_why);
 	tcase_add_test(tc, test_echo);
