@@ -418,8 +418,15 @@ conn_update(struct conn *c)
 	}
 	if (c->c_state == EO_CONN_LINGERING)
 		return;
-	/* Backpressure: a client that does not read stops being read. */
-	conn_set_reading(c, queued < EO_OUT_HIGH &&
+	/*
+	 * Backpressure: a client that does not read stops being read.  A
+	 * protocol that produces keeps its queue full by design; what it
+	 * reads must still be seen (a client's EOF ends chargen), and
+	 * replies that find no room hold their input (BLOCKED) all the
+	 * same.
+	 */
+	conn_set_reading(c, (queued < EO_OUT_HIGH ||
+	    c->c_lc->proto->produce != NULL) &&
 	    !(c->c_flags & EO_CF_BLOCKED));
 }
 
