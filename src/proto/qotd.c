@@ -163,6 +163,17 @@ qotd_para(struct qotd_opts *o, const char *text, size_t start, size_t end,
 	return -1;
 }
 
+/* Whether text[from, to) holds only blanks: bounded, for the text is
+   not a C string (it has no NUL after it). */
+static int
+qotd_blank(const char *text, size_t from, size_t to)
+{
+	for (; from < to; from++)
+		if (strchr(" \t\r", text[from]) == NULL || text[from] == '\0')
+			return 0;
+	return 1;
+}
+
 /*
  * Splits the file's text into paragraphs: a line of blanks, or none,
  * ends one.  Errors name the file and the line where the quote begins.
@@ -177,7 +188,7 @@ qotd_split(struct qotd_opts *o, const char *text, size_t len,
 	for (i = 0; i <= len; i++) {
 		if (i < len && text[i] != '\n')
 			continue;
-		if (strspn(text + bol, " \t\r") >= i - bol) {
+		if (qotd_blank(text, bol, i)) {
 			if (pline != 0)
 				bad |= qotd_para(o, text, pstart, bol, pline,
 				    path, where, d);

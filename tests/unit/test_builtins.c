@@ -5,6 +5,7 @@
  * daytime.c is compiled into this test, not linked from eocore, so that
  * its zone lookup can be asked about any instant, not only now: glibc,
  * reading the same zone files, is the reference it is checked against.
+ * qotd.c likewise, so that its file splitter is fed exact buffers.
  */
 #include <check.h>
 #include <stdio.h>
@@ -14,7 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include "../../src/proto/daytime.c"
+#include "../../src/proto/qotd.c"
 
 #include "config.h"
 #include "protocol.h"
@@ -568,6 +572,50 @@ START_TEST(test_qotd_file_errors)
 }
 END_TEST
 
+/*
+ * The quotes file's text is not a C string.  qotd_split() looked for
+ * blanks with strspn(3), which reads on to a NUL: past the end of a
+ * file ending in a newline (found by fuzz_builtins).  Here the text ends
+ * right before a page that cannot be read: any read past it is a crash.
+ */
+START_TEST(test_qotd_split_reads_past_text)
+{
+	static const char text[] = "one line\r\n\ntwo\n \t";
+	long page = sysconf(_SC_PAGESIZE);
+	struct qotd_opts o;
+	struct cfg_diag d;
+	char *map, *at;
+
+	map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+	at = map + page - (sizeof(text) - 1);
+	memcpy(at, text, sizeof(text) - 1);
+	memset(&o, 0, sizeof(o));
+	cfg_diag_init(&d);
+	ck_assert_int_eq(qotd_split(&o, at, sizeof(text) - 1, "q", NULL, &d),
+	    0);
+	ck_assert_uint_eq(o.n, 2);
+	ck_assert_uint_eq(o.lens[0], 10);
+	ck_assert_int_eq(memcmp(o.quotes[0], "one line\r\n", 10), 0);
+	ck_assert_uint_eq(o.lens[1], 5);
+	ck_assert_int_eq(memcmp(o.quotes[1], "two\r\n", 5), 0);
+	/* Ending in a newline: the empty line after it is read too. */
+	at = map + page - 9;
+	memcpy(at, "one line\n", 9);
+	ck_assert_int_eq(qotd_split(&o, at, 9, "q", NULL, &d), 0);
+	ck_assert_uint_eq(o.n, 3);
+	cfg_diag_free(&d);
+	free(o.quotes[0]);
+	free(o.quotes[1]);
+	free(o.quotes[2]);
+	free(o.quotes);
+	free(o.lens);
+	munmap(map, (size_t)page * 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -589,6 +637,7 @@ main(void)
 	tcase_add_test(tc, test_qotd_length_limit);
 	tcase_add_test(tc, test_qotd_file);
 	tcase_add_test(tc, test_qotd_file_errors);
+	tcase_add_test(tc, test_qotd_split_reads_past_text);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
