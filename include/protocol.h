@@ -91,6 +91,18 @@ struct protocol {
 	const char	*(*close_why)(const void *state, const void *opts);
 
 	/*
+	 * UDP: answers one datagram (in, inlen) with at most one, written
+	 * to out (outcap bytes of room); returns its length, 0: no reply.
+	 * NULL: the protocol serves TCP only.
+	 */
+	size_t		(*dgram)(const void *opts, const unsigned char *in,
+			    size_t inlen, unsigned char *out, size_t outcap,
+			    uint64_t *rng);
+	/* Its reply can be bigger than the request: over UDP only with
+	   allow_amplification = true. */
+	int		 amplifies;
+
+	/*
 	 * Speaks first: called once when the connection starts, before
 	 * any input, with room in out.  CLOSE: send out, then close, as
 	 * daytime, time and qotd do (close_why() names the reason).  May
@@ -107,18 +119,6 @@ struct protocol {
 	 */
 	enum proto_verdict (*produce)(void *state, const void *opts,
 			    struct proto_out *out);
-
-	/*
-	 * UDP: answers one datagram (in, inlen) with at most one, written
-	 * to out (outcap bytes of room); returns its length, 0: no reply.
-	 * NULL: the protocol serves TCP only.
-	 */
-	size_t		(*dgram)(const void *opts, const unsigned char *in,
-			    size_t inlen, unsigned char *out, size_t outcap,
-			    uint64_t *rng);
-	/* Its reply can be bigger than the request: over UDP only with
-	   allow_amplification = true. */
-	int		 amplifies;
 };
 
 /*
