@@ -67,7 +67,9 @@ case $daemon in /*) ;; *) daemon=$repo/$daemon ;; esac
 # Ports: fixed, below the ephemeral range (32768+), one set per server.
 P_D1=17001 P_D1_OR=17002	# daemon, workers = 1
 P_D0=17011 P_D0_OR=17012	# daemon, workers = 0 (one per CPU)
+P_D0_DI=17018 P_D0_CG=17019	# daemon, workers = 0: discard, chargen
 P_E1=17021 P_E2=17022		# epoll_echo -t 1, -t 2
+P_ED=17024			# epoll_echo -D -t 2 (discard)
 P_X=17031 P_S=17041		# xinetd, socat
 P_DH=17051 P_DH_OR=17052	# daemon for the hold test
 P_EH=17023			# epoll_echo for the hold test
@@ -193,13 +195,17 @@ wait_ready() {
 	return 0
 }
 
-write_daemon_cfg() {	# file workers echo-port oracle-port
+write_daemon_cfg() {	# file workers echo-port oracle-port [discard chargen]
+	local builtins=''
+	[ $# -ge 6 ] && builtins="
+  { name = \"discard\"; protocol = \"discard\"; port = $5; bind = [\"127.0.0.1\"]; },
+  { name = \"chargen\"; protocol = \"chargen\"; port = $6; bind = [\"127.0.0.1\"]; },"
 	cat >"$1" <<CFG
 workers = $2;            # 0: one per CPU
 max_connections = 20000;
 idle_timeout = 0;       # 0: none
 log_level = "warning";
-listeners = (
+listeners = ($builtins
   { name = "echo";   protocol = "echo";   port = $3; bind = ["127.0.0.1"]; },
   { name = "oracle"; protocol = "oracle"; port = $4; bind = ["127.0.0.1"];
     oracle = { max_questions = 0; }; }
@@ -208,9 +214,14 @@ CFG
 }
 
 # start_daemon NAME WORKERS ECHO ORACLE [PIN...]: sets $spid, or returns 1.
+# With workers = 0 it also serves discard and chargen (P_D0_DI, P_D0_CG).
 start_daemon() {
 	local name=$1 cfg=$work/$1.cfg log=$work/$1.log workers=$2 pe=$3 po=$4
-	write_daemon_cfg "$cfg" "$workers" "$pe" "$po"
+	if [ "$workers" = 0 ]; then
+		write_daemon_cfg "$cfg" "$workers" "$pe" "$po" $P_D0_DI $P_D0_CG
+	else
+		write_daemon_cfg "$cfg" "$workers" "$pe" "$po"
+	fi
 	shift 4
 	start_server "$log" "$@" "$daemon" -f -c "$cfg"
 	if ! wait_ready "$spid" "$pe" "$po"; then
@@ -264,7 +275,8 @@ declare -A tport	# target name -> port
 
 start_all() {
 	local p
-	for p in $P_D1 $P_D1_OR $P_D0 $P_D0_OR $P_E1 $P_E2 $P_X $P_S; do
+	for p in $P_D1 $P_D1_OR $P_D0 $P_D0_OR $P_D0_DI $P_D0_CG $P_E1 $P_E2 \
+	    $P_ED $P_X $P_S; do
 		if port_busy "$p"; then
 			say "compare.sh: port $p is already in use; stop whatever" \
 			    "listens there first" >&2
@@ -291,8 +303,10 @@ start_all() {
 		wait_ready "$spid" $P_E1 && srv[e1]=$spid
 		start_server "$work/epoll2.log" "$EE" -p $P_E2 -t 2
 		wait_ready "$spid" $P_E2 && srv[e2]=$spid
+		start_server "$work/epolld.log" "$EE" -D -p $P_ED -t 2
+		wait_ready "$spid" $P_ED && srv[ed]=$spid
 	fi
-	tport[e1]=$P_E1 tport[e2]=$P_E2
+	tport[e1]=$P_E1 tport[e2]=$P_E2 tport[ed]=$P_ED
 
 	if skipped xinetd; then
 		:
@@ -405,6 +419,10 @@ run_round() {
 	run_case bulk epoll e2 bulk -o $P_E2 -c 8 "${all[@]}"
 	run_case bulk xinetd xinetd bulk -o $P_X -c 8 "${all[@]}"
 	run_case bulk socat socat bulk -o $P_S -c 8 "${all[@]}"
+	# discard (RFC 863) and chargen (RFC 864): 8 connections, one way.
+	run_case discard daemon d0 discard -o $P_D0_DI -c 8 "${all[@]}"
+	run_case discard epoll ed discard -o $P_ED -c 8 "${all[@]}"
+	run_case chargen daemon d0 chargen -o $P_D0_CG -c 8 "${all[@]}"
 	# Oracle questions (24 bytes) against an echo of 24-byte messages.
 	run_case oracle daemon d0 oracle -o $P_D0_OR -c 50 -p 1 "${all[@]}"
 	run_case oracle epoll e2 pingpong -o $P_E2 -c 50 -s 24 "${all[@]}"
@@ -547,6 +565,8 @@ report() {
 	print_row "pingpong 50x64B, all workers msg/s" ppN rate '%.0f'
 	print_row "  p99 latency us" ppN p99_us '%.1f'
 	print_row "bulk 8 conns, both ways     MB/s" bulk mbps '%.1f'
+	print_row "discard 8 conns, sent       MB/s" discard mbps '%.1f'
+	print_row "chargen 8 conns, read       MB/s" chargen mbps '%.1f'
 	print_row "oracle q/s (epoll: 24B echo)" oracle rate '%.0f'
 	print_row "  p99 latency us" oracle p99_us '%.1f'
 	print_row "connect+echo+close, 32 in flight /s" connect rate '%.0f'

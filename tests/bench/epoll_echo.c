@@ -65,6 +65,7 @@ struct worker {
 
 static struct pending *pend;
 static size_t npend;
+static int discard;		/* -D: read and drop, as RFC 863 */
 static struct sockaddr_storage bind_addr;
 static socklen_t bind_len;
 
@@ -72,7 +73,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: epoll_echo [-p port] [-b address] [-t threads]\n"
+	    "usage: epoll_echo [-D] [-p port] [-b address] [-t threads]\n"
+	    "  -D          discard (RFC 863): read and drop, send nothing\n"
 	    "  -p port     TCP port (default 17021)\n"
 	    "  -b address  bind address, loopback only: 127.0.0.0/8 or ::1\n"
 	    "              (default 127.0.0.1)\n"
@@ -256,8 +258,10 @@ echo_in(struct worker *w, int fd)
 	ssize_t n;
 
 	n = recv(fd, w->buf, BUF_SIZE, 0);	/* recv: no VFS layer, as the daemon */
-	if (n > 0)
-		echo_out(w, fd, w->buf, (size_t)n);
+	if (n > 0) {
+		if (!discard)
+			echo_out(w, fd, w->buf, (size_t)n);
+	}
 	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		conn_close(fd);
 }
@@ -332,8 +336,11 @@ main(int argc, char **argv)
 	char *end;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:b:t:h")) != -1) {
+	while ((ch = getopt(argc, argv, "Dp:b:t:h")) != -1) {
 		switch (ch) {
+		case 'D':
+			discard = 1;
+			break;
 		case 'p':
 			port = strtoul(optarg, &end, 10);
 			if (*end != '\0' || port < 1 || port > 65535) {

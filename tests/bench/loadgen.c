@@ -71,11 +71,16 @@
 #define HIST_MAX_EXP	40u
 #define HIST_BUCKETS	((HIST_MAX_EXP - HIST_SUB_BITS + 1) * HIST_SUB)
 
-enum mode { M_PINGPONG, M_BULK, M_ORACLE, M_HOLD, M_CONNECT };
+enum mode { M_PINGPONG, M_BULK, M_ORACLE, M_HOLD, M_CONNECT,
+	M_CHARGEN, M_DISCARD };
 
 static const char *const mode_names[] = {
-	"pingpong", "bulk", "oracle", "hold", "connect"
+	"pingpong", "bulk", "oracle", "hold", "connect", "chargen", "discard"
 };
+
+/* Modes measured in bytes (MB/s), not in messages. */
+#define STREAM_MODE(m)	((m) == M_BULK || (m) == M_CHARGEN || \
+			 (m) == M_DISCARD)
 
 enum cstate { CS_IDLE, CS_CONNECTING, CS_ACTIVE, CS_PARKED, CS_DEAD };
 
@@ -177,6 +182,10 @@ usage(FILE *f)
 	    "  hold      open -c connections, keep them, check each one echoes,\n"
 	    "            optionally idle -d seconds and check again\n"
 	    "  connect   connect, echo one message, close, repeat; conns/s\n"
+	    "  chargen   read a chargen (RFC 864) stream, every byte checked\n"
+	    "            against the pattern; MB/s read\n"
+	    "  discard   stream the bulk pattern to a discard (RFC 863)\n"
+	    "            server, which must send nothing; MB/s sent\n"
 	    "options:\n"
 	    "  -H host    server address, loopback only (default 127.0.0.1)\n"
 	    "  -o port    server port (default 17001)\n"
@@ -1085,6 +1094,94 @@ bulk_io(struct worker *w, struct conn *c, uint32_t ev)
 }
 
 /*
+ * The RFC 864 stream: 95 lines of 72 characters and CR LF, each line
+ * starting one character further.  One cycle, then one read's worth
+ * more, so that any read is checked with one memcmp.
+ */
+#define CG_CYCLE	(95 * 74)
+
+static unsigned char cg_stream[CG_CYCLE + RBUF_SIZE];
+
+static void
+chargen_init(void)
+{
+	size_t k, line, col;
+
+	for (k = 0; k < sizeof(cg_stream); k++) {
+		line = (k / 74) % 95;
+		col = k % 74;
+		cg_stream[k] = col >= 72 ? (col == 72 ? '\r' : '\n') :
+		    (unsigned char)(' ' + (line + col) % 95);
+	}
+}
+
+static void
+chargen_io(struct worker *w, struct conn *c, uint32_t ev)
+{
+	uint64_t now;
+	size_t len;
+	ssize_t n;
+
+	for (;;) {
+		if ((n = conn_read(w, c)) == 0)
+			break;
+		if (n == -1) {
+			conn_lost(w, c);
+			return;
+		}
+		len = (size_t)n;
+		if (memcmp(w->rbuf, cg_stream + c->rx % CG_CYCLE, len) != 0) {
+			verify_failed(w, c, "chargen stream differs from "
+			    "RFC 864's");
+			return;
+		}
+		c->rx += len;
+		now = now_ns();
+		if (now >= t_measure && now <= t_end) {
+			w->bytes += len;
+			c->wops++;
+		}
+		if (len < RBUF_SIZE && !(ev & EV_CLOSING))
+			break;
+	}
+}
+
+static void
+discard_io(struct worker *w, struct conn *c, uint32_t ev)
+{
+	uint64_t now;
+	size_t off;
+	ssize_t n;
+
+	(void)ev;
+	if ((n = conn_read(w, c)) > 0) {
+		verify_failed(w, c, "discard server sent bytes");
+		return;
+	}
+	if (n == -1) {
+		conn_lost(w, c);
+		return;
+	}
+	while ((now = now_ns()) < t_end) {
+		off = (size_t)((c->base + c->tx) % PATTERN_LEN);
+		n = send(c->fd, pattern + off, RBUF_SIZE, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			conn_lost(w, c);
+			return;
+		}
+		c->tx += (uint64_t)n;
+		if (now >= t_measure) {
+			w->bytes += (uint64_t)n;
+			c->wops++;
+		}
+	}
+}
+
+/*
  * Oracle questions have a fixed size, "Will it rain NNNNNNNNNN?", so
  * the echo reference can be run with the same message size.  The
  * number differs per connection, so a reply sent down the wrong
@@ -1286,6 +1383,14 @@ conn_begin(struct worker *w, struct conn *c)
 		c->tx = c->rx = 0;
 		bulk_io(w, c, 0);
 		break;
+	case M_CHARGEN:
+		c->tx = c->rx = 0;
+		chargen_io(w, c, 0);
+		break;
+	case M_DISCARD:
+		c->tx = c->rx = 0;
+		discard_io(w, c, 0);
+		break;
 	case M_ORACLE:
 		/* Questions unanswered on a closed connection are dropped. */
 		c->qsent = c->qdone = 0;
@@ -1319,6 +1424,12 @@ handle_event(struct worker *w, struct conn *c, uint32_t ev)
 	switch (o.mode) {
 	case M_BULK:
 		bulk_io(w, c, ev);
+		break;
+	case M_CHARGEN:
+		chargen_io(w, c, ev);
+		break;
+	case M_DISCARD:
+		discard_io(w, c, ev);
 		break;
 	case M_ORACLE:
 		oracle_io(w, c, ev);
@@ -1388,7 +1499,7 @@ conns_alloc(void)
 
 	if (o.mode == M_ORACLE)
 		txsize = (size_t)o.depth * QLEN;
-	else if (o.mode != M_BULK)
+	else if (!STREAM_MODE(o.mode))
 		txsize = o.size;
 	if ((cs = calloc(o.conns, sizeof(*cs))) == NULL)
 		die("calloc");
@@ -1517,7 +1628,7 @@ report_traffic(const struct worker *t, const struct hist *h, double secs)
 
 	print_common();
 	printf(" duration=%.3f", secs);
-	if (o.mode == M_BULK) {
+	if (STREAM_MODE(o.mode)) {
 		printf(" inflight=%zu bytes=%llu mbps=%.2f", o.inflight,
 		    (unsigned long long)t->bytes, (double)t->bytes / secs / 1e6);
 	} else {
@@ -1537,9 +1648,11 @@ report_traffic(const struct worker *t, const struct hist *h, double secs)
 	    (unsigned long long)t->reconnects,
 	    (unsigned long long)t->connfail);
 
-	if (o.mode == M_BULK)
-		printf("bulk: %.1f MB/s echoed and verified over %u "
-		    "connections, %llu errors\n", (double)t->bytes / secs / 1e6,
+	if (STREAM_MODE(o.mode))
+		printf("%s: %.1f MB/s %s over %u connections, %llu errors\n",
+		    mode_names[o.mode], (double)t->bytes / secs / 1e6,
+		    o.mode == M_BULK ? "echoed and verified" :
+		    o.mode == M_CHARGEN ? "read and verified" : "sent",
 		    o.conns, (unsigned long long)(t->errors + t->closed));
 	else
 		printf("%s: %.0f %s/s over %u connections, latency us "
@@ -1643,7 +1756,7 @@ run_traffic(void)
 	free(h);
 	if (total.errors > 0 || total.closed > 0)
 		return 1;
-	if (o.mode == M_BULK)
+	if (STREAM_MODE(o.mode))
 		return total.bytes == 0 ? 3 : 0;
 	return total.ops == 0 ? 3 : 0;
 }
@@ -1846,13 +1959,15 @@ main(int argc, char **argv)
 		limit += (unsigned)(o.warmup + o.duration);
 	alarm(limit);
 
-	if (o.mode == M_BULK) {
+	if (o.mode == M_BULK || o.mode == M_DISCARD) {
 		if ((pattern = malloc(PATTERN_LEN + RBUF_SIZE)) == NULL)
 			die("malloc");
 		fill_random(pattern, PATTERN_LEN, seed);
 		/* The tail repeats the head, so any chunk is contiguous. */
 		memcpy(pattern + PATTERN_LEN, pattern, RBUF_SIZE);
 	}
+	if (o.mode == M_CHARGEN)
+		chargen_init();
 	rc = o.mode == M_HOLD ? run_hold() : run_traffic();
 	free(pattern);
 	return rc;
