@@ -1,0 +1,163 @@
+/*
+ * Reporting the counters: burst lines when refusals start and end, the
+ * STATUS= line, and the watchdog, fed only while every worker turns.
+ *
+ * Threads: main thread only (the counters themselves are atomics that
+ * any thread bumps: include/stats.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/util.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "server_internal.h"
+#include "stats.h"
+#include "systemd.h"
+#include "worker.h"
+
+static void
+burst_describe(struct server *srv, int r, char *buf, size_t len)
+{
+	switch (r) {
+	case EO_REFUSED_FULL:
+		snprintf(buf, len, "max_connections (%u) reached and no "
+		    "connection quiet for %u s to evict", srv->cfg->max_conns,
+		    srv->cfg->evict_after);
+		break;
+	case EO_REFUSED_LISTENER:
+		snprintf(buf, len, "listener %s reached its max_connections "
+		    "(%u)", srv->refused_by[r], srv->refused_limit[r]);
+		break;
+	case EO_REFUSED_SOURCE:
+		snprintf(buf, len, "a client of listener %s reached "
+		    "max_connections_per_source (%u)", srv->refused_by[r],
+		    srv->refused_limit[r]);
+		break;
+	case EO_REFUSED_FDS:
+		snprintf(buf, len, "out of file descriptors (listener %s); "
+		    "raise LimitNOFILE= or ulimit -n", srv->refused_by[r]);
+		break;
+	case EO_REFUSED_OTHER:
+		snprintf(buf, len, "shutting down or out of memory");
+		break;
+	default:
+		snprintf(buf, len, "max_connections (%u) reached: evicting "
+		    "the connections quiet for longest", srv->cfg->max_conns);
+		break;
+	}
+}
+
+static void
+stats_bursts(struct server *srv)
+{
+	char what[256];
+	int r;
+
+	for (r = 0; r <= EO_NREFUSALS; r++) {
+		struct burst *b = &srv->bursts[r];
+		unsigned long now = r < EO_NREFUSALS ?
+		    stats_get(&srv->stats.refused[r]) :
+		    stats_get(&srv->stats.evicted);
+
+		if (now != b->seen && !b->active) {
+			b->active = 1;
+			b->start = b->seen;
+			b->began = mono_now();
+			burst_describe(srv, r, what, sizeof(what));
+			log_warnx("%s connections: %s", r < EO_NREFUSALS ?
+			    "refusing" : "evicting", what);
+		} else if (now == b->seen && b->active) {
+			b->active = 0;
+			burst_describe(srv, r, what, sizeof(what));
+			log_notice("%s %lu connections in %lld s: %s",
+			    r < EO_NREFUSALS ? "refused" : "evicted",
+			    now - b->start, (long long)(mono_now() - b->began),
+			    what);
+		}
+		b->seen = now;
+	}
+}
+
+/* "echo, oracle" into buf, cut short where it does not fit. */
+static void
+stats_names(const struct server *srv, char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int k;
+
+	buf[0] = '\0';
+	for (i = 0; i < srv->nlis && used < len; i++) {
+		k = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+		    listener_name(srv->lis[i]));
+		if (k > 0)
+			used += (size_t)k;
+	}
+}
+
+void
+stats_status_text(struct server *srv, char *buf, size_t len)
+{
+	unsigned n = stats_get(&srv->stats.conns);
+	char names[256];
+
+	srv->status_conns = n;
+	stats_names(srv, names, sizeof(names));
+	snprintf(buf, len, "Serving %zu listener%s (%s); %u connection%s",
+	    srv->nlis, srv->nlis == 1 ? "" : "s", names, n,
+	    n == 1 ? "" : "s");
+}
+
+void
+stats_status(struct server *srv, int force)
+{
+	char buf[512];
+
+	if (!force && stats_get(&srv->stats.conns) == srv->status_conns)
+		return;
+	stats_status_text(srv, buf, sizeof(buf));
+	systemd_status("%s", buf);
+}
+
+void
+stats_tickcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	stats_bursts(srv);
+	if (!srv->stopping)
+		stats_status(srv, 0);
+}
+
+/* Fed only while every worker's loop still turns. */
+void
+stats_watchdogcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	time_t now = mono_now();
+	time_t stuck = (time_t)(srv->watchdog_usec / 1000000);
+	unsigned i;
+
+	(void)fd;
+	(void)what;
+	if (stuck < 3)
+		stuck = 3;
+	for (i = 0; i < srv->nworkers; i++) {
+		unsigned long beat = worker_heartbeat(srv->workers[i]);
+
+		if (beat != srv->beats[i]) {
+			srv->beats[i] = beat;
+			srv->beat_at[i] = now;
+		} else if (now - srv->beat_at[i] > stuck) {
+			log_err("worker %u is stuck (no loop turn for %lld s): "
+			    "not feeding the watchdog", i,
+			    (long long)(now - srv->beat_at[i]));
+			return;
+		}
+	}
+	systemd_watchdog_ping();
+}
