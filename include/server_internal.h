@@ -87,10 +87,13 @@ time_t	mono_now(void);
 struct listen_sock *listen_sock_new(struct server *srv, int fd,
 	    const struct cfg_addr *addr, int backlog, const char *sd_name,
 	    char *err, size_t errlen);
+/* beside: see listener_bind(). */
 struct listen_sock *listen_sock_open(struct server *srv,
-	    const struct cfg_addr *addr, int backlog, char *err,
+	    const struct cfg_addr *addr, int backlog, int beside, char *err,
 	    size_t errlen);
 void	listen_sock_free(struct listen_sock *ls);
+/* Serves what is queued on these sockets of ours, then frees them. */
+void	listen_sock_retire(struct listen_sock **v, size_t n);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);

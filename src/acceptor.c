@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <linux/filter.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -26,6 +29,7 @@
 
 #define EO_RESUME_MS	100	/* accept again after running out of fds */
 #define EO_SPARE_DRAIN	64	/* accept-and-close at most this many */
+#define EO_RETIRE_MAX	(1 << 20) /* accepts when retiring, at most */
 
 static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -65,12 +69,12 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 
 struct listen_sock *
 listen_sock_open(struct server *srv, const struct cfg_addr *addr,
-    int backlog, char *err, size_t errlen)
+    int backlog, int beside, char *err, size_t errlen)
 {
 	struct listen_sock *ls;
 	int fd;
 
-	if ((fd = listener_bind(addr, backlog, err, errlen)) == -1)
+	if ((fd = listener_bind(addr, backlog, beside, err, errlen)) == -1)
 		return NULL;
 	if ((ls = listen_sock_new(srv, fd, addr, backlog, NULL, err,
 	    errlen)) == NULL)
@@ -85,6 +89,77 @@ listen_sock_free(struct listen_sock *ls)
 	close(ls->fd);
 	free(ls->sd_name);
 	free(ls);
+}
+
+/*
+ * Closing a listening socket resets every connection in its queue,
+ * though those clients' connect() succeeded.  So, for all the sockets
+ * being closed at once: a filter that drops new SYNs (the client
+ * retries, and meets the socket that replaces this one or a refusal)
+ * but lets handshakes under way complete; accept and serve what is
+ * queued; a millisecond for those handshakes; again; then close.
+ */
+static void
+acceptor_stop_syns(struct listen_sock *ls)
+{
+	/* Offset 0 is the TCP header: flags at 13, SYN is 0x02. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	evconnlistener_disable(ls->evl);
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog)) == -1)
+		log_warn("listener %s: cannot stop new clients on %s before "
+		    "closing it", listen_sock_owner(ls), ls->addr.text);
+}
+
+static void
+acceptor_take_queued(struct listen_sock *ls)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, n;
+
+	for (n = 0; n < EO_RETIRE_MAX; n++) {
+		len = sizeof(ss);
+		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && errno == EINTR)
+			continue;
+		if (fd == -1)
+			break;
+		/* Accepted sockets inherit the listener's filter. */
+		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		acceptor_accept(ls->evl, fd, (struct sockaddr *)&ss, (int)len,
+		    ls);
+	}
+	if (n == EO_RETIRE_MAX || (errno != EAGAIN && errno != EWOULDBLOCK))
+		log_warn("listener %s: clients still queued on %s are reset",
+		    listen_sock_owner(ls), ls->addr.text);
+}
+
+void
+listen_sock_retire(struct listen_sock **v, size_t n)
+{
+	struct timespec ms = { 0, 1000000 };
+	size_t i;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		acceptor_stop_syns(v[i]);
+		acceptor_take_queued(v[i]);
+	}
+	nanosleep(&ms, NULL);
+	for (i = 0; i < n; i++) {
+		acceptor_take_queued(v[i]);
+		listen_sock_free(v[i]);
+	}
 }
 
 const char *

@@ -9,6 +9,7 @@
  *
  * Threads: main thread only.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct plan {
 	size_t			  nours;
 	struct listen_sock	**sd;		/* systemd's, by name */
 	size_t			  nsd;
+	struct listen_sock	**gone;		/* ours, to close */
 };
 
 static int
@@ -90,6 +92,7 @@ plan_free(struct plan *p)
 	free(p->old_kept);
 	free(p->ours);
 	free(p->sd);
+	free(p->gone);
 }
 
 /* Undoes a plan that will not be applied. */
@@ -125,10 +128,11 @@ plan_alloc(struct server *srv, struct plan *p, const struct cfg *cfg)
 	p->old_kept = calloc(srv->nlis + 1, 1);
 	p->ours = calloc(srv->nsocks + 1, sizeof(*p->ours));
 	p->sd = calloc(srv->nsocks + 1, sizeof(*p->sd));
+	p->gone = calloc(srv->nsocks + 1, sizeof(*p->gone));
 	return p->lis == NULL || p->lcs == NULL || p->made == NULL ||
 	    p->socks == NULL || p->owner == NULL || p->fresh == NULL ||
 	    p->old == NULL || p->old_kept == NULL || p->ours == NULL ||
-	    p->sd == NULL ? -1 : 0;
+	    p->sd == NULL || p->gone == NULL ? -1 : 0;
 }
 
 /* Sorted copies of what runs now. */
@@ -190,6 +194,32 @@ plan_find_sock(struct plan *p, const struct cfg_addr *a)
 	return NULL;
 }
 
+/*
+ * Whether a running socket of ours has a's family and port (so a is
+ * a wildcard beside a specific address, or the reverse): they sort
+ * together, right where a would be.
+ */
+static int
+plan_port_held(const struct plan *p, const struct cfg_addr *a)
+{
+	size_t lo = 0, hi = p->nours, mid;
+	/* sa_family, then the port: the same offsets in both families. */
+	size_t key = offsetof(struct sockaddr_in, sin_port) +
+	    sizeof(in_port_t);
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (cmp_addr(&p->ours[mid]->addr, a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < p->nours && p->ours[lo]->addr.len == a->len &&
+	    memcmp(&p->ours[lo]->addr.ss, &a->ss, key) == 0) ||
+	    (lo > 0 && p->ours[lo - 1]->addr.len == a->len &&
+	    memcmp(&p->ours[lo - 1]->addr.ss, &a->ss, key) == 0);
+}
+
 /* The first of systemd's sockets named name (they sort together). */
 static size_t
 plan_find_sd(const struct plan *p, const char *name)
@@ -232,7 +262,7 @@ plan_sockets(struct server *srv, struct plan *p,
 	for (i = 0; i < lc->naddrs; i++) {
 		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL) {
 			ls = listen_sock_open(srv, &lc->addrs[i], lc->backlog,
-			    err, errlen);
+			    plan_port_held(p, &lc->addrs[i]), err, errlen);
 			if (ls == NULL)
 				return -1;
 			ls->fresh = 1;
@@ -265,10 +295,10 @@ plan_listener(struct server *srv, struct plan *p,
 
 /* The running sockets the plan does not serve: parked or closed. */
 static void
-plan_drop_socks(struct server *srv, struct listen_sock **kept,
-    size_t *nkept)
+plan_drop_socks(struct server *srv, struct plan *p,
+    struct listen_sock **kept, size_t *nkept)
 {
-	size_t i;
+	size_t i, ngone = 0;
 
 	for (i = 0; i < srv->nsocks; i++) {
 		struct listen_sock *ls = srv->socks[i];
@@ -288,9 +318,10 @@ plan_drop_socks(struct server *srv, struct listen_sock **kept,
 		} else {
 			log_info("listener %s: closed %s",
 			    listen_sock_owner(ls), ls->addr.text);
-			listen_sock_free(ls);
+			p->gone[ngone++] = ls;
 		}
 	}
+	listen_sock_retire(p->gone, ngone);
 }
 
 static void
@@ -323,7 +354,7 @@ plan_commit(struct server *srv, struct plan *p, struct cfg *cfg)
 	for (i = 0; i < p->nlis; i++)
 		listener_set_config(p->lis[i], p->lcs[i]);
 	/* First: the serving loop below clears the marks it reads. */
-	plan_drop_socks(srv, kept, &nkept);
+	plan_drop_socks(srv, p, kept, &nkept);
 	plan_serve_socks(srv, p);
 	/* The server's references to listeners that are gone. */
 	for (i = 0; i < p->nold; i++)

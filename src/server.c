@@ -47,7 +47,7 @@ static void
 server_stop(struct server *srv, const char *why)
 {
 	struct timeval grace = { (time_t)srv->cfg->shutdown_timeout, 0 };
-	size_t i;
+	size_t i, nours = 0;
 
 	if (srv->stopping) {
 		log_notice("%s again: closing every connection now", why);
@@ -55,14 +55,21 @@ server_stop(struct server *srv, const char *why)
 			worker_abort(srv->workers[i]);
 		return;
 	}
+	/* No more accepting: the sockets close now, ours once what is
+	   queued on them is served; systemd's keep their queue for the
+	   next start. */
+	for (i = 0; i < srv->nsocks; i++) {
+		if (srv->socks[i]->sd_name == NULL)
+			srv->socks[nours++] = srv->socks[i];
+		else
+			listen_sock_free(srv->socks[i]);
+	}
+	listen_sock_retire(srv->socks, nours);
+	srv->nsocks = 0;
 	srv->stopping = 1;
 	systemd_stopping();
 	log_info("stopping (%s): %u connections, up to %u s to finish",
 	    why, stats_get(&srv->stats.conns), srv->cfg->shutdown_timeout);
-	/* No more accepting: the sockets close now. */
-	for (i = 0; i < srv->nsocks; i++)
-		listen_sock_free(srv->socks[i]);
-	srv->nsocks = 0;
 	for (i = 0; i < srv->nworkers; i++)
 		worker_drain(srv->workers[i]);
 	evtimer_add(srv->ev_grace, &grace);
