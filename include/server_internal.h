@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "stats.h"
@@ -64,6 +65,12 @@ struct server {
 	struct event		*ev_grace;	/* shutdown grace is over */
 	struct event		*ev_done;	/* on done_fd */
 	struct event		*ev_watchdog;
+	struct event		*ev_check;	/* the reload check's pipe */
+	struct event		*ev_check_late;	/* ... its time limit */
+	pid_t			 check_pid;	/* checking a reload; 0: no */
+	int			 check_fd;
+	char			*check_out;	/* what it wrote so far */
+	size_t			 check_len;
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -75,6 +82,8 @@ struct server {
 	time_t			*beat_at;	/* when it last moved */
 
 	unsigned		 status_conns;
+	char			 reload_failure[200]; /* why the last reload
+						   failed; "": it did not */
 	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
 	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
 	unsigned		 refused_limit[EO_NREFUSALS];
@@ -103,7 +112,10 @@ void	acceptor_resumecb(int fd, short what, void *arg);
 /* reload.c: configurations applied at start and on SIGHUP. */
 int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 	    size_t errlen);
+/* SIGHUP: checks the file in a child process, applies it if valid. */
 void	reload_run(struct server *srv);
+/* Stop: kills a check under way. */
+void	reload_cancel(struct server *srv);
 
 /* stats.c: counters, burst lines, STATUS=, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);

@@ -9,14 +9,21 @@
  *
  * Threads: main thread only.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 
 #include "config.h"
 #include "listener.h"
@@ -252,6 +259,7 @@ plan_sockets(struct server *srv, struct plan *p,
 {
 	struct listen_sock *ls;
 	size_t i = plan_find_sd(p, lc->name);
+	char why[256];
 
 	if (i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0) {
 		for (; i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0;
@@ -262,9 +270,13 @@ plan_sockets(struct server *srv, struct plan *p,
 	for (i = 0; i < lc->naddrs; i++) {
 		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL) {
 			ls = listen_sock_open(srv, &lc->addrs[i], lc->backlog,
-			    plan_port_held(p, &lc->addrs[i]), err, errlen);
-			if (ls == NULL)
+			    plan_port_held(p, &lc->addrs[i]), why, sizeof(why));
+			if (ls == NULL) {
+				/* Which listener, and where it is set. */
+				snprintf(err, errlen, "%s (listener \"%s\", %s:%d)",
+				    why, lc->name, lc->cfg->path, lc->line);
 				return -1;
+			}
 			ls->fresh = 1;
 			p->fresh[p->nfresh++] = ls;
 		} else if (ls->backlog != lc->backlog &&
@@ -403,27 +415,69 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 
 /* ---- SIGHUP ------------------------------------------------------- */
 
-void
-reload_run(struct server *srv)
+/*
+ * libconfig can exit() the process (an @include it cannot read) or
+ * block in open() for ever (a FIFO), and a huge file takes long to
+ * check.  So a reload is first checked by a child process, while this
+ * one keeps accepting; only a file the child found valid is loaded
+ * here.  The child writes "ok" or "bad", then the messages, one a line.
+ */
+#define EO_CHECK_SECONDS	10
+#define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
+
+static void
+reload_child(const char *path, int fd)
 {
 	struct cfg_diag d;
 	struct cfg *cfg;
-	char err[512];
+	size_t i;
+	FILE *f;
+
+	/* The parent's handlers would wake the parent's event loop. */
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	if ((f = fdopen(fd, "w")) == NULL)
+		_exit(1);
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(path, &d);
+	fprintf(f, "%s\n", cfg != NULL ? "ok" : "bad");
+	for (i = 0; i < d.n; i++)
+		fprintf(f, "%s\n", d.msgs[i]);
+	fflush(f);
+	_exit(0);
+}
+
+static void
+reload_failed(struct server *srv, const char *why)
+{
+	char status[512];
+
+	log_warnx("reload failed (%s): still running the previous "
+	    "configuration of %s", why, srv->cfg->path);
+	/* Until a good reload, STATUS= says so first. */
+	snprintf(srv->reload_failure, sizeof(srv->reload_failure), "%s",
+	    why);
+	stats_status_text(srv, status, sizeof(status));
+	systemd_ready(status);
+}
+
+/* Loads and applies the file the child found valid. */
+static void
+reload_apply(struct server *srv)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	char err[512], status[512];
 	size_t i;
 
-	if (srv->stopping)
-		return;
-	systemd_reloading();
-	log_info("reloading %s", srv->cfg->path);
 	cfg_diag_init(&d);
 	if ((cfg = cfg_load_file(srv->cfg->path, &d)) == NULL) {
 		for (i = 0; i < d.n; i++)
 			log_err("%s", d.msgs[i]);
-		log_warnx("reload failed (%zu error%s): still running the "
-		    "previous configuration", d.n, d.n == 1 ? "" : "s");
 		cfg_diag_free(&d);
-		systemd_ready("Reload failed: configuration errors, see the "
-		    "log; running the previous configuration");
+		reload_failed(srv, "the file changed while it was checked");
 		return;
 	}
 	cfg_diag_free(&d);
@@ -432,16 +486,167 @@ reload_run(struct server *srv)
 		    "still %u", srv->nworkers);
 	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
 		log_err("%s", err);
-		log_warnx("reload failed: still running the previous "
-		    "configuration");
 		cfg_unref(cfg);
-		systemd_ready("Reload failed: cannot open a listener, see the "
-		    "log; running the previous configuration");
+		reload_failed(srv, "cannot open a listener, see the log");
 		return;
 	}
 	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
 	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
 	    srv->nlis == 1 ? "" : "s");
-	systemd_ready("Reloaded");
-	stats_status(srv, 1);
+	srv->reload_failure[0] = '\0';
+	stats_status_text(srv, status, sizeof(status));
+	systemd_ready(status);
+}
+
+/* Ends the check: kills the child if need be, reaps it, frees. */
+static int
+reload_check_end(struct server *srv, int kill_it)
+{
+	int status = 0;
+
+	if (kill_it)
+		kill(srv->check_pid, SIGKILL);
+	while (waitpid(srv->check_pid, &status, 0) == -1 && errno == EINTR)
+		;
+	event_free(srv->ev_check);
+	event_free(srv->ev_check_late);
+	srv->ev_check = srv->ev_check_late = NULL;
+	close(srv->check_fd);
+	srv->check_fd = -1;
+	srv->check_pid = 0;
+	return status;
+}
+
+/* The child is done: its verdict, or how it died. */
+static void
+reload_verdict(struct server *srv, int status)
+{
+	char why[128], *line, *next;
+	size_t n = 0;
+	int ok;
+
+	srv->check_out[srv->check_len] = '\0';
+	ok = strncmp(srv->check_out, "ok\n", 3) == 0;
+	if (!ok && strncmp(srv->check_out, "bad\n", 4) != 0) {
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "the check was killed by "
+			    "signal %d", WTERMSIG(status));
+		else
+			snprintf(why, sizeof(why), "the check exited with "
+			    "status %d: the file or an @include cannot be "
+			    "read", WEXITSTATUS(status));
+		reload_failed(srv, why);
+		return;
+	}
+	for (line = strchr(srv->check_out, '\n') + 1; *line != '\0';
+	    line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		log_err("%s", line);
+		n++;
+	}
+	if (ok) {
+		reload_apply(srv);
+		return;
+	}
+	snprintf(why, sizeof(why), "%zu error%s, see the log", n,
+	    n == 1 ? "" : "s");
+	reload_failed(srv, why);
+}
+
+static void
+reload_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char buf[4096];
+	ssize_t n;
+	size_t room;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		room = EO_CHECK_OUT_MAX - srv->check_len;
+		if ((size_t)n > room)
+			n = (ssize_t)room;	/* the rest is dropped */
+		memcpy(srv->check_out + srv->check_len, buf, (size_t)n);
+		srv->check_len += (size_t)n;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	reload_verdict(srv, reload_check_end(srv, 0));
+}
+
+static void
+reload_latecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char why[128];
+
+	(void)fd;
+	(void)what;
+	reload_check_end(srv, 1);
+	snprintf(why, sizeof(why), "reload check timed out after %d s: is "
+	    "the file or an @include a FIFO?", EO_CHECK_SECONDS);
+	reload_failed(srv, why);
+}
+
+/* The child, its pipe, and the events that watch them. */
+static int
+reload_check_start(struct server *srv)
+{
+	struct timeval late = { EO_CHECK_SECONDS, 0 };
+	int fds[2];
+
+	if (srv->check_out == NULL &&
+	    (srv->check_out = malloc(EO_CHECK_OUT_MAX + 1)) == NULL)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	if ((srv->check_pid = fork()) == -1) {
+		srv->check_pid = 0;
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (srv->check_pid == 0)
+		reload_child(srv->cfg->path, fds[1]);
+	close(fds[1]);
+	srv->check_fd = fds[0];
+	srv->check_len = 0;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	srv->ev_check = event_new(srv->base, fds[0], EV_READ | EV_PERSIST,
+	    reload_readcb, srv);
+	srv->ev_check_late = evtimer_new(srv->base, reload_latecb, srv);
+	if (srv->ev_check == NULL || srv->ev_check_late == NULL ||
+	    event_add(srv->ev_check, NULL) == -1 ||
+	    event_add(srv->ev_check_late, &late) == -1) {
+		reload_cancel(srv);
+		return -1;
+	}
+	return 0;
+}
+
+void
+reload_run(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	if (srv->check_pid != 0) {
+		log_notice("SIGHUP while the previous one is being checked: "
+		    "ignored");
+		return;
+	}
+	systemd_reloading();
+	log_info("reloading %s", srv->cfg->path);
+	if (reload_check_start(srv) == -1)
+		reload_failed(srv, "cannot start checking the file");
+}
+
+void
+reload_cancel(struct server *srv)
+{
+	if (srv->check_pid == 0)
+		return;
+	reload_check_end(srv, 1);
 }

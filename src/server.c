@@ -55,6 +55,7 @@ server_stop(struct server *srv, const char *why)
 			worker_abort(srv->workers[i]);
 		return;
 	}
+	reload_cancel(srv);
 	/* No more accepting: the sockets close now, ours once what is
 	   queued on them is served; systemd's keep their queue for the
 	   next start. */
@@ -146,6 +147,8 @@ server_free(struct server *srv)
 		close(srv->done_fd);
 	if (srv->spare_fd != -1)
 		close(srv->spare_fd);
+	reload_cancel(srv);
+	free(srv->check_out);
 	free(srv->beats);
 	free(srv->beat_at);
 	if (srv->base != NULL)
@@ -298,7 +301,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		cfg_unref(cfg);
 		return NULL;
 	}
-	srv->done_fd = srv->spare_fd = -1;
+	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||

@@ -103,11 +103,16 @@ stats_status_text(struct server *srv, char *buf, size_t len)
 	unsigned n = stats_get(&srv->stats.conns);
 	char names[256];
 
+	char failed[256] = "";
+
 	srv->status_conns = n;
 	stats_names(srv, names, sizeof(names));
-	snprintf(buf, len, "Serving %zu listener%s (%s); %u connection%s",
-	    srv->nlis, srv->nlis == 1 ? "" : "s", names, n,
-	    n == 1 ? "" : "s");
+	if (srv->reload_failure[0] != '\0')
+		snprintf(failed, sizeof(failed), "Reload failed: %s; running "
+		    "the previous configuration. ", srv->reload_failure);
+	snprintf(buf, len, "%secho-oracled %s: serving %zu listener%s (%s); "
+	    "%u connection%s", failed, EO_VERSION, srv->nlis,
+	    srv->nlis == 1 ? "" : "s", names, n, n == 1 ? "" : "s");
 }
 
 void

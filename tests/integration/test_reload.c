@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -285,6 +286,120 @@ START_TEST(test_stop_accepts_queued_clients)
 }
 END_TEST
 
+#define CONF_ONE \
+    "listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
+    " bind = \"127.0.0.1\"; } );\n"
+
+static void
+expect_serving(int port)
+{
+	int fd = tcp_open("127.0.0.1", port);
+
+	eo_expect_echo(fd, "still here");
+	close(fd);
+}
+
+/*
+ * Issue 17 #1: an @include that libconfig cannot read made it exit()
+ * the daemon on SIGHUP.  The check runs in a child: the daemon keeps
+ * serving, says why, and a later good reload works.
+ */
+START_TEST(test_reload_include_unreadable_keeps_serving)
+{
+	int p = eo_port();
+	struct eod *d = eod_start(CONF_ONE, p);
+	char mem[128], dir[128];
+
+	/* Includes are relative to the file's folder. */
+	snprintf(mem, sizeof(mem), "%s/mem", d->dir);
+	snprintf(dir, sizeof(dir), "%s/dir", d->dir);
+	ck_assert_int_eq(symlink("/proc/self/mem", mem), 0);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	eod_write_conf(d, "@include \"mem\"\n" CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 1);
+	expect_serving(p);
+	ck_assert(eod_log_has(d, "the check exited with status 2"));
+	eod_write_conf(d, "@include \"dir\"\n" CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 1);
+	expect_serving(p);
+	eod_write_conf(d, CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 0);
+	expect_serving(p);
+	ck_assert_int_eq(eod_stop(d), 0);
+	unlink(mem);
+	rmdir(dir);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 17 #2: a FIFO as the configuration froze the daemon in open()
+ * on SIGHUP: no accepting, SIGTERM ignored.  Now it serves while the
+ * check waits, the check gives up after its time limit, and a later
+ * good reload works.
+ */
+START_TEST(test_reload_fifo_keeps_serving)
+{
+	int p = eo_port();
+	struct eod *d = eod_start(CONF_ONE, p);
+
+	ck_assert_int_eq(unlink(d->conf), 0);
+	ck_assert_int_eq(mkfifo(d->conf, 0600), 0);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(eod_wait_notify(d, "RELOADING=1", eo_ms(10000)), 0);
+	expect_serving(p);	/* while the check is stuck */
+	ck_assert_int_eq(eod_wait_notify(d, "Reload failed", eo_ms(30000)),
+	    0);
+	ck_assert(eod_log_has(d, "reload check timed out"));
+	expect_serving(p);
+	ck_assert_int_eq(unlink(d->conf), 0);
+	eod_write_conf(d, CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 16: a reload that cannot bind said only "bind 127.0.0.1:P:
+ * Address already in use"; it names the listener and its line, and
+ * STATUS= keeps saying the reload failed until a good one.
+ */
+START_TEST(test_reload_bind_failure_named_and_status_kept)
+{
+	int p = eo_port(), taken = eo_port(), held, fd;
+	struct eod *d = eod_start(CONF_ONE, p);
+	char want[256];
+
+	held = eo_listen("127.0.0.1", taken);
+	eod_write_conf(d, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"more\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", p, taken);
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "bind 127.0.0.1:%d: Address already in "
+	    "use (listener \"more\", %s:3)", taken, d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	/* A status line later (the connection count moved): still said. */
+	fd = tcp_open("127.0.0.1", p);
+	eo_expect_echo(fd, "x");
+	ck_assert_int_eq(eod_wait_notify(d, "STATUS=Reload failed: cannot "
+	    "open a listener, see the log; running the previous "
+	    "configuration. echo-oracled ", eo_ms(5000)), 0);
+	close(fd);
+	close(held);
+	ck_assert_int_eq(eod_reload(d), 0);
+	fd = tcp_open("127.0.0.1", p);
+	eo_expect_echo(fd, "y");
+	ck_assert_int_eq(eod_wait_notify(d, "STATUS=echo-oracled ",
+	    eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -295,6 +410,9 @@ main(void)
 	tcase_add_test(tc, test_reload_wildcard_specific_same_port);
 	tcase_add_test(tc, test_reload_removed_listener_serves_queued);
 	tcase_add_test(tc, test_stop_accepts_queued_clients);
+	tcase_add_test(tc, test_reload_include_unreadable_keeps_serving);
+	tcase_add_test(tc, test_reload_fifo_keeps_serving);
+	tcase_add_test(tc, test_reload_bind_failure_named_and_status_kept);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

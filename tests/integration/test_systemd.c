@@ -110,7 +110,7 @@ START_TEST(test_notify)
 	fd = tcp_open("127.0.0.1", pe);
 	eo_expect_echo(fd, "x");
 	/* The status follows the connection count. */
-	ck_assert_int_eq(eod_wait_notify(d, "STATUS=Serving 1 listener (echo);"
+	ck_assert_int_eq(eod_wait_notify(d, "serving 1 listener (echo);"
 	    " 1 connection", eo_ms(5000)), 0);
 	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
 	ck_assert_int_eq(eod_wait_notify(d, "MONOTONIC_USEC=", eo_ms(5000)),
