@@ -59,7 +59,8 @@ struct server {
 	struct listen_sock	**socks;	/* all, parked included */
 	size_t			 nsocks;
 
-	struct event		*ev_hup, *ev_term, *ev_int;
+#define EO_NSIGNALS	5
+	struct event		*ev_sig[EO_NSIGNALS]; /* server.c's list */
 	struct event		*ev_tick;	/* 1 s: bursts, status */
 	struct event		*ev_resume;	/* after EMFILE */
 	struct event		*ev_grace;	/* shutdown grace is over */
@@ -86,6 +87,8 @@ struct server {
 						   failed; "": it did not */
 	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
 	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
+	char			 refused_peer[EO_ADDR_TEXT_MAX]; /* the last
+						   over max_per_source */
 	unsigned		 refused_limit[EO_NREFUSALS];
 };
 
@@ -119,6 +122,8 @@ void	reload_cancel(struct server *srv);
 
 /* stats.c: counters, burst lines, STATUS=, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);
+/* SIGUSR1: one line with every counter, per listener too. */
+void	stats_dump(struct server *srv);
 void	stats_status(struct server *srv, int force);
 void	stats_tickcb(int fd, short what, void *arg);
 void	stats_watchdogcb(int fd, short what, void *arg);

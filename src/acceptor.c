@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -215,6 +217,19 @@ acceptor_refuse(struct server *srv, struct listen_sock *ls, int fd,
 	srv->refused_limit[why] = limit;
 }
 
+/* Which client reached max_connections_per_source, for the log. */
+static void
+acceptor_source_full(struct server *srv, const struct sockaddr *sa)
+{
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (inet_ntop(sa->sa_family, a, srv->refused_peer,
+	    sizeof(srv->refused_peer)) == NULL)
+		snprintf(srv->refused_peer, sizeof(srv->refused_peer), "?");
+}
+
 /* Over max_connections: refuse, or let the worker evict.  0: go on. */
 static int
 acceptor_over_max(struct server *srv, struct listen_sock *ls, int fd,
@@ -262,6 +277,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		    lc->max_conns);
 		return;
 	case EO_ADMIT_SOURCE_FULL:
+		acceptor_source_full(srv, sa);
 		acceptor_refuse(srv, ls, fd, EO_REFUSED_SOURCE,
 		    lc->max_per_source);
 		return;

@@ -48,6 +48,7 @@ server_stop(struct server *srv, const char *why)
 {
 	struct timeval grace = { (time_t)srv->cfg->shutdown_timeout, 0 };
 	size_t i, nours = 0;
+	unsigned n;
 
 	if (srv->stopping) {
 		log_notice("%s again: closing every connection now", why);
@@ -69,12 +70,18 @@ server_stop(struct server *srv, const char *why)
 	srv->nsocks = 0;
 	srv->stopping = 1;
 	systemd_stopping();
-	log_info("stopping (%s): %u connections, up to %u s to finish",
-	    why, stats_get(&srv->stats.conns), srv->cfg->shutdown_timeout);
+	n = stats_get(&srv->stats.conns);
+	log_info("stopping (%s): %u connection%s, up to %u s to finish", why,
+	    n, n == 1 ? "" : "s", srv->cfg->shutdown_timeout);
 	for (i = 0; i < srv->nworkers; i++)
 		worker_drain(srv->workers[i]);
 	evtimer_add(srv->ev_grace, &grace);
 }
+
+/* What a daemon is commonly sent; SIGPIPE is ignored in main(). */
+static const int server_signals[EO_NSIGNALS] = {
+	SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2
+};
 
 static void
 server_signalcb(evutil_socket_t sig, short what, void *arg)
@@ -82,22 +89,35 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 
 	(void)what;
-	if (sig == SIGHUP)
+	switch (sig) {
+	case SIGHUP:
 		reload_run(srv);
-	else
+		break;
+	case SIGUSR1:
+		stats_dump(srv);
+		break;
+	case SIGUSR2:
+		/* nginx's binary upgrade; not ours yet, and its default
+		   action would kill the daemon. */
+		log_notice("SIGUSR2 ignored: restart in place is not "
+		    "supported; use systemctl restart");
+		break;
+	default:
 		server_stop(srv, sig == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
 }
 
 static void
 server_gracecb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	unsigned i;
+	unsigned i, n = stats_get(&srv->stats.conns);
 
 	(void)fd;
 	(void)what;
-	log_notice("shutdown_timeout (%u s) is over: closing %u connections",
-	    srv->cfg->shutdown_timeout, stats_get(&srv->stats.conns));
+	log_notice("shutdown_timeout (%u s) is over: closing %u connection%s",
+	    srv->cfg->shutdown_timeout, n, n == 1 ? "" : "s");
 	for (i = 0; i < srv->nworkers; i++)
 		worker_abort(srv->workers[i]);
 }
@@ -135,9 +155,9 @@ server_free(struct server *srv)
 	free(srv->lis);
 	if (srv->cfg != NULL)
 		cfg_unref(srv->cfg);
-	if (srv->ev_hup) event_free(srv->ev_hup);
-	if (srv->ev_term) event_free(srv->ev_term);
-	if (srv->ev_int) event_free(srv->ev_int);
+	for (i = 0; i < EO_NSIGNALS; i++)
+		if (srv->ev_sig[i] != NULL)
+			event_free(srv->ev_sig[i]);
 	if (srv->ev_tick) event_free(srv->ev_tick);
 	if (srv->ev_resume) event_free(srv->ev_resume);
 	if (srv->ev_grace) event_free(srv->ev_grace);
@@ -156,28 +176,56 @@ server_free(struct server *srv)
 	free(srv);
 }
 
+/* The descriptor limit in effect, and what it leaves for clients. */
+static void
+server_fd_report(const struct cfg *cfg, rlim_t cur, int raise_errno)
+{
+	unsigned long long room = cur == RLIM_INFINITY ? ~0ULL :
+	    cur > EO_FD_RESERVE ? (unsigned long long)cur - EO_FD_RESERVE : 0;
+
+	if (room >= cfg->max_conns) {
+		log_info("file descriptors: RLIMIT_NOFILE is %llu, room for "
+		    "max_connections (%u)", (unsigned long long)cur,
+		    cfg->max_conns);
+		return;
+	}
+	log_warnx("max_connections is %u but only %llu file descriptors are "
+	    "allowed (RLIMIT_NOFILE)%s%s%s: room for about %llu connection%s; "
+	    "clients beyond are refused; raise LimitNOFILE= or ulimit -n",
+	    cfg->max_conns, (unsigned long long)cur, raise_errno ?
+	    " (raising it failed: " : "", raise_errno ? strerror(raise_errno) :
+	    "", raise_errno ? ")" : "", room, room == 1 ? "" : "s");
+}
+
 /*
  * Enough descriptors for max_connections: raise the soft limit toward
- * the hard one.  Short of it, accept() will meet EMFILE first, which is
- * survived (acceptor.c) but worth a warning now.
+ * the hard one, then report what is in effect (setrlimit can be
+ * refused, by a syscall filter say).  Short of it, accept() will meet
+ * EMFILE first, which is survived (acceptor.c) but worth a warning now.
  */
 static void
 server_fd_limit(const struct cfg *cfg)
 {
 	rlim_t want = (rlim_t)cfg->max_conns + EO_FD_RESERVE;
-	struct rlimit rl;
+	struct rlimit rl, raised;
+	int raise_errno = 0;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
 		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
-	    want : rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < want)
-		log_warnx("max_connections is %u but only %llu file "
-		    "descriptors are allowed (RLIMIT_NOFILE): new clients will "
-		    "be refused before max_connections; raise LimitNOFILE= or "
-		    "ulimit -n", cfg->max_conns,
-		    (unsigned long long)rl.rlim_cur);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		raised = rl;
+		raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &raised) == -1)
+			raise_errno = errno;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("getrlimit RLIMIT_NOFILE");
+			return;
+		}
+	}
+	server_fd_report(cfg, rl.rlim_cur, raise_errno);
 }
 
 static unsigned
@@ -232,21 +280,21 @@ server_events(struct server *srv)
 {
 	struct timeval second = { 1, 0 };
 
-	srv->ev_hup = evsignal_new(srv->base, SIGHUP, server_signalcb, srv);
-	srv->ev_term = evsignal_new(srv->base, SIGTERM, server_signalcb, srv);
-	srv->ev_int = evsignal_new(srv->base, SIGINT, server_signalcb, srv);
+	size_t i;
+
+	for (i = 0; i < EO_NSIGNALS; i++)
+		if ((srv->ev_sig[i] = evsignal_new(srv->base, server_signals[i],
+		    server_signalcb, srv)) == NULL ||
+		    event_add(srv->ev_sig[i], NULL) == -1)
+			return -1;
 	srv->ev_tick = event_new(srv->base, -1, EV_PERSIST, stats_tickcb,
 	    srv);
 	srv->ev_resume = evtimer_new(srv->base, acceptor_resumecb, srv);
 	srv->ev_grace = evtimer_new(srv->base, server_gracecb, srv);
 	srv->ev_done = event_new(srv->base, srv->done_fd, EV_READ | EV_PERSIST,
 	    server_donecb, srv);
-	if (srv->ev_hup == NULL || srv->ev_term == NULL ||
-	    srv->ev_int == NULL || srv->ev_tick == NULL ||
-	    srv->ev_resume == NULL || srv->ev_grace == NULL ||
-	    srv->ev_done == NULL || event_add(srv->ev_hup, NULL) == -1 ||
-	    event_add(srv->ev_term, NULL) == -1 ||
-	    event_add(srv->ev_int, NULL) == -1 ||
+	if (srv->ev_tick == NULL || srv->ev_resume == NULL ||
+	    srv->ev_grace == NULL || srv->ev_done == NULL ||
 	    event_add(srv->ev_tick, &second) == -1 ||
 	    event_add(srv->ev_done, NULL) == -1)
 		return -1;
@@ -338,9 +386,10 @@ server_run(struct server *srv)
 	char status[512];
 
 	log_info("echo-oracled %s started: %zu listener%s, %u worker%s, "
-	    "max_connections %u", EO_VERSION, srv->nlis,
+	    "max_connections %u, configuration %s", EO_VERSION, srv->nlis,
 	    srv->nlis == 1 ? "" : "s", srv->nworkers,
-	    srv->nworkers == 1 ? "" : "s", srv->cfg->max_conns);
+	    srv->nworkers == 1 ? "" : "s", srv->cfg->max_conns,
+	    srv->cfg->path);
 	stats_status_text(srv, status, sizeof(status));
 	systemd_ready(status);
 	event_base_dispatch(srv->base);

@@ -33,8 +33,9 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 		break;
 	case EO_REFUSED_SOURCE:
 		snprintf(buf, len, "a client of listener %s reached "
-		    "max_connections_per_source (%u)", srv->refused_by[r],
-		    srv->refused_limit[r]);
+		    "max_connections_per_source (%u): %s, the latest",
+		    srv->refused_by[r], srv->refused_limit[r],
+		    srv->refused_peer);
 		break;
 	case EO_REFUSED_FDS:
 		snprintf(buf, len, "out of file descriptors (listener %s); "
@@ -72,10 +73,10 @@ stats_bursts(struct server *srv)
 		} else if (now == b->seen && b->active) {
 			b->active = 0;
 			burst_describe(srv, r, what, sizeof(what));
-			log_notice("%s %lu connections in %lld s: %s",
+			log_notice("%s %lu connection%s in %lld s: %s",
 			    r < EO_NREFUSALS ? "refused" : "evicted",
-			    now - b->start, (long long)(mono_now() - b->began),
-			    what);
+			    now - b->start, now - b->start == 1 ? "" : "s",
+			    (long long)(mono_now() - b->began), what);
 		}
 		b->seen = now;
 	}
@@ -124,6 +125,48 @@ stats_status(struct server *srv, int force)
 		return;
 	stats_status_text(srv, buf, sizeof(buf));
 	systemd_status("%s", buf);
+}
+
+/* "echo 2, oracle 0": each listener's connections now. */
+static void
+stats_per_listener(const struct server *srv, char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int k;
+
+	buf[0] = '\0';
+	for (i = 0; i < srv->nlis && used < len; i++) {
+		k = snprintf(buf + used, len - used, "%s%s %u", i ? ", " : "",
+		    listener_name(srv->lis[i]), listener_nconns(srv->lis[i]));
+		if (k > 0)
+			used += (size_t)k;
+	}
+}
+
+void
+stats_dump(struct server *srv)
+{
+	const struct stats *st = &srv->stats;
+	unsigned long refused = 0;
+	char per[1024];
+	int r;
+
+	for (r = 0; r < EO_NREFUSALS; r++)
+		refused += stats_get(&st->refused[r]);
+	stats_per_listener(srv, per, sizeof(per));
+	log_notice("counters: %u open, %lu accepted, %lu refused "
+	    "(max_connections %lu, listener max_connections %lu, "
+	    "max_connections_per_source %lu, out of file descriptors %lu, "
+	    "shutting down or out of memory %lu), %lu evicted, %lu timed out; "
+	    "open per listener: %s", stats_get(&st->conns),
+	    stats_get(&st->accepted), refused,
+	    stats_get(&st->refused[EO_REFUSED_FULL]),
+	    stats_get(&st->refused[EO_REFUSED_LISTENER]),
+	    stats_get(&st->refused[EO_REFUSED_SOURCE]),
+	    stats_get(&st->refused[EO_REFUSED_FDS]),
+	    stats_get(&st->refused[EO_REFUSED_OTHER]),
+	    stats_get(&st->evicted), stats_get(&st->timeouts),
+	    per[0] != '\0' ? per : "none");
 }
 
 void
