@@ -91,10 +91,13 @@ systemd_sockets(struct systemd_socket **out, char *err, size_t errlen)
 		(*out)[i].fd = fd;
 		snprintf((*out)[i].name, sizeof((*out)[i].name), "%s",
 		    names != NULL && names[i] != NULL ? names[i] : "unknown");
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		/* AF_UNIX would be served with peer "?" and no
+		   per-source limit: TCP over IPv4 or IPv6 only. */
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
 			snprintf(err, errlen, "socket activation: fd %d (%s) "
-			    "is not a listening TCP socket: use ListenStream=",
-			    fd, (*out)[i].name);
+			    "is not a listening TCP socket (a UNIX socket, a "
+			    "datagram socket, a FIFO?): use ListenStream= with "
+			    "a port or address:port", fd, (*out)[i].name);
 			free(*out);
 			*out = NULL;
 			n = -1;
