@@ -181,26 +181,41 @@ stats_tickcb(evutil_socket_t fd, short what, void *arg)
 		stats_status(srv, 0);
 }
 
+int
+stats_beat_stuck(unsigned long beat, unsigned long *seen, time_t *seen_at,
+    time_t now, time_t limit)
+{
+	if (beat != *seen) {
+		*seen = beat;
+		*seen_at = now;
+		return 0;
+	}
+	return now - *seen_at > limit;
+}
+
+time_t
+stats_stuck_after(uint64_t watchdog_usec)
+{
+	time_t limit = (time_t)(watchdog_usec / 1000000);
+
+	/* A worker beats once a second: less than 3 s would be noise. */
+	return limit < 3 ? 3 : limit;
+}
+
 /* Fed only while every worker's loop still turns. */
 void
 stats_watchdogcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 	time_t now = mono_now();
-	time_t stuck = (time_t)(srv->watchdog_usec / 1000000);
+	time_t limit = stats_stuck_after(srv->watchdog_usec);
 	unsigned i;
 
 	(void)fd;
 	(void)what;
-	if (stuck < 3)
-		stuck = 3;
 	for (i = 0; i < srv->nworkers; i++) {
-		unsigned long beat = worker_heartbeat(srv->workers[i]);
-
-		if (beat != srv->beats[i]) {
-			srv->beats[i] = beat;
-			srv->beat_at[i] = now;
-		} else if (now - srv->beat_at[i] > stuck) {
+		if (stats_beat_stuck(worker_heartbeat(srv->workers[i]),
+		    &srv->beats[i], &srv->beat_at[i], now, limit)) {
 			log_err("worker %u is stuck (no loop turn for %lld s): "
 			    "not feeding the watchdog", i,
 			    (long long)(now - srv->beat_at[i]));
