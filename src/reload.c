@@ -148,7 +148,8 @@ plan_index(struct server *srv, struct plan *p)
 {
 	size_t i;
 
-	memcpy(p->old, srv->lis, srv->nlis * sizeof(*p->old));
+	for (i = 0; i < srv->nlis; i++)
+		p->old[i] = srv->lis[i];
 	p->nold = srv->nlis;
 	qsort(p->old, p->nold, sizeof(*p->old), cmp_lis);
 	for (i = 0; i < srv->nsocks; i++) {
@@ -438,7 +439,13 @@ reload_child(const char *path, int fd)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
-	if ((f = fdopen(fd, "w")) == NULL)
+	signal(SIGUSR2, SIG_DFL);
+	/* Copies of the clients' sockets here would delay their close
+	   (the FIN) until this process ends: keep only stdio and fd. */
+	if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
+		_exit(1);
+	close_range(4, ~0U, 0);
+	if ((f = fdopen(3, "w")) == NULL)
 		_exit(1);
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(path, &d);

@@ -335,19 +335,27 @@ END_TEST
 /*
  * Issue 17 #2: a FIFO as the configuration froze the daemon in open()
  * on SIGHUP: no accepting, SIGTERM ignored.  Now it serves while the
- * check waits, the check gives up after its time limit, and a later
+ * check waits (and closes connections: the check keeps no copy of
+ * their sockets), the check gives up after its time limit, and a later
  * good reload works.
  */
 START_TEST(test_reload_fifo_keeps_serving)
 {
-	int p = eo_port();
+	int p = eo_port(), early;
 	struct eod *d = eod_start(CONF_ONE, p);
 
+	early = tcp_open("127.0.0.1", p);
+	eo_expect_echo(early, "before the reload");
 	ck_assert_int_eq(unlink(d->conf), 0);
 	ck_assert_int_eq(mkfifo(d->conf, 0600), 0);
 	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
 	ck_assert_int_eq(eod_wait_notify(d, "RELOADING=1", eo_ms(10000)), 0);
 	expect_serving(p);	/* while the check is stuck */
+	/* The check holds no copy of a client's socket: closed now, not
+	   when the check ends. */
+	ck_assert_int_eq(shutdown(early, SHUT_WR), 0);
+	ck_assert_int_eq(wait_eof(early, eo_ms(3000)), 1);
+	close(early);
 	ck_assert_int_eq(eod_wait_notify(d, "Reload failed", eo_ms(30000)),
 	    0);
 	ck_assert(eod_log_has(d, "reload check timed out"));
