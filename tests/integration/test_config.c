@@ -215,11 +215,14 @@ START_TEST(test_values_refused)
 	} cases[] = {
 		{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
 		  " port = 4294984703; bind = \"127.0.0.1\"; } );\n",
-		  ":2: listener \"e\": port must be 1 to 65535, not 4294984703" },
+		  ":2: port = 4294984703 is out of range" },
+		{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port\n"
+		  " = 4294967303; bind = \"127.0.0.1\"; } );\n",
+		  ":2: port = 4294967303 is out of range" },
 		{ "idle_timeout = 4294967299;\n" OK_LISTENER,
-		  ":1: idle_timeout must be 0 to 86400, not 4294967299" },
+		  ":1: idle_timeout = 4294967299 is out of range" },
 		{ "max_connections = 99999999999;\n" OK_LISTENER,
-		  ":1: max_connections must be 1 to 1000000, not 99999999999" },
+		  ":1: max_connections = 99999999999 is out of range" },
 		{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
 		  "\n bind = \"::ffff:127.0.0.1\"; } );\n",
 		  ":2: listener \"e\": bind: \"::ffff:127.0.0.1\" is an "
