@@ -303,6 +303,27 @@ START_TEST(test_t_journal_priority)
 END_TEST
 
 /*
+ * A control byte in a configuration string reached -t's output as it
+ * is: "x\n<0>forged line" printed a second line the journal reads as
+ * of emergency priority.  It is escaped as -T writes it.
+ */
+START_TEST(test_t_control_bytes_escaped)
+{
+	char path[128], out[4096], want[512];
+
+	dir_make();
+	dir_write(path, sizeof(path), "ctl.conf", "log_level = "
+	    "\"x\\n<0>forged\\x1b\\x7f\";\n" OK_LISTENER);
+	ck_assert_int_eq(run_t(path, 1, out, sizeof(out)), 78);
+	snprintf(want, sizeof(want), "<3>%s:1: log_level must be one of "
+	    "error, warning, notice, info, debug; not \"x\\n<0>forged"
+	    "\\x1b\\x7f\"\n", path);
+	ck_assert_str_eq(out, want);
+	dir_clean();
+}
+END_TEST
+
+/*
  * Issue 16: -T prints the configuration in effect, which -t accepts and
  * -T prints again the same; on a mistake it exits 78 as -t does.
  */
@@ -422,6 +443,7 @@ main(void)
 	tcase_add_test(tc, test_values_refused);
 	tcase_add_test(tc, test_errors_capped);
 	tcase_add_test(tc, test_t_journal_priority);
+	tcase_add_test(tc, test_t_control_bytes_escaped);
 	tcase_add_test(tc, test_T_prints_config_in_effect);
 	tcase_add_test(tc, test_reload_unsafe_include_keeps_serving);
 	tcase_add_test(tc, test_dropin_added_on_reload);
