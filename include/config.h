@@ -7,8 +7,9 @@
  * Errors are collected, not stopped at: one run reports every mistake,
  * each as "FILE:LINE: what is wrong".
  *
- * Nothing outside config.c touches libconfig, except protocol option
- * parsers, which get their own group and the cfg_get_* helpers below.
+ * Nothing outside the config files (config.c, cfg_*.c) touches
+ * libconfig, except protocol option parsers, which get their own group
+ * and the cfg_get_* helpers below.
  */
 #ifndef EO_CONFIG_H
 #define EO_CONFIG_H
@@ -44,7 +45,8 @@ struct cfg_diag {
 	size_t		  total;	/* distinct mistakes, shown or not */
 	const char	 *file;		/* for settings libconfig can't place */
 	char		  context[EO_NAME_MAX + 16]; /* "listener \"x\": " */
-	/* The rest is config.c's: where each message points, for sorting. */
+	/* The rest is the config files': where each message points, for
+	   sorting. */
 	struct cfg_diag_pos *pos;
 	char		**files;
 	size_t		  nfiles;

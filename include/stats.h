@@ -7,6 +7,8 @@
 #define EO_STATS_H
 
 #include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
 
 /* Why a connection was closed as soon as it was accepted. */
 enum stats_refusal {
@@ -32,5 +34,16 @@ struct stats {
 	atomic_fetch_sub_explicit((field), (n), memory_order_relaxed)
 #define stats_get(field)						\
 	atomic_load_explicit((field), memory_order_relaxed)
+
+/*
+ * The watchdog's rule, pure so that it can be tested: a worker is stuck
+ * when its heartbeat (worker_heartbeat()) has not moved for more than
+ * limit seconds.  *seen and *seen_at are the beat last seen and when it
+ * last moved; updated when beat moved.  Returns 1 if stuck.
+ */
+int	stats_beat_stuck(unsigned long beat, unsigned long *seen,
+	    time_t *seen_at, time_t now, time_t limit);
+/* Seconds without a beat that count as stuck, for a watchdog period. */
+time_t	stats_stuck_after(uint64_t watchdog_usec);
 
 #endif

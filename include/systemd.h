@@ -14,8 +14,9 @@
 
 /* A listening socket systemd passed us, named by FileDescriptorName=. */
 struct systemd_socket {
-	int	fd;
-	char	name[256];
+	int		fd;
+	char		name[256];
+	struct cfg_addr	addr;		/* filled by systemd_adopt() */
 };
 
 /* READY=1 with a status line. */
@@ -36,5 +37,15 @@ void	systemd_watchdog_ping(void);
  */
 int	systemd_sockets(struct systemd_socket **out, char *err,
 	    size_t errlen);
+
+/*
+ * The same, checked against cfg: every name must be an enabled listener
+ * and, when activated at all, every enabled listener must have a
+ * socket.  The sockets come non-blocking and close-on-exec, with their
+ * address.  Returns how many, or -1 with the reason in err (nothing to
+ * free then).
+ */
+int	systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
+	    char *err, size_t errlen);
 
 #endif

@@ -125,6 +125,23 @@ log_prefix(char *line, size_t room, int level)
 	    stamp, ts.tv_nsec / 1000000, log_level_name(level)));
 }
 
+/*
+ * A message may carry text from a configuration file or a peer: a line
+ * break in it would start a second line, which journald reads with a
+ * priority prefix of the attacker's choosing ("<0>").  Control bytes
+ * become '?'; a tab stays.
+ */
+static void
+log_defang(char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
+		    s[i] == 0x7f)
+			s[i] = '?';
+}
+
 static void	log_vwrite(int, const char *, const char *, va_list)
 		    EO_PRINTF(3, 0);
 
@@ -132,12 +149,12 @@ static void
 log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 {
 	char line[2048];
-	size_t len, room = sizeof(line) - 1;	/* keep one for '\n' */
+	size_t len, start, room = sizeof(line) - 1;	/* one for '\n' */
 	int n;
 
 	if (!log_enabled(level))
 		return;
-	len = log_prefix(line, room, level);
+	start = len = log_prefix(line, room, level);
 	n = vsnprintf(line + len, room - len, fmt, ap);
 	/* Unformattable (EILSEQ, EOVERFLOW): the format still says what. */
 	if (n < 0)
@@ -146,6 +163,7 @@ log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 	if (errstr != NULL && len < room - 1)
 		len = log_advance(len, room, snprintf(line + len, room - len,
 		    ": %s", errstr));
+	log_defang(line + start, len - start);
 	line[len++] = '\n';
 	/* One write: lines from several threads stay whole. */
 	if (write(STDERR_FILENO, line, len) == -1)

@@ -1,6 +1,7 @@
 /*
  * systemd integration: see include/systemd.h.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "listener.h"
 #include "systemd.h"
 
 void
@@ -89,10 +91,13 @@ systemd_sockets(struct systemd_socket **out, char *err, size_t errlen)
 		(*out)[i].fd = fd;
 		snprintf((*out)[i].name, sizeof((*out)[i].name), "%s",
 		    names != NULL && names[i] != NULL ? names[i] : "unknown");
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		/* AF_UNIX would be served with peer "?" and no
+		   per-source limit: TCP over IPv4 or IPv6 only. */
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
 			snprintf(err, errlen, "socket activation: fd %d (%s) "
-			    "is not a listening TCP socket: use ListenStream=",
-			    fd, (*out)[i].name);
+			    "is not a listening TCP socket (a UNIX socket, a "
+			    "datagram socket, a FIFO?): use ListenStream= with "
+			    "a port or address:port", fd, (*out)[i].name);
 			free(*out);
 			*out = NULL;
 			n = -1;
@@ -105,5 +110,76 @@ out:
 			free(names[i]);
 		free(names);
 	}
+	return n;
+}
+
+/* A name of sd that is no enabled listener, or a listener without one. */
+static int
+systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
+    char *err, size_t errlen)
+{
+	size_t j;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const struct cfg_listener *lc = cfg_find_listener(cfg,
+		    sd[i].name);
+
+		if (lc == NULL || !lc->enabled) {
+			snprintf(err, errlen, "socket activation: systemd "
+			    "passed a socket named \"%s\" but %s has no %s "
+			    "listener of that name (FileDescriptorName= must "
+			    "be a listener's name)", sd[i].name, cfg->path,
+			    lc == NULL ? "" : "enabled");
+			return -1;
+		}
+	}
+	for (j = 0; j < cfg->nlisteners; j++) {
+		const struct cfg_listener *lc = &cfg->listeners[j];
+
+		for (i = 0; i < n; i++)
+			if (strcmp(sd[i].name, lc->name) == 0)
+				break;
+		if (lc->enabled && i == n) {
+			snprintf(err, errlen, "socket activation: listener "
+			    "\"%s\" has no socket from systemd: add a "
+			    "ListenStream= with FileDescriptorName=%s, or "
+			    "disable the listener", lc->name, lc->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
+    char *err, size_t errlen)
+{
+	struct systemd_socket *sd;
+	int i, n = systemd_sockets(&sd, err, errlen);
+
+	*out = NULL;
+	if (n <= 0)
+		return n;
+	if (systemd_match(cfg, sd, n, err, errlen) == -1) {
+		for (i = 0; i < n; i++)
+			close(sd[i].fd);
+		free(sd);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct cfg_addr *a = &sd[i].addr;
+		int fl = fcntl(sd[i].fd, F_GETFL);
+
+		a->len = sizeof(a->ss);
+		if (getsockname(sd[i].fd, (struct sockaddr *)&a->ss, &a->len) ==
+		    -1)
+			a->len = 0;
+		peer_format((struct sockaddr *)&a->ss, a->text, sizeof(a->text));
+		/* libevent's accept loop needs a non-blocking socket. */
+		fcntl(sd[i].fd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(sd[i].fd, F_SETFD, FD_CLOEXEC);
+	}
+	*out = sd;
 	return n;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "harness.h"
 #include "check_main.h"
@@ -100,6 +102,44 @@ START_TEST(test_activation_mismatch)
 }
 END_TEST
 
+/*
+ * Issue 10 #7: a UNIX stream socket passed by systemd was accepted,
+ * though the message said TCP (served with peer "?" and no per-source
+ * limit).  It is refused, exit 78, with a message that says what to do.
+ */
+START_TEST(test_activation_unix_socket_refused)
+{
+	int pe = eo_port(), po = eo_port();
+	int fds[2] = { eo_listen("127.0.0.1", pe), -1 };
+	struct sockaddr_un sun;
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 2,
+	    .listen_names = "echo:oracle", .expect_fail = 1 };
+	struct eod *d;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/eo-unix.%d",
+	    (int)getpid());
+	unlink(sun.sun_path);
+	fds[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fds[1], 0);
+	ck_assert_int_eq(bind(fds[1], (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	ck_assert_int_eq(listen(fds[1], 8), 0);
+	d = eod_start_opts(&o, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", pe, po);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 78);
+	ck_assert(eod_log_has(d, "(oracle) is not a listening TCP socket"));
+	close(fds[0]);
+	close(fds[1]);
+	unlink(sun.sun_path);
+	eod_free(d);
+}
+END_TEST
+
 /* READY=1 with STATUS=, RELOADING=1 with MONOTONIC_USEC=, STOPPING=1. */
 START_TEST(test_notify)
 {
@@ -110,7 +150,7 @@ START_TEST(test_notify)
 	fd = tcp_open("127.0.0.1", pe);
 	eo_expect_echo(fd, "x");
 	/* The status follows the connection count. */
-	ck_assert_int_eq(eod_wait_notify(d, "STATUS=Serving 1 listener (echo);"
+	ck_assert_int_eq(eod_wait_notify(d, "serving 1 listener (echo);"
 	    " 1 connection", eo_ms(5000)), 0);
 	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
 	ck_assert_int_eq(eod_wait_notify(d, "MONOTONIC_USEC=", eo_ms(5000)),
@@ -168,6 +208,7 @@ main(void)
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_activation);
 	tcase_add_test(tc, test_activation_mismatch);
+	tcase_add_test(tc, test_activation_unix_socket_refused);
 	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_watchdog);
 	tcase_add_test(tc, test_journal_prefix);

@@ -154,16 +154,56 @@ START_TEST(test_bind)
 	int fd, fd2;
 
 	sin->sin_port = 0;	/* any free port, for the test */
-	fd = listener_bind(&a, 16, err, sizeof(err));
+	fd = listener_bind(&a, 16, 0, err, sizeof(err));
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)sin, &len), 0);
 	snprintf(a.text, sizeof(a.text), "127.0.0.1:%u", ntohs(sin->sin_port));
-	fd2 = listener_bind(&a, 16, err, sizeof(err));
+	fd2 = listener_bind(&a, 16, 0, err, sizeof(err));
 	ck_assert_int_eq(fd2, -1);
 	ck_assert_msg(strstr(err, "bind 127.0.0.1:") != NULL &&
 	    strstr(err, "Address already in use") != NULL, "%s", err);
 	close(fd);
 	cfg_unref(cfg);
+}
+END_TEST
+
+/*
+ * Issue 10 #1: a reload moving 127.0.0.1:P to 0.0.0.0:P (or back) binds
+ * the new socket while the old one listens: allowed beside our own
+ * socket, still refused when not asked for (another process's port).
+ */
+START_TEST(test_bind_wildcard_beside_specific)
+{
+	struct cfg *cfg = load("listeners = ( { name = \"e\"; protocol = "
+	    "\"echo\"; port = 7; bind = \"127.0.0.1\"; } );");
+	struct cfg *cfg2 = load("listeners = ( { name = \"e\"; protocol = "
+	    "\"echo\"; port = 7; bind = \"0.0.0.0\"; } );");
+	struct cfg_addr spec = cfg->listeners[0].addrs[0];
+	struct cfg_addr wild = cfg2->listeners[0].addrs[0];
+	struct sockaddr_in *sin = (struct sockaddr_in *)&spec.ss;
+	socklen_t len = sizeof(*sin);
+	char err[256];
+	int fd, fd2;
+
+	sin->sin_port = 0;
+	fd = listener_bind(&spec, 16, 0, err, sizeof(err));
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)sin, &len), 0);
+	((struct sockaddr_in *)&wild.ss)->sin_port = sin->sin_port;
+	fd2 = listener_bind(&wild, 16, 0, err, sizeof(err));
+	ck_assert_int_eq(fd2, -1);
+	ck_assert_msg(strstr(err, "Address already in use") != NULL, "%s",
+	    err);
+	fd2 = listener_bind(&wild, 16, 1, err, sizeof(err));
+	ck_assert_msg(fd2 >= 0, "%s", err);
+	close(fd);
+	/* And back: the specific address beside the wildcard. */
+	fd = listener_bind(&spec, 16, 1, err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	close(fd);
+	close(fd2);
+	cfg_unref(cfg);
+	cfg_unref(cfg2);
 }
 END_TEST
 
@@ -178,6 +218,7 @@ main(void)
 	tcase_add_test(tc, test_refs);
 	tcase_add_test(tc, test_peer_format);
 	tcase_add_test(tc, test_bind);
+	tcase_add_test(tc, test_bind_wildcard_beside_specific);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

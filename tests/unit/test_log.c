@@ -238,6 +238,18 @@ START_TEST(test_warn_strerror)
 END_TEST
 
 /*
+ * A line break in logged text (a config string: log_level = "x\n<0>y")
+ * started a second line that journald read at emergency priority.
+ */
+START_TEST(test_control_bytes_cannot_forge_a_line)
+{
+	as_journal();
+	log_err("log_level must be one of ...; not \"%s\"", "x\n<0>forged\r\x7f\tok");
+	expect_only("<3>log_level must be one of ...; not \"x?<0>forged??\tok\"\n");
+}
+END_TEST
+
+/*
  * Issue 10 #3: an empty message counted the whole buffer as written, so
  * about 2 KiB of uninitialised stack went to stderr or the journal.
  */
@@ -333,6 +345,7 @@ main(void)
 	tcase_add_test(tc, test_unformattable_sends_no_stack);
 	tcase_add_test(tc, test_long_message_truncated);
 	tcase_add_test(tc, test_one_write_per_line);
+	tcase_add_test(tc, test_control_bytes_cannot_forge_a_line);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

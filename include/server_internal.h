@@ -1,0 +1,129 @@
+/*
+ * What the server's files share, and nothing else includes: the state
+ * of the main thread (struct server) and of one listening socket
+ * (struct listen_sock).  server.c runs the lifecycle, acceptor.c
+ * accepts, reload.c plans and applies configurations, stats.c counts
+ * and reports.  Main thread only.
+ */
+#ifndef EO_SERVER_INTERNAL_H
+#define EO_SERVER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct event;
+struct event_base;
+struct evconnlistener;
+struct listener;
+struct worker;
+
+/* One listening socket, ours or systemd's. */
+struct listen_sock {
+	struct server		*srv;
+	struct listener		*lis;		/* serving it; NULL: parked */
+	struct evconnlistener	*evl;
+	struct cfg_addr		 addr;
+	int			 fd;
+	int			 backlog;
+	unsigned char		 planned;	/* in the plan being made */
+	unsigned char		 fresh;		/* opened for that plan */
+	char			*sd_name;	/* passed by systemd under
+						   this name; NULL: ours */
+};
+
+/* A run of refusals for one reason: logged when it starts and ends. */
+struct burst {
+	unsigned long		 seen;		/* counter at the last tick */
+	unsigned long		 start;		/* counter when it began */
+	time_t			 began;
+	int			 active;
+};
+
+struct server {
+	struct event_base	*base;
+	struct cfg		*cfg;		/* the running generation */
+	struct stats		 stats;
+	int			 debug;		/* -d: log_level stays debug */
+
+	struct worker		**workers;
+	unsigned		 nworkers;
+	unsigned		 rr;		/* where the next pick starts */
+
+	struct listener		**lis;		/* enabled, by cfg order */
+	size_t			 nlis;
+	struct listen_sock	**socks;	/* all, parked included */
+	size_t			 nsocks;
+
+#define EO_NSIGNALS	5
+	struct event		*ev_sig[EO_NSIGNALS]; /* server.c's list */
+	struct event		*ev_tick;	/* 1 s: bursts, status */
+	struct event		*ev_resume;	/* after EMFILE */
+	struct event		*ev_grace;	/* shutdown grace is over */
+	struct event		*ev_done;	/* on done_fd */
+	struct event		*ev_watchdog;
+	struct event		*ev_check;	/* the reload check's pipe */
+	struct event		*ev_check_late;	/* ... its time limit */
+	pid_t			 check_pid;	/* checking a reload; 0: no */
+	int			 check_fd;
+	char			*check_out;	/* what it wrote so far */
+	size_t			 check_len;
+	int			 done_fd;	/* workers: "drained" */
+	unsigned		 ndrained;
+	int			 spare_fd;	/* given up at EMFILE */
+	int			 stopping;
+	int			 paused;	/* accepting paused (EMFILE) */
+
+	uint64_t		 watchdog_usec;
+	unsigned long		*beats;		/* workers' last heartbeat */
+	time_t			*beat_at;	/* when it last moved */
+
+	unsigned		 status_conns;
+	char			 reload_failure[200]; /* why the last reload
+						   failed; "": it did not */
+	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
+	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
+	char			 refused_peer[EO_ADDR_TEXT_MAX]; /* the last
+						   over max_per_source */
+	unsigned		 refused_limit[EO_NREFUSALS];
+};
+
+
+/* acceptor.c: listening sockets and accepting from them. */
+struct listen_sock *listen_sock_new(struct server *srv, int fd,
+	    const struct cfg_addr *addr, int backlog, const char *sd_name,
+	    char *err, size_t errlen);
+/* beside: see listener_bind(). */
+struct listen_sock *listen_sock_open(struct server *srv,
+	    const struct cfg_addr *addr, int backlog, int beside, char *err,
+	    size_t errlen);
+void	listen_sock_free(struct listen_sock *ls);
+/* Serves what is queued on these sockets of ours, then frees them. */
+void	listen_sock_retire(struct listen_sock **v, size_t n);
+/* The listener name a socket is logged under. */
+const char *listen_sock_owner(const struct listen_sock *ls);
+void	acceptor_set_accepting(struct server *srv, int on);
+/* The EMFILE pause is over. */
+void	acceptor_resumecb(int fd, short what, void *arg);
+
+/* reload.c: configurations applied at start and on SIGHUP. */
+int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
+	    size_t errlen);
+/* SIGHUP: checks the file in a child process, applies it if valid. */
+void	reload_run(struct server *srv);
+/* Stop: kills a check under way. */
+void	reload_cancel(struct server *srv);
+
+/* stats.c: counters, burst lines, STATUS=, the watchdog. */
+void	stats_status_text(struct server *srv, char *buf, size_t len);
+/* SIGUSR1: one line with every counter, per listener too. */
+void	stats_dump(struct server *srv);
+void	stats_status(struct server *srv, int force);
+void	stats_tickcb(int fd, short what, void *arg);
+void	stats_watchdogcb(int fd, short what, void *arg);
+
+#endif

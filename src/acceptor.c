@@ -1,0 +1,364 @@
+/*
+ * The acceptor: the listening sockets (struct listen_sock), accepting
+ * from them, admission against the global and per-listener limits, the
+ * hand-off to a worker, and surviving EMFILE.
+ *
+ * Threads: main thread only; it is the only code that accepts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "server_internal.h"
+#include "stats.h"
+#include "worker.h"
+
+#define EO_RESUME_MS	100	/* accept again after running out of fds */
+#define EO_SPARE_DRAIN	64	/* accept-and-close at most this many */
+#define EO_RETIRE_MAX	(1 << 20) /* accepts when retiring, at most */
+
+static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	acceptor_error(struct evconnlistener *, void *);
+
+struct listen_sock *
+listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
+    int backlog, const char *sd_name, char *err, size_t errlen)
+{
+	struct listen_sock *ls = calloc(1, sizeof(*ls));
+
+	if (ls == NULL || (sd_name != NULL &&
+	    (ls->sd_name = strdup(sd_name)) == NULL)) {
+		snprintf(err, errlen, "%s: out of memory", addr->text);
+		free(ls);
+		return NULL;
+	}
+	ls->srv = srv;
+	ls->fd = fd;
+	ls->addr = *addr;
+	ls->backlog = backlog;
+	/* Backlog 0: the socket already listens.  Accepted sockets come
+	   non-blocking; CLOSE_ON_EXEC makes them close-on-exec too. */
+	ls->evl = evconnlistener_new(srv->base, acceptor_accept, ls,
+	    LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (ls->evl == NULL) {
+		snprintf(err, errlen, "%s: cannot watch the socket",
+		    addr->text);
+		free(ls->sd_name);
+		free(ls);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(ls->evl, acceptor_error);
+	evconnlistener_disable(ls->evl);	/* until a listener owns it */
+	return ls;
+}
+
+struct listen_sock *
+listen_sock_open(struct server *srv, const struct cfg_addr *addr,
+    int backlog, int beside, char *err, size_t errlen)
+{
+	struct listen_sock *ls;
+	int fd;
+
+	if ((fd = listener_bind(addr, backlog, beside, err, errlen)) == -1)
+		return NULL;
+	if ((ls = listen_sock_new(srv, fd, addr, backlog, NULL, err,
+	    errlen)) == NULL)
+		close(fd);
+	return ls;
+}
+
+void
+listen_sock_free(struct listen_sock *ls)
+{
+	evconnlistener_free(ls->evl);
+	close(ls->fd);
+	free(ls->sd_name);
+	free(ls);
+}
+
+/*
+ * Closing a listening socket resets every connection in its queue,
+ * though those clients' connect() succeeded.  So, for all the sockets
+ * being closed at once: a filter that drops new SYNs (the client
+ * retries, and meets the socket that replaces this one or a refusal)
+ * but lets handshakes under way complete; accept and serve what is
+ * queued; a millisecond for those handshakes; again; then close.
+ */
+static void
+acceptor_stop_syns(struct listen_sock *ls)
+{
+	/* Offset 0 is the TCP header: flags at 13, SYN is 0x02. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	evconnlistener_disable(ls->evl);
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog)) == -1)
+		log_warn("listener %s: cannot stop new clients on %s before "
+		    "closing it", listen_sock_owner(ls), ls->addr.text);
+}
+
+static void
+acceptor_take_queued(struct listen_sock *ls)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, n;
+
+	for (n = 0; n < EO_RETIRE_MAX; n++) {
+		len = sizeof(ss);
+		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && errno == EINTR)
+			continue;
+		if (fd == -1)
+			break;
+		/* Accepted sockets inherit the listener's filter. */
+		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		acceptor_accept(ls->evl, fd, (struct sockaddr *)&ss, (int)len,
+		    ls);
+	}
+	if (n == EO_RETIRE_MAX || (errno != EAGAIN && errno != EWOULDBLOCK))
+		log_warn("listener %s: clients still queued on %s are reset",
+		    listen_sock_owner(ls), ls->addr.text);
+}
+
+void
+listen_sock_retire(struct listen_sock **v, size_t n)
+{
+	struct timespec ms = { 0, 1000000 };
+	size_t i;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		acceptor_stop_syns(v[i]);
+		acceptor_take_queued(v[i]);
+	}
+	nanosleep(&ms, NULL);
+	for (i = 0; i < n; i++) {
+		acceptor_take_queued(v[i]);
+		listen_sock_free(v[i]);
+	}
+}
+
+const char *
+listen_sock_owner(const struct listen_sock *ls)
+{
+	return ls->lis != NULL ? listener_name(ls->lis) : "?";
+}
+
+void
+acceptor_set_accepting(struct server *srv, int on)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nsocks; i++) {
+		struct listen_sock *ls = srv->socks[i];
+
+		if (on && ls->lis != NULL)
+			evconnlistener_enable(ls->evl);
+		else
+			evconnlistener_disable(ls->evl);
+	}
+}
+
+static struct worker *
+acceptor_pick(struct server *srv)
+{
+	unsigned i, best = srv->rr % srv->nworkers, load;
+	unsigned best_load = worker_load(srv->workers[best]);
+
+	/* Least loaded: connections live long and unevenly, so round robin
+	   alone would let the workers drift apart. */
+	for (i = 1; i < srv->nworkers; i++) {
+		unsigned k = (srv->rr + i) % srv->nworkers;
+
+		if ((load = worker_load(srv->workers[k])) < best_load) {
+			best = k;
+			best_load = load;
+		}
+	}
+	srv->rr = best + 1;
+	return srv->workers[best];
+}
+
+static void
+acceptor_refuse(struct server *srv, struct listen_sock *ls, int fd,
+    enum stats_refusal why, unsigned limit)
+{
+	close(fd);
+	stats_sub(&srv->stats.conns, 1);
+	stats_add(&srv->stats.refused[why], 1);
+	snprintf(srv->refused_by[why], sizeof(srv->refused_by[why]), "%s",
+	    listen_sock_owner(ls));
+	srv->refused_limit[why] = limit;
+}
+
+/* Which client reached max_connections_per_source, for the log. */
+static void
+acceptor_source_full(struct server *srv, const struct sockaddr *sa)
+{
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (inet_ntop(sa->sa_family, a, srv->refused_peer,
+	    sizeof(srv->refused_peer)) == NULL)
+		snprintf(srv->refused_peer, sizeof(srv->refused_peer), "?");
+}
+
+/* Over max_connections: refuse, or let the worker evict.  0: go on. */
+static int
+acceptor_over_max(struct server *srv, struct listen_sock *ls, int fd,
+    struct conn_handoff *ho)
+{
+	if (stats_get(&srv->stats.conns) <= srv->cfg->max_conns)
+		return 0;
+	if (srv->cfg->evict_after == 0) {
+		acceptor_refuse(srv, ls, fd, EO_REFUSED_FULL,
+		    srv->cfg->max_conns);
+		return -1;
+	}
+	ho->evict = 1;	/* the worker evicts a quiet one or refuses */
+	ho->evict_after = srv->cfg->evict_after;
+	return 0;
+}
+
+static void
+acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int slen, void *arg)
+{
+	struct listen_sock *ls = arg;
+	struct server *srv = ls->srv;
+	const struct cfg_listener *lc;
+	struct conn_handoff ho;
+	int per_source;
+
+	(void)evl;
+	(void)slen;
+	stats_add(&srv->stats.conns, 1);
+	if (ls->lis == NULL || srv->stopping) {
+		acceptor_refuse(srv, ls, fd, EO_REFUSED_OTHER, 0);
+		return;
+	}
+	lc = listener_config(ls->lis);
+	memset(&ho, 0, sizeof(ho));
+	ho.fd = fd;
+	ho.lc = lc;
+	peer_key_from(&ho.peer, sa);
+	if (acceptor_over_max(srv, ls, fd, &ho) == -1)
+		return;
+	switch (listener_admit(ls->lis, &ho.peer, &per_source)) {
+	case EO_ADMIT_LISTENER_FULL:
+		acceptor_refuse(srv, ls, fd, EO_REFUSED_LISTENER,
+		    lc->max_conns);
+		return;
+	case EO_ADMIT_SOURCE_FULL:
+		acceptor_source_full(srv, sa);
+		acceptor_refuse(srv, ls, fd, EO_REFUSED_SOURCE,
+		    lc->max_per_source);
+		return;
+	case EO_ADMIT_OK:
+		break;
+	}
+	ho.lis = ls->lis;
+	ho.per_source = (uint8_t)per_source;
+	cfg_ref(lc->cfg);
+	if (worker_dispatch(acceptor_pick(srv), &ho) == -1) {
+		conn_handoff_release(&srv->stats, &ho);
+		stats_add(&srv->stats.refused[EO_REFUSED_OTHER], 1);
+		return;
+	}
+	stats_add(&srv->stats.accepted, 1);
+}
+
+/*
+ * Out of descriptors.  libevent's listener would call accept() again at
+ * once, forever, at 100% CPU.  Instead: give up the spare descriptor to
+ * accept and close what waits (those clients hear "no" now instead of
+ * hanging), and stop accepting for a moment.
+ */
+static void
+acceptor_fd_starved(struct server *srv, struct listen_sock *ls)
+{
+	int i, fd;
+
+	for (i = 0; i < EO_SPARE_DRAIN; i++) {
+		if (srv->spare_fd != -1) {
+			close(srv->spare_fd);
+			srv->spare_fd = -1;
+		}
+		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			break;
+		close(fd);
+		stats_add(&srv->stats.refused[EO_REFUSED_FDS], 1);
+		snprintf(srv->refused_by[EO_REFUSED_FDS],
+		    sizeof(srv->refused_by[EO_REFUSED_FDS]), "%s",
+		    listen_sock_owner(ls));
+		if ((srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) ==
+		    -1)
+			break;
+	}
+	if (srv->spare_fd == -1)
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!srv->paused) {
+		struct timeval tv = { 0, EO_RESUME_MS * 1000 };
+
+		srv->paused = 1;
+		acceptor_set_accepting(srv, 0);
+		evtimer_add(srv->ev_resume, &tv);
+	}
+}
+
+static void
+acceptor_error(struct evconnlistener *evl, void *arg)
+{
+	struct listen_sock *ls = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		acceptor_fd_starved(ls->srv, ls);
+		return;
+	}
+	/* Anything else (EPERM from a firewall, say) concerns one client. */
+	errno = err;
+	log_warn("listener %s: accept on %s", listen_sock_owner(ls),
+	    ls->addr.text);
+}
+
+void
+acceptor_resumecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->paused = 0;
+	if (!srv->stopping)
+		acceptor_set_accepting(srv, 1);
+}

@@ -1,0 +1,280 @@
+/*
+ * Diagnostics of the configuration loader: each mistake becomes one
+ * "FILE:LINE: text" message in a struct cfg_diag; when loading ends,
+ * repeats are dropped, the rest sorted by file and line and capped at
+ * EO_CFG_MAX_ERRORS.  See include/config.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "config_int.h"
+
+/* Where a message points: its file (by first appearance) and line. */
+struct cfg_diag_pos {
+	size_t		file;
+	long		line;
+	size_t		seq;		/* order found */
+};
+
+/*
+ * Messages kept in memory at most: past it they are only counted, so
+ * that no file, however broken, makes the loader grow without bound.
+ */
+#define DIAG_KEEP_MAX	100000
+
+void
+cfg_diag_init(struct cfg_diag *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void
+cfg_diag_free(struct cfg_diag *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->msgs[i]);
+	for (i = 0; i < d->nfiles; i++)
+		free(d->files[i]);
+	free(d->msgs);
+	free(d->pos);
+	free(d->files);
+	cfg_diag_init(d);
+}
+
+/* The rank of file among the files messages named so far. */
+static size_t
+diag_file(struct cfg_diag *d, const char *file)
+{
+	char **f;
+	size_t i;
+
+	for (i = 0; i < d->nfiles; i++)
+		if (strcmp(d->files[i], file) == 0)
+			return i;
+	if ((f = realloc(d->files, (d->nfiles + 1) * sizeof(*f))) == NULL)
+		return d->nfiles;
+	d->files = f;
+	if ((f[d->nfiles] = strdup(file)) == NULL)
+		return d->nfiles;
+	return d->nfiles++;
+}
+
+static int
+diag_grow(struct cfg_diag *d)
+{
+	size_t cap = d->cap ? d->cap * 2 : 8;
+	struct cfg_diag_pos *p;
+	char **m;
+
+	if ((m = realloc(d->msgs, cap * sizeof(*m))) == NULL)
+		return -1;
+	d->msgs = m;
+	if ((p = realloc(d->pos, cap * sizeof(*p))) == NULL)
+		return -1;
+	d->pos = p;
+	d->cap = cap;
+	return 0;
+}
+
+/*
+ * A message quotes the configuration's own strings and names, and -t
+ * prints it as it is: a control byte there must not reach a terminal
+ * or the journal ("x\n<0>forged" would forge a line of emergency
+ * priority).  They are written as -T writes them in strings.
+ */
+static char *
+diag_escape(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	char *out, *o;
+
+	if ((out = malloc(strlen(text) * 4 + 1)) == NULL)
+		return NULL;
+	for (o = out; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : 'r';
+		} else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Adds "FILE:LINE: context text" (no LINE if line is 0). */
+static void
+diag_add(struct cfg_diag *d, const char *file, long line, const char *text)
+{
+	char *msg = NULL, *raw = NULL;
+
+	if (d->n >= DIAG_KEEP_MAX || (d->n == d->cap && diag_grow(d) == -1)) {
+		d->dropped++;
+		return;
+	}
+	if ((line > 0 ? asprintf(&raw, "%s:%ld: %s%s", file, line,
+	    d->context, text) : asprintf(&raw, "%s: %s%s", file, d->context,
+	    text)) == -1 || (msg = diag_escape(raw)) == NULL) {
+		free(raw);
+		d->dropped++;
+		return;
+	}
+	free(raw);
+	d->pos[d->n].file = diag_file(d, file);
+	d->pos[d->n].line = line;
+	d->pos[d->n].seq = d->n;
+	d->msgs[d->n++] = msg;
+}
+
+void
+cfg_diag_addf(struct cfg_diag *d, const char *file, long line,
+    const char *fmt, ...)
+{
+	char *text;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		d->dropped++;
+		return;
+	}
+	diag_add(d, file, line, text);
+	free(text);
+}
+
+/*
+ * libconfig names an @include'd file as written, relative to the main
+ * file's folder: the folder to print before it, so that FILE:LINE
+ * names a file one can open.
+ */
+const char *
+cfg_diag_dir(const struct cfg_diag *d, const char *file)
+{
+	static __thread char dir[4096];
+	const char *slash;
+
+	if (file[0] == '/' || d->file == NULL || strcmp(file, d->file) == 0 ||
+	    (slash = strrchr(d->file, '/')) == NULL)
+		return "";
+	snprintf(dir, sizeof(dir), "%.*s/", (int)(slash - d->file), d->file);
+	return dir;
+}
+
+void
+cfg_error(struct cfg_diag *d, const config_setting_t *where,
+    const char *fmt, ...)
+{
+	char *text = NULL, path[4200];
+	va_list ap;
+	int line = 0, r;
+
+	snprintf(path, sizeof(path), "%s", d->file != NULL ? d->file :
+	    "(config)");
+	if (where != NULL) {
+		cfg_setting_path(d, where, path, sizeof(path));
+		line = (int)config_setting_source_line(where);
+	}
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		d->dropped++;
+		return;
+	}
+	diag_add(d, path, line, text);
+	free(text);
+}
+
+/* One message and its position, to sort them together. */
+struct diag_item {
+	struct cfg_diag_pos	 pos;
+	char			*msg;
+};
+
+static int
+item_by_text(const void *a, const void *b)
+{
+	const struct diag_item *x = a, *y = b;
+	int c = strcmp(x->msg, y->msg);
+
+	if (c != 0)
+		return c;
+	return x->pos.seq < y->pos.seq ? -1 : x->pos.seq > y->pos.seq;
+}
+
+/*
+ * Mistakes are found setting by setting, not line by line: sort them
+ * so that they read from the top of each file down, like a compiler's,
+ * files in the order they were first named.
+ */
+static int
+item_by_place(const void *a, const void *b)
+{
+	const struct diag_item *x = a, *y = b;
+
+	if (x->pos.file != y->pos.file)
+		return x->pos.file < y->pos.file ? -1 : 1;
+	if (x->pos.line != y->pos.line)
+		return x->pos.line < y->pos.line ? -1 : 1;
+	return x->pos.seq < y->pos.seq ? -1 : x->pos.seq > y->pos.seq;
+}
+
+/* Drops repeated messages (keeping the first), sorts the rest. */
+static void
+diag_tidy(struct cfg_diag *d)
+{
+	struct diag_item *it;
+	size_t i, n = 0;
+
+	if ((it = calloc(d->n, sizeof(*it))) == NULL)
+		return;
+	for (i = 0; i < d->n; i++) {
+		it[i].pos = d->pos[i];
+		it[i].msg = d->msgs[i];
+	}
+	qsort(it, d->n, sizeof(*it), item_by_text);
+	for (i = 0; i < d->n; i++) {
+		if (n > 0 && strcmp(it[n - 1].msg, it[i].msg) == 0)
+			free(it[i].msg);
+		else
+			it[n++] = it[i];
+	}
+	qsort(it, n, sizeof(*it), item_by_place);
+	for (i = 0; i < n; i++) {
+		d->pos[i] = it[i].pos;
+		d->msgs[i] = it[i].msg;
+	}
+	d->n = n;
+	free(it);
+}
+
+/* The messages as shown: tidy, capped, the rest counted in one line. */
+void
+cfg_diag_finish(struct cfg_diag *d)
+{
+	size_t i, more;
+
+	if (d->n == 0 && d->dropped == 0)
+		return;
+	diag_tidy(d);
+	d->total = d->n + d->dropped;
+	if (d->total <= EO_CFG_MAX_ERRORS)
+		return;
+	for (i = EO_CFG_MAX_ERRORS; i < d->n; i++)
+		free(d->msgs[i]);
+	if (d->n > EO_CFG_MAX_ERRORS)
+		d->n = EO_CFG_MAX_ERRORS;
+	more = d->total - d->n;
+	d->context[0] = '\0';
+	cfg_diag_addf(d, d->file != NULL ? d->file : "(config)", 0,
+	    "%zu more error%s not shown", more, more == 1 ? "" : "s");
+}

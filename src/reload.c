@@ -1,0 +1,664 @@
+/*
+ * Applying a configuration, at start and on SIGHUP: the plan (which
+ * listeners and sockets the new configuration needs, found among the
+ * running ones or opened), then the swap, which cannot fail.
+ *
+ * Lookups go through sorted copies of the running listeners and
+ * sockets, so a reload costs O(n log n) in listeners, not O(n^2): the
+ * main thread accepts nothing while it plans.
+ *
+ * Threads: main thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "protocol.h"
+#include "server_internal.h"
+#include "systemd.h"
+
+/* What a configuration needs, found or opened before anything changes. */
+struct plan {
+	struct listener		**lis;		/* one per enabled listener */
+	const struct cfg_listener **lcs;	/* ... and its settings */
+	size_t			  nlis;
+	struct listen_sock	**socks;	/* the sockets they serve */
+	struct listener		**owner;	/* ... and whose each is */
+	size_t			  nsocks;
+	struct listen_sock	**fresh;	/* opened for this plan */
+	size_t			  nfresh;
+	struct listener		**made;		/* created for this plan */
+	size_t			  nmade;
+
+	/* The running state, sorted for lookups. */
+	struct listener		**old;		/* by name */
+	unsigned char		 *old_kept;	/* old[i] is in the plan */
+	size_t			  nold;
+	struct listen_sock	**ours;		/* by address */
+	size_t			  nours;
+	struct listen_sock	**sd;		/* systemd's, by name */
+	size_t			  nsd;
+	struct listen_sock	**gone;		/* ours, to close */
+};
+
+static int
+cmp_lis(const void *a, const void *b)
+{
+	return strcmp(listener_name(*(struct listener *const *)a),
+	    listener_name(*(struct listener *const *)b));
+}
+
+/* Family, then port, then the rest: one port's sockets sort together. */
+static int
+cmp_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(&a->ss, &b->ss, a->len);
+}
+
+static int
+cmp_ours(const void *a, const void *b)
+{
+	return cmp_addr(&(*(struct listen_sock *const *)a)->addr,
+	    &(*(struct listen_sock *const *)b)->addr);
+}
+
+static int
+cmp_sd(const void *a, const void *b)
+{
+	return strcmp((*(struct listen_sock *const *)a)->sd_name,
+	    (*(struct listen_sock *const *)b)->sd_name);
+}
+
+static void
+plan_free(struct plan *p)
+{
+	free(p->lis);
+	free(p->lcs);
+	free(p->socks);
+	free(p->owner);
+	free(p->fresh);
+	free(p->made);
+	free(p->old);
+	free(p->old_kept);
+	free(p->ours);
+	free(p->sd);
+	free(p->gone);
+}
+
+/* Undoes a plan that will not be applied. */
+static void
+plan_abandon(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsocks; i++)
+		p->socks[i]->planned = 0;
+	for (i = 0; i < p->nfresh; i++)
+		listen_sock_free(p->fresh[i]);
+	for (i = 0; i < p->nmade; i++)
+		listener_unref(p->made[i]);
+	plan_free(p);
+}
+
+static int
+plan_alloc(struct server *srv, struct plan *p, const struct cfg *cfg)
+{
+	size_t i, n = cfg->nlisteners, naddrs = srv->nsocks;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < n; i++)
+		naddrs += cfg->listeners[i].naddrs;
+	p->lis = calloc(n + 1, sizeof(*p->lis));
+	p->lcs = calloc(n + 1, sizeof(*p->lcs));
+	p->made = calloc(n + 1, sizeof(*p->made));
+	p->socks = calloc(naddrs + 1, sizeof(*p->socks));
+	p->owner = calloc(naddrs + 1, sizeof(*p->owner));
+	p->fresh = calloc(naddrs + 1, sizeof(*p->fresh));
+	p->old = calloc(srv->nlis + 1, sizeof(*p->old));
+	p->old_kept = calloc(srv->nlis + 1, 1);
+	p->ours = calloc(srv->nsocks + 1, sizeof(*p->ours));
+	p->sd = calloc(srv->nsocks + 1, sizeof(*p->sd));
+	p->gone = calloc(srv->nsocks + 1, sizeof(*p->gone));
+	return p->lis == NULL || p->lcs == NULL || p->made == NULL ||
+	    p->socks == NULL || p->owner == NULL || p->fresh == NULL ||
+	    p->old == NULL || p->old_kept == NULL || p->ours == NULL ||
+	    p->sd == NULL || p->gone == NULL ? -1 : 0;
+}
+
+/* Sorted copies of what runs now. */
+static void
+plan_index(struct server *srv, struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlis; i++)
+		p->old[i] = srv->lis[i];
+	p->nold = srv->nlis;
+	qsort(p->old, p->nold, sizeof(*p->old), cmp_lis);
+	for (i = 0; i < srv->nsocks; i++) {
+		if (srv->socks[i]->sd_name != NULL)
+			p->sd[p->nsd++] = srv->socks[i];
+		else
+			p->ours[p->nours++] = srv->socks[i];
+	}
+	qsort(p->ours, p->nours, sizeof(*p->ours), cmp_ours);
+	qsort(p->sd, p->nsd, sizeof(*p->sd), cmp_sd);
+}
+
+/* The running listener called name, marked as kept; or NULL. */
+static struct listener *
+plan_find_listener(struct plan *p, const char *name)
+{
+	size_t lo = 0, hi = p->nold, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(name, listener_name(p->old[mid]))) == 0) {
+			p->old_kept[mid] = 1;
+			return p->old[mid];
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* A running socket of ours bound to a, or NULL. */
+static struct listen_sock *
+plan_find_sock(struct plan *p, const struct cfg_addr *a)
+{
+	size_t lo = 0, hi = p->nours, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = cmp_addr(a, &p->ours[mid]->addr)) == 0)
+			return p->ours[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Whether a running socket of ours has a's family and port (so a is
+ * a wildcard beside a specific address, or the reverse): they sort
+ * together, right where a would be.
+ */
+static int
+plan_port_held(const struct plan *p, const struct cfg_addr *a)
+{
+	size_t lo = 0, hi = p->nours, mid;
+	/* sa_family, then the port: the same offsets in both families. */
+	size_t key = offsetof(struct sockaddr_in, sin_port) +
+	    sizeof(in_port_t);
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (cmp_addr(&p->ours[mid]->addr, a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < p->nours && p->ours[lo]->addr.len == a->len &&
+	    memcmp(&p->ours[lo]->addr.ss, &a->ss, key) == 0) ||
+	    (lo > 0 && p->ours[lo - 1]->addr.len == a->len &&
+	    memcmp(&p->ours[lo - 1]->addr.ss, &a->ss, key) == 0);
+}
+
+/* The first of systemd's sockets named name (they sort together). */
+static size_t
+plan_find_sd(const struct plan *p, const char *name)
+{
+	size_t lo = 0, hi = p->nsd, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(p->sd[mid]->sd_name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+plan_take(struct plan *p, struct listen_sock *ls, struct listener *l)
+{
+	ls->planned = 1;
+	p->owner[p->nsocks] = l;
+	p->socks[p->nsocks++] = ls;
+}
+
+/* The sockets of one listener: systemd's if it passed any, else ours. */
+static int
+plan_sockets(struct server *srv, struct plan *p,
+    const struct cfg_listener *lc, struct listener *l, char *err,
+    size_t errlen)
+{
+	struct listen_sock *ls;
+	size_t i = plan_find_sd(p, lc->name);
+	char why[256];
+
+	if (i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0) {
+		for (; i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0;
+		    i++)
+			plan_take(p, p->sd[i], l);
+		return 0;
+	}
+	for (i = 0; i < lc->naddrs; i++) {
+		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL) {
+			ls = listen_sock_open(srv, &lc->addrs[i], lc->backlog,
+			    plan_port_held(p, &lc->addrs[i]), why, sizeof(why));
+			if (ls == NULL) {
+				/* Which listener, and where it is set. */
+				snprintf(err, errlen, "%s (listener \"%s\", %s:%d)",
+				    why, lc->name, lc->cfg->path, lc->line);
+				return -1;
+			}
+			ls->fresh = 1;
+			p->fresh[p->nfresh++] = ls;
+		} else if (ls->backlog != lc->backlog &&
+		    listen(ls->fd, lc->backlog) == 0)
+			ls->backlog = lc->backlog;	/* listen() again */
+		plan_take(p, ls, l);
+	}
+	return 0;
+}
+
+static int
+plan_listener(struct server *srv, struct plan *p,
+    const struct cfg_listener *lc, char *err, size_t errlen)
+{
+	struct listener *l = plan_find_listener(p, lc->name);
+
+	if (l == NULL) {
+		if ((l = listener_new(lc)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		p->made[p->nmade++] = l;
+	}
+	p->lcs[p->nlis] = lc;
+	p->lis[p->nlis++] = l;
+	return plan_sockets(srv, p, lc, l, err, errlen);
+}
+
+/* The running sockets the plan does not serve: parked or closed. */
+static void
+plan_drop_socks(struct server *srv, struct plan *p,
+    struct listen_sock **kept, size_t *nkept)
+{
+	size_t i, ngone = 0;
+
+	for (i = 0; i < srv->nsocks; i++) {
+		struct listen_sock *ls = srv->socks[i];
+
+		if (ls->planned)
+			continue;
+		if (ls->sd_name != NULL) {
+			/* systemd keeps its copy anyway: park ours, so a
+			   later reload can serve it again. */
+			if (ls->lis != NULL)
+				log_warnx("socket %s from systemd (\"%s\") "
+				    "has no listener any more: not serving it",
+				    ls->addr.text, ls->sd_name);
+			evconnlistener_disable(ls->evl);
+			ls->lis = NULL;
+			kept[(*nkept)++] = ls;
+		} else {
+			log_info("listener %s: closed %s",
+			    listen_sock_owner(ls), ls->addr.text);
+			p->gone[ngone++] = ls;
+		}
+	}
+	listen_sock_retire(p->gone, ngone);
+}
+
+static void
+plan_serve_socks(struct server *srv, struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsocks; i++) {
+		struct listen_sock *ls = p->socks[i];
+		const struct cfg_listener *lc = listener_config(p->owner[i]);
+
+		if (ls->lis != p->owner[i] || ls->fresh)
+			log_info("listener %s (%s): listening on %s%s",
+			    lc->name, lc->proto->name, ls->addr.text,
+			    ls->sd_name ? " (socket from systemd)" : "");
+		ls->lis = p->owner[i];
+		ls->planned = ls->fresh = 0;
+		if (!srv->paused && !srv->stopping)
+			evconnlistener_enable(ls->evl);
+	}
+}
+
+/* Swaps the plan in: nothing here can fail. */
+static void
+plan_commit(struct server *srv, struct plan *p, struct cfg *cfg)
+{
+	struct listen_sock **kept = p->socks;
+	size_t i, nkept = p->nsocks;
+
+	for (i = 0; i < p->nlis; i++)
+		listener_set_config(p->lis[i], p->lcs[i]);
+	/* First: the serving loop below clears the marks it reads. */
+	plan_drop_socks(srv, p, kept, &nkept);
+	plan_serve_socks(srv, p);
+	/* The server's references to listeners that are gone. */
+	for (i = 0; i < p->nold; i++)
+		if (!p->old_kept[i])
+			listener_unref(p->old[i]);
+	free(srv->lis);
+	free(srv->socks);
+	srv->lis = p->lis;
+	srv->nlis = p->nlis;
+	srv->socks = kept;
+	srv->nsocks = nkept;
+	p->lis = NULL;
+	p->socks = NULL;
+	plan_free(p);
+	if (srv->cfg != NULL)
+		cfg_unref(srv->cfg);
+	srv->cfg = cfg;
+}
+
+/*
+ * Makes cfg the running configuration: every listener's sockets found
+ * (kept open: no gap) or opened first, and only if all succeed, the
+ * swap.  Takes over the reference to cfg on success.
+ */
+int
+plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
+{
+	struct plan p;
+	size_t i;
+
+	if (plan_alloc(srv, &p, cfg) == -1) {
+		snprintf(err, errlen, "out of memory");
+		plan_abandon(&p);
+		return -1;
+	}
+	plan_index(srv, &p);
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].enabled && plan_listener(srv, &p,
+		    &cfg->listeners[i], err, errlen) == -1) {
+			plan_abandon(&p);
+			return -1;
+		}
+	plan_commit(srv, &p, cfg);
+	return 0;
+}
+
+/* ---- SIGHUP ------------------------------------------------------- */
+
+/*
+ * libconfig can exit() the process (an @include it cannot read) or
+ * block in open() for ever (a FIFO), and a huge file takes long to
+ * check.  So a reload is first checked by a child process, while this
+ * one keeps accepting; only a file the child found valid is loaded
+ * here.  The child writes "ok" or "bad", then the messages, one a line.
+ */
+#define EO_CHECK_SECONDS	10
+#define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
+
+static void
+reload_child(const char *path, int fd)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	size_t i;
+	FILE *f;
+
+	/* The parent's handlers would wake the parent's event loop. */
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
+	/* Copies of the clients' sockets here would delay their close
+	   (the FIN) until this process ends: keep only stdio and fd. */
+	if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
+		_exit(1);
+	close_range(4, ~0U, 0);
+	if ((f = fdopen(3, "w")) == NULL)
+		_exit(1);
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(path, &d);
+	/* "ok", or "bad N": N mistakes, of which d.n lines follow (the
+	   rest were capped). */
+	if (cfg != NULL)
+		fprintf(f, "ok\n");
+	else
+		fprintf(f, "bad %zu\n", d.total);
+	for (i = 0; i < d.n; i++)
+		fprintf(f, "%s\n", d.msgs[i]);
+	fflush(f);
+	_exit(0);
+}
+
+static void
+reload_failed(struct server *srv, const char *why)
+{
+	char status[512];
+
+	log_warnx("reload failed (%s): still running the previous "
+	    "configuration of %s", why, srv->cfg->path);
+	/* Until a good reload, STATUS= says so first. */
+	snprintf(srv->reload_failure, sizeof(srv->reload_failure), "%s",
+	    why);
+	stats_status_text(srv, status, sizeof(status));
+	systemd_ready(status);
+}
+
+/* Loads and applies the file the child found valid. */
+static void
+reload_apply(struct server *srv)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	char err[512], status[512];
+	size_t i;
+
+	cfg_diag_init(&d);
+	if ((cfg = cfg_load_file(srv->cfg->path, &d)) == NULL) {
+		for (i = 0; i < d.n; i++)
+			log_err("%s", d.msgs[i]);
+		cfg_diag_free(&d);
+		reload_failed(srv, "the file changed while it was checked");
+		return;
+	}
+	cfg_diag_free(&d);
+	if (cfg->workers != srv->cfg->workers)
+		log_notice("workers changed: takes effect at the next start; "
+		    "still %u", srv->nworkers);
+	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		cfg_unref(cfg);
+		reload_failed(srv, "cannot open a listener, see the log");
+		return;
+	}
+	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
+	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
+	    srv->nlis == 1 ? "" : "s");
+	srv->reload_failure[0] = '\0';
+	stats_status_text(srv, status, sizeof(status));
+	systemd_ready(status);
+}
+
+/* Ends the check: kills the child if need be, reaps it, frees. */
+static int
+reload_check_end(struct server *srv, int kill_it)
+{
+	int status = 0;
+
+	if (kill_it)
+		kill(srv->check_pid, SIGKILL);
+	while (waitpid(srv->check_pid, &status, 0) == -1 && errno == EINTR)
+		;
+	event_free(srv->ev_check);
+	event_free(srv->ev_check_late);
+	srv->ev_check = srv->ev_check_late = NULL;
+	close(srv->check_fd);
+	srv->check_fd = -1;
+	srv->check_pid = 0;
+	return status;
+}
+
+/* The child is done: its verdict, or how it died. */
+static void
+reload_verdict(struct server *srv, int status)
+{
+	char why[128], *line, *next;
+	size_t n = 0;
+	int ok;
+
+	srv->check_out[srv->check_len] = '\0';
+	ok = strncmp(srv->check_out, "ok\n", 3) == 0;
+	if (!ok && strncmp(srv->check_out, "bad ", 4) != 0) {
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "the check was killed by "
+			    "signal %d", WTERMSIG(status));
+		else
+			snprintf(why, sizeof(why), "the check exited with "
+			    "status %d: the file or an @include cannot be "
+			    "read", WEXITSTATUS(status));
+		reload_failed(srv, why);
+		return;
+	}
+	for (line = strchr(srv->check_out, '\n') + 1; *line != '\0';
+	    line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		log_err("%s", line);
+	}
+	if (ok) {
+		reload_apply(srv);
+		return;
+	}
+	n = (size_t)strtoul(srv->check_out + 4, NULL, 10);
+	snprintf(why, sizeof(why), "%zu error%s, see the log", n,
+	    n == 1 ? "" : "s");
+	reload_failed(srv, why);
+}
+
+static void
+reload_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char buf[4096];
+	ssize_t n;
+	size_t room;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		room = EO_CHECK_OUT_MAX - srv->check_len;
+		if ((size_t)n > room)
+			n = (ssize_t)room;	/* the rest is dropped */
+		memcpy(srv->check_out + srv->check_len, buf, (size_t)n);
+		srv->check_len += (size_t)n;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	reload_verdict(srv, reload_check_end(srv, 0));
+}
+
+static void
+reload_latecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char why[128];
+
+	(void)fd;
+	(void)what;
+	reload_check_end(srv, 1);
+	snprintf(why, sizeof(why), "reload check timed out after %d s: is "
+	    "the file or an @include a FIFO?", EO_CHECK_SECONDS);
+	reload_failed(srv, why);
+}
+
+/* The child, its pipe, and the events that watch them. */
+static int
+reload_check_start(struct server *srv)
+{
+	struct timeval late = { EO_CHECK_SECONDS, 0 };
+	int fds[2];
+
+	if (srv->check_out == NULL &&
+	    (srv->check_out = malloc(EO_CHECK_OUT_MAX + 1)) == NULL)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	if ((srv->check_pid = fork()) == -1) {
+		srv->check_pid = 0;
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (srv->check_pid == 0)
+		reload_child(srv->cfg->path, fds[1]);
+	close(fds[1]);
+	srv->check_fd = fds[0];
+	srv->check_len = 0;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	srv->ev_check = event_new(srv->base, fds[0], EV_READ | EV_PERSIST,
+	    reload_readcb, srv);
+	srv->ev_check_late = evtimer_new(srv->base, reload_latecb, srv);
+	if (srv->ev_check == NULL || srv->ev_check_late == NULL ||
+	    event_add(srv->ev_check, NULL) == -1 ||
+	    event_add(srv->ev_check_late, &late) == -1) {
+		reload_cancel(srv);
+		return -1;
+	}
+	return 0;
+}
+
+void
+reload_run(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	if (srv->check_pid != 0) {
+		log_notice("SIGHUP while the previous one is being checked: "
+		    "ignored");
+		return;
+	}
+	systemd_reloading();
+	log_info("reloading %s", srv->cfg->path);
+	if (reload_check_start(srv) == -1)
+		reload_failed(srv, "cannot start checking the file");
+}
+
+void
+reload_cancel(struct server *srv)
+{
+	if (srv->check_pid == 0)
+		return;
+	reload_check_end(srv, 1);
+}

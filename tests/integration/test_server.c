@@ -1,0 +1,120 @@
+/*
+ * The server's own lines and signals: the descriptor limit in effect,
+ * the start line, SIGUSR1's counters, SIGUSR2, singular and plural.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "check_main.h"
+
+/*
+ * Issue 10 #2: setrlimit's result was ignored and the warning quoted
+ * the limit asked for.  The limit in effect is logged, and how many
+ * connections it leaves room for.
+ */
+START_TEST(test_nofile_limit_in_effect)
+{
+	int p = eo_port();
+	struct eod_opts o = { .nofile = 256 };
+	struct eod *d = eod_start_opts(&o, "max_connections = 10000;\n"
+	    "listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    " bind = \"127.0.0.1\"; } );\n", p);
+
+	ck_assert(eod_log_has(d, "max_connections is 10000 but only 256 file "
+	    "descriptors are allowed (RLIMIT_NOFILE): room for about 192 "
+	    "connections; clients beyond are refused"));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+
+	d = eod_start_opts(&o, "max_connections = 100;\nlisteners = ( {"
+	    " name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    " bind = \"127.0.0.1\"; } );\n", p);
+	ck_assert(eod_log_has(d, "file descriptors: RLIMIT_NOFILE is 256, "
+	    "room for max_connections (100)"));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 16: the start line names the configuration file; "1
+ * connections" only where plural.
+ */
+START_TEST(test_start_line_and_plurals)
+{
+	int p = eo_port(), fd;
+	struct eod *d = eod_start("listeners = ( { name = \"echo\"; protocol ="
+	    " \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", p);
+	char want[256];
+
+	snprintf(want, sizeof(want), "started: 1 listener, ");
+	ck_assert(eod_log_has(d, want));
+	snprintf(want, sizeof(want), ", configuration %s\n", d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	fd = tcp_open("127.0.0.1", p);
+	eo_expect_echo(fd, "one");
+	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+	ck_assert_int_eq(eod_log_wait(d, "stopping (SIGTERM): 1 connection, ",
+	    eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 16: SIGUSR1 killed the daemon (its default action).  It logs
+ * the counters in one line, per listener too, and serves on; SIGUSR2
+ * is ignored with a line.  A per-source refusal names the client.
+ */
+START_TEST(test_sigusr1_counters)
+{
+	int p = eo_port(), q = eo_port(), held, fd;
+	struct eod *d = eod_start("listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; max_connections_per_source = 1; },\n"
+	    "{ name = \"other\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", p, q);
+
+	held = tcp_open("127.0.0.1", p);
+	eo_expect_echo(held, "held");
+	fd = tcp_open("127.0.0.1", p);		/* refused: one per source */
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_log_wait(d, "max_connections_per_source (1): "
+	    "127.0.0.1, the latest", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(d->pid, SIGUSR1), 0);
+	ck_assert_int_eq(eod_log_wait(d, "counters: 1 open, 1 accepted, 1 "
+	    "refused (max_connections 0, listener max_connections 0, "
+	    "max_connections_per_source 1, out of file descriptors 0, "
+	    "shutting down or out of memory 0), 0 evicted, 0 timed out; open "
+	    "per listener: echo 1, other 0", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(d->pid, SIGUSR2), 0);
+	ck_assert_int_eq(eod_log_wait(d, "SIGUSR2 ignored", eo_ms(5000)), 0);
+	eo_expect_echo(held, "still served");
+	fd = tcp_open("127.0.0.1", q);
+	eo_expect_echo(fd, "new clients too");
+	close(fd);
+	close(held);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("server");
+
+	tcase_set_timeout(tc, eo_ms(60));
+	tcase_add_test(tc, test_nofile_limit_in_effect);
+	tcase_add_test(tc, test_start_line_and_plurals);
+	tcase_add_test(tc, test_sigusr1_counters);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
