@@ -365,7 +365,7 @@ peak_kb(void)
 START_TEST(test_chargen_stalled)
 {
 	int fds[STALLED], i;
-	long before, after;
+	long before, after, bound;
 
 	before = peak_kb();
 	for (i = 0; i < STALLED; i++)
@@ -376,10 +376,15 @@ START_TEST(test_chargen_stalled)
 	    STALLED, eo_ms(WRITE_TIMEOUT * 1000 + 20000)), STALLED);
 	for (i = 0; i < STALLED; i++)
 		close(fds[i]);
-	/* The peak, while all were stalled with full queues. */
+	/* The peak, while all were stalled with full queues: 128 KiB
+	   each and the buffers' overhead, where an unbounded queue would
+	   have grown by the megabyte.  Valgrind doubles what it tracks. */
 	after = peak_kb();
-	ck_assert_msg(after - before < eo_mem(STALLED * 200L),
-	    "%d stalled chargen clients cost %ld KiB", STALLED,
+	bound = eo_mem(STALLED * 256L) * (getenv("EO_WRAPPER") != NULL ?
+	    3 : 1);
+	ck_assert_msg(after - before < bound, "%d stalled chargen clients "
+	    "cost %ld KiB (bound %ld)", STALLED, after - before, bound);
+	fprintf(stderr, "%d stalled chargen clients: %ld KiB\n", STALLED,
 	    after - before);
 }
 END_TEST
