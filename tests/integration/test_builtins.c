@@ -21,6 +21,7 @@
 enum { P_DISCARD, P_CHARGEN, P_DAYTIME, P_TIME, P_QOTD, P_INDIA, NPORTS };
 
 #define WRITE_TIMEOUT	2
+#define IDLE_TIMEOUT	2
 
 static int port[NPORTS];
 static struct eod *d;
@@ -36,7 +37,7 @@ setup(void)
 	    "workers = 2;\n"
 	    "listeners = (\n"
 	    " { name = \"discard\"; protocol = \"discard\"; port = %d;"
-	    "   bind = [\"127.0.0.1\", \"::1\"]; },\n"
+	    "   bind = [\"127.0.0.1\", \"::1\"]; idle_timeout = %d; },\n"
 	    " { name = \"chargen\"; protocol = \"chargen\"; port = %d;"
 	    "   bind = [\"127.0.0.1\", \"::1\"]; write_timeout = %d; },\n"
 	    " { name = \"daytime\"; protocol = \"daytime\"; port = %d;"
@@ -50,7 +51,8 @@ setup(void)
 	    "   bind = \"127.0.0.1\";"
 	    "   daytime = { timezone = \"Asia/Kolkata\"; format = \"%%z %%Z\";"
 	    " }; }\n"
-	    ");\n", port[P_DISCARD], port[P_CHARGEN], WRITE_TIMEOUT,
+	    ");\n", port[P_DISCARD], IDLE_TIMEOUT, port[P_CHARGEN],
+	    WRITE_TIMEOUT,
 	    port[P_DAYTIME], port[P_TIME], port[P_QOTD], port[P_INDIA]);
 }
 
@@ -229,6 +231,35 @@ START_TEST(test_discard_nc)
 }
 END_TEST
 
+/*
+ * A discard client that stops sending is idle: closed by idle_timeout,
+ * with nothing ever sent to it.  One that keeps sending is not.
+ */
+START_TEST(test_discard_idle)
+{
+	static const char chunk[1000] = "x";
+	int quiet = tcp_open("127.0.0.1", port[P_DISCARD]);
+	int busy = tcp_open("::1", port[P_DISCARD]);
+	char buf[16];
+	int i;
+
+	ck_assert_int_eq(send_all(quiet, chunk, sizeof(chunk)), 0);
+	/* busy sends every 200 ms, for twice idle_timeout. */
+	for (i = 0; i < 10 * IDLE_TIMEOUT; i++) {
+		ck_assert_int_eq(send_all(busy, chunk, sizeof(chunk)), 0);
+		poll(NULL, 0, 200);
+	}
+	ck_assert_uint_eq(recv_all(quiet, buf, sizeof(buf),
+	    eo_ms(IDLE_TIMEOUT * 1000 + 5000), &i), 0);
+	ck_assert_int_eq(i, 1);		/* EOF, no byte before it */
+	ck_assert_int_eq(eod_log_wait(d, "closed: idle_timeout (2 s) (read "
+	    "1000, sent 0 bytes", eo_ms(5000)), 0);
+	ck_assert_int_eq(still_open(busy, 10), 1);
+	close(quiet);
+	close(busy);
+}
+END_TEST
+
 /* The byte at offset k of the RFC 864 stream. */
 static unsigned char
 chargen_at(uint64_t k)
@@ -404,6 +435,7 @@ main(void)
 	tcase_add_test(tc, test_time_value);
 	tcase_add_test(tc, test_qotd_nc);
 	tcase_add_test(tc, test_discard_nc);
+	tcase_add_test(tc, test_discard_idle);
 	tcase_add_test(tc, test_chargen_read_close);
 	tcase_add_test(tc, test_chargen_half_close);
 	tcase_add_test(tc, test_chargen_stalled);
