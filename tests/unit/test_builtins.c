@@ -544,6 +544,35 @@ START_TEST(test_qotd_file)
 }
 END_TEST
 
+/* UDP: a quote per datagram, whatever came in; none if it won't fit. */
+START_TEST(test_qotd_dgram)
+{
+	struct cfg *cfg;
+	unsigned char buf[64];
+	size_t n;
+	int k, alpha = 0, beta = 0;
+
+	cfg = load_proto("qotd", "qotd = { quotes = [\"Alpha.\", "
+	    "\"Beta.\"]; };", NULL, 0);
+	ck_assert_ptr_nonnull(cfg);
+	for (k = 0; k < 200; k++) {
+		n = proto_qotd.dgram(cfg->listeners[0].popts,
+		    (const unsigned char *)"x", 1, buf, sizeof(buf), &rng);
+		if (n == 8 && memcmp(buf, "Alpha.\r\n", 8) == 0)
+			alpha++;
+		else if (n == 7 && memcmp(buf, "Beta.\r\n", 7) == 0)
+			beta++;
+	}
+	ck_assert_int_eq(alpha + beta, 200);
+	ck_assert_int_gt(alpha, 40);
+	ck_assert_int_gt(beta, 40);
+	/* Neither fits in 6 bytes: no reply rather than a cut quote. */
+	ck_assert_uint_eq(proto_qotd.dgram(cfg->listeners[0].popts, NULL, 0,
+	    buf, 6, &rng), 0);
+	cfg_unref(cfg);
+}
+END_TEST
+
 /* A long quote in the file: the error names the file and its line. */
 START_TEST(test_qotd_file_errors)
 {
@@ -637,6 +666,7 @@ main(void)
 	tcase_add_test(tc, test_qotd_length_limit);
 	tcase_add_test(tc, test_qotd_file);
 	tcase_add_test(tc, test_qotd_file_errors);
+	tcase_add_test(tc, test_qotd_dgram);
 	tcase_add_test(tc, test_qotd_split_reads_past_text);
 	suite_add_tcase(s, tc);
 	return check_run(s);
