@@ -112,7 +112,7 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 static void
 stats_bursts(struct server *srv)
 {
-	char what[256];
+	char what[512];
 	int r;
 
 	for (r = 0; r <= EO_NREFUSALS; r++) {
