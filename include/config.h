@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
 #include "log.h"
 
 struct protocol;
@@ -100,6 +101,11 @@ struct cfg_listener {
 	uint32_t		 idle_timeout;	/* s without progress; 0: none */
 	uint32_t		 write_timeout;	/* s without output progress */
 	uint32_t		 unit_timeout;	/* s for one unit (question) */
+	int			 proxy_protocol; /* a PROXY header first */
+	uint32_t		 proxy_timeout;	/* s for the whole header */
+	struct cidr_list	 proxy_from;	/* who may send one */
+	struct cidr_list	 allow;		/* empty: everyone */
+	struct cidr_list	 deny;		/* checked before allow */
 	struct cfg_addr		*addrs;
 	size_t			 naddrs;
 	int			 line;		/* where it is defined */
@@ -137,6 +143,13 @@ void	cfg_print(const struct cfg *cfg, FILE *f);
 /* Reference counting; any thread.  The last unref frees. */
 void	cfg_ref(struct cfg *cfg);
 void	cfg_unref(struct cfg *cfg);
+
+/*
+ * Whether the client sa may use listener l: not in deny, and in allow
+ * when allow lists anything.  Any thread.
+ */
+int	cfg_listener_admits(const struct cfg_listener *l,
+	    const struct sockaddr *sa);
 
 /* The listener called name, or NULL. */
 const struct cfg_listener *cfg_find_listener(const struct cfg *cfg,

@@ -4,6 +4,10 @@
  * reading, writing at once or queueing, backpressure, idle, write and
  * unit timeouts, half-close, flushing before closing, lingering close,
  * eviction at the limit, and freeing the buffers of quiet connections.
+ * On a listener with proxy_protocol, the PROXY header comes first
+ * (proxy.h): until it is whole nothing of the protocol runs; then the
+ * client it names is screened (allow, deny), counted per source and
+ * logged in place of the balancer.
  *
  * A connection holds buffers only while there is something to hold: a
  * bufferevent for output the socket would not take, a small buffer for an

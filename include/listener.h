@@ -52,11 +52,21 @@ void	listener_unref(struct listener *l);
  */
 enum listener_admit listener_admit(struct listener *l,
 	    const struct peer_key *peer, int *per_source);
+/*
+ * Counts a connection already admitted against max connections from
+ * peer: for a client known only after admission (from a PROXY header).
+ * 0, or -1 at the limit.  Given back by listener_release(.., 1).  Any
+ * thread.
+ */
+int	listener_admit_source(struct listener *l, const struct peer_key *peer,
+	    unsigned max);
 void	listener_release(struct listener *l, const struct peer_key *peer,
 	    int per_source);
 
 /* Extracts the counting key of a peer address. */
 void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
+/* The key's address alone ("127.0.0.1", "::1"), as it is counted. */
+void	peer_key_format(const struct peer_key *k, char *buf, size_t len);
 /* "127.0.0.1:34567" or "[::1]:34567" into buf. */
 void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
 

@@ -87,8 +87,6 @@ struct server {
 						   failed; "": it did not */
 	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
 	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
-	char			 refused_peer[EO_ADDR_TEXT_MAX]; /* the last
-						   over max_per_source */
 	unsigned		 refused_limit[EO_NREFUSALS];
 };
 

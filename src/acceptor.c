@@ -217,17 +217,43 @@ acceptor_refuse(struct server *srv, struct listen_sock *ls, int fd,
 	srv->refused_limit[why] = limit;
 }
 
-/* Which client reached max_connections_per_source, for the log. */
+/* Who was refused (the peer's address), for the burst line. */
 static void
-acceptor_source_full(struct server *srv, const struct sockaddr *sa)
+acceptor_note(struct server *srv, struct listen_sock *ls,
+    enum stats_refusal why, const struct peer_key *peer, unsigned limit)
 {
-	const void *a = sa->sa_family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	char who[EO_ADDR_TEXT_MAX];
 
-	if (inet_ntop(sa->sa_family, a, srv->refused_peer,
-	    sizeof(srv->refused_peer)) == NULL)
-		snprintf(srv->refused_peer, sizeof(srv->refused_peer), "?");
+	peer_key_format(peer, who, sizeof(who));
+	stats_note(&srv->stats, why, listen_sock_owner(ls), who, limit);
+}
+
+/*
+ * The address lists, on the peer: on a PROXY listener the peer is the
+ * proxy, which must be in proxy_from (allow and deny wait for the
+ * client's address in the header); elsewhere it is the client.
+ * 0: go on.
+ */
+static int
+acceptor_screen(struct server *srv, struct listen_sock *ls, int fd,
+    const struct cfg_listener *lc, const struct sockaddr *sa)
+{
+	enum stats_refusal why;
+	struct peer_key k;
+
+	if (lc->proxy_protocol) {
+		if (cidr_list_match(&lc->proxy_from, sa))
+			return 0;
+		why = EO_REFUSED_UNTRUSTED;
+	} else {
+		if (cfg_listener_admits(lc, sa))
+			return 0;
+		why = EO_REFUSED_DENIED;
+	}
+	peer_key_from(&k, sa);
+	acceptor_note(srv, ls, why, &k, 0);
+	acceptor_refuse(srv, ls, fd, why, 0);
+	return -1;
 }
 
 /* Over max_connections: refuse, or let the worker evict.  0: go on. */
@@ -255,6 +281,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	struct server *srv = ls->srv;
 	const struct cfg_listener *lc;
 	struct conn_handoff ho;
+	struct peer_key no_peer = { 0, { 0 } };
 	int per_source;
 
 	(void)evl;
@@ -269,15 +296,20 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	ho.fd = fd;
 	ho.lc = lc;
 	peer_key_from(&ho.peer, sa);
-	if (acceptor_over_max(srv, ls, fd, &ho) == -1)
+	if (acceptor_screen(srv, ls, fd, lc, sa) == -1 ||
+	    acceptor_over_max(srv, ls, fd, &ho) == -1)
 		return;
-	switch (listener_admit(ls->lis, &ho.peer, &per_source)) {
+	/* Behind a proxy the peer is the proxy: the client is counted
+	   per source once its header names it (conn.c). */
+	switch (listener_admit(ls->lis, lc->proxy_protocol ? &no_peer :
+	    &ho.peer, &per_source)) {
 	case EO_ADMIT_LISTENER_FULL:
 		acceptor_refuse(srv, ls, fd, EO_REFUSED_LISTENER,
 		    lc->max_conns);
 		return;
 	case EO_ADMIT_SOURCE_FULL:
-		acceptor_source_full(srv, sa);
+		acceptor_note(srv, ls, EO_REFUSED_SOURCE, &ho.peer,
+		    lc->max_per_source);
 		acceptor_refuse(srv, ls, fd, EO_REFUSED_SOURCE,
 		    lc->max_per_source);
 		return;

@@ -110,6 +110,33 @@ print_addr(FILE *f, const struct cfg_addr *a)
 	print_string(f, host);
 }
 
+/* key = ["10.0.0.0/8", ...]; nothing for an empty list (absent). */
+static void
+print_cidrs(FILE *f, const char *key, const struct cidr_list *cl)
+{
+	char net[EO_CIDR_TEXT_MAX];
+	size_t i;
+
+	if (cl->n == 0)
+		return;
+	fprintf(f, "\n    %s = [", key);
+	for (i = 0; i < cl->n; i++) {
+		cidr_format(&cl->nets[i], net, sizeof(net));
+		fprintf(f, "%s\"%s\"", i ? ", " : "", net);
+	}
+	fputs("];", f);
+}
+
+static void
+print_access(FILE *f, const struct cfg_listener *l)
+{
+	fprintf(f, "\n    proxy_protocol = %s; proxy_timeout = %u;",
+	    l->proxy_protocol ? "true" : "false", l->proxy_timeout);
+	print_cidrs(f, "proxy_from", &l->proxy_from);
+	print_cidrs(f, "allow", &l->allow);
+	print_cidrs(f, "deny", &l->deny);
+}
+
 static void
 print_listener(FILE *f, const struct cfg_listener *l)
 {
@@ -129,6 +156,7 @@ print_listener(FILE *f, const struct cfg_listener *l)
 	    "    idle_timeout = %u; write_timeout = %u;", l->backlog,
 	    l->max_conns, l->max_per_source, l->idle_timeout,
 	    l->write_timeout);
+	print_access(f, l);
 	if (l->popts_text != NULL)
 		fprintf(f, "\n    %s = %s;", l->proto->name, l->popts_text);
 	fputs(" }", f);

@@ -39,6 +39,7 @@ struct cfg_defaults {
 #define DEF_IDLE_TIMEOUT	300
 #define DEF_WRITE_TIMEOUT	60
 #define DEF_BACKLOG		4096
+#define DEF_PROXY_TIMEOUT	3	/* the PROXY spec's minimum */
 
 #define MAX_TIMEOUT		86400	/* a day: bigger is surely a typo */
 #define MAX_WORKERS		256
@@ -51,6 +52,7 @@ static const char *const root_keys[] = { "workers", "max_connections",
 static const char *const listener_keys[] = { "name", "protocol", "port",
 	"bind", "enabled", "backlog", "max_connections",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
+	"proxy_protocol", "proxy_from", "proxy_timeout", "allow", "deny",
 	NULL };
 
 /* ---- typed getters ------------------------------------------------ */
@@ -173,6 +175,9 @@ cfg_free(struct cfg *cfg)
 		free(l->name);
 		free(l->popts_text);
 		free(l->addrs);
+		cidr_list_free(&l->proxy_from);
+		cidr_list_free(&l->allow);
+		cidr_list_free(&l->deny);
 	}
 	free(cfg->listeners);
 	free(cfg->path);
@@ -191,6 +196,14 @@ cfg_unref(struct cfg *cfg)
 	if (cfg != NULL && atomic_fetch_sub_explicit(&cfg->refs, 1,
 	    memory_order_acq_rel) == 1)
 		cfg_free(cfg);
+}
+
+int
+cfg_listener_admits(const struct cfg_listener *l, const struct sockaddr *sa)
+{
+	if (cidr_list_match(&l->deny, sa))
+		return 0;
+	return l->allow.n == 0 || cidr_list_match(&l->allow, sa);
 }
 
 const struct cfg_listener *
@@ -477,6 +490,85 @@ parse_name(struct cfg_diag *d, const config_setting_t *lg,
 	return bad ? -1 : 0;
 }
 
+/*
+ * A list of networks, key = ["10.0.0.0/8", "::1"]; a lone string is a
+ * list of one.  Returns 1 if present and valid, 0 if absent, -1 after
+ * errors (each bad entry named).
+ */
+static int
+parse_cidrs(struct cfg_diag *d, const config_setting_t *lg, const char *key,
+    struct cidr_list *out)
+{
+	const config_setting_t *s = config_setting_get_member(lg, key);
+	int i, n, bad = 0;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		n = 1;
+	else if (config_setting_is_array(s) || config_setting_is_list(s))
+		n = config_setting_length(s);
+	else {
+		cfg_error(d, s, "%s must be a list of networks (e.g. %s = "
+		    "[\"10.0.0.0/8\", \"::1\"];)", key, key);
+		return -1;
+	}
+	if (n == 0) {
+		cfg_error(d, s, "%s must list at least one network", key);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_type(s) ==
+		    CONFIG_TYPE_STRING ? s : config_setting_get_elem(s,
+		    (unsigned)i);
+		const char *text = config_setting_get_string(e);
+		char why[160];
+
+		if (text == NULL) {
+			cfg_error(d, e, "%s: each network must be a string",
+			    key);
+			bad = 1;
+		} else if (cidr_list_add(out, text, why, sizeof(why)) == -1) {
+			cfg_error(d, e, "%s: \"%s\": %s", key, text, why);
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 1;
+}
+
+/*
+ * PROXY protocol and address lists.  The PROXY spec (section 5) says a
+ * receiver must not accept the header from anyone: proxy_protocol
+ * without proxy_from is refused rather than defaulting to everyone.
+ */
+static int
+parse_access(struct cfg_diag *d, const config_setting_t *lg,
+    struct cfg_listener *l)
+{
+	const config_setting_t *s;
+	int bad = 0, from;
+
+	l->proxy_timeout = DEF_PROXY_TIMEOUT;
+	bad |= cfg_get_bool(d, lg, "proxy_protocol", &l->proxy_protocol) < 0;
+	bad |= cfg_get_uint(d, lg, "proxy_timeout", 1, MAX_TIMEOUT,
+	    &l->proxy_timeout) < 0;
+	bad |= (from = parse_cidrs(d, lg, "proxy_from", &l->proxy_from)) < 0;
+	bad |= parse_cidrs(d, lg, "allow", &l->allow) < 0;
+	bad |= parse_cidrs(d, lg, "deny", &l->deny) < 0;
+	s = config_setting_get_member(lg, "proxy_protocol");
+	if (l->proxy_protocol && from == 0) {
+		cfg_error(d, s, "proxy_protocol is on but proxy_from is "
+		    "missing: list the networks of the trusted proxies "
+		    "(e.g. proxy_from = [\"10.0.0.5\"];)");
+		bad = 1;
+	} else if (!l->proxy_protocol && from > 0) {
+		cfg_error(d, config_setting_get_member(lg, "proxy_from"),
+		    "proxy_from is set but proxy_protocol is off");
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
 static int
 parse_listener(struct cfg_diag *d, const config_setting_t *lg,
     const struct cfg_defaults *def, struct cfg_listener *l)
@@ -524,6 +616,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	bad |= cfg_get_uint(d, lg, "write_timeout", 0, MAX_TIMEOUT,
 	    &l->write_timeout) < 0;
 	bad |= parse_bind(d, lg, l) < 0;
+	bad |= parse_access(d, lg, l) < 0;
 	if (l->proto != NULL)
 		bad |= parse_proto_opts(d, lg, l) < 0;
 	d->context[0] = '\0';

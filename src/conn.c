@@ -21,6 +21,7 @@
  *
  * Life of a connection, every change of state in conn_set_state():
  *
+ *	PROXY --(a whole PROXY header, client admitted)--> SERVING
  *	SERVING --(protocol closes, client EOF, shutdown)--> FLUSHING
  *	FLUSHING --(output sent)--> LINGERING, or closed if the client
  *	    already sent EOF
@@ -54,6 +55,7 @@
 #include "conn.h"
 #include "log.h"
 #include "protocol.h"
+#include "proxy.h"
 #include "stats.h"
 
 #define EO_READ_CHUNK	(64 * 1024)	/* most one recv(2) takes */
@@ -67,6 +69,8 @@
 
 /* A connection's states; closed is not one: conn_close() frees it. */
 enum conn_state {
+	EO_CONN_PROXY,		/* reading the PROXY header into the held
+				   input; nothing of the protocol runs */
 	EO_CONN_SERVING,	/* reading input and answering it, as
 				   backpressure allows */
 	EO_CONN_FLUSHING,	/* the end is decided (c_why): reading no
@@ -102,7 +106,8 @@ struct conn {
 	uint32_t		 c_t_start;	/* ms: adopted */
 	uint32_t		 c_t_progress;	/* ms: unit taken, bytes taken
 						   by the client */
-	uint32_t		 c_t_unit;	/* ms: unfinished unit began;
+	uint32_t		 c_t_unit;	/* ms: unfinished unit (or the
+						   PROXY header) began;
 						   lingering: when it ends */
 	uint32_t		 c_t_out;	/* ms: output began to wait, or
 						   the client last took some */
@@ -131,6 +136,7 @@ static void	conn_serve(struct conn *, const unsigned char *, size_t);
 static void	conn_update(struct conn *);
 static void	conn_close(struct conn *, const char *);
 static void	conn_produce(struct conn *);
+static void	conn_proxy_bad(struct conn *, const char *);
 
 static int
 conn_fd(const struct conn *c)
@@ -333,6 +339,9 @@ conn_set_state(struct conn *c, enum conn_state state)
 {
 	c->c_state = (uint8_t)state;
 	switch (state) {
+	case EO_CONN_PROXY:
+		c->c_t_unit = mono_ms();
+		break;
 	case EO_CONN_SERVING:
 		break;		/* conn_update() decides about reading */
 	case EO_CONN_FLUSHING:
@@ -648,6 +657,168 @@ conn_serve(struct conn *c, const unsigned char *data, size_t len)
 	conn_update(c);
 }
 
+/* ---- the PROXY header --------------------------------------------- */
+
+static uint16_t
+conn_sa_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+/*
+ * Refused after the accept (bad header, allow/deny, per-source limit):
+ * counted, noted for the burst line with who (an address and why), and
+ * closed with why.
+ */
+static void
+conn_refuse_late(struct conn *c, enum stats_refusal reason, const char *why,
+    const char *who, unsigned limit)
+{
+	struct stats *st = c->c_home->stats;
+
+	stats_add(&st->refused[reason], 1);
+	stats_note(st, reason, c->c_lc->name, who, limit);
+	conn_close(c, why);
+}
+
+/* A header that can never be: the proxy's mistake, named by its address. */
+static void
+conn_proxy_bad(struct conn *c, const char *reason)
+{
+	char why[160], who[EO_ADDR_TEXT_MAX + 160], peer[EO_ADDR_TEXT_MAX];
+
+	snprintf(why, sizeof(why), "PROXY header: %s", reason);
+	conn_peer_text(c, peer, sizeof(peer));
+	snprintf(who, sizeof(who), "from %s: %s", peer, reason);
+	conn_refuse_late(c, EO_REFUSED_PROXY, why, who, 0);
+}
+
+/*
+ * The header named the client: from now on the connection is the
+ * client's, for allow/deny, the per-source limit and the log.  LOCAL
+ * (the proxy's health check) and UNKNOWN keep the proxy's address and
+ * are not screened: the proxy is trusted (proxy_from) and its checks
+ * must not fail because its own address is not a client's.  Returns -1
+ * if the connection was refused (closed).
+ */
+static int
+conn_proxy_admit(struct conn *c, const struct proxy_result *r)
+{
+	const struct cfg_listener *lc = c->c_lc;
+	char why[64], client[EO_ADDR_TEXT_MAX];
+
+	if (r->family != AF_INET && r->family != AF_INET6)
+		return 0;
+	peer_key_from(&c->c_peer, &r->src.sa);
+	c->c_port = conn_sa_port(&r->src.sa);
+	peer_key_format(&c->c_peer, client, sizeof(client));
+	if (!cfg_listener_admits(lc, &r->src.sa)) {
+		conn_refuse_late(c, EO_REFUSED_DENIED, "denied by allow/deny",
+		    client, 0);
+		return -1;
+	}
+	if (lc->max_per_source == 0)
+		return 0;
+	if (listener_admit_source(c->c_lis, &c->c_peer,
+	    lc->max_per_source) == -1) {
+		snprintf(why, sizeof(why), "max_connections_per_source (%u)",
+		    lc->max_per_source);
+		conn_refuse_late(c, EO_REFUSED_SOURCE, why, client,
+		    lc->max_per_source);
+		return -1;
+	}
+	c->c_flags |= EO_CF_SOURCE;
+	return 0;
+}
+
+/* The accept line, once the client is known: who, and through whom. */
+static void
+conn_proxy_log(struct conn *c, const struct proxy_result *r,
+    const char *proxy)
+{
+	char peer[EO_ADDR_TEXT_MAX];
+
+	conn_peer_text(c, peer, sizeof(peer));
+	log_debug("listener %s: conn %u.%u accepted from %s (PROXY v%d%s "
+	    "from %s)", c->c_lc->name, c->c_home->id, c->c_id, peer,
+	    r->version, r->command == EO_PROXY_CMD_LOCAL ? " LOCAL" : "",
+	    proxy);
+}
+
+/*
+ * The header is whole at data[0..len) (the read buffer or the held
+ * input): admit the client, then serve what follows it.
+ */
+static void
+conn_proxy_done(struct conn *c, const unsigned char *data, size_t len,
+    const struct proxy_result *r)
+{
+	char proxy[EO_ADDR_TEXT_MAX] = "";
+	const unsigned char *rest = data + r->header_len;
+	size_t n = len - r->header_len;
+
+	if (r->transport == SOCK_DGRAM) {
+		conn_proxy_bad(c, "a UDP client on a TCP listener");
+		return;
+	}
+	if (log_enabled(EO_LOG_DEBUG))
+		conn_peer_text(c, proxy, sizeof(proxy));
+	if (conn_proxy_admit(c, r) == -1)
+		return;
+	conn_set_state(c, EO_CONN_SERVING);
+	conn_progress(c, mono_ms());
+	if (log_enabled(EO_LOG_DEBUG))
+		conn_proxy_log(c, r, proxy);
+	if (c->c_held != NULL && data == c->c_held->data) {
+		/* The protocol's input starts at the held input's start. */
+		conn_keep(c, rest, n, 1);
+		rest = c->c_held->data;
+	}
+	if (n > 0 || (c->c_flags & EO_CF_PEER_EOF))
+		conn_serve(c, rest, n);
+	else
+		conn_update(c);
+}
+
+/*
+ * Input before the header is whole: held until proxy_parse() decides.
+ * The parser looks at everything from the first byte each time; a
+ * header is small (EO_PROXY_HEADER_MAX) and almost always arrives in
+ * one read, so that is no cost.
+ */
+static void
+conn_proxy_input(struct conn *c, const unsigned char *data, size_t n)
+{
+	struct proxy_result r;
+
+	if (conn_held(c) > 0) {
+		if (conn_hold_more(c, data, n) == -1) {
+			conn_close(c, "error: out of memory");
+			return;
+		}
+		data = c->c_held->data;
+		n = c->c_held->len;
+	}
+	switch (proxy_parse(data, n, &r)) {
+	case EO_PROXY_DONE:
+		conn_proxy_done(c, data, n, &r);
+		break;
+	case EO_PROXY_INVALID:
+		conn_proxy_bad(c, r.reason);
+		break;
+	case EO_PROXY_NEED_MORE:
+		if (c->c_flags & EO_CF_PEER_EOF)
+			conn_proxy_bad(c, "client EOF before its end");
+		else if (conn_held(c) == 0 && conn_keep(c, data, n, 0) == -1)
+			conn_close(c, "error: out of memory");
+		break;
+	}
+}
+
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -670,7 +841,9 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	c->c_in += (size_t)n;
 	if (n == 0)
 		c->c_flags |= EO_CF_PEER_EOF;
-	if (conn_held(c) == 0)
+	if (c->c_state == EO_CONN_PROXY)
+		conn_proxy_input(c, h->rbuf, (size_t)n);
+	else if (conn_held(c) == 0)
 		conn_serve(c, h->rbuf, (size_t)n);	/* the usual case */
 	else if (conn_hold_more(c, h->rbuf, (size_t)n) == -1)
 		conn_close(c, "error: out of memory");
@@ -867,6 +1040,10 @@ conn_log_accept(struct conn *c)
 			c->c_port = ntohs(((struct sockaddr_in6 *)&ss)->
 			    sin6_port);
 	}
+	/* Behind a proxy the line waits for the header to name the client
+	   (conn_proxy_log); the port kept names the proxy until then. */
+	if (c->c_state == EO_CONN_PROXY)
+		return;
 	conn_peer_text(c, peer, sizeof(peer));
 	log_debug("listener %s: conn %u.%u accepted from %s", c->c_lc->name,
 	    c->c_home->id, c->c_id, peer);
@@ -896,7 +1073,8 @@ conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
 	c->c_id = ++h->last_id;
 	c->c_t_start = now;
 	c->c_t_progress = now;
-	conn_set_state(c, EO_CONN_SERVING);
+	conn_set_state(c, ho->lc->proxy_protocol ? EO_CONN_PROXY :
+	    EO_CONN_SERVING);
 	if (p->init != NULL)
 		p->init(c->c_pstate, ho->lc->popts);
 	return c;
@@ -1013,6 +1191,13 @@ conn_tick(struct conn *c, uint32_t now)
 {
 	char why[64];
 
+	if (c->c_state == EO_CONN_PROXY && mono_since(now, c->c_t_unit) >=
+	    c->c_lc->proxy_timeout * 1000u) {
+		snprintf(why, sizeof(why), "not whole within proxy_timeout "
+		    "(%u s)", c->c_lc->proxy_timeout);
+		conn_proxy_bad(c, why);
+		return;
+	}
 	if (c->c_state == EO_CONN_LINGERING) {
 		if ((int32_t)(now - c->c_t_unit) >= 0)
 			conn_close(c, NULL);

@@ -1,6 +1,7 @@
 /*
  * Listeners at run time and listening sockets: see include/listener.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -191,6 +192,13 @@ listener_admit(struct listener *l, const struct peer_key *peer,
 	return EO_ADMIT_OK;
 }
 
+int
+listener_admit_source(struct listener *l, const struct peer_key *peer,
+    unsigned max)
+{
+	return src_take(l, peer, max);
+}
+
 void
 listener_release(struct listener *l, const struct peer_key *peer,
     int per_source)
@@ -216,6 +224,14 @@ peer_key_from(struct peer_key *k, const struct sockaddr *sa)
 		k->family = AF_INET6;
 		memcpy(k->addr, &s->sin6_addr, 16);
 	}
+}
+
+void
+peer_key_format(const struct peer_key *k, char *buf, size_t len)
+{
+	if (k->family == 0 || inet_ntop(k->family, k->addr, buf,
+	    (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
 }
 
 void

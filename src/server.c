@@ -165,6 +165,7 @@ server_free(struct server *srv)
 	free(srv->beat_at);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
+	stats_fini(&srv->stats);
 	free(srv);
 }
 
@@ -343,6 +344,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
+	stats_init(&srv->stats);
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||
 	    (srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {

@@ -19,9 +19,72 @@
 #include "systemd.h"
 #include "worker.h"
 
+void
+stats_init(struct stats *st)
+{
+	pthread_mutex_init(&st->note_mtx, NULL);
+}
+
+void
+stats_fini(struct stats *st)
+{
+	pthread_mutex_destroy(&st->note_mtx);
+}
+
+void
+stats_note(struct stats *st, enum stats_refusal r, const char *by,
+    const char *who, unsigned limit)
+{
+	struct stats_note *n = &st->note[r];
+
+	pthread_mutex_lock(&st->note_mtx);
+	snprintf(n->by, sizeof(n->by), "%s", by);
+	snprintf(n->who, sizeof(n->who), "%s", who);
+	n->limit = limit;
+	pthread_mutex_unlock(&st->note_mtx);
+}
+
+void
+stats_note_get(struct stats *st, enum stats_refusal r,
+    struct stats_note *out)
+{
+	pthread_mutex_lock(&st->note_mtx);
+	*out = st->note[r];
+	pthread_mutex_unlock(&st->note_mtx);
+}
+
+/* The refusals that name who was refused: noted by any thread. */
+static int
+burst_noted(struct server *srv, int r, char *buf, size_t len)
+{
+	struct stats_note n;
+
+	if (r != EO_REFUSED_SOURCE && r != EO_REFUSED_UNTRUSTED &&
+	    r != EO_REFUSED_DENIED && r != EO_REFUSED_PROXY)
+		return 0;
+	stats_note_get(&srv->stats, (enum stats_refusal)r, &n);
+	if (r == EO_REFUSED_SOURCE)
+		snprintf(buf, len, "a client of listener %s reached "
+		    "max_connections_per_source (%u): %s, the latest", n.by,
+		    n.limit, n.who);
+	else if (r == EO_REFUSED_UNTRUSTED)
+		snprintf(buf, len, "listener %s takes PROXY headers only "
+		    "from proxy_from: %s is not in it, the latest", n.by,
+		    n.who);
+	else if (r == EO_REFUSED_DENIED)
+		snprintf(buf, len, "listener %s: client denied by allow/"
+		    "deny: %s, the latest", n.by, n.who);
+	else
+		snprintf(buf, len, "listener %s: bad PROXY header: %s, the "
+		    "latest", n.by, n.who);
+	return 1;
+}
+
 static void
 burst_describe(struct server *srv, int r, char *buf, size_t len)
 {
+	if (burst_noted(srv, r, buf, len))
+		return;
 	switch (r) {
 	case EO_REFUSED_FULL:
 		snprintf(buf, len, "max_connections (%u) reached and no "
@@ -31,12 +94,6 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 	case EO_REFUSED_LISTENER:
 		snprintf(buf, len, "listener %s reached its max_connections "
 		    "(%u)", srv->refused_by[r], srv->refused_limit[r]);
-		break;
-	case EO_REFUSED_SOURCE:
-		snprintf(buf, len, "a client of listener %s reached "
-		    "max_connections_per_source (%u): %s, the latest",
-		    srv->refused_by[r], srv->refused_limit[r],
-		    srv->refused_peer);
 		break;
 	case EO_REFUSED_FDS:
 		snprintf(buf, len, "out of file descriptors (listener %s); "
@@ -55,7 +112,7 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 static void
 stats_bursts(struct server *srv)
 {
-	char what[256];
+	char what[512];
 	int r;
 
 	for (r = 0; r <= EO_NREFUSALS; r++) {
@@ -158,14 +215,18 @@ stats_dump(struct server *srv)
 	log_notice("counters: %u open, %lu accepted, %lu refused "
 	    "(max_connections %lu, listener max_connections %lu, "
 	    "max_connections_per_source %lu, out of file descriptors %lu, "
-	    "shutting down or out of memory %lu), %lu evicted, %lu timed out; "
-	    "open per listener: %s", stats_get(&st->conns),
+	    "shutting down or out of memory %lu, not in proxy_from %lu, "
+	    "denied by allow/deny %lu, bad PROXY header %lu), %lu evicted, "
+	    "%lu timed out; open per listener: %s", stats_get(&st->conns),
 	    stats_get(&st->accepted), refused,
 	    stats_get(&st->refused[EO_REFUSED_FULL]),
 	    stats_get(&st->refused[EO_REFUSED_LISTENER]),
 	    stats_get(&st->refused[EO_REFUSED_SOURCE]),
 	    stats_get(&st->refused[EO_REFUSED_FDS]),
 	    stats_get(&st->refused[EO_REFUSED_OTHER]),
+	    stats_get(&st->refused[EO_REFUSED_UNTRUSTED]),
+	    stats_get(&st->refused[EO_REFUSED_DENIED]),
+	    stats_get(&st->refused[EO_REFUSED_PROXY]),
 	    stats_get(&st->evicted), stats_get(&st->timeouts),
 	    per[0] != '\0' ? per : "none");
 }

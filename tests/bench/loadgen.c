@@ -158,6 +158,7 @@ struct opts {
 	size_t		 eollen;
 	long		 pid;
 	unsigned	 window;
+	unsigned	 proxy;		/* -X: PROXY header version; 0 none */
 };
 
 static struct opts o;
@@ -206,6 +207,9 @@ usage(FILE *f)
 	    "  -P pid     hold: report this server process's VmRSS\n"
 	    "  -W n       connects in progress at once while opening\n"
 	    "             (default 1024)\n"
+	    "  -X 1|2     send a PROXY protocol v1 or v2 header first on\n"
+	    "             every connection, as a load balancer would (the\n"
+	    "             listener needs proxy_protocol); clients 10.x.y.z\n"
 	    "  -h         this text\n"
 	    "exit: 0 ok, 1 verification error, 2 usage/setup, 3 incomplete,\n"
 	    "      4 time limit\n");
@@ -488,7 +492,7 @@ parse_args(int argc, char **argv)
 	}
 	set_defaults(argv[1]);
 	optind = 2;
-	while ((ch = getopt(argc, argv, "H:o:c:s:d:w:T:i:p:e:P:W:h")) != -1) {
+	while ((ch = getopt(argc, argv, "H:o:c:s:d:w:T:i:p:e:P:W:X:h")) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'o':
@@ -526,6 +530,9 @@ parse_args(int argc, char **argv)
 		case 'W':
 			o.window = (unsigned)parse_ulong(optarg, 1, MAX_CONNS,
 			    "-W");
+			break;
+		case 'X':
+			o.proxy = (unsigned)parse_ulong(optarg, 1, 2, "-X");
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
@@ -604,6 +611,50 @@ conn_close(struct conn *c)
 }
 
 /*
+ * -X: the PROXY header a balancer would send before the client's bytes,
+ * naming client 10.x.y.z (from the connection's id, so that per-source
+ * counting sees many clients) and the server.  MSG_MORE: it leaves with
+ * the first message, in one segment, as a balancer's usually does
+ * (except in hold, whose first message may come much later).
+ * Returns 0 or an errno value.
+ */
+static int
+proxy_header(const struct conn *c)
+{
+	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00,
+		0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	unsigned char b[108];
+	unsigned id = c->id + 1;
+	size_t n;
+
+	if (o.proxy == 1)
+		n = (size_t)snprintf((char *)b, sizeof(b), "PROXY TCP4 10.%u.%u.%u"
+		    " 127.0.0.1 %u %u\r\n", (id >> 16) & 255, (id >> 8) & 255,
+		    id & 255, 1024 + (unsigned)(c->seq % 60000), o.port);
+	else {
+		memcpy(b, sig, 12);
+		b[12] = 0x21;		/* v2, PROXY */
+		b[13] = 0x11;		/* TCP over IPv4 */
+		b[14] = 0;
+		b[15] = 12;
+		b[16] = 10;
+		b[17] = (unsigned char)(id >> 16);
+		b[18] = (unsigned char)(id >> 8);
+		b[19] = (unsigned char)id;
+		b[20] = 127; b[21] = 0; b[22] = 0; b[23] = 1;
+		b[24] = 0x04; b[25] = 0x00;	/* port 1024 */
+		b[26] = (unsigned char)(o.port >> 8);
+		b[27] = (unsigned char)o.port;
+		n = 28;
+	}
+	/* hold sends nothing for a while: the header must not wait. */
+	if (send(c->fd, b, n, MSG_NOSIGNAL | (o.mode == M_HOLD ? 0 :
+	    MSG_MORE)) != (ssize_t)n)
+		return errno != 0 ? errno : EIO;
+	return 0;
+}
+
+/*
  * Start a non-blocking connect.  The socket is registered once,
  * edge-triggered for both directions: connect completion shows up as
  * EPOLLOUT, and we never need epoll_ctl again for this socket.
@@ -623,8 +674,13 @@ conn_connect(struct worker *w, struct conn *c)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->t_conn = now_ns();
-	if (connect(fd, (struct sockaddr *)&dst, dstlen) == 0)
+	if (connect(fd, (struct sockaddr *)&dst, dstlen) == 0) {
 		c->state = CS_ACTIVE;
+		if (o.proxy != 0 && (err = proxy_header(c)) != 0) {
+			conn_close(c);
+			return err;
+		}
+	}
 	else if (errno == EINPROGRESS)
 		c->state = CS_CONNECTING;
 	else {
@@ -730,6 +786,8 @@ open_event(struct worker *w, struct openq *q, struct conn *c, uint32_t ev,
 			return;
 		q->pending--;
 		err = so_error(c->fd);
+		if (err == 0 && o.proxy != 0)
+			err = proxy_header(c);
 		if (err != 0)
 			open_retry(w, q, c, err, now);
 		else {
@@ -1411,7 +1469,8 @@ handle_event(struct worker *w, struct conn *c, uint32_t ev)
 	if (c->state == CS_CONNECTING) {
 		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
-		if ((err = so_error(c->fd)) != 0) {
+		if ((err = so_error(c->fd)) != 0 ||
+		    (o.proxy != 0 && (err = proxy_header(c)) != 0)) {
 			conn_failed(w, c, err);
 			return;
 		}

@@ -91,7 +91,8 @@ START_TEST(test_sigusr1_counters)
 	ck_assert_int_eq(eod_log_wait(d, "counters: 1 open, 1 accepted, 1 "
 	    "refused (max_connections 0, listener max_connections 0, "
 	    "max_connections_per_source 1, out of file descriptors 0, "
-	    "shutting down or out of memory 0), 0 evicted, 0 timed out; open "
+	    "shutting down or out of memory 0, not in proxy_from 0, denied by "
+	    "allow/deny 0, bad PROXY header 0), 0 evicted, 0 timed out; open "
 	    "per listener: echo 1, other 0", eo_ms(5000)), 0);
 	ck_assert_int_eq(kill(d->pid, SIGUSR2), 0);
 	ck_assert_int_eq(eod_log_wait(d, "SIGUSR2 ignored", eo_ms(5000)), 0);

@@ -70,6 +70,7 @@ done <<'FILES'
 -rw-r--r-- usr/share/doc/echo-oracled/examples/echo-oracled\.conf
 -rw-r--r-- usr/share/doc/echo-oracled/examples/echo-oracled-socket-only\.conf
 -rw-r--r-- usr/share/doc/echo-oracled/examples/echo-oracled-low-ports\.conf
+-rw-r--r-- usr/share/doc/echo-oracled/examples/haproxy-example\.cfg
 -rw-r--r-- usr/share/lintian/overrides/echo-oracled
 FILES
 if grep -v ' root/root ' "$work/list"; then pkg_die "files not owned by root/root"; fi

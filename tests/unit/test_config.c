@@ -3,6 +3,8 @@
  * values a valid file produces.
  */
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -924,6 +926,117 @@ START_TEST(test_refs)
 }
 END_TEST
 
+/* ---- PROXY protocol, proxy_from, allow, deny ------------------------ */
+
+#define PL(extra)							\
+	"listeners = ( { name = \"p\"; protocol = \"echo\"; port = 7;"	\
+	" bind = \"127.0.0.1\";\n" extra " } );\n"
+
+static const struct bad_case access_bad_cases[] = {
+	/* The spec: never accept the header from anyone. */
+	{ PL("proxy_protocol = true;"), 2,
+	  "proxy_protocol is on but proxy_from is missing" },
+	{ PL("proxy_from = [\"10.0.0.1\"];"), 2,
+	  "proxy_from is set but proxy_protocol is off" },
+	{ PL("proxy_protocol = true; proxy_from = [];"), 2,
+	  "proxy_from must list at least one network" },
+	{ PL("proxy_protocol = true; proxy_from = [\"10.0.0.1/8\"];"), 2,
+	  "proxy_from: \"10.0.0.1/8\": " },
+	{ PL("proxy_protocol = 1; proxy_from = [\"10.0.0.1\"];"), 2,
+	  "proxy_protocol must be true or false" },
+	{ PL("proxy_protocol = true; proxy_from = \"::1\";\n"
+	  "proxy_timeout = 0;"), 3, "proxy_timeout must be 1 to 86400" },
+	{ PL("allow = [\"10.0.0.0/33\"];"), 2, "allow: \"10.0.0.0/33\": " },
+	{ PL("deny = [\"example.com\"];"), 2, "deny: \"example.com\": " },
+	{ PL("deny = [5];"), 2, "deny: each network must be a string" },
+	{ PL("allow = 5;"), 2, "allow must be a list of networks" },
+	{ PL("allow = [];"), 2, "allow must list at least one network" },
+};
+
+START_TEST(test_access_bad)
+{
+	const struct bad_case *bc = &access_bad_cases[_i];
+	struct cfg_diag d;
+	char where[64];
+	size_t i;
+	int found = 0;
+
+	ck_assert_ptr_null(load(bc->text, &d));
+	snprintf(where, sizeof(where), "test.conf:%d: ", bc->line);
+	for (i = 0; i < d.n; i++)
+		if (strncmp(d.msgs[i], where, strlen(where)) == 0 &&
+		    strstr(d.msgs[i], bc->words) != NULL)
+			found = 1;
+	for (i = 0; !found && i < d.n; i++)
+		fprintf(stderr, "case %d got: %s\n", _i, d.msgs[i]);
+	ck_assert_msg(found, "case %d: no \"%s%s\"", _i, where, bc->words);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+static const struct sockaddr *
+sa4(struct sockaddr_in *sin, const char *text)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, text, &sin->sin_addr), 1);
+	return (const struct sockaddr *)sin;
+}
+
+/* Defaults, the lists as read, deny before allow, and -T round trip. */
+START_TEST(test_access_settings)
+{
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	const struct cfg_listener *l;
+	struct sockaddr_in sin;
+	char *text = NULL;
+	size_t len;
+	FILE *f;
+
+	a = load(OK_LISTENERS, &d);
+	ck_assert_ptr_nonnull(a);
+	l = &a->listeners[0];
+	ck_assert_int_eq(l->proxy_protocol, 0);
+	ck_assert_uint_eq(l->proxy_timeout, 3);
+	/* No allow: everyone. */
+	ck_assert(cfg_listener_admits(l, sa4(&sin, "203.0.113.9")));
+	cfg_unref(a);
+
+	a = load(PL("proxy_protocol = true; proxy_from = [\"10.0.0.5\","
+	    " \"2001:db8::/32\"]; proxy_timeout = 9;\n"
+	    "allow = [\"192.0.2.0/24\", \"::1\"]; deny = \"192.0.2.66\";"),
+	    &d);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	l = &a->listeners[0];
+	ck_assert_int_eq(l->proxy_protocol, 1);
+	ck_assert_uint_eq(l->proxy_timeout, 9);
+	ck_assert_uint_eq(l->proxy_from.n, 2);
+	ck_assert(cfg_listener_admits(l, sa4(&sin, "192.0.2.1")));
+	ck_assert(!cfg_listener_admits(l, sa4(&sin, "192.0.2.66")));
+	ck_assert(!cfg_listener_admits(l, sa4(&sin, "198.51.100.1")));
+
+	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
+	cfg_print(a, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_ptr_nonnull(strstr(text, "proxy_from = [\"10.0.0.5/32\", "
+	    "\"2001:db8::/32\"];"));
+	b = load(text, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	l = &b->listeners[0];
+	ck_assert_int_eq(l->proxy_protocol, 1);
+	ck_assert_uint_eq(l->proxy_timeout, 9);
+	ck_assert_uint_eq(l->proxy_from.n, 2);
+	ck_assert_uint_eq(l->allow.n, 2);
+	ck_assert_uint_eq(l->deny.n, 1);
+	ck_assert(!cfg_listener_admits(l, sa4(&sin, "192.0.2.66")));
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -947,6 +1060,9 @@ main(void)
 	tcase_add_test(tc, test_dropins);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
+	tcase_add_loop_test(tc, test_access_bad, 0,
+	    (int)(sizeof(access_bad_cases) / sizeof(access_bad_cases[0])));
+	tcase_add_test(tc, test_access_settings);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
