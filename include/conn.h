@@ -23,6 +23,7 @@
 
 struct event_base;
 struct stats;
+struct stats_slot;
 struct conn;
 
 TAILQ_HEAD(conn_list, conn);
@@ -33,6 +34,7 @@ TAILQ_HEAD(conn_list, conn);
 struct conn_home {
 	struct event_base	*base;
 	struct stats		*stats;
+	struct stats_slot	*st;		/* stats->all: this worker's */
 	unsigned		 id;		/* the worker's number */
 	uint32_t		 last_id;	/* the last connection's id */
 	unsigned char		*rbuf;		/* every read lands here */

@@ -58,6 +58,12 @@ enum proto_verdict {
 struct protocol {
 	const char	*name;
 	size_t		 state_size;	/* per-connection state, zeroed */
+	/*
+	 * Served over HTTP by evhttp on the main thread (metrics), not by
+	 * conn.c: the acceptor binds the listener's sockets to evhttp, and
+	 * input() is never called on the workers.
+	 */
+	int		 http;
 
 	/*
 	 * Parses the listener's group named after the protocol (NULL if
@@ -134,5 +140,6 @@ void	proto_seed(uint64_t *rng);
 
 extern const struct protocol proto_echo;
 extern const struct protocol proto_oracle;
+extern const struct protocol proto_metrics;
 
 #endif

@@ -11,6 +11,7 @@
 static const struct protocol *const protocols[] = {
 	&proto_echo,
 	&proto_oracle,
+	&proto_metrics,
 };
 
 #define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))

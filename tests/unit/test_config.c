@@ -59,10 +59,10 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"a b\"; protocol = \"echo\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 1, "listener name \"a b\" must be" },
 	{ "listeners = (\n { name = \"e\"; port = 7; bind = \"::1\"; } );\n",
-	  2, "listener \"e\": protocol is missing (one of: echo, oracle)" },
+	  2, "listener \"e\": protocol is missing (one of: echo, oracle, metrics)" },
 	{ "listeners = ( { name = \"e\";\n protocol = \"chargen\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 2,
-	  "unknown protocol \"chargen\" (known: echo, oracle)" },
+	  "unknown protocol \"chargen\" (known: echo, oracle, metrics)" },
 	{ "listeners = (\n { name = \"e\"; protocol = \"echo\"; bind = "
 	  "\"::1\"; } );\n", 2, "port is missing (1 to 65535)" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n port = 0;"

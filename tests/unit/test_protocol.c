@@ -15,7 +15,7 @@ START_TEST(test_table)
 	ck_assert_ptr_null(protocol_find("chargen"));
 	ck_assert_ptr_null(protocol_find(""));
 	ck_assert_ptr_null(protocol_find("Echo"));
-	ck_assert_str_eq(protocol_names(), "echo, oracle");
+	ck_assert_str_eq(protocol_names(), "echo, oracle, metrics");
 	ck_assert_str_eq(proto_echo.name, "echo");
 	ck_assert_str_eq(proto_oracle.name, "oracle");
 }
