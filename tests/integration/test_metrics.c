@@ -295,6 +295,29 @@ START_TEST(test_metrics_reload_switches_protocol)
 }
 END_TEST
 
+/* Socket activation: the metrics listener serves systemd's socket. */
+START_TEST(test_metrics_socket_activation)
+{
+	int pm = eo_port(), other = eo_port();
+	int fds[1] = { eo_listen("127.0.0.1", pm) };
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 1,
+	    .listen_names = "m" };
+	struct eod *d = eod_start_opts(&o, "listeners = (\n"
+	    "{ name = \"m\"; protocol = \"metrics\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", other);
+	static char buf[MBUF];
+
+	close(fds[0]);
+	ck_assert_int_eq(http_req(pm, "GET", "/metrics", buf, sizeof(buf)),
+	    200);
+	ck_assert_int_eq(series_value(http_body(buf),
+	    "echo_oracled_reloads_total{result=\"failure\"}"), 0);
+	ck_assert_int_eq(tcp_connect("127.0.0.1", other), -1);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* ---- promtool and Prometheus ---------------------------------------- */
 
 /* Runs a shell command; its exit code, its output in out. */
@@ -510,6 +533,7 @@ main(int argc, char **argv)
 		tcase_add_test(tc, test_metrics_evicted_counts_once);
 		tcase_add_test(tc, test_metrics_http);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
+		tcase_add_test(tc, test_metrics_socket_activation);
 	}
 	suite_add_tcase(s, tc);
 	return check_run(s);
