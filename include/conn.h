@@ -27,6 +27,7 @@
 
 struct event_base;
 struct stats;
+struct stats_slot;
 struct conn;
 
 TAILQ_HEAD(conn_list, conn);
@@ -37,6 +38,7 @@ TAILQ_HEAD(conn_list, conn);
 struct conn_home {
 	struct event_base	*base;
 	struct stats		*stats;
+	struct stats_slot	*st;		/* stats->all: this worker's */
 	unsigned		 id;		/* the worker's number */
 	uint32_t		 last_id;	/* the last connection's id */
 	unsigned char		*rbuf;		/* every read lands here */

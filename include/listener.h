@@ -20,6 +20,7 @@
 struct cfg_addr;
 struct cfg_listener;
 struct listener;
+struct stats_lis;
 
 /* A client's address, as the per-source limit counts it. */
 struct peer_key {
@@ -40,6 +41,8 @@ void	listener_set_config(struct listener *l,
 	    const struct cfg_listener *lc);
 const struct cfg_listener *listener_config(const struct listener *l);
 const char *listener_name(const struct listener *l);
+/* Its counters, one slot per thread (stats.h); any thread. */
+struct stats_lis *listener_stats(const struct listener *l);
 unsigned listener_nconns(const struct listener *l);
 
 void	listener_ref(struct listener *l);

@@ -58,6 +58,12 @@ enum proto_verdict {
 struct protocol {
 	const char	*name;
 	size_t		 state_size;	/* per-connection state, zeroed */
+	/*
+	 * Served over HTTP by evhttp on the main thread (metrics), not by
+	 * conn.c: the acceptor binds the listener's sockets to evhttp, and
+	 * input() is never called on the workers.
+	 */
+	int		 http;
 
 	/*
 	 * Parses the listener's group named after the protocol (NULL if
@@ -172,5 +178,6 @@ extern const struct protocol proto_chargen;
 extern const struct protocol proto_daytime;
 extern const struct protocol proto_time;
 extern const struct protocol proto_qotd;
+extern const struct protocol proto_metrics;
 
 #endif

@@ -19,6 +19,8 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct evhttp;
+struct evhttp_bound_socket;
 struct listener;
 struct worker;
 
@@ -27,6 +29,8 @@ struct listen_sock {
 	struct server		*srv;
 	struct listener		*lis;		/* serving it; NULL: parked */
 	struct evconnlistener	*evl;
+	struct evhttp_bound_socket *bound;	/* serving a metrics
+						   listener: evhttp's */
 	struct cfg_addr		 addr;
 	int			 fd;
 	int			 backlog;
@@ -82,6 +86,11 @@ struct server {
 	unsigned long		*beats;		/* workers' last heartbeat */
 	time_t			*beat_at;	/* when it last moved */
 
+	struct evhttp		*http;		/* metrics listeners' */
+	time_t			 started;	/* wall clock */
+	uint64_t		 reloads[2];	/* failed, succeeded */
+	time_t			 reload_ok_at;	/* the last good config */
+
 	unsigned		 status_conns;
 	char			 reload_failure[200]; /* why the last reload
 						   failed; "": it did not */
@@ -105,6 +114,12 @@ void	listen_sock_retire(struct listen_sock **v, size_t n);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);
+/*
+ * Hands ls to evhttp if its listener speaks an http protocol (metrics),
+ * back to the acceptor if not; ls->lis is set.  -1 if out of memory:
+ * the socket is then not served.
+ */
+int	listen_sock_serve(struct listen_sock *ls);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
 
@@ -115,6 +130,15 @@ int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
+
+/* metrics.c: the Prometheus endpoint, on evhttp, main thread. */
+int	metrics_init(struct server *srv);
+void	metrics_fini(struct server *srv);
+/* evl's accepted connections go to evhttp; NULL if out of memory. */
+struct evhttp_bound_socket *metrics_bind(struct server *srv,
+	    struct evconnlistener *evl);
+/* Undoes metrics_bind(): frees the evconnlistener, not the socket. */
+void	metrics_unbind(struct server *srv, struct evhttp_bound_socket *b);
 
 /* stats.c: counters, burst lines, STATUS=, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);

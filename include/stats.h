@@ -1,13 +1,26 @@
 /*
- * Counters shared by the acceptor and the workers.  Atomic, relaxed:
- * they are read for limits, status lines and logs, never to order
- * memory.  Per-message work touches none of them.
+ * Counters.  Each thread counts in its own slot: the workers in slot
+ * worker id, the acceptor (main thread) in the last.  A slot has one
+ * writer, so a bump is a relaxed load and a relaxed store (plain moves
+ * on x86-64 and arm64: no lock prefix, no fence), and a reader on
+ * another thread sees each counter whole.  Readers sum the slots on
+ * demand: the burst lines, STATUS=, SIGUSR1 and the metrics endpoint.
+ * Slots are cache-line aligned, so workers never share a line.
+ *
+ * Two sets of slots: one per process (struct stats: the totals, which
+ * outlive the listeners a reload removes, and the workers' loop lag),
+ * one per listener (struct stats_lis, held by struct listener).
+ *
+ * Only conns stays a shared atomic: it is admission state, read by the
+ * acceptor against max_connections, not a counter of events; it moves
+ * once per connection, never per message.
  */
 #ifndef EO_STATS_H
 #define EO_STATS_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,20 +37,72 @@ enum stats_refusal {
 	EO_NREFUSALS
 };
 
+/* Why a served connection was closed: conn.c's reasons, counted. */
+enum stats_close {
+	EO_CLOSE_CLIENT_EOF,
+	EO_CLOSE_CLIENT_RESET,
+	EO_CLOSE_IDLE_TIMEOUT,
+	EO_CLOSE_WRITE_TIMEOUT,
+	EO_CLOSE_UNIT_TIMEOUT,		/* question_timeout */
+	EO_CLOSE_MAX_QUESTIONS,
+	EO_CLOSE_MAX_QUESTION_LENGTH,
+	EO_CLOSE_PROTOCOL_CLOSED,	/* a protocol's own end, unnamed */
+	EO_CLOSE_PROTOCOL_ERROR,	/* a protocol broke its contract */
+	EO_CLOSE_EVICTED,
+	EO_CLOSE_SHUTDOWN,
+	EO_CLOSE_ERROR,			/* a socket call failed, no memory */
+	EO_CLOSE_PROXY_HEADER,		/* a bad, partial or late PROXY header */
+	EO_NCLOSES
+};
+
+/* Upper bounds, in microseconds, of the loop lag histogram's buckets. */
+#define EO_LAG_BOUNDS	{ 1000, 5000, 10000, 50000, 100000, 500000, \
+			  1000000, 5000000 }
+#define EO_NLAG		8
+
+typedef _Atomic uint64_t stats_ctr;
+
+struct stats_slot {
+	stats_ctr	accepted;	/* handed to a worker */
+	stats_ctr	refused[EO_NREFUSALS];
+	stats_ctr	closed[EO_NCLOSES];
+	stats_ctr	bytes_in;	/* read from clients */
+	stats_ctr	bytes_out;	/* sent or queued to clients */
+	stats_ctr	units;		/* taken by the protocol: questions */
+	stats_ctr	lag[EO_NLAG + 1]; /* per bucket, not cumulative;
+					   the last is +Inf */
+	stats_ctr	lag_us;		/* their sum */
+} __attribute__((aligned(64)));
+
+/* One slot per worker, then the acceptor's. */
+struct stats_lis {
+	unsigned		 nslots;
+	struct stats_slot	 slot[];
+};
+
 struct stats {
-	atomic_uint	conns;		/* open now, all listeners */
-	atomic_ulong	accepted;	/* handed to a worker */
-	atomic_ulong	refused[EO_NREFUSALS];
-	atomic_ulong	evicted;	/* closed to make room at the limit */
-	atomic_ulong	timeouts;	/* closed by idle/write/unit timeouts */
+	atomic_uint		 conns;	/* open now, all listeners */
+	struct stats_lis	*all;	/* the process's totals */
 	/* The latest refusal of each kind, for the burst line: written by
 	   whichever thread refuses, rarely, so a lock is no cost. */
-	pthread_mutex_t	note_mtx;
+	pthread_mutex_t		 note_mtx;
 	struct stats_note {
 		char		by[64];		/* the listener */
 		char		who[160];	/* address, and why */
 		unsigned	limit;
-	}		note[EO_NREFUSALS];
+	}			 note[EO_NREFUSALS];
+};
+
+/* The sum of some slots, read on the main thread. */
+struct stats_sum {
+	uint64_t	accepted;
+	uint64_t	refused[EO_NREFUSALS];
+	uint64_t	closed[EO_NCLOSES];
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint64_t	units;
+	uint64_t	lag[EO_NLAG + 1];
+	uint64_t	lag_us;
 };
 
 #define stats_add(field, n)						\
@@ -47,8 +112,39 @@ struct stats {
 #define stats_get(field)						\
 	atomic_load_explicit((field), memory_order_relaxed)
 
-void	stats_init(struct stats *st);
+/* A counter of the caller's own slot goes up by n: no atomic RMW. */
+static inline void
+stats_bump(stats_ctr *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c,
+	    memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/*
+ * Sets the number of workers, before any listener is created (main
+ * thread, once): every set of slots has nworkers + 1.  Allocates
+ * st->all; -1 if out of memory.
+ */
+int	stats_init(struct stats *st, unsigned nworkers);
 void	stats_fini(struct stats *st);
+/* A set of slots, zeroed, for a listener; NULL if out of memory. */
+struct stats_lis *stats_lis_new(void);
+void	stats_lis_free(struct stats_lis *sl);
+/* Slot i: a worker's id, or stats_acceptor(); clamped to the last. */
+struct stats_slot *stats_slot(struct stats_lis *sl, unsigned i);
+/* The acceptor's slot number. */
+unsigned stats_acceptor(void);
+/* Adds every slot of sl into *sum. */
+void	stats_sum(const struct stats_lis *sl, struct stats_sum *sum);
+
+/* The reason counted for a close reason as conn.c words it. */
+enum stats_close stats_close_reason(const char *why);
+/* Label values: "client_eof", "max_connections"... */
+const char *stats_close_name(enum stats_close r);
+const char *stats_refusal_name(enum stats_refusal r);
+/* Counts one loop lag of us microseconds in a worker's slot. */
+void	stats_lag(struct stats_slot *s, uint64_t us);
+
 /*
  * Notes the latest refusal for reason r: the listener, who (an address,
  * maybe with why) and the limit, if any, for the burst line that names

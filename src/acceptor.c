@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "protocol.h"
 #include "server_internal.h"
 #include "stats.h"
 #include "worker.h"
@@ -87,7 +88,10 @@ listen_sock_open(struct server *srv, const struct cfg_addr *addr,
 void
 listen_sock_free(struct listen_sock *ls)
 {
-	evconnlistener_free(ls->evl);
+	if (ls->bound != NULL)
+		metrics_unbind(ls->srv, ls->bound);	/* frees ls->evl */
+	else
+		evconnlistener_free(ls->evl);
 	close(ls->fd);
 	free(ls->sd_name);
 	free(ls);
@@ -118,6 +122,63 @@ acceptor_stop_syns(struct listen_sock *ls)
 	    sizeof(prog)) == -1)
 		log_warn("listener %s: cannot stop new clients on %s before "
 		    "closing it", listen_sock_owner(ls), ls->addr.text);
+}
+
+/*
+ * The server whose metrics sockets evhttp serves.  evhttp_bind_listener()
+ * makes evhttp the evconnlistener's callback argument, and libevent
+ * passes that same argument to the error callback: this is how the
+ * error callback finds its way back.  One server per process.
+ */
+static struct server *http_srv;
+
+static void
+acceptor_http_error(struct evconnlistener *evl, void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; http_srv != NULL && i < http_srv->nsocks; i++)
+		if (http_srv->socks[i]->evl == evl) {
+			acceptor_error(evl, http_srv->socks[i]);
+			return;
+		}
+}
+
+/*
+ * A metrics listener's socket stays ours: its place in the plan, its
+ * evconnlistener (enabled and paused with the others), its error
+ * callback.  evhttp_bind_listener() only makes evhttp the one that
+ * accepts.  Back to the acceptor (a reload gave the address to another
+ * protocol), evhttp frees that evconnlistener and a new one is made;
+ * neither closes the socket (no LEV_OPT_CLOSE_ON_FREE).
+ */
+int
+listen_sock_serve(struct listen_sock *ls)
+{
+	int http = ls->lis != NULL && listener_config(ls->lis)->proto->http;
+	struct evconnlistener *evl;
+
+	if (http == (ls->bound != NULL))
+		return 0;
+	if (http) {
+		evconnlistener_disable(ls->evl);
+		if ((ls->bound = metrics_bind(ls->srv, ls->evl)) == NULL)
+			return -1;
+		http_srv = ls->srv;
+		evconnlistener_set_error_cb(ls->evl, acceptor_http_error);
+		return 0;
+	}
+	evl = evconnlistener_new(ls->srv->base, acceptor_accept, ls,
+	    LEV_OPT_CLOSE_ON_EXEC, 0, ls->fd);
+	if (evl == NULL)
+		return -1;
+	evconnlistener_set_error_cb(evl, acceptor_error);
+	evconnlistener_disable(evl);
+	metrics_unbind(ls->srv, ls->bound);
+	ls->bound = NULL;
+	ls->evl = evl;
+	return 0;
 }
 
 static void
@@ -205,13 +266,33 @@ acceptor_pick(struct server *srv)
 	return srv->workers[best];
 }
 
+/* Counts in the acceptor's slots: the process's, and ls's listener's. */
+static void
+acceptor_count(struct server *srv, struct listen_sock *ls, int refused,
+    enum stats_refusal why)
+{
+	struct stats_slot *all = stats_slot(srv->stats.all, stats_acceptor());
+	struct stats_slot *one = ls->lis == NULL ? NULL :
+	    stats_slot(listener_stats(ls->lis), stats_acceptor());
+
+	if (!refused) {
+		stats_bump(&all->accepted, 1);
+		if (one != NULL)
+			stats_bump(&one->accepted, 1);
+		return;
+	}
+	stats_bump(&all->refused[why], 1);
+	if (one != NULL)
+		stats_bump(&one->refused[why], 1);
+}
+
 static void
 acceptor_refuse(struct server *srv, struct listen_sock *ls, int fd,
     enum stats_refusal why, unsigned limit)
 {
 	close(fd);
 	stats_sub(&srv->stats.conns, 1);
-	stats_add(&srv->stats.refused[why], 1);
+	acceptor_count(srv, ls, 1, why);
 	snprintf(srv->refused_by[why], sizeof(srv->refused_by[why]), "%s",
 	    listen_sock_owner(ls));
 	srv->refused_limit[why] = limit;
@@ -287,7 +368,8 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	(void)evl;
 	(void)slen;
 	stats_add(&srv->stats.conns, 1);
-	if (ls->lis == NULL || srv->stopping) {
+	/* A retiring metrics socket's queue: workers cannot serve HTTP. */
+	if (ls->lis == NULL || srv->stopping || ls->bound != NULL) {
 		acceptor_refuse(srv, ls, fd, EO_REFUSED_OTHER, 0);
 		return;
 	}
@@ -321,10 +403,10 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	cfg_ref(lc->cfg);
 	if (worker_dispatch(acceptor_pick(srv), &ho) == -1) {
 		conn_handoff_release(&srv->stats, &ho);
-		stats_add(&srv->stats.refused[EO_REFUSED_OTHER], 1);
+		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
 		return;
 	}
-	stats_add(&srv->stats.accepted, 1);
+	acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
 }
 
 /*
@@ -346,7 +428,7 @@ acceptor_fd_starved(struct server *srv, struct listen_sock *ls)
 		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			break;
 		close(fd);
-		stats_add(&srv->stats.refused[EO_REFUSED_FDS], 1);
+		acceptor_count(srv, ls, 1, EO_REFUSED_FDS);
 		snprintf(srv->refused_by[EO_REFUSED_FDS],
 		    sizeof(srv->refused_by[EO_REFUSED_FDS]), "%s",
 		    listen_sock_owner(ls));

@@ -94,6 +94,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 c_entry;	/* in c_home->conns */
 	struct conn_home	*c_home;
 	struct listener		*c_lis;		/* counted against; ref */
+	struct stats_slot	*c_st;		/* c_lis's, this worker's */
 	const struct cfg_listener *c_lc;	/* settings; cfg ref held */
 	struct bufferevent	*c_bev;		/* queued output; NULL: none */
 	struct held		*c_held;	/* input kept for the next
@@ -364,9 +365,13 @@ conn_close(struct conn *c, const char *why)
 {
 	struct conn_home *h = c->c_home;
 	int fd = conn_fd(c);
+	enum stats_close r;
 
 	if (why == NULL)
 		why = c->c_why != NULL ? c->c_why : "client EOF";
+	r = stats_close_reason(why);
+	stats_bump(&c->c_st->closed[r], 1);
+	stats_bump(&h->st->closed[r], 1);
 	if (log_enabled(EO_LOG_DEBUG)) {
 		char peer[EO_ADDR_TEXT_MAX];
 		uint32_t ms = mono_since(mono_ms(), c->c_t_start);
@@ -500,6 +505,7 @@ conn_send(struct conn *c, const struct proto_out *out)
 	if (out->niov == 0)
 		return 0;
 	c->c_out += out->len;
+	stats_bump(&c->c_st->bytes_out, out->len);
 	if (conn_queued(c) == 0) {
 		ssize_t n = conn_write(c, out);
 
@@ -620,8 +626,10 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
 
 	now = mono_ms();
-	if (out.units > 0)
+	if (out.units > 0) {
 		conn_progress(c, now);
+		stats_bump(&c->c_st->units, out.units);
+	}
 	if ((c->c_flags & EO_CF_PARTIAL) && (!was_partial || out.units > 0))
 		c->c_t_unit = now;
 
@@ -678,10 +686,11 @@ static void
 conn_refuse_late(struct conn *c, enum stats_refusal reason, const char *why,
     const char *who, unsigned limit)
 {
-	struct stats *st = c->c_home->stats;
+	struct conn_home *h = c->c_home;
 
-	stats_add(&st->refused[reason], 1);
-	stats_note(st, reason, c->c_lc->name, who, limit);
+	stats_bump(&h->st->refused[reason], 1);
+	stats_bump(&c->c_st->refused[reason], 1);
+	stats_note(h->stats, reason, c->c_lc->name, who, limit);
 	conn_close(c, why);
 }
 
@@ -839,6 +848,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		return;		/* late input: dropped */
 	}
 	c->c_in += (size_t)n;
+	stats_bump(&c->c_st->bytes_in, (uint64_t)n);
 	if (n == 0)
 		c->c_flags |= EO_CF_PEER_EOF;
 	if (c->c_state == EO_CONN_PROXY)
@@ -962,6 +972,7 @@ conn_home_init(struct conn_home *h, struct event_base *base,
 	memset(h, 0, sizeof(*h));
 	h->base = base;
 	h->stats = stats;
+	h->st = stats_slot(stats->all, id);
 	h->id = id;
 	TAILQ_INIT(&h->conns);
 	atomic_init(&h->load, 0);
@@ -997,7 +1008,6 @@ conn_evict(struct conn_home *h, uint32_t now, uint32_t secs)
 
 	if (c == NULL || mono_since(now, c->c_t_progress) < secs * 1000u)
 		return 0;
-	stats_add(&h->stats->evicted, 1);
 	conn_close(c, "evicted");
 	return 1;
 }
@@ -1017,7 +1027,9 @@ conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
 		log_debug("listener %s: connection from %s refused: %s",
 		    ho->lc->name, peer, why);
 	}
-	stats_add(&h->stats->refused[reason], 1);
+	stats_bump(&h->st->refused[reason], 1);
+	stats_bump(&stats_slot(listener_stats(ho->lis), h->id)->
+	    refused[reason], 1);
 	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
 	conn_handoff_release(h->stats, ho);
 }
@@ -1067,6 +1079,7 @@ conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
 	}
 	c->c_home = h;
 	c->c_lis = ho->lis;
+	c->c_st = stats_slot(listener_stats(ho->lis), h->id);
 	c->c_lc = ho->lc;
 	c->c_peer = ho->peer;
 	c->c_flags = EO_CF_READING | (ho->per_source ? EO_CF_SOURCE : 0);
@@ -1204,7 +1217,6 @@ conn_tick(struct conn *c, uint32_t now)
 		return;
 	}
 	if (conn_expired(c, now, why, sizeof(why))) {
-		stats_add(&c->c_home->stats->timeouts, 1);
 		conn_close(c, why);
 		return;
 	}

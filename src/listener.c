@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "listener.h"
+#include "stats.h"
 
 #define SRC_BUCKETS	1024	/* per-source table; chains grow past it */
 
@@ -33,6 +34,7 @@ struct listener {
 
 	pthread_mutex_t		 src_mtx;	/* guards src */
 	struct src_entry	**src;		/* NULL until first needed */
+	struct stats_lis	*stats;		/* per thread: stats.h */
 };
 
 struct listener *
@@ -42,6 +44,10 @@ listener_new(const struct cfg_listener *lc)
 
 	if (l == NULL)
 		return NULL;
+	if ((l->stats = stats_lis_new()) == NULL) {
+		free(l);
+		return NULL;
+	}
 	atomic_init(&l->refs, 1);
 	atomic_init(&l->nconns, 0);
 	snprintf(l->name, sizeof(l->name), "%s", lc->name);
@@ -54,6 +60,12 @@ void
 listener_set_config(struct listener *l, const struct cfg_listener *lc)
 {
 	l->lc = lc;
+}
+
+struct stats_lis *
+listener_stats(const struct listener *l)
+{
+	return l->stats;
 }
 
 const struct cfg_listener *
@@ -98,6 +110,7 @@ listener_unref(struct listener *l)
 		free(l->src);
 	}
 	pthread_mutex_destroy(&l->src_mtx);
+	stats_lis_free(l->stats);
 	free(l);
 }
 

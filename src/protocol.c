@@ -16,6 +16,7 @@ static const struct protocol *const protocols[] = {
 	&proto_daytime,
 	&proto_time,
 	&proto_qotd,
+	&proto_metrics,
 };
 
 #define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 
@@ -352,6 +353,11 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			    ls->sd_name ? " (socket from systemd)" : "");
 		ls->lis = p->owner[i];
 		ls->planned = ls->fresh = 0;
+		if (listen_sock_serve(ls) == -1) {
+			log_warnx("listener %s: out of memory: not serving %s",
+			    lc->name, ls->addr.text);
+			continue;
+		}
 		if (!srv->paused && !srv->stopping)
 			evconnlistener_enable(ls->evl);
 	}
@@ -468,6 +474,7 @@ reload_failed(struct server *srv, const char *why)
 
 	log_warnx("reload failed (%s): still running the previous "
 	    "configuration of %s", why, srv->cfg->path);
+	srv->reloads[0]++;
 	/* Until a good reload, STATUS= says so first. */
 	snprintf(srv->reload_failure, sizeof(srv->reload_failure), "%s",
 	    why);
@@ -506,6 +513,8 @@ reload_apply(struct server *srv)
 	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
 	    srv->nlis == 1 ? "" : "s");
 	srv->reload_failure[0] = '\0';
+	srv->reloads[1]++;
+	srv->reload_ok_at = time(NULL);
 	stats_status_text(srv, status, sizeof(status));
 	systemd_ready(status);
 }

@@ -142,6 +142,7 @@ server_free(struct server *srv)
 	for (i = 0; i < srv->nsocks; i++)
 		listen_sock_free(srv->socks[i]);
 	free(srv->socks);
+	metrics_fini(srv);
 	for (i = 0; i < srv->nlis; i++)
 		listener_unref(srv->lis[i]);
 	free(srv->lis);
@@ -344,7 +345,6 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
-	stats_init(&srv->stats);
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||
 	    (srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
@@ -353,6 +353,13 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		goto fail;
 	}
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->started = srv->reload_ok_at = time(NULL);
+	/* Before the plan: listeners get one counter slot per worker. */
+	if (stats_init(&srv->stats, cfg->workers ? cfg->workers :
+	    cpu_count()) == -1 || metrics_init(srv) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((n = server_adopt_systemd(srv, cfg, err, errlen)) == -1) {
 		*exit_code = 78;
 		goto fail;
@@ -388,9 +395,13 @@ server_run(struct server *srv)
 	systemd_ready(status);
 	event_base_dispatch(srv->base);
 	{
-		unsigned long n = stats_get(&srv->stats.accepted);
+		struct stats_sum sum;
+		unsigned long long n;
 
-		log_info("stopped: %lu connection%s served", n,
+		memset(&sum, 0, sizeof(sum));
+		stats_sum(srv->stats.all, &sum);
+		n = sum.accepted;
+		log_info("stopped: %llu connection%s served", n,
 		    n == 1 ? "" : "s");
 	}
 	server_free(srv);

@@ -2,10 +2,11 @@
  * Reporting the counters: burst lines when refusals start and end, the
  * STATUS= line, and the watchdog, fed only while every worker turns.
  *
- * Threads: main thread only (the counters themselves are atomics that
- * any thread bumps: include/stats.h).
+ * Threads: main thread, except the slot helpers, which any thread calls
+ * on its own slot (include/stats.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/util.h>
@@ -19,16 +20,179 @@
 #include "systemd.h"
 #include "worker.h"
 
-void
-stats_init(struct stats *st)
+static unsigned stats_nslots = 1;	/* set once by stats_init() */
+
+static struct stats_lis *
+stats_alloc(unsigned nslots)
+{
+	size_t len = sizeof(struct stats_lis) +
+	    nslots * sizeof(struct stats_slot);
+	struct stats_lis *sl;
+
+	/* aligned_alloc() wants a multiple of the alignment. */
+	len = (len + 63) & ~(size_t)63;
+	if ((sl = aligned_alloc(64, len)) == NULL)
+		return NULL;
+	memset(sl, 0, len);
+	sl->nslots = nslots;
+	return sl;
+}
+
+int
+stats_init(struct stats *st, unsigned nworkers)
 {
 	pthread_mutex_init(&st->note_mtx, NULL);
+	stats_nslots = nworkers + 1;
+	st->all = stats_alloc(stats_nslots);
+	return st->all != NULL ? 0 : -1;
 }
 
 void
 stats_fini(struct stats *st)
 {
 	pthread_mutex_destroy(&st->note_mtx);
+	free(st->all);
+	st->all = NULL;
+}
+
+struct stats_lis *
+stats_lis_new(void)
+{
+	return stats_alloc(stats_nslots);
+}
+
+void
+stats_lis_free(struct stats_lis *sl)
+{
+	free(sl);
+}
+
+struct stats_slot *
+stats_slot(struct stats_lis *sl, unsigned i)
+{
+	return &sl->slot[i < sl->nslots ? i : sl->nslots - 1];
+}
+
+unsigned
+stats_acceptor(void)
+{
+	return stats_nslots - 1;
+}
+
+static void
+sum_ctrs(uint64_t *to, const stats_ctr *from, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		to[i] += stats_get(&from[i]);
+}
+
+void
+stats_sum(const struct stats_lis *sl, struct stats_sum *sum)
+{
+	unsigned i;
+
+	for (i = 0; i < sl->nslots; i++) {
+		const struct stats_slot *s = &sl->slot[i];
+
+		sum->accepted += stats_get(&s->accepted);
+		sum_ctrs(sum->refused, s->refused, EO_NREFUSALS);
+		sum_ctrs(sum->closed, s->closed, EO_NCLOSES);
+		sum->bytes_in += stats_get(&s->bytes_in);
+		sum->bytes_out += stats_get(&s->bytes_out);
+		sum->units += stats_get(&s->units);
+		sum_ctrs(sum->lag, s->lag, EO_NLAG + 1);
+		sum->lag_us += stats_get(&s->lag_us);
+	}
+}
+
+/* conn.c's words for its reasons, by prefix; first match wins. */
+static const struct {
+	const char		*prefix;
+	enum stats_close	 r;
+} close_words[] = {
+	{ "client EOF", EO_CLOSE_CLIENT_EOF },
+	{ "client reset", EO_CLOSE_CLIENT_RESET },
+	{ "idle_timeout", EO_CLOSE_IDLE_TIMEOUT },
+	{ "write_timeout", EO_CLOSE_WRITE_TIMEOUT },
+	{ "question_timeout", EO_CLOSE_UNIT_TIMEOUT },
+	{ "unit_timeout", EO_CLOSE_UNIT_TIMEOUT },
+	{ "max_question_length", EO_CLOSE_MAX_QUESTION_LENGTH },
+	{ "max_questions", EO_CLOSE_MAX_QUESTIONS },
+	{ "protocol closed", EO_CLOSE_PROTOCOL_CLOSED },
+	{ "protocol error", EO_CLOSE_PROTOCOL_ERROR },
+	{ "evicted", EO_CLOSE_EVICTED },
+	{ "shutdown", EO_CLOSE_SHUTDOWN },
+	{ "PROXY header", EO_CLOSE_PROXY_HEADER },
+	/* The built-ins that close after speaking. */
+	{ "daytime sent", EO_CLOSE_PROTOCOL_CLOSED },
+	{ "time sent", EO_CLOSE_PROTOCOL_CLOSED },
+	{ "quote sent", EO_CLOSE_PROTOCOL_CLOSED },
+};
+
+static const char *const close_names[EO_NCLOSES] = {
+	[EO_CLOSE_CLIENT_EOF] = "client_eof",
+	[EO_CLOSE_CLIENT_RESET] = "client_reset",
+	[EO_CLOSE_IDLE_TIMEOUT] = "idle_timeout",
+	[EO_CLOSE_WRITE_TIMEOUT] = "write_timeout",
+	[EO_CLOSE_UNIT_TIMEOUT] = "question_timeout",
+	[EO_CLOSE_MAX_QUESTIONS] = "max_questions",
+	[EO_CLOSE_MAX_QUESTION_LENGTH] = "max_question_length",
+	[EO_CLOSE_PROTOCOL_CLOSED] = "protocol_closed",
+	[EO_CLOSE_PROTOCOL_ERROR] = "protocol_error",
+	[EO_CLOSE_EVICTED] = "evicted",
+	[EO_CLOSE_SHUTDOWN] = "shutdown",
+	[EO_CLOSE_ERROR] = "error",
+	[EO_CLOSE_PROXY_HEADER] = "proxy_header",
+};
+
+static const char *const refusal_names[EO_NREFUSALS] = {
+	[EO_REFUSED_FULL] = "max_connections",
+	[EO_REFUSED_LISTENER] = "listener_max_connections",
+	[EO_REFUSED_SOURCE] = "max_connections_per_source",
+	[EO_REFUSED_FDS] = "out_of_fds",
+	[EO_REFUSED_OTHER] = "other",
+	[EO_REFUSED_UNTRUSTED] = "not_in_proxy_from",
+	[EO_REFUSED_DENIED] = "denied",
+	[EO_REFUSED_PROXY] = "bad_proxy_header",
+};
+
+/* Once per closed connection, never per message: a few strncmp(). */
+enum stats_close
+stats_close_reason(const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(close_words) / sizeof(close_words[0]); i++)
+		if (strncmp(why, close_words[i].prefix,
+		    strlen(close_words[i].prefix)) == 0)
+			return close_words[i].r;
+	return EO_CLOSE_ERROR;	/* "error: read: ...", out of memory */
+}
+
+const char *
+stats_close_name(enum stats_close r)
+{
+	return (unsigned)r < EO_NCLOSES ? close_names[r] : "error";
+}
+
+const char *
+stats_refusal_name(enum stats_refusal r)
+{
+	return (unsigned)r < EO_NREFUSALS ? refusal_names[r] : "other";
+}
+
+void
+stats_lag(struct stats_slot *s, uint64_t us)
+{
+	static const uint64_t bounds[EO_NLAG] = EO_LAG_BOUNDS;
+	unsigned b = 0;
+
+	while (b < EO_NLAG && us > bounds[b])
+		b++;
+	stats_bump(&s->lag[b], 1);
+	stats_bump(&s->lag_us, us);
 }
 
 void
@@ -112,14 +276,16 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 static void
 stats_bursts(struct server *srv)
 {
+	struct stats_sum sum;
 	char what[512];
 	int r;
 
+	memset(&sum, 0, sizeof(sum));
+	stats_sum(srv->stats.all, &sum);
 	for (r = 0; r <= EO_NREFUSALS; r++) {
 		struct burst *b = &srv->bursts[r];
-		unsigned long now = r < EO_NREFUSALS ?
-		    stats_get(&srv->stats.refused[r]) :
-		    stats_get(&srv->stats.evicted);
+		unsigned long now = r < EO_NREFUSALS ? sum.refused[r] :
+		    sum.closed[EO_CLOSE_EVICTED];
 
 		if (now != b->seen && !b->active) {
 			b->active = 1;
@@ -204,30 +370,35 @@ stats_per_listener(const struct server *srv, char *buf, size_t len)
 void
 stats_dump(struct server *srv)
 {
-	const struct stats *st = &srv->stats;
-	unsigned long refused = 0;
+	struct stats_sum s;
+	unsigned long long refused = 0;
 	char per[1024];
 	int r;
 
+	memset(&s, 0, sizeof(s));
+	stats_sum(srv->stats.all, &s);
 	for (r = 0; r < EO_NREFUSALS; r++)
-		refused += stats_get(&st->refused[r]);
+		refused += s.refused[r];
 	stats_per_listener(srv, per, sizeof(per));
-	log_notice("counters: %u open, %lu accepted, %lu refused "
-	    "(max_connections %lu, listener max_connections %lu, "
-	    "max_connections_per_source %lu, out of file descriptors %lu, "
-	    "shutting down or out of memory %lu, not in proxy_from %lu, "
-	    "denied by allow/deny %lu, bad PROXY header %lu), %lu evicted, "
-	    "%lu timed out; open per listener: %s", stats_get(&st->conns),
-	    stats_get(&st->accepted), refused,
-	    stats_get(&st->refused[EO_REFUSED_FULL]),
-	    stats_get(&st->refused[EO_REFUSED_LISTENER]),
-	    stats_get(&st->refused[EO_REFUSED_SOURCE]),
-	    stats_get(&st->refused[EO_REFUSED_FDS]),
-	    stats_get(&st->refused[EO_REFUSED_OTHER]),
-	    stats_get(&st->refused[EO_REFUSED_UNTRUSTED]),
-	    stats_get(&st->refused[EO_REFUSED_DENIED]),
-	    stats_get(&st->refused[EO_REFUSED_PROXY]),
-	    stats_get(&st->evicted), stats_get(&st->timeouts),
+	log_notice("counters: %u open, %llu accepted, %llu refused "
+	    "(max_connections %llu, listener max_connections %llu, "
+	    "max_connections_per_source %llu, out of file descriptors %llu, "
+	    "shutting down or out of memory %llu, not in proxy_from %llu, "
+	    "denied by allow/deny %llu, bad PROXY header %llu), %llu evicted, "
+	    "%llu timed out; open per listener: %s",
+	    stats_get(&srv->stats.conns),
+	    (unsigned long long)s.accepted, refused,
+	    (unsigned long long)s.refused[EO_REFUSED_FULL],
+	    (unsigned long long)s.refused[EO_REFUSED_LISTENER],
+	    (unsigned long long)s.refused[EO_REFUSED_SOURCE],
+	    (unsigned long long)s.refused[EO_REFUSED_FDS],
+	    (unsigned long long)s.refused[EO_REFUSED_OTHER],
+	    (unsigned long long)s.refused[EO_REFUSED_UNTRUSTED],
+	    (unsigned long long)s.refused[EO_REFUSED_DENIED],
+	    (unsigned long long)s.refused[EO_REFUSED_PROXY],
+	    (unsigned long long)s.closed[EO_CLOSE_EVICTED],
+	    (unsigned long long)(s.closed[EO_CLOSE_IDLE_TIMEOUT] +
+	    s.closed[EO_CLOSE_WRITE_TIMEOUT] + s.closed[EO_CLOSE_UNIT_TIMEOUT]),
 	    per[0] != '\0' ? per : "none");
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,6 +29,8 @@ enum wmsg_type {
 	EO_WM_ABORT,
 	EO_WM_STOP
 };
+
+#define EO_TICK_US	1000000	/* the tick's period */
 
 struct wmsg {
 	enum wmsg_type		type;
@@ -45,6 +48,7 @@ struct worker {
 	int			 done_fd;	/* eventfd: main's, "drained" */
 	int			 done_sent;
 	atomic_ulong		 heartbeat;
+	uint64_t		 tick_due;	/* us: when tick_ev should run */
 
 	pthread_mutex_t		 mtx;		/* guards the queue below */
 	struct wmsg		*q;		/* ring of qcap messages */
@@ -128,6 +132,32 @@ worker_wakecb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static uint64_t
+worker_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * How late the tick runs is the loop's lag: what a client waits, on
+ * top of the work, when the thread is busy elsewhere.  libevent runs a
+ * persistent timer a period after it was due, or after now if that has
+ * passed: the next due time follows the same rule.
+ */
+static void
+worker_lag(struct worker *w)
+{
+	uint64_t now = worker_now_us();
+
+	stats_lag(w->home.st, now > w->tick_due ? now - w->tick_due : 0);
+	w->tick_due += EO_TICK_US;
+	if (w->tick_due < now)
+		w->tick_due = now + EO_TICK_US;
+}
+
 static void
 worker_tickcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -135,6 +165,7 @@ worker_tickcb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	worker_lag(w);
 	conn_sweep(&w->home);
 	atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
 }
@@ -256,6 +287,7 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 		worker_free(w);
 		return NULL;
 	}
+	w->tick_due = worker_now_us() + EO_TICK_US;
 	w->home.drained_cb = worker_drained;
 	w->home.drained_arg = w;
 	/* Signals are the main thread's: workers start with them blocked. */

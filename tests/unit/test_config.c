@@ -62,11 +62,11 @@ static const struct bad_case bad_cases[] = {
 	  " bind = \"::1\"; } );\n", 1, "listener name \"a b\" must be" },
 	{ "listeners = (\n { name = \"e\"; port = 7; bind = \"::1\"; } );\n",
 	  2, "listener \"e\": protocol is missing (one of: echo, oracle, "
-	  "discard, chargen, daytime, time, qotd)" },
+	  "discard, chargen, daytime, time, qotd, metrics)" },
 	{ "listeners = ( { name = \"e\";\n protocol = \"gopher\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 2,
 	  "unknown protocol \"gopher\" (known: echo, oracle, discard, "
-	  "chargen, daytime, time, qotd)" },
+	  "chargen, daytime, time, qotd, metrics)" },
 	{ "listeners = (\n { name = \"e\"; protocol = \"echo\"; bind = "
 	  "\"::1\"; } );\n", 2, "port is missing (1 to 65535)" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n port = 0;"
@@ -874,13 +874,16 @@ START_TEST(test_shipped)
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(EO_SOURCE_DIR "/conf/echo-oracled.conf", &d);
 	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
-	ck_assert_uint_eq(cfg->nlisteners, 2);
+	ck_assert_uint_eq(cfg->nlisteners, 3);
 	ck_assert_str_eq(cfg->listeners[0].name, "echo");
 	ck_assert_uint_eq(cfg->listeners[0].port, 7007);
 	ck_assert_str_eq(cfg->listeners[1].name, "oracle");
 	ck_assert_uint_eq(cfg->listeners[1].port, 7070);
 	ck_assert_str_eq(cfg->listeners[1].addrs[0].text, "127.0.0.1:7070");
 	ck_assert_str_eq(cfg->listeners[1].addrs[1].text, "[::1]:7070");
+	ck_assert_str_eq(cfg->listeners[2].name, "metrics");
+	ck_assert_str_eq(cfg->listeners[2].proto->name, "metrics");
+	ck_assert_str_eq(cfg->listeners[2].addrs[0].text, "127.0.0.1:9107");
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
 }

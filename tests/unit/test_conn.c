@@ -73,6 +73,7 @@ rig_up(struct rig *r, const struct protocol *p)
 	int per_source;
 
 	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(stats_init(&r->stats, 1), 0);
 	cfg_diag_init(&d);
 	r->cfg = cfg_load_string("listeners = ( { name = \"t\"; protocol = "
 	    "\"echo\"; port = 7; bind = \"127.0.0.1\"; } );\n", "test", &d);
@@ -107,6 +108,7 @@ rig_down(struct rig *r)
 	close(r->sv[1]);
 	listener_unref(r->lis);
 	cfg_unref(r->cfg);
+	stats_fini(&r->stats);
 }
 
 /* Turns the loop until the connection is gone or n rounds are done. */

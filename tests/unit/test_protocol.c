@@ -20,8 +20,9 @@ START_TEST(test_table)
 	ck_assert_ptr_null(protocol_find("echo "));
 	ck_assert_ptr_null(protocol_find(""));
 	ck_assert_ptr_null(protocol_find("Echo"));
+	ck_assert_ptr_eq(protocol_find("metrics"), &proto_metrics);
 	ck_assert_str_eq(protocol_names(),
-	    "echo, oracle, discard, chargen, daytime, time, qotd");
+	    "echo, oracle, discard, chargen, daytime, time, qotd, metrics");
 	ck_assert_str_eq(proto_echo.name, "echo");
 	ck_assert_str_eq(proto_oracle.name, "oracle");
 }

@@ -1,0 +1,62 @@
+/*
+ * metrics: the Prometheus endpoint as a protocol-table entry, so that a
+ * listener with protocol = "metrics" is configured, bound, reloaded and
+ * socket-activated like every other.  Its connections speak HTTP and are
+ * served by evhttp on the main thread (src/metrics.c): the acceptor
+ * binds the listener's sockets to evhttp instead of handing connections
+ * to the workers (listen_sock_serve() in src/acceptor.c).  No options.
+ *
+ * input() and eof() exist because conn.c calls them unconditionally; a
+ * metrics connection never reaches a worker, and one that did would be
+ * closed at once rather than served bytes.
+ */
+#include "protocol.h"
+
+static int
+metrics_opts_parse(const config_setting_t *group, void **opts,
+    struct cfg_diag *d)
+{
+	static const char *const known[] = { NULL };
+
+	*opts = NULL;
+	return group != NULL ? cfg_check_keys(d, group, known) : 0;
+}
+
+static void
+metrics_opts_free(void *opts)
+{
+	(void)opts;
+}
+
+static enum proto_verdict
+metrics_refuse(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	(void)out;
+	proto_take(in, in->len);
+	return EO_PROTO_CLOSE;
+}
+
+static const char *
+metrics_close_why(const void *state, const void *opts)
+{
+	(void)state;
+	(void)opts;
+	return "protocol error: metrics is served by evhttp";
+}
+
+const struct protocol proto_metrics = {
+	.name = "metrics",
+	.state_size = 0,
+	.http = 1,
+	.opts_parse = metrics_opts_parse,
+	.opts_free = metrics_opts_free,
+	.unit_timeout = NULL,
+	.unit_timeout_name = NULL,
+	.init = NULL,
+	.input = metrics_refuse,
+	.eof = metrics_refuse,
+	.close_why = metrics_close_why,
+};
