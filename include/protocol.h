@@ -89,6 +89,18 @@ struct protocol {
 	 * stays free of it.  May be NULL ("protocol closed").
 	 */
 	const char	*(*close_why)(const void *state, const void *opts);
+
+	/*
+	 * UDP: answers one datagram (in, inlen) with at most one, written
+	 * to out (outcap bytes of room); returns its length, 0: no reply.
+	 * NULL: the protocol serves TCP only.
+	 */
+	size_t		(*dgram)(const void *opts, const unsigned char *in,
+			    size_t inlen, unsigned char *out, size_t outcap,
+			    uint64_t *rng);
+	/* Its reply can be bigger than the request: over UDP only with
+	   allow_amplification = true. */
+	int		 amplifies;
 };
 
 /*

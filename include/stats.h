@@ -20,12 +20,30 @@ enum stats_refusal {
 	EO_NREFUSALS
 };
 
+/* Why a UDP datagram got no reply (include/guard.h for the first five). */
+enum stats_udp_drop {
+	EO_UDP_RESERVED_PORT,	/* source port below 1024, or 2049 */
+	EO_UDP_OWN_PORT,	/* from one of our own UDP services */
+	EO_UDP_MULTICAST,
+	EO_UDP_BROADCAST,
+	EO_UDP_BOGUS_ADDR,	/* unspecified, 0/8, 255/8, v4 in v6 */
+	EO_UDP_RATE,		/* over udp_rate_limit for its source */
+	EO_UDP_TRUNCATED,	/* bigger than a datagram can be */
+	EO_UDP_ICMP,		/* an ICMP error reported on the socket */
+	EO_UDP_SEND_FULL,	/* the socket's send buffer was full */
+	EO_UDP_SEND_ERROR,	/* sendmmsg() refused it */
+	EO_UDP_NDROPS
+};
+
 struct stats {
 	atomic_uint	conns;		/* open now, all listeners */
 	atomic_ulong	accepted;	/* handed to a worker */
 	atomic_ulong	refused[EO_NREFUSALS];
 	atomic_ulong	evicted;	/* closed to make room at the limit */
 	atomic_ulong	timeouts;	/* closed by idle/write/unit timeouts */
+	atomic_ulong	udp_in;		/* datagrams received */
+	atomic_ulong	udp_out;	/* ... answered */
+	atomic_ulong	udp_dropped[EO_UDP_NDROPS];
 };
 
 #define stats_add(field, n)						\

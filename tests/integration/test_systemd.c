@@ -132,7 +132,7 @@ START_TEST(test_activation_unix_socket_refused)
 	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
 	    "  bind = \"127.0.0.1\"; } );\n", pe, po);
 	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 78);
-	ck_assert(eod_log_has(d, "(oracle) is not a listening TCP socket"));
+	ck_assert(eod_log_has(d, "(oracle) is neither a listening TCP socket"));
 	close(fds[0]);
 	close(fds[1]);
 	unlink(sun.sun_path);
