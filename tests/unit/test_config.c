@@ -808,13 +808,18 @@ START_TEST(test_shipped)
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(EO_SOURCE_DIR "/conf/echo-oracled.conf", &d);
 	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
-	ck_assert_uint_eq(cfg->nlisteners, 2);
+	ck_assert_uint_eq(cfg->nlisteners, 3);
 	ck_assert_str_eq(cfg->listeners[0].name, "echo");
 	ck_assert_uint_eq(cfg->listeners[0].port, 7007);
-	ck_assert_str_eq(cfg->listeners[1].name, "oracle");
-	ck_assert_uint_eq(cfg->listeners[1].port, 7070);
-	ck_assert_str_eq(cfg->listeners[1].addrs[0].text, "127.0.0.1:7070");
-	ck_assert_str_eq(cfg->listeners[1].addrs[1].text, "[::1]:7070");
+	ck_assert_int_eq(cfg->listeners[0].udp, 0);
+	ck_assert_str_eq(cfg->listeners[1].name, "echo-udp");
+	ck_assert_uint_eq(cfg->listeners[1].port, 7007);
+	ck_assert_int_eq(cfg->listeners[1].udp, 1);
+	ck_assert_uint_eq(cfg->listeners[1].udp_rate, 100);
+	ck_assert_str_eq(cfg->listeners[2].name, "oracle");
+	ck_assert_uint_eq(cfg->listeners[2].port, 7070);
+	ck_assert_str_eq(cfg->listeners[2].addrs[0].text, "127.0.0.1:7070");
+	ck_assert_str_eq(cfg->listeners[2].addrs[1].text, "[::1]:7070");
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
 }
