@@ -8,7 +8,7 @@
 #   BINARY    the built daemon
 #   UNIT_DIR  echo-oracled.service (or its .in template: @SBINDIR@ becomes
 #             /usr/local/sbin, @EO_CONFIG@ the path below), echo-oracled-echo.socket,
-#             echo-oracled-oracle.socket and the two drop-ins
+#             echo-oracled-oracle.socket, echo-oracled-echo-udp.socket and the two drop-ins
 #             echo-oracled-socket-only.conf, echo-oracled-low-ports.conf
 #   CONF      the shipped config: it must pass -t, and its listener names
 #             must be the socket units' FileDescriptorName=
