@@ -81,22 +81,51 @@ diag_grow(struct cfg_diag *d)
 	return 0;
 }
 
+/*
+ * A message quotes the configuration's own strings and names, and -t
+ * prints it as it is: a control byte there must not reach a terminal
+ * or the journal ("x\n<0>forged" would forge a line of emergency
+ * priority).  They are written as -T writes them in strings.
+ */
+static char *
+diag_escape(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	char *out, *o;
+
+	if ((out = malloc(strlen(text) * 4 + 1)) == NULL)
+		return NULL;
+	for (o = out; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : 'r';
+		} else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
+}
+
 /* Adds "FILE:LINE: context text" (no LINE if line is 0). */
 static void
 diag_add(struct cfg_diag *d, const char *file, long line, const char *text)
 {
-	char *msg = NULL;
+	char *msg = NULL, *raw = NULL;
 
 	if (d->n >= DIAG_KEEP_MAX || (d->n == d->cap && diag_grow(d) == -1)) {
 		d->dropped++;
 		return;
 	}
-	if ((line > 0 ? asprintf(&msg, "%s:%ld: %s%s", file, line,
-	    d->context, text) : asprintf(&msg, "%s: %s%s", file, d->context,
-	    text)) == -1) {
+	if ((line > 0 ? asprintf(&raw, "%s:%ld: %s%s", file, line,
+	    d->context, text) : asprintf(&raw, "%s: %s%s", file, d->context,
+	    text)) == -1 || (msg = diag_escape(raw)) == NULL) {
+		free(raw);
 		d->dropped++;
 		return;
 	}
+	free(raw);
 	d->pos[d->n].file = diag_file(d, file);
 	d->pos[d->n].line = line;
 	d->pos[d->n].seq = d->n;

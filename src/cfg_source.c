@@ -266,6 +266,7 @@ struct scan {
 	size_t		 len;
 	size_t		 p;
 	long		 line;
+	char		 name[64];	/* the last "name =" seen */
 };
 
 static void
@@ -301,6 +302,100 @@ scan_string(struct scan *sc)
 		cfg_diag_addf(sc->d, sc->S->v[sc->src].path, line, "a string "
 		    "holds \\x00, a NUL byte, which libconfig would cut the "
 		    "string at: a string cannot hold one");
+}
+
+static int
+name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/*
+ * A word: a setting's name if "=" or ":" follows, even on a later
+ * line, kept to name the integers after it; else true, false, or a
+ * mistake libconfig will report.  Digits in a word are no integer.
+ */
+static void
+scan_word(struct scan *sc)
+{
+	const char *t = sc->t;
+	size_t q, n = 0;
+
+	while (sc->p + n < sc->len && name_char(t[sc->p + n]))
+		n++;
+	for (q = sc->p + n; q < sc->len && isspace((unsigned char)t[q]); q++)
+		;
+	if (q < sc->len && (t[q] == '=' || t[q] == ':'))
+		snprintf(sc->name, sizeof(sc->name), "%.*s", (int)n,
+		    t + sc->p);
+	sc->p += n;
+}
+
+/*
+ * Whether libconfig 1.5 reads the integer tok, n long, at its true
+ * value: without an L it keeps only 32 bits (4294984703 becomes
+ * 17407, 0xffffffff -1), with one it saturates at 64.  *wide is set
+ * if the value would fit in 64 bits, so that an L would do.
+ */
+static int
+int_exact(const char *tok, size_t n, int *wide)
+{
+	size_t skip = tok[0] == '-' || tok[0] == '+';
+	unsigned long long neg = tok[0] == '-';
+	int hex, l;
+	unsigned long long u;
+	char buf[128], *e;
+
+	hex = tok[skip] == '0' && (tok[skip + 1] == 'x' ||
+	    tok[skip + 1] == 'X');
+	skip += hex ? 2 : 0;
+	l = tok[n - 1] == 'L';
+	if (n - skip >= sizeof(buf))
+		return *wide = 0;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(n - skip), tok + skip);
+	errno = 0;
+	u = strtoull(buf, &e, hex ? 16 : 10);
+	if (e == buf || (*e != '\0' && strcmp(e, "L") != 0 &&
+	    strcmp(e, "LL") != 0))
+		return 1;	/* no integer: libconfig says so itself */
+	*wide = errno != ERANGE && u <= (unsigned long long)LLONG_MAX + neg;
+	if (l)
+		return *wide;
+	return errno != ERANGE && u <= (unsigned long long)INT_MAX + neg;
+}
+
+/*
+ * A number, as libconfig's lexer cuts it.  An integer libconfig would
+ * read wrongly is refused as written: it gives no sign of it, and what
+ * it reads may look valid (port = 4294967303 reads as 7).
+ */
+static void
+scan_number(struct scan *sc)
+{
+	const char *t = sc->t + sc->p;
+	size_t n = t[0] == '-' || t[0] == '+';
+	int hex = t[n] == '0' && (t[n + 1] == 'x' || t[n + 1] == 'X');
+	int wide = 0;
+
+	n += hex ? 2 : 0;
+	while (sc->p + n < sc->len && (isalnum((unsigned char)t[n]) ||
+	    t[n] == '.'))
+		n++;
+	if (!hex && strcspn(t, ".eE") < n) {
+		/* A float: its exponent may have a sign. */
+		if ((t[n - 1] == 'e' || t[n - 1] == 'E') &&
+		    (t[n] == '-' || t[n] == '+'))
+			for (n++; isdigit((unsigned char)t[n]); n++)
+				;
+	} else if (!int_exact(t, n, &wide))
+		cfg_diag_addf(sc->d, sc->S->v[sc->src].path, sc->line,
+		    "%s%s%.*s%s is out of range: %s", sc->name,
+		    sc->name[0] != '\0' ? " = " : "", (int)(n > 40 ? 40 : n),
+		    t, n > 40 ? "..." : "", wide ? "libconfig keeps only 32 "
+		    "bits of an integer beyond -2147483648 to 2147483647 "
+		    "(0x7fffffff) unless it ends in L" : "an integer must fit "
+		    "in 64 bits");
+	sc->p += n;
 }
 
 /* Refuses what libconfig could not safely open, with why. */
@@ -396,7 +491,8 @@ scan_include(struct scan *sc)
 int
 cfg_scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src)
 {
-	struct scan sc = { d, S, src, S->v[src].text, S->v[src].len, 0, 1 };
+	struct scan sc = { d, S, src, S->v[src].text, S->v[src].len, 0, 1,
+	    "" };
 	size_t before = d->n + d->dropped;
 	int bol = 1;		/* only blanks since the line began */
 
@@ -422,6 +518,14 @@ cfg_scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src)
 			    sc.t[sc.p + 1] == '/'))
 				scan_step(&sc);
 			sc.p = sc.p < sc.len ? sc.p + 2 : sc.p;
+		} else if (isalpha((unsigned char)*c) || *c == '*') {
+			bol = 0;
+			scan_word(&sc);
+		} else if (isdigit((unsigned char)*c) || ((*c == '-' ||
+		    *c == '+' || *c == '.') && (isdigit((unsigned char)c[1]) ||
+		    (c[1] == '.' && isdigit((unsigned char)c[2]))))) {
+			bol = 0;
+			scan_number(&sc);
 		} else {
 			bol = 0;
 			sc.p++;
@@ -430,96 +534,6 @@ cfg_scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src)
 		}
 	}
 	return d->n + d->dropped > before ? -1 : 0;
-}
-
-/* ---- the raw full-width integers ---------------------------------- */
-
-static int
-name_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
-}
-
-/*
- * Parses an integer token as libconfig writes them, at full width into
- * *v, and into *lc as libconfig 1.5 reads it (strtoll or strtoull,
- * saturating), so that the token can be matched to the setting.
- */
-static int
-int_parse(const char *tok, long long *v, long long *lc, int *range)
-{
-	unsigned long long u;
-	char *e;
-
-	errno = 0;
-	if (tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')) {
-		u = strtoull(tok + 2, &e, 16);
-		*range = errno == ERANGE || u > LLONG_MAX;
-		*v = *range ? LLONG_MAX : (long long)u;
-		*lc = (long long)u;
-	} else {
-		*v = *lc = strtoll(tok, &e, 10);
-		*range = errno == ERANGE;
-	}
-	return e != tok && (*e == '\0' || *e == 'L');
-}
-
-/*
- * Whether the token at t (after "key =") is the one libconfig read as
- * the setting s: a plain integer keeps only its low 32 bits there.
- */
-static int
-int_match(const char *t, const config_setting_t *s, long long *v,
-    int *range, char *tok, size_t toklen)
-{
-	size_t n = strspn(t, "+-0123456789abcdefABCDEFxXL");
-	long long lc;
-
-	if (n == 0 || n >= toklen)
-		return 0;
-	memcpy(tok, t, n);
-	tok[n] = '\0';
-	if (!int_parse(tok, v, &lc, range))
-		return 0;
-	if (config_setting_type(s) == CONFIG_TYPE_INT64)
-		return lc == config_setting_get_int64(s);
-	return (int32_t)(uint32_t)(unsigned long long)lc ==
-	    config_setting_get_int(s);
-}
-
-/*
- * The integer written for key, the setting s, read from the text:
- * libconfig 1.5 keeps only 32 bits of some (4294984703 reads as
- * 17407).  1 with *v, *range and tok (as written) set; 0 if not found.
- */
-int
-cfg_raw_int(struct cfg_diag *d, const config_setting_t *s, const char *key,
-    long long *v, int *range, char *tok, size_t toklen)
-{
-	struct cfg_src *src = setting_src(d, s);
-	long line = (long)config_setting_source_line(s);
-	size_t klen = strlen(key), p, q, end;
-	const char *t;
-
-	if (src == NULL)
-		return 0;
-	t = src->text;
-	p = src_line(src, line);
-	end = src_line(src, line + 1);
-	for (; p + klen <= end && p < src->len; p++) {
-		if (strncmp(t + p, key, klen) != 0 || (p > 0 &&
-		    name_char(t[p - 1])) || name_char(t[p + klen]))
-			continue;
-		for (q = p + klen; t[q] == ' ' || t[q] == '\t'; q++)
-			;
-		if (t[q] != '=' && t[q] != ':')
-			continue;
-		for (q++; isspace((unsigned char)t[q]); q++)
-			;
-		if (int_match(t + q, s, v, range, tok, toklen))
-			return 1;
-	}
-	return 0;
 }
 
 /* ---- syntax errors and repeated settings -------------------------- */

@@ -101,9 +101,8 @@ cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
     const char *key, uint32_t min, uint32_t max, uint32_t *out)
 {
 	const config_setting_t *s = config_setting_get_member(group, key);
-	char tok[32];
 	long long v;
-	int type, range = 0;
+	int type;
 
 	if (s == NULL)
 		return 0;
@@ -112,13 +111,11 @@ cfg_get_uint(struct cfg_diag *d, const config_setting_t *group,
 		cfg_error(d, s, "%s must be an integer", key);
 		return -1;
 	}
-	if (!cfg_raw_int(d, s, key, &v, &range, tok, sizeof(tok))) {
-		v = config_setting_get_int64(s);
-		snprintf(tok, sizeof(tok), "%lld", v);
-	}
-	if (range || v < (long long)min || v > (long long)max) {
-		cfg_error(d, s, "%s must be %u to %u, not %s", key, min, max,
-		    tok);
+	/* The scan refused every integer libconfig would read wrongly. */
+	v = config_setting_get_int64(s);
+	if (v < (long long)min || v > (long long)max) {
+		cfg_error(d, s, "%s must be %u to %u, not %lld", key, min, max,
+		    v);
 		return -1;
 	}
 	*out = (uint32_t)v;

@@ -52,9 +52,6 @@ void	 cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
 	    char *buf, size_t len);
 void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
 	    const config_setting_t *b, char *buf, size_t len);
-int	 cfg_raw_int(struct cfg_diag *d, const config_setting_t *s,
-	    const char *key, long long *v, int *range, char *tok,
-	    size_t toklen);
 void	 cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self);
 
 /* cfg_print.c */

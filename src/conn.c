@@ -370,12 +370,14 @@ conn_close(struct conn *c, const char *why)
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
 	free(c->c_held);
-	close(fd);
 	TAILQ_REMOVE(&h->conns, c, c_entry);
 	h->nconns--;
+	/* Counts first, then the close: a client that sees its EOF and
+	   connects again at once must find its slot free. */
 	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
 	stats_sub(&h->stats->conns, 1);
 	listener_release(c->c_lis, &c->c_peer, c->c_flags & EO_CF_SOURCE);
+	close(fd);
 	cfg_unref(c->c_lc->cfg);
 	free(c);
 	if (h->draining && h->nconns == 0 && h->drained_cb != NULL)

@@ -215,11 +215,14 @@ START_TEST(test_values_refused)
 	} cases[] = {
 		{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
 		  " port = 4294984703; bind = \"127.0.0.1\"; } );\n",
-		  ":2: listener \"e\": port must be 1 to 65535, not 4294984703" },
+		  ":2: port = 4294984703 is out of range" },
+		{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port\n"
+		  " = 4294967303; bind = \"127.0.0.1\"; } );\n",
+		  ":2: port = 4294967303 is out of range" },
 		{ "idle_timeout = 4294967299;\n" OK_LISTENER,
-		  ":1: idle_timeout must be 0 to 86400, not 4294967299" },
+		  ":1: idle_timeout = 4294967299 is out of range" },
 		{ "max_connections = 99999999999;\n" OK_LISTENER,
-		  ":1: max_connections must be 1 to 1000000, not 99999999999" },
+		  ":1: max_connections = 99999999999 is out of range" },
 		{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
 		  "\n bind = \"::ffff:127.0.0.1\"; } );\n",
 		  ":2: listener \"e\": bind: \"::ffff:127.0.0.1\" is an "
@@ -295,6 +298,27 @@ START_TEST(test_t_journal_priority)
 	snprintf(want, sizeof(want), "%s:1: workers must be", path);
 	ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "got %s", out);
 	ck_assert_ptr_null(strstr(out, "<3>"));
+	dir_clean();
+}
+END_TEST
+
+/*
+ * A control byte in a configuration string reached -t's output as it
+ * is: "x\n<0>forged line" printed a second line the journal reads as
+ * of emergency priority.  It is escaped as -T writes it.
+ */
+START_TEST(test_t_control_bytes_escaped)
+{
+	char path[128], out[4096], want[512];
+
+	dir_make();
+	dir_write(path, sizeof(path), "ctl.conf", "log_level = "
+	    "\"x\\n<0>forged\\x1b\\x7f\";\n" OK_LISTENER);
+	ck_assert_int_eq(run_t(path, 1, out, sizeof(out)), 78);
+	snprintf(want, sizeof(want), "<3>%s:1: log_level must be one of "
+	    "error, warning, notice, info, debug; not \"x\\n<0>forged"
+	    "\\x1b\\x7f\"\n", path);
+	ck_assert_str_eq(out, want);
 	dir_clean();
 }
 END_TEST
@@ -419,6 +443,7 @@ main(void)
 	tcase_add_test(tc, test_values_refused);
 	tcase_add_test(tc, test_errors_capped);
 	tcase_add_test(tc, test_t_journal_priority);
+	tcase_add_test(tc, test_t_control_bytes_escaped);
 	tcase_add_test(tc, test_T_prints_config_in_effect);
 	tcase_add_test(tc, test_reload_unsafe_include_keeps_serving);
 	tcase_add_test(tc, test_dropin_added_on_reload);

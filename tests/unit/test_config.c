@@ -156,19 +156,42 @@ static const struct bad_case bad_cases[] = {
 	/* issue 16 #1: libconfig 1.5 wraps these to 32 bits */
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
 	  " port = 4294984703; bind = \"::1\"; } );\n", 2,
-	  "port must be 1 to 65535, not 4294984703" },
+	  "port = 4294984703 is out of range" },
 	{ "idle_timeout = 4294967299;\n" OK_LISTENERS, 1,
-	  "idle_timeout must be 0 to 86400, not 4294967299" },
+	  "idle_timeout = 4294967299 is out of range" },
 	{ "max_connections = 99999999999;\n" OK_LISTENERS, 1,
-	  "max_connections must be 1 to 1000000, not 99999999999" },
+	  "max_connections = 99999999999 is out of range" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n"
 	  " port = 0x100000007; bind = \"::1\"; } );\n", 2,
-	  "port must be 1 to 65535, not 0x100000007" },
+	  "port = 0x100000007 is out of range" },
 	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
 	  " bind = \"::1\"; oracle = {\n max_questions = 4294967296; }; }"
-	  " );\n", 2, "max_questions must be 0 to 4294967295, not 4294967296" },
-	{ "workers =\n 99999999999999999999;\n" OK_LISTENERS, 1,
-	  "workers must be 0 to 256, not 99999999999999999999" },
+	  " );\n", 2, "max_questions = 4294967296 is out of range" },
+	{ "workers =\n 99999999999999999999;\n" OK_LISTENERS, 2,
+	  "workers = 99999999999999999999 is out of range: an integer must"
+	  " fit in 64 bits" },
+	/* the literal is read, not the line: libconfig 1.5 wrapped these */
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port\n"
+	  " = 4294967303; bind = \"::1\"; } );\n", 2,
+	  "port = 4294967303 is out of range" },
+	{ "idle_timeout = /* x */ 4294967297;\n" OK_LISTENERS, 1,
+	  "idle_timeout = 4294967297 is out of range" },
+	{ "listeners = ( { name = \"a\"; protocol = \"echo\"; port = 7;"
+	  " bind = \"::1\"; }, { name = \"b\"; protocol = \"echo\";"
+	  " port = 4294967303; bind = \"::1\"; } );\n", 1,
+	  "port = 4294967303 is out of range" },
+	{ "workers = 2147483648;\n" OK_LISTENERS, 1,
+	  "workers = 2147483648 is out of range: libconfig keeps only 32" },
+	{ "workers = -2147483649;\n" OK_LISTENERS, 1,
+	  "workers = -2147483649 is out of range" },
+	{ "workers = 0x80000000;\n" OK_LISTENERS, 1,
+	  "workers = 0x80000000 is out of range" },
+	{ "workers = 9223372036854775808L;\n" OK_LISTENERS, 1,
+	  "workers = 9223372036854775808L is out of range: an integer must" },
+	{ "workers = 0x8000000000000000L;\n" OK_LISTENERS, 1,
+	  "workers = 0x8000000000000000L is out of range" },
+	{ "workers = 4294967296L;\n" OK_LISTENERS, 1,
+	  "workers must be 0 to 256, not 4294967296" },
 	/* issue 17 #5: libconfig cuts a string at a NUL */
 	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
 	  " bind = \"::1\"; oracle = {\n reply_end = \"\\x00\"; }; } );\n",
@@ -478,6 +501,34 @@ START_TEST(test_int_same_line)
 END_TEST
 
 /*
+ * The integer scan refuses literals only: numbers in strings, comments
+ * and names, and floats, are no integers; an L reads 64 bits exactly.
+ */
+START_TEST(test_int_scan_literals_only)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load("# 4294967303\n// 4294967303\n"
+	    "/* 4294967303\n 0x100000007 */ shutdown_timeout = 7;\n"
+	    "listeners = ( { name = \"n4294967303\"; protocol = \"oracle\";"
+	    " port = 7L; bind = \"::1\"; oracle = { max_questions ="
+	    " 4294967295L; answers = [\"4294967303 0x100000007\"]; }; } );\n",
+	    &d);
+
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7);
+	ck_assert_uint_eq(cfg->shutdown_timeout, 7);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	/* A float, even a huge one, is refused for being a float. */
+	ck_assert_ptr_null(load("workers = 1e+99999999999;\n" OK_LISTENERS,
+	    &d));
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "workers must be an integer"));
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/*
  * Issue 16 -T: the configuration printed loads back to the same one,
  * field by field, overrides, defaults and protocol options included.
  */
@@ -774,7 +825,7 @@ START_TEST(test_dropins)
 	cfg_diag_free(&d);
 
 	tmp_write("conf.d/30-c.conf", "\nworkers = 2;\nlisteners = ( { name "
-	    "= \"a\"; protocol = \"echo\";\n port = 99999999999; bind = "
+	    "= \"a\"; protocol = \"echo\";\n port = 99999; bind = "
 	    "\"::1\"; } );\n", path, sizeof(path));
 	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
 	ck_assert_ptr_null(cfg_load_file(path, &d));
@@ -786,8 +837,19 @@ START_TEST(test_dropins)
 	    "twice (first at %s/10-a.conf:1)", sub, sub);
 	ck_assert_msg(strstr(d.msgs[1], want) == d.msgs[1], "%s", d.msgs[1]);
 	snprintf(want, sizeof(want), "%s/30-c.conf:4: listener \"a\": port "
-	    "must be 1 to 65535, not 99999999999", sub);
+	    "must be 1 to 65535, not 99999", sub);
 	ck_assert_msg(strstr(d.msgs[2], want) == d.msgs[2], "%s", d.msgs[2]);
+	cfg_diag_free(&d);
+	/* An integer libconfig would wrap names the drop-in's line. */
+	tmp_write("conf.d/30-c.conf", "\nlisteners = ( { name = \"c\"; "
+	    "protocol = \"echo\";\n port = 99999999999; bind = \"::1\"; } );"
+	    "\n", path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/main.conf", tmp_dir);
+	ck_assert_ptr_null(cfg_load_file(path, &d));
+	ck_assert_uint_eq(d.n, 1);
+	snprintf(want, sizeof(want), "%s/30-c.conf:3: port = 99999999999 is "
+	    "out of range", sub);
+	ck_assert_msg(strstr(d.msgs[0], want) == d.msgs[0], "%s", d.msgs[0]);
 	cfg_diag_free(&d);
 
 	tmp_write("main.conf", "include_dir = \"nowhere\";\n", path,
@@ -880,6 +942,7 @@ main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_int_same_line);
+	tcase_add_test(tc, test_int_scan_literals_only);
 	tcase_add_test(tc, test_print_loads_back);
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_include_unsafe_files);
