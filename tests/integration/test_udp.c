@@ -246,6 +246,33 @@ START_TEST(test_udp_guard_own_port)
 }
 END_TEST
 
+/*
+ * Clients that vanish before their reply (ICMP port unreachable for it)
+ * and a datagram cut to nothing concern themselves only: the listener
+ * serves the next client.
+ */
+START_TEST(test_udp_vanished_clients)
+{
+	int p = eo_port(), q = eo_port(), fd, i;
+	struct eod *d = eod_start(udp_conf, p, q);
+
+	for (i = 0; i < 200; i++) {
+		fd = udp_client("127.0.0.1", 0, "127.0.0.1", p);
+		ck_assert_int_eq(send(fd, "gone", 4, 0), 4);
+		close(fd);
+	}
+	fd = udp_client("127.0.0.1", 0, "127.0.0.1", p);
+	expect_echo(fd, 65507);
+	close(fd);
+	fd = udp_client("::1", 0, "::1", p);
+	expect_echo(fd, 3);
+	close(fd);
+	ck_assert(eod_running(d));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 static long
 now_ms(void)
 {
@@ -379,6 +406,7 @@ main(void)
 	tcase_add_test(tc, test_udp_guard_reserved_port);
 	tcase_add_test(tc, test_udp_guard_own_port_no_storm);
 	tcase_add_test(tc, test_udp_guard_own_port);
+	tcase_add_test(tc, test_udp_vanished_clients);
 	tcase_add_test(tc, test_udp_rate_limit);
 	tcase_add_test(tc, test_udp_oracle_refused);
 	tcase_add_test(tc, test_udp_reload);
