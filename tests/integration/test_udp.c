@@ -246,6 +246,24 @@ START_TEST(test_udp_guard_own_port)
 }
 END_TEST
 
+/* Whether a datagram of size comes back whole, sent up to 20 times. */
+static int
+echo_retried(int fd, size_t size)
+{
+	static unsigned char out[65507], in[65536];
+	ssize_t n;
+	int i;
+
+	memset(out, 'r', size);
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(send(fd, out, size, 0), (ssize_t)size);
+		while ((n = udp_recv(fd, in, sizeof(in), 1000)) >= 0)
+			if ((size_t)n == size && memcmp(in, out, size) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 /*
  * Clients that vanish before their reply (ICMP port unreachable for it)
  * and a datagram cut to nothing concern themselves only: the listener
@@ -261,11 +279,13 @@ START_TEST(test_udp_vanished_clients)
 		ck_assert_int_eq(send(fd, "gone", 4, 0), 4);
 		close(fd);
 	}
+	/* Those 200 may still fill the daemon's receive buffer, where the
+	   kernel drops what does not fit: try again, as a UDP client does. */
 	fd = udp_client("127.0.0.1", 0, "127.0.0.1", p);
-	expect_echo(fd, 65507);
+	ck_assert(echo_retried(fd, 65507));
 	close(fd);
 	fd = udp_client("::1", 0, "::1", p);
-	expect_echo(fd, 3);
+	ck_assert(echo_retried(fd, 3));
 	close(fd);
 	ck_assert(eod_running(d));
 	ck_assert_int_eq(eod_stop(d), 0);
