@@ -109,6 +109,10 @@ struct cfg_listener {
 	struct cfg_addr		*addrs;
 	size_t			 naddrs;
 	int			 line;		/* where it is defined */
+	int			 udp;		/* transport = "udp" */
+	int			 allow_amp;	/* allow_amplification */
+	uint32_t		 udp_rate;	/* replies/s per source; 0: any */
+	uint32_t		 udp_rate_table; /* sources remembered */
 };
 
 struct cfg {

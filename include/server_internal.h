@@ -21,7 +21,9 @@ struct event_base;
 struct evconnlistener;
 struct evhttp;
 struct evhttp_bound_socket;
+struct guard;
 struct listener;
+struct udp_sock;
 struct worker;
 
 /* One listening socket, ours or systemd's. */
@@ -38,6 +40,9 @@ struct listen_sock {
 	unsigned char		 fresh;		/* opened for that plan */
 	char			*sd_name;	/* passed by systemd under
 						   this name; NULL: ours */
+	unsigned char		 dgram;		/* UDP: us and w, no evl */
+	struct udp_sock		*us;		/* the worker's record */
+	struct worker		*w;		/* ... the worker serving it */
 };
 
 /* A run of refusals for one reason: logged when it starts and ends. */
@@ -97,6 +102,9 @@ struct server {
 	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
 	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
 	unsigned		 refused_limit[EO_NREFUSALS];
+	struct guard		*guard;		/* the UDP listeners' */
+	struct burst		 udp_bursts[EO_UDP_NDROPS];
+	unsigned		 udp_rr;	/* the next UDP socket's worker */
 };
 
 
@@ -108,6 +116,9 @@ struct listen_sock *listen_sock_new(struct server *srv, int fd,
 struct listen_sock *listen_sock_open(struct server *srv,
 	    const struct cfg_addr *addr, int backlog, int beside, char *err,
 	    size_t errlen);
+/* A UDP socket on addr, given to a worker (there must be one). */
+struct listen_sock *listen_sock_open_udp(struct server *srv,
+	    const struct cfg_addr *addr, char *err, size_t errlen);
 void	listen_sock_free(struct listen_sock *ls);
 /* Serves what is queued on these sockets of ours, then frees them. */
 void	listen_sock_retire(struct listen_sock **v, size_t n);

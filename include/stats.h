@@ -37,6 +37,22 @@ enum stats_refusal {
 	EO_NREFUSALS
 };
 
+/* Why a UDP datagram got no reply (include/guard.h for the first five). */
+enum stats_udp_drop {
+	EO_UDP_RESERVED_PORT,	/* source port below 1024, or 2049 */
+	EO_UDP_OWN_PORT,	/* from one of our own UDP services */
+	EO_UDP_MULTICAST,
+	EO_UDP_BROADCAST,
+	EO_UDP_BOGUS_ADDR,	/* unspecified, 0/8, 255/8, v4 in v6 */
+	EO_UDP_RATE,		/* over udp_rate_limit for its source */
+	EO_UDP_TRUNCATED,	/* bigger than a datagram can be */
+	EO_UDP_ICMP,		/* an ICMP error reported on the socket */
+	EO_UDP_SEND_FULL,	/* the socket's send buffer was full */
+	EO_UDP_SEND_ERROR,	/* sendmmsg() refused it */
+	EO_UDP_DENIED,		/* the source is refused by allow/deny */
+	EO_UDP_NDROPS
+};
+
 /* Why a served connection was closed: conn.c's reasons, counted. */
 enum stats_close {
 	EO_CLOSE_CLIENT_EOF,
@@ -91,6 +107,11 @@ struct stats {
 		char		who[160];	/* address, and why */
 		unsigned	limit;
 	}			 note[EO_NREFUSALS];
+	/* UDP, process totals: shared atomics, bumped once per batch of
+	   datagrams on the worker that owns the socket. */
+	atomic_ulong		 udp_in;	/* datagrams received */
+	atomic_ulong		 udp_out;	/* ... answered */
+	atomic_ulong		 udp_dropped[EO_UDP_NDROPS];
 };
 
 /* The sum of some slots, read on the main thread. */
@@ -142,6 +163,8 @@ enum stats_close stats_close_reason(const char *why);
 /* Label values: "client_eof", "max_connections"... */
 const char *stats_close_name(enum stats_close r);
 const char *stats_refusal_name(enum stats_refusal r);
+/* "rate_limit", "denied"...: why UDP datagrams got no reply. */
+const char *stats_udp_drop_name(enum stats_udp_drop r);
 /* Counts one loop lag of us microseconds in a worker's slot. */
 void	stats_lag(struct stats_slot *s, uint64_t us);
 

@@ -10,8 +10,11 @@
 
 #include <stddef.h>
 
+struct cfg_listener;
 struct conn_handoff;
+struct guard;
 struct stats;
+struct udp_sock;
 struct worker;
 
 /*
@@ -31,6 +34,16 @@ void	worker_drain(struct worker *w);
 void	worker_abort(struct worker *w);
 /* Ends the thread's loop, joins it and frees the worker. */
 void	worker_stop(struct worker *w);
+
+/*
+ * UDP sockets (main thread): w serves us from now on under lc (taking
+ * references to lc->cfg and g), stops watching it, or closes and frees
+ * it.  After worker_udp_close() the caller must not touch us.
+ */
+void	worker_udp_serve(struct worker *w, struct udp_sock *us,
+	    const struct cfg_listener *lc, struct guard *g);
+void	worker_udp_park(struct worker *w, struct udp_sock *us);
+void	worker_udp_close(struct worker *w, struct udp_sock *us);
 
 /* Connections dispatched to w and not yet closed (any thread). */
 unsigned worker_load(const struct worker *w);

@@ -28,6 +28,7 @@
 #include "protocol.h"
 #include "server_internal.h"
 #include "stats.h"
+#include "udp.h"
 #include "worker.h"
 
 #define EO_RESUME_MS	100	/* accept again after running out of fds */
@@ -37,6 +38,30 @@
 static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	acceptor_error(struct evconnlistener *, void *);
+
+/*
+ * A UDP socket is read by a worker, not here: its record goes to the
+ * next worker in turn, which serves it once a plan says under what.
+ */
+static int
+listen_sock_dgram(struct server *srv, struct listen_sock *ls)
+{
+	if (srv->nworkers == 0 || (ls->us = udp_sock_new(ls->fd)) == NULL)
+		return -1;
+	ls->dgram = 1;
+	ls->w = srv->workers[srv->udp_rr++ % srv->nworkers];
+	return 0;
+}
+
+static int
+sock_is_dgram(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_DGRAM;
+}
 
 struct listen_sock *
 listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
@@ -54,6 +79,14 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 	ls->fd = fd;
 	ls->addr = *addr;
 	ls->backlog = backlog;
+	if (sock_is_dgram(fd)) {
+		if (listen_sock_dgram(srv, ls) == 0)
+			return ls;
+		snprintf(err, errlen, "%s/udp: out of memory", addr->text);
+		free(ls->sd_name);
+		free(ls);
+		return NULL;
+	}
 	/* Backlog 0: the socket already listens.  Accepted sockets come
 	   non-blocking; CLOSE_ON_EXEC makes them close-on-exec too. */
 	ls->evl = evconnlistener_new(srv->base, acceptor_accept, ls,
@@ -85,14 +118,33 @@ listen_sock_open(struct server *srv, const struct cfg_addr *addr,
 	return ls;
 }
 
+struct listen_sock *
+listen_sock_open_udp(struct server *srv, const struct cfg_addr *addr,
+    char *err, size_t errlen)
+{
+	struct listen_sock *ls;
+	int fd;
+
+	if ((fd = udp_bind(addr, err, errlen)) == -1)
+		return NULL;
+	if ((ls = listen_sock_new(srv, fd, addr, 0, NULL, err,
+	    errlen)) == NULL)
+		close(fd);
+	return ls;
+}
+
 void
 listen_sock_free(struct listen_sock *ls)
 {
-	if (ls->bound != NULL)
-		metrics_unbind(ls->srv, ls->bound);	/* frees ls->evl */
-	else
-		evconnlistener_free(ls->evl);
-	close(ls->fd);
+	if (ls->dgram)
+		worker_udp_close(ls->w, ls->us);	/* closes the fd */
+	else {
+		if (ls->bound != NULL)
+			metrics_unbind(ls->srv, ls->bound); /* frees ls->evl */
+		else
+			evconnlistener_free(ls->evl);
+		close(ls->fd);
+	}
 	free(ls->sd_name);
 	free(ls);
 }
@@ -159,6 +211,8 @@ listen_sock_serve(struct listen_sock *ls)
 	int http = ls->lis != NULL && listener_config(ls->lis)->proto->http;
 	struct evconnlistener *evl;
 
+	if (ls->dgram)
+		return 0;	/* a worker's: never evhttp's (TCP only) */
 	if (http == (ls->bound != NULL))
 		return 0;
 	if (http) {
@@ -215,12 +269,15 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 	if (n == 0)
 		return;
 	for (i = 0; i < n; i++) {
+		if (v[i]->dgram)
+			continue;	/* no queue of clients: datagrams */
 		acceptor_stop_syns(v[i]);
 		acceptor_take_queued(v[i]);
 	}
 	nanosleep(&ms, NULL);
 	for (i = 0; i < n; i++) {
-		acceptor_take_queued(v[i]);
+		if (!v[i]->dgram)
+			acceptor_take_queued(v[i]);
 		listen_sock_free(v[i]);
 	}
 }
@@ -239,6 +296,8 @@ acceptor_set_accepting(struct server *srv, int on)
 	for (i = 0; i < srv->nsocks; i++) {
 		struct listen_sock *ls = srv->socks[i];
 
+		if (ls->dgram)
+			continue;	/* a worker's, and costs no fd */
 		if (on && ls->lis != NULL)
 			evconnlistener_enable(ls->evl);
 		else

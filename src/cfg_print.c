@@ -157,6 +157,10 @@ print_listener(FILE *f, const struct cfg_listener *l)
 	    l->max_conns, l->max_per_source, l->idle_timeout,
 	    l->write_timeout);
 	print_access(f, l);
+	fprintf(f, "\n    transport = \"%s\"; allow_amplification = %s;"
+	    " udp_rate_limit = %u; udp_rate_table = %u;", l->udp ? "udp" :
+	    "tcp", l->allow_amp ? "true" : "false", l->udp_rate,
+	    l->udp_rate_table);
 	if (l->popts_text != NULL)
 		fprintf(f, "\n    %s = %s;", l->proto->name, l->popts_text);
 	fputs(" }", f);

@@ -40,6 +40,8 @@ struct cfg_defaults {
 #define DEF_WRITE_TIMEOUT	60
 #define DEF_BACKLOG		4096
 #define DEF_PROXY_TIMEOUT	3	/* the PROXY spec's minimum */
+#define DEF_UDP_RATE		100	/* replies/s to one source */
+#define DEF_UDP_RATE_TABLE	4096	/* sources the limit remembers */
 
 #define MAX_TIMEOUT		86400	/* a day: bigger is surely a typo */
 #define MAX_WORKERS		256
@@ -53,7 +55,8 @@ static const char *const listener_keys[] = { "name", "protocol", "port",
 	"bind", "enabled", "backlog", "max_connections",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
 	"proxy_protocol", "proxy_from", "proxy_timeout", "allow", "deny",
-	NULL };
+	"transport", "allow_amplification", "udp_rate_limit",
+	"udp_rate_table", NULL };
 
 /* ---- typed getters ------------------------------------------------ */
 
@@ -569,6 +572,61 @@ parse_access(struct cfg_diag *d, const config_setting_t *lg,
 	return bad ? -1 : 0;
 }
 
+/*
+ * transport, and over UDP the guards' settings.  A protocol without a
+ * dgram hook serves TCP only; one whose reply can outgrow the request
+ * turns the daemon into an amplifier for forged sources, so it needs
+ * the operator's explicit allow_amplification.
+ */
+static int
+parse_transport(struct cfg_diag *d, const config_setting_t *lg,
+    struct cfg_listener *l)
+{
+	const config_setting_t *t = config_setting_get_member(lg,
+	    "transport");
+	const char *tr = NULL;
+	int bad = 0, r;
+
+	l->udp_rate = DEF_UDP_RATE;
+	l->udp_rate_table = DEF_UDP_RATE_TABLE;
+	if ((r = cfg_get_string(d, lg, "transport", 8, &tr)) > 0) {
+		if (strcmp(tr, "udp") == 0)
+			l->udp = 1;
+		else if (strcmp(tr, "tcp") != 0) {
+			cfg_error(d, t, "transport must be \"tcp\" or "
+			    "\"udp\", not \"%s\"", tr);
+			bad = 1;
+		}
+	} else if (r < 0)
+		bad = 1;
+	bad |= cfg_get_bool(d, lg, "allow_amplification", &l->allow_amp) < 0;
+	bad |= cfg_get_uint(d, lg, "udp_rate_limit", 0, 1000000,
+	    &l->udp_rate) < 0;
+	bad |= cfg_get_uint(d, lg, "udp_rate_table", 1, 1 << 24,
+	    &l->udp_rate_table) < 0;
+	if (l->udp && l->proxy_protocol) {
+		/* A PROXY header precedes a stream: a datagram has none. */
+		cfg_error(d, config_setting_get_member(lg, "proxy_protocol"),
+		    "PROXY protocol is TCP only: proxy_protocol = true is "
+		    "not possible with transport = \"udp\"");
+		bad = 1;
+	}
+	if (!l->udp || l->proto == NULL)
+		return bad ? -1 : 0;
+	if (l->proto->dgram == NULL) {
+		cfg_error(d, t, "protocol %s serves TCP only: transport = "
+		    "\"udp\" is not possible", l->proto->name);
+		bad = 1;
+	} else if (l->proto->amplifies && !l->allow_amp) {
+		cfg_error(d, t, "protocol %s over UDP answers with more than "
+		    "it is sent, so forged sources make it an amplifier: "
+		    "refused unless the listener says "
+		    "allow_amplification = true;", l->proto->name);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
 static int
 parse_listener(struct cfg_diag *d, const config_setting_t *lg,
     const struct cfg_defaults *def, struct cfg_listener *l)
@@ -619,6 +677,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	bad |= parse_access(d, lg, l) < 0;
 	if (l->proto != NULL)
 		bad |= parse_proto_opts(d, lg, l) < 0;
+	bad |= parse_transport(d, lg, l) < 0;
 	d->context[0] = '\0';
 	return bad ? -1 : 0;
 }
@@ -722,9 +781,10 @@ check_port_group(struct cfg_diag *d, const config_setting_t *const *where,
 	return bad;
 }
 
+/* TCP and UDP ports are apart: udp says which are checked. */
 static int
 check_addrs(struct cfg_diag *d, const config_setting_t *const *where,
-    const struct cfg *cfg)
+    const struct cfg *cfg, int udp)
 {
 	struct addr_ref *r;
 	size_t i, j, n = 0, g;
@@ -742,7 +802,7 @@ check_addrs(struct cfg_diag *d, const config_setting_t *const *where,
 		const struct cfg_listener *l = &cfg->listeners[i];
 
 		/* A port in error left its addresses at port 0. */
-		if (!l->enabled || l->port == 0)
+		if (!l->enabled || l->port == 0 || l->udp != udp)
 			continue;
 		for (j = 0; j < l->naddrs; j++) {
 			r[n].li = i;
@@ -823,7 +883,8 @@ check_listeners(struct cfg_diag *d, const config_setting_t *const *where,
 	for (i = 0; i < cfg->nlisteners; i++)
 		enabled += cfg->listeners[i].enabled != 0;
 	bad |= check_names(d, where, cfg) < 0;
-	bad |= check_addrs(d, where, cfg) < 0;
+	bad |= check_addrs(d, where, cfg, 0) < 0;
+	bad |= check_addrs(d, where, cfg, 1) < 0;
 	if (!bad && cfg->nlisteners > 0 && enabled == 0) {
 		cfg_error(d, config_setting_parent(where[0]), "no listener is "
 		    "enabled: nothing to serve");

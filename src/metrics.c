@@ -321,6 +321,31 @@ m_process(struct evbuffer *b)
 		    "file descriptors.", (double)rl.rlim_cur);
 }
 
+/* UDP, process totals: datagrams are counted per socket batch, not per
+   listener. */
+static void
+m_udp(struct server *srv, struct evbuffer *b)
+{
+	const struct stats *st = &srv->stats;
+	int r;
+
+	m_head(b, "udp_datagrams_received_total", "counter", "Datagrams "
+	    "received on the UDP listeners.");
+	evbuffer_add_printf(b, "echo_oracled_udp_datagrams_received_total "
+	    "%lu\n", stats_get(&st->udp_in));
+	m_head(b, "udp_datagrams_sent_total", "counter", "Datagrams sent "
+	    "in reply on the UDP listeners.");
+	evbuffer_add_printf(b, "echo_oracled_udp_datagrams_sent_total %lu\n",
+	    stats_get(&st->udp_out));
+	m_head(b, "udp_datagrams_dropped_total", "counter", "Datagrams "
+	    "received and not answered, by reason.");
+	for (r = 0; r < EO_UDP_NDROPS; r++)
+		evbuffer_add_printf(b, "echo_oracled_udp_datagrams_dropped_"
+		    "total{reason=\"%s\"} %lu\n",
+		    stats_udp_drop_name((enum stats_udp_drop)r),
+		    stats_get(&st->udp_dropped[r]));
+}
+
 static void
 m_daemon(struct server *srv, struct evbuffer *b, const struct stats_sum *all)
 {
@@ -344,6 +369,7 @@ m_daemon(struct server *srv, struct evbuffer *b, const struct stats_sum *all)
 	evbuffer_add_printf(b, "echo_oracled_last_reload_success_timestamp_"
 	    "seconds %lld\n", (long long)srv->reload_ok_at);
 	m_lag(b, all);
+	m_udp(srv, b);
 }
 
 static int
@@ -356,12 +382,13 @@ m_render(struct server *srv, struct evbuffer *b)
 	if (ls == NULL)
 		return -1;
 	/* Not the metrics listeners: evhttp, not the acceptor, takes
-	   their connections, so their counters would stay 0. */
+	   their connections, so their counters would stay 0.  Nor the UDP
+	   ones: no connections; their datagrams are in m_udp(). */
 	for (i = 0; i < srv->nlis; i++) {
 		const struct cfg_listener *lc = listener_config(srv->lis[i]);
 
-		if (lc->proto->http)
-			continue;
+		if (lc->proto->http || lc->udp)
+			continue;	/* UDP: m_udp(), process totals */
 		metrics_escape(lc->name, ls[n].name, sizeof(ls[n].name));
 		ls[n].proto = lc->proto->name;
 		ls[n].open = listener_nconns(srv->lis[i]);

@@ -27,11 +27,13 @@
 #include <event2/util.h>
 
 #include "config.h"
+#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "protocol.h"
 #include "server_internal.h"
 #include "systemd.h"
+#include "worker.h"
 
 /* What a configuration needs, found or opened before anything changes. */
 struct plan {
@@ -73,11 +75,16 @@ cmp_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 	return memcmp(&a->ss, &b->ss, a->len);
 }
 
+/* TCP first, then UDP: a port's TCP and UDP sockets are apart. */
 static int
 cmp_ours(const void *a, const void *b)
 {
-	return cmp_addr(&(*(struct listen_sock *const *)a)->addr,
-	    &(*(struct listen_sock *const *)b)->addr);
+	const struct listen_sock *x = *(struct listen_sock *const *)a,
+	    *y = *(struct listen_sock *const *)b;
+
+	if (x->dgram != y->dgram)
+		return x->dgram < y->dgram ? -1 : 1;
+	return cmp_addr(&x->addr, &y->addr);
 }
 
 static int
@@ -184,16 +191,20 @@ plan_find_listener(struct plan *p, const char *name)
 	return NULL;
 }
 
-/* A running socket of ours bound to a, or NULL. */
+/* A running socket of ours bound to a (over UDP: dgram), or NULL. */
 static struct listen_sock *
-plan_find_sock(struct plan *p, const struct cfg_addr *a)
+plan_find_sock(struct plan *p, const struct cfg_addr *a, int dgram)
 {
 	size_t lo = 0, hi = p->nours, mid;
 	int c;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if ((c = cmp_addr(a, &p->ours[mid]->addr)) == 0)
+		if (dgram != p->ours[mid]->dgram)
+			c = dgram < p->ours[mid]->dgram ? -1 : 1;
+		else
+			c = cmp_addr(a, &p->ours[mid]->addr);
+		if (c == 0)
 			return p->ours[mid];
 		if (c < 0)
 			hi = mid;
@@ -218,12 +229,14 @@ plan_port_held(const struct plan *p, const struct cfg_addr *a)
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (cmp_addr(&p->ours[mid]->addr, a) < 0)
+		if (!p->ours[mid]->dgram && cmp_addr(&p->ours[mid]->addr, a) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return (lo < p->nours && p->ours[lo]->addr.len == a->len &&
+	/* The TCP sockets sort first: lo is within them or just past. */
+	return (lo < p->nours && !p->ours[lo]->dgram &&
+	    p->ours[lo]->addr.len == a->len &&
 	    memcmp(&p->ours[lo]->addr.ss, &a->ss, key) == 0) ||
 	    (lo > 0 && p->ours[lo - 1]->addr.len == a->len &&
 	    memcmp(&p->ours[lo - 1]->addr.ss, &a->ss, key) == 0);
@@ -265,13 +278,25 @@ plan_sockets(struct server *srv, struct plan *p,
 
 	if (i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0) {
 		for (; i < p->nsd && strcmp(p->sd[i]->sd_name, lc->name) == 0;
-		    i++)
+		    i++) {
+			if (p->sd[i]->dgram != lc->udp) {
+				snprintf(err, errlen, "socket %s from systemd "
+				    "(\"%s\") is a %s socket but the listener's "
+				    "transport is %s (%s:%d)", p->sd[i]->addr.text,
+				    lc->name, p->sd[i]->dgram ? "datagram" :
+				    "stream", lc->udp ? "udp" : "tcp",
+				    lc->cfg->path, lc->line);
+				return -1;
+			}
 			plan_take(p, p->sd[i], l);
+		}
 		return 0;
 	}
 	for (i = 0; i < lc->naddrs; i++) {
-		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL) {
-			ls = listen_sock_open(srv, &lc->addrs[i], lc->backlog,
+		if ((ls = plan_find_sock(p, &lc->addrs[i], lc->udp)) == NULL) {
+			ls = lc->udp ? listen_sock_open_udp(srv, &lc->addrs[i],
+			    why, sizeof(why)) : listen_sock_open(srv,
+			    &lc->addrs[i], lc->backlog,
 			    plan_port_held(p, &lc->addrs[i]), why, sizeof(why));
 			if (ls == NULL) {
 				/* Which listener, and where it is set. */
@@ -281,7 +306,7 @@ plan_sockets(struct server *srv, struct plan *p,
 			}
 			ls->fresh = 1;
 			p->fresh[p->nfresh++] = ls;
-		} else if (ls->backlog != lc->backlog &&
+		} else if (!ls->dgram && ls->backlog != lc->backlog &&
 		    listen(ls->fd, lc->backlog) == 0)
 			ls->backlog = lc->backlog;	/* listen() again */
 		plan_take(p, ls, l);
@@ -326,7 +351,10 @@ plan_drop_socks(struct server *srv, struct plan *p,
 				log_warnx("socket %s from systemd (\"%s\") "
 				    "has no listener any more: not serving it",
 				    ls->addr.text, ls->sd_name);
-			evconnlistener_disable(ls->evl);
+			if (ls->dgram && ls->lis != NULL)
+				worker_udp_park(ls->w, ls->us);
+			else if (!ls->dgram)
+				evconnlistener_disable(ls->evl);
 			ls->lis = NULL;
 			kept[(*nkept)++] = ls;
 		} else {
@@ -348,8 +376,9 @@ plan_serve_socks(struct server *srv, struct plan *p)
 		const struct cfg_listener *lc = listener_config(p->owner[i]);
 
 		if (ls->lis != p->owner[i] || ls->fresh)
-			log_info("listener %s (%s): listening on %s%s",
+			log_info("listener %s (%s): listening on %s%s%s",
 			    lc->name, lc->proto->name, ls->addr.text,
+			    ls->dgram ? "/udp" : "",
 			    ls->sd_name ? " (socket from systemd)" : "");
 		ls->lis = p->owner[i];
 		ls->planned = ls->fresh = 0;
@@ -358,17 +387,58 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			    lc->name, ls->addr.text);
 			continue;
 		}
-		if (!srv->paused && !srv->stopping)
+		/* The new settings, kept socket or not: the worker swaps. */
+		if (ls->dgram)
+			worker_udp_serve(ls->w, ls->us, lc, srv->guard);
+		else if (!srv->paused && !srv->stopping)
 			evconnlistener_enable(ls->evl);
 	}
 }
 
+/*
+ * The UDP guards for the plan: its UDP sockets' ports (systemd's may
+ * differ from the config's) and the interfaces' broadcast addresses,
+ * read again at each reload as interfaces come and go.
+ */
+static struct guard *
+plan_guard(const struct plan *p)
+{
+	struct guard *g;
+	uint16_t *ports = calloc(p->nsocks + 1, sizeof(*ports));
+	uint32_t *bcast = NULL;
+	size_t i, n = 0;
+	int nb;
+
+	if (ports == NULL)
+		return NULL;
+	for (i = 0; i < p->nsocks; i++) {
+		const struct sockaddr_in *s4 = (const void *)&p->socks[i]->addr.ss;
+
+		/* sin_port and sin6_port are at the same offset. */
+		if (p->socks[i]->dgram)
+			ports[n++] = ntohs(s4->sin_port);
+	}
+	if ((nb = guard_local_broadcasts(&bcast)) == -1) {
+		log_warn("cannot list the interfaces' broadcast addresses: "
+		    "UDP guards know only 255.255.255.255");
+		nb = 0;
+	}
+	g = guard_new(ports, n, bcast, (size_t)nb);
+	free(ports);
+	free(bcast);
+	return g;
+}
+
 /* Swaps the plan in: nothing here can fail. */
 static void
-plan_commit(struct server *srv, struct plan *p, struct cfg *cfg)
+plan_commit(struct server *srv, struct plan *p, struct cfg *cfg,
+    struct guard *g)
 {
 	struct listen_sock **kept = p->socks;
 	size_t i, nkept = p->nsocks;
+
+	guard_unref(srv->guard);
+	srv->guard = g;
 
 	for (i = 0; i < p->nlis; i++)
 		listener_set_config(p->lis[i], p->lcs[i]);
@@ -401,6 +471,7 @@ plan_commit(struct server *srv, struct plan *p, struct cfg *cfg)
 int
 plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 {
+	struct guard *g;
 	struct plan p;
 	size_t i;
 
@@ -416,7 +487,12 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 			plan_abandon(&p);
 			return -1;
 		}
-	plan_commit(srv, &p, cfg);
+	if ((g = plan_guard(&p)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		plan_abandon(&p);
+		return -1;
+	}
+	plan_commit(srv, &p, cfg, g);
 	return 0;
 }
 

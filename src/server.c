@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -135,13 +136,15 @@ server_free(struct server *srv)
 {
 	size_t i;
 
+	/* Sockets first: a UDP socket's worker closes it. */
+	for (i = 0; i < srv->nsocks; i++)
+		listen_sock_free(srv->socks[i]);
+	free(srv->socks);
 	for (i = 0; i < srv->nworkers; i++)
 		if (srv->workers[i] != NULL)
 			worker_stop(srv->workers[i]);
 	free(srv->workers);
-	for (i = 0; i < srv->nsocks; i++)
-		listen_sock_free(srv->socks[i]);
-	free(srv->socks);
+	guard_unref(srv->guard);
 	metrics_fini(srv);
 	for (i = 0; i < srv->nlis; i++)
 		listener_unref(srv->lis[i]);
@@ -307,9 +310,10 @@ server_events(struct server *srv)
 }
 
 static int
-server_workers(struct server *srv, char *err, size_t errlen)
+server_workers(struct server *srv, const struct cfg *cfg, char *err,
+    size_t errlen)
 {
-	unsigned i, n = srv->cfg->workers ? srv->cfg->workers : cpu_count();
+	unsigned i, n = cfg->workers ? cfg->workers : cpu_count();
 
 	srv->workers = calloc(n, sizeof(*srv->workers));
 	srv->beats = calloc(n, sizeof(*srv->beats));
@@ -360,6 +364,9 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* Workers first: UDP sockets are given to one as they open. */
+	if (server_workers(srv, cfg, err, errlen) == -1)
+		goto fail;
 	if ((n = server_adopt_systemd(srv, cfg, err, errlen)) == -1) {
 		*exit_code = 78;
 		goto fail;
@@ -367,8 +374,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	if (plan_apply(srv, cfg, err, errlen) == -1)
 		goto fail;
 	cfg = NULL;			/* srv->cfg holds it now */
-	if (server_workers(srv, err, errlen) == -1 ||
-	    server_events(srv) == -1) {
+	if (server_events(srv) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "cannot set up the event loop");
 		goto fail;

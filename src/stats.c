@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "server_internal.h"
@@ -183,6 +184,17 @@ stats_refusal_name(enum stats_refusal r)
 	return (unsigned)r < EO_NREFUSALS ? refusal_names[r] : "other";
 }
 
+const char *
+stats_udp_drop_name(enum stats_udp_drop r)
+{
+	static const char *const names[EO_UDP_NDROPS] = {
+		"reserved_port", "own_port", "multicast", "broadcast",
+		"bogus_address", "rate_limit", "truncated", "icmp_error",
+		"send_buffer_full", "send_error", "denied" };
+
+	return (unsigned)r < EO_UDP_NDROPS ? names[r] : "other";
+}
+
 void
 stats_lag(struct stats_slot *s, uint64_t us)
 {
@@ -273,12 +285,63 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 	}
 }
 
+/* A burst's edges: 1 when it starts, -1 when a tick saw no more. */
+static int
+burst_edge(struct burst *b, unsigned long now)
+{
+	int edge = 0;
+
+	if (now != b->seen && !b->active) {
+		b->active = 1;
+		b->start = b->seen;
+		b->began = mono_sec();
+		edge = 1;
+	} else if (now == b->seen && b->active) {
+		b->active = 0;
+		edge = -1;
+	}
+	b->seen = now;
+	return edge;
+}
+
+/* Dropped datagrams, by reason: one line as a run starts, one at its
+   end, however many there were (a flood must not flood the log). */
+static void
+stats_udp_bursts(struct server *srv)
+{
+	static const char *const why[EO_UDP_NDROPS] = {
+		NULL, NULL, NULL, NULL, NULL,
+		"over udp_rate_limit for their source",
+		"truncated: bigger than a datagram can be",
+		"ICMP errors reported on a UDP socket",
+		"the socket's send buffer was full",
+		"sendmmsg() refused them",
+		"their source is refused by allow/deny" };
+	struct burst *b;
+	const char *w;
+	int r, edge;
+
+	for (r = 0; r < EO_UDP_NDROPS; r++) {
+		b = &srv->udp_bursts[r];
+		edge = burst_edge(b, stats_get(&srv->stats.udp_dropped[r]));
+		w = why[r] != NULL ? why[r] :
+		    guard_why((enum guard_verdict)(r + 1));
+		if (edge > 0)
+			log_warnx("dropping UDP datagrams without reply: %s",
+			    w);
+		else if (edge < 0)
+			log_notice("dropped %lu UDP datagram%s in %lld s: %s",
+			    b->seen - b->start, b->seen - b->start == 1 ?
+			    "" : "s", (long long)(mono_sec() - b->began), w);
+	}
+}
+
 static void
 stats_bursts(struct server *srv)
 {
 	struct stats_sum sum;
 	char what[512];
-	int r;
+	int r, edge;
 
 	memset(&sum, 0, sizeof(sum));
 	stats_sum(srv->stats.all, &sum);
@@ -287,23 +350,19 @@ stats_bursts(struct server *srv)
 		unsigned long now = r < EO_NREFUSALS ? sum.refused[r] :
 		    sum.closed[EO_CLOSE_EVICTED];
 
-		if (now != b->seen && !b->active) {
-			b->active = 1;
-			b->start = b->seen;
-			b->began = mono_sec();
+		if ((edge = burst_edge(b, now)) > 0) {
 			burst_describe(srv, r, what, sizeof(what));
 			log_warnx("%s connections: %s", r < EO_NREFUSALS ?
 			    "refusing" : "evicting", what);
-		} else if (now == b->seen && b->active) {
-			b->active = 0;
+		} else if (edge < 0) {
 			burst_describe(srv, r, what, sizeof(what));
 			log_notice("%s %lu connection%s in %lld s: %s",
 			    r < EO_NREFUSALS ? "refused" : "evicted",
 			    now - b->start, now - b->start == 1 ? "" : "s",
 			    (long long)(mono_sec() - b->began), what);
 		}
-		b->seen = now;
 	}
+	stats_udp_bursts(srv);
 }
 
 /* "echo, oracle" into buf, cut short where it does not fit. */
@@ -367,6 +426,34 @@ stats_per_listener(const struct server *srv, char *buf, size_t len)
 	}
 }
 
+static void
+stats_dump_udp(const struct stats *st)
+{
+	unsigned long dropped = 0;
+	int r;
+
+	for (r = 0; r < EO_UDP_NDROPS; r++)
+		dropped += stats_get(&st->udp_dropped[r]);
+	log_notice("UDP counters: %lu datagrams received, %lu answered, %lu "
+	    "dropped (reserved source port %lu, own service port %lu, "
+	    "multicast %lu, broadcast %lu, bogus source %lu, "
+	    "udp_rate_limit %lu, truncated %lu, ICMP errors %lu, send buffer "
+	    "full %lu, send errors %lu, denied by allow/deny %lu)",
+	    stats_get(&st->udp_in),
+	    stats_get(&st->udp_out), dropped,
+	    stats_get(&st->udp_dropped[EO_UDP_RESERVED_PORT]),
+	    stats_get(&st->udp_dropped[EO_UDP_OWN_PORT]),
+	    stats_get(&st->udp_dropped[EO_UDP_MULTICAST]),
+	    stats_get(&st->udp_dropped[EO_UDP_BROADCAST]),
+	    stats_get(&st->udp_dropped[EO_UDP_BOGUS_ADDR]),
+	    stats_get(&st->udp_dropped[EO_UDP_RATE]),
+	    stats_get(&st->udp_dropped[EO_UDP_TRUNCATED]),
+	    stats_get(&st->udp_dropped[EO_UDP_ICMP]),
+	    stats_get(&st->udp_dropped[EO_UDP_SEND_FULL]),
+	    stats_get(&st->udp_dropped[EO_UDP_SEND_ERROR]),
+	    stats_get(&st->udp_dropped[EO_UDP_DENIED]));
+}
+
 void
 stats_dump(struct server *srv)
 {
@@ -400,6 +487,7 @@ stats_dump(struct server *srv)
 	    (unsigned long long)(s.closed[EO_CLOSE_IDLE_TIMEOUT] +
 	    s.closed[EO_CLOSE_WRITE_TIMEOUT] + s.closed[EO_CLOSE_UNIT_TIMEOUT]),
 	    per[0] != '\0' ? per : "none");
+	stats_dump_udp(&srv->stats);
 }
 
 void

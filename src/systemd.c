@@ -93,11 +93,13 @@ systemd_sockets(struct systemd_socket **out, char *err, size_t errlen)
 		    names != NULL && names[i] != NULL ? names[i] : "unknown");
 		/* AF_UNIX would be served with peer "?" and no
 		   per-source limit: TCP over IPv4 or IPv6 only. */
-		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0 &&
+		    sd_is_socket_inet(fd, AF_UNSPEC, SOCK_DGRAM, -1, 0) <= 0) {
 			snprintf(err, errlen, "socket activation: fd %d (%s) "
-			    "is not a listening TCP socket (a UNIX socket, a "
-			    "datagram socket, a FIFO?): use ListenStream= with "
-			    "a port or address:port", fd, (*out)[i].name);
+			    "is neither a listening TCP socket nor a UDP socket "
+			    "(a UNIX socket, a FIFO?): use ListenStream= or "
+			    "ListenDatagram= with a port or address:port", fd,
+			    (*out)[i].name);
 			free(*out);
 			*out = NULL;
 			n = -1;
@@ -143,7 +145,8 @@ systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
 		if (lc->enabled && i == n) {
 			snprintf(err, errlen, "socket activation: listener "
 			    "\"%s\" has no socket from systemd: add a "
-			    "ListenStream= with FileDescriptorName=%s, or "
+			    "ListenStream= (ListenDatagram= for UDP) with "
+			    "FileDescriptorName=%s, or "
 			    "disable the listener", lc->name, lc->name);
 			return -1;
 		}

@@ -19,15 +19,20 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "guard.h"
 #include "log.h"
 #include "stats.h"
+#include "udp.h"
 #include "worker.h"
 
 enum wmsg_type {
 	EO_WM_CONN,		/* adopt msg.ho */
 	EO_WM_DRAIN,
 	EO_WM_ABORT,
-	EO_WM_STOP
+	EO_WM_STOP,
+	EO_WM_UDP_SERVE,	/* serve msg.us under msg.lc, msg.guard */
+	EO_WM_UDP_PARK,
+	EO_WM_UDP_CLOSE
 };
 
 #define EO_TICK_US	1000000	/* the tick's period */
@@ -35,6 +40,9 @@ enum wmsg_type {
 struct wmsg {
 	enum wmsg_type		type;
 	struct conn_handoff	ho;
+	struct udp_sock		*us;
+	const struct cfg_listener *lc;
+	struct guard		*guard;
 };
 
 struct worker {
@@ -42,6 +50,7 @@ struct worker {
 	pthread_t		 thread;
 	struct event_base	*base;
 	struct conn_home	 home;
+	struct udp_home		 udp;
 	struct event		*wake_ev;	/* on wake_fd */
 	struct event		*tick_ev;	/* once a second: sweep */
 	int			 wake_fd;	/* eventfd: mail arrived */
@@ -98,6 +107,24 @@ worker_take(struct worker *w)
 }
 
 static void
+worker_udp_mail(struct worker *w, struct wmsg *m)
+{
+	switch (m->type) {
+	case EO_WM_UDP_SERVE:
+		udp_serve(&w->udp, m->us, m->lc, m->guard);
+		break;
+	case EO_WM_UDP_PARK:
+		udp_park(m->us);
+		break;
+	case EO_WM_UDP_CLOSE:
+		udp_close(&w->udp, m->us);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
 worker_wakecb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -117,6 +144,11 @@ worker_wakecb(evutil_socket_t fd, short what, void *arg)
 				break;
 			case EO_WM_DRAIN:
 				conn_drain_all(&w->home);
+				break;
+			case EO_WM_UDP_SERVE:
+			case EO_WM_UDP_PARK:
+			case EO_WM_UDP_CLOSE:
+				worker_udp_mail(w, m);
 				break;
 			case EO_WM_ABORT:
 				w->home.draining = 1;
@@ -221,7 +253,11 @@ worker_free(struct worker *w)
 
 		if (m->type == EO_WM_CONN)
 			conn_handoff_release(w->home.stats, &m->ho);
+		else if (w->udp.base != NULL)
+			worker_udp_mail(w, m);	/* sockets are closed below */
 	}
+	if (w->udp.base != NULL)
+		udp_home_fini(&w->udp);
 	if (w->home.base != NULL)
 		conn_home_fini(&w->home);
 	if (w->wake_ev != NULL)
@@ -288,6 +324,7 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 		return NULL;
 	}
 	w->tick_due = worker_now_us() + EO_TICK_US;
+	udp_home_init(&w->udp, w->base, stats);
 	w->home.drained_cb = worker_drained;
 	w->home.drained_arg = w;
 	/* Signals are the main thread's: workers start with them blocked. */
@@ -351,6 +388,43 @@ worker_stop(struct worker *w)
 	worker_send(w, EO_WM_STOP);
 	pthread_join(w->thread, NULL);
 	worker_free(w);
+}
+
+/* UDP mail must arrive, like control mail: a lost close leaks. */
+static void
+worker_udp_post(struct worker *w, enum wmsg_type type, struct udp_sock *us,
+    const struct cfg_listener *lc, struct guard *g)
+{
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.us = us;
+	m.lc = lc;
+	m.guard = g;
+	while (worker_post(w, &m) == -1)
+		usleep(1000);
+}
+
+void
+worker_udp_serve(struct worker *w, struct udp_sock *us,
+    const struct cfg_listener *lc, struct guard *g)
+{
+	cfg_ref(lc->cfg);
+	guard_ref(g);
+	worker_udp_post(w, EO_WM_UDP_SERVE, us, lc, g);
+}
+
+void
+worker_udp_park(struct worker *w, struct udp_sock *us)
+{
+	worker_udp_post(w, EO_WM_UDP_PARK, us, NULL, NULL);
+}
+
+void
+worker_udp_close(struct worker *w, struct udp_sock *us)
+{
+	worker_udp_post(w, EO_WM_UDP_CLOSE, us, NULL, NULL);
 }
 
 unsigned

@@ -3,6 +3,8 @@
  * order.  No framing, no options: any bytes are a whole unit, and the
  * reply is the input itself, not a copy.
  */
+#include <string.h>
+
 #include "protocol.h"
 
 static int
@@ -53,6 +55,20 @@ echo_eof(void *state, const void *opts, struct proto_in *in,
 	return EO_PROTO_CLOSE;
 }
 
+/* The datagram back, whole: the reply is never bigger than the request. */
+static size_t
+echo_dgram(const void *opts, const unsigned char *in, size_t inlen,
+    unsigned char *out, size_t outcap, uint64_t *rng)
+{
+	(void)opts;
+	(void)rng;
+	if (inlen > outcap)
+		return 0;
+	if (inlen > 0)
+		memcpy(out, in, inlen);
+	return inlen;
+}
+
 const struct protocol proto_echo = {
 	.name = "echo",
 	.state_size = 0,
@@ -64,4 +80,6 @@ const struct protocol proto_echo = {
 	.input = echo_input,
 	.eof = echo_eof,
 	.close_why = NULL,		/* only the client's EOF ends it */
+	.dgram = echo_dgram,
+	.amplifies = 0,
 };

@@ -123,7 +123,7 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 build_tools() {
 	if [ -n "$bindir" ]; then
-		LG=$bindir/loadgen EE=$bindir/epoll_echo
+		LG=$bindir/loadgen EE=$bindir/epoll_echo UE=$bindir/udp_echo
 	elif command -v cmake >/dev/null; then
 		say "building loadgen and epoll_echo in $work/build"
 		if ! { cmake -S "$here" -B "$work/build" \
@@ -134,13 +134,15 @@ build_tools() {
 			exit 2
 		fi
 		LG=$work/build/loadgen EE=$work/build/epoll_echo
+		UE=$work/build/udp_echo
 	else
 		mkdir -p "$work/build"
-		for t in loadgen epoll_echo; do
+		for t in loadgen epoll_echo udp_echo; do
 			cc -std=c11 -O2 -pthread -Wall -Wextra -Werror -Wshadow \
 			    -Wconversion -o "$work/build/$t" "$here/$t.c" || exit 2
 		done
 		LG=$work/build/loadgen EE=$work/build/epoll_echo
+		UE=$work/build/udp_echo
 	fi
 	if [ ! -x "$LG" ] || [ ! -x "$EE" ]; then
 		say "compare.sh: no loadgen/epoll_echo in ${bindir:-$work/build}" >&2
@@ -208,7 +210,10 @@ log_level = "warning";
 listeners = ($builtins
   { name = "echo";   protocol = "echo";   port = $3; bind = ["127.0.0.1"]; },
   { name = "oracle"; protocol = "oracle"; port = $4; bind = ["127.0.0.1"];
-    oracle = { max_questions = 0; }; }
+    oracle = { max_questions = 0; }; },
+  # One client address sends it all: no per-source rate limit.
+  { name = "echo-udp"; protocol = "echo"; port = $3; transport = "udp";
+    bind = ["127.0.0.1"]; udp_rate_limit = 0; }
 );
 CFG
 }
@@ -267,6 +272,18 @@ service echo
 	user		= root
 	flags		= REUSE NOLIBWRAP
 }
+service echo
+{
+	type		= INTERNAL UNLISTED
+	id		= echo-dgram
+	socket_type	= dgram
+	protocol	= udp
+	port		= $P_X
+	bind		= 127.0.0.1
+	wait		= yes
+	user		= root
+	flags		= NOLIBWRAP
+}
 CFG
 }
 
@@ -305,6 +322,14 @@ start_all() {
 		wait_ready "$spid" $P_E2 && srv[e2]=$spid
 		start_server "$work/epolld.log" "$EE" -D -p $P_ED -t 2
 		wait_ready "$spid" $P_ED && srv[ed]=$spid
+		# The UDP reference: one socket, one thread, as the daemon
+		# serves one UDP socket; bound before it returns to the shell
+		# would be racy, so the first udp run's warm-up covers it.
+		if [ -x "$UE" ]; then
+			start_server "$work/udp_echo.log" "${pin_srv[@]}" "$UE" \
+			    -o $P_E1 -t 1
+			srv[u1]=$spid
+		fi
 	fi
 	tport[e1]=$P_E1 tport[e2]=$P_E2 tport[ed]=$P_ED
 
@@ -431,6 +456,14 @@ run_round() {
 	run_case connect epoll e2 connect -o $P_E2 -c 32 "${all[@]}"
 	run_case connect xinetd xinetd connect -o $P_X -c 32 "${all[@]}"
 	run_case connect socat socat connect -o $P_S -c 32 "${all[@]}"
+	# UDP echo: 8 sockets x 16 datagrams of 64 B in flight, each reply
+	# checked, loss counted; the daemon with workers = 1 (its socket is
+	# served by one worker), the reference and xinetd with one socket.
+	lg_pin=("${pin_cli[@]}")
+	run_case udp daemon d1 udp -o $P_D1 -c 8 -p 16 -s 64 "${all[@]}"
+	run_case udp epoll u1 udp -o $P_E1 -c 8 -p 16 -s 64 "${all[@]}"
+	run_case udp xinetd xinetd udp -o $P_X -c 8 -p 16 -s 64 "${all[@]}"
+	lg_pin=()
 }
 
 # run_hold COLUMN PORT PID: one hold run against a freshly started server.
@@ -570,6 +603,7 @@ report() {
 	print_row "oracle q/s (epoll: 24B echo)" oracle rate '%.0f'
 	print_row "  p99 latency us" oracle p99_us '%.1f'
 	print_row "connect+echo+close, 32 in flight /s" connect rate '%.0f'
+	print_row "UDP echo 8x16x64B (epoll: udp_echo) /s" udp rate '%.0f'
 	print_hold_rows
 	say ""
 	say "Figures per row (key=value):"

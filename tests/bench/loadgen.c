@@ -72,10 +72,11 @@
 #define HIST_BUCKETS	((HIST_MAX_EXP - HIST_SUB_BITS + 1) * HIST_SUB)
 
 enum mode { M_PINGPONG, M_BULK, M_ORACLE, M_HOLD, M_CONNECT,
-	M_CHARGEN, M_DISCARD };
+	M_CHARGEN, M_DISCARD, M_UDP };
 
 static const char *const mode_names[] = {
-	"pingpong", "bulk", "oracle", "hold", "connect", "chargen", "discard"
+	"pingpong", "bulk", "oracle", "hold", "connect", "chargen", "discard",
+	"udp"
 };
 
 /* Modes measured in bytes (MB/s), not in messages. */
@@ -187,6 +188,8 @@ usage(FILE *f)
 	    "            against the pattern; MB/s read\n"
 	    "  discard   stream the bulk pattern to a discard (RFC 863)\n"
 	    "            server, which must send nothing; MB/s sent\n"
+	    "  udp       UDP echo: -c sockets, -p datagrams in flight each,\n"
+	    "            every reply checked, loss counted; datagrams/s\n"
 	    "options:\n"
 	    "  -H host    server address, loopback only (default 127.0.0.1)\n"
 	    "  -o port    server port (default 17001)\n"
@@ -548,6 +551,8 @@ parse_args(int argc, char **argv)
 		o.duration = 0.0;
 	if (o.duration <= 0.0 && o.mode != M_HOLD)
 		fail_usage("-d must be more than 0", NULL);
+	if (o.proxy != 0 && o.mode == M_UDP)
+		fail_usage("-X is TCP only: no PROXY header over UDP", NULL);
 	if (o.mode == M_HOLD)
 		o.threads = 1;
 	if (o.threads > o.conns)
@@ -1457,6 +1462,7 @@ conn_begin(struct worker *w, struct conn *c)
 		oracle_io(w, c, 0);
 		break;
 	case M_HOLD:
+	case M_UDP:		/* run_udp(): no connections */
 		break;
 	}
 }
@@ -1766,6 +1772,226 @@ collect(struct worker *total, struct hist *h, const struct worker *w)
 	h->n += w->hist->n;
 }
 
+/* ---- udp: datagrams, each one checked ------------------------------ */
+
+/*
+ * Each flow is a connected UDP socket keeping -p datagrams in flight:
+ * one slot each, the slot's sequence number in the datagram's header
+ * (flow, sequence) and the rest a pattern of both, so a reply is
+ * matched and checked byte for byte.  A reply not back in
+ * UDP_LOST_AFTER counts as lost and its slot sends a new datagram:
+ * UDP may drop, and a run must neither stall nor hide it.
+ */
+#define UDP_HDR		16
+#define UDP_MAX		65507
+#define UDP_LOST_AFTER	(200 * 1000000ull)
+
+struct uflow {
+	int		 fd;
+	uint64_t	 id;
+	uint64_t	 next;		/* next sequence number */
+	uint64_t	*seq;		/* per slot: in flight */
+	uint64_t	*sent;		/* ... sent at; 0: free */
+};
+
+struct uworker {
+	pthread_t	 thread;
+	struct uflow	*flows;
+	unsigned	 nflows;
+	unsigned char	*buf;
+	uint64_t	 ops, lost, late, errors, senderr;
+};
+
+static void
+udp_fill(unsigned char *p, uint64_t flow, uint64_t seq, size_t len)
+{
+	size_t i;
+
+	memcpy(p, &flow, 8);
+	memcpy(p + 8, &seq, 8);
+	for (i = UDP_HDR; i < len; i++)
+		p[i] = (unsigned char)(seq * 31 + flow * 7 + i);
+}
+
+static int
+udp_check(const unsigned char *p, uint64_t flow, uint64_t seq, size_t len)
+{
+	size_t i;
+
+	for (i = UDP_HDR; i < len; i++)
+		if (p[i] != (unsigned char)(seq * 31 + flow * 7 + i))
+			return -1;
+	return 0;
+}
+
+static void
+udp_send_slot(struct uworker *w, struct uflow *f, unsigned slot,
+    uint64_t now)
+{
+	uint64_t seq = f->next++;
+
+	udp_fill(w->buf, f->id, seq, o.size);
+	f->seq[slot] = seq;
+	f->sent[slot] = now;
+	/* A send the kernel refuses is a datagram lost: it times out. */
+	if (send(f->fd, w->buf, o.size, MSG_DONTWAIT) != (ssize_t)o.size)
+		w->senderr++;
+}
+
+static void
+udp_receive(struct uworker *w, struct uflow *f, uint64_t now, int measure)
+{
+	uint64_t flow, seq;
+	unsigned slot;
+	ssize_t n;
+
+	while ((n = recv(f->fd, w->buf, UDP_MAX, MSG_DONTWAIT)) >= 0) {
+		if ((size_t)n != o.size) {
+			w->errors++;
+			continue;
+		}
+		memcpy(&flow, w->buf, 8);
+		memcpy(&seq, w->buf + 8, 8);
+		slot = (unsigned)(seq % o.depth);
+		if (flow != f->id || udp_check(w->buf, flow, seq, o.size)) {
+			w->errors++;
+			continue;
+		}
+		if (f->sent[slot] == 0 || f->seq[slot] != seq) {
+			w->late++;	/* counted lost already, or doubled */
+			continue;
+		}
+		if (measure)
+			w->ops++;
+		udp_send_slot(w, f, slot, now);
+	}
+}
+
+/* Slots waiting too long: lost, and sent again with a new number. */
+static void
+udp_expire(struct uworker *w, struct uflow *f, uint64_t now, int measure)
+{
+	unsigned s;
+
+	for (s = 0; s < o.depth; s++)
+		if (now - f->sent[s] > UDP_LOST_AFTER) {
+			if (measure)
+				w->lost++;
+			udp_send_slot(w, f, s, now);
+		}
+}
+
+static void *
+udp_worker(void *arg)
+{
+	struct uworker *w = arg;
+	uint64_t now, t0, t1, last_scan = 0;
+	unsigned i, s;
+	int ep = epoll_create1(EPOLL_CLOEXEC), n, k, measure;
+	struct epoll_event ev, evs[64];
+
+	if (ep == -1)
+		die("epoll_create1");
+	for (i = 0; i < w->nflows; i++) {
+		ev.events = EPOLLIN;
+		ev.data.ptr = &w->flows[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, w->flows[i].fd, &ev) == -1)
+			die("epoll_ctl");
+	}
+	pthread_barrier_wait(&barrier);
+	t0 = now_ns() + secs_to_ns(o.warmup);
+	t1 = t0 + secs_to_ns(o.duration);
+	now = now_ns();
+	for (i = 0; i < w->nflows; i++)
+		for (s = 0; s < o.depth; s++)
+			udp_send_slot(w, &w->flows[i], s, now);
+	while ((now = now_ns()) < t1 && !abort_run) {
+		measure = now >= t0;
+		n = epoll_wait(ep, evs, 64, 5);
+		now = now_ns();
+		for (k = 0; k < n; k++)
+			udp_receive(w, evs[k].data.ptr, now, measure);
+		if (now - last_scan > 10 * 1000000ull) {
+			for (i = 0; i < w->nflows; i++)
+				udp_expire(w, &w->flows[i], now, measure);
+			last_scan = now;
+		}
+	}
+	close(ep);
+	return NULL;
+}
+
+static void
+udp_flow_open(struct uflow *f, uint64_t id)
+{
+	int big = 4 << 20;
+
+	f->id = id;
+	if ((f->fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) ==
+	    -1)
+		die("socket");
+	setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if (connect(f->fd, (struct sockaddr *)&dst, dstlen) == -1)
+		die("connect");
+	f->seq = calloc(o.depth, sizeof(*f->seq));
+	f->sent = calloc(o.depth, sizeof(*f->sent));
+	if (f->seq == NULL || f->sent == NULL)
+		die("calloc");
+}
+
+static int
+run_udp(void)
+{
+	struct uworker *ws = calloc(o.threads, sizeof(*ws)), t;
+	unsigned i, j, id = 0;
+
+	if (o.size < UDP_HDR || o.size > UDP_MAX)
+		fail_usage("udp: -s must be 16 to 65507", NULL);
+	if (ws == NULL)
+		die("calloc");
+	memset(&t, 0, sizeof(t));
+	pthread_barrier_init(&barrier, NULL, o.threads);
+	for (i = 0; i < o.threads; i++) {
+		ws[i].nflows = o.conns / o.threads + (i < o.conns % o.threads);
+		ws[i].flows = calloc(ws[i].nflows, sizeof(*ws[i].flows));
+		if (ws[i].flows == NULL ||
+		    (ws[i].buf = malloc(UDP_MAX)) == NULL)
+			die("malloc");
+		for (j = 0; j < ws[i].nflows; j++)
+			udp_flow_open(&ws[i].flows[j], id++);
+		if (pthread_create(&ws[i].thread, NULL, udp_worker, &ws[i]))
+			die("pthread_create");
+	}
+	for (i = 0; i < o.threads; i++) {
+		pthread_join(ws[i].thread, NULL);
+		t.ops += ws[i].ops;
+		t.lost += ws[i].lost;
+		t.late += ws[i].late;
+		t.errors += ws[i].errors;
+		t.senderr += ws[i].senderr;
+		for (j = 0; j < ws[i].nflows; j++) {
+			close(ws[i].flows[j].fd);
+			free(ws[i].flows[j].seq);
+			free(ws[i].flows[j].sent);
+		}
+		free(ws[i].flows);
+		free(ws[i].buf);
+	}
+	free(ws);
+	print_common();
+	printf(" duration=%.3f size=%zu depth=%u msgs=%llu rate=%.1f lost=%llu "
+	    "late=%llu senderr=%llu errors=%llu\n", o.duration, o.size,
+	    o.depth, (unsigned long long)t.ops, (double)t.ops / o.duration,
+	    (unsigned long long)t.lost, (unsigned long long)t.late,
+	    (unsigned long long)t.senderr, (unsigned long long)t.errors);
+	printf("udp: %.0f datagrams/s echoed and checked over %u flows, "
+	    "%llu lost (%.3f%%), %llu wrong\n", (double)t.ops / o.duration,
+	    o.conns, (unsigned long long)t.lost, t.ops + t.lost ? 100.0 *
+	    (double)t.lost / (double)(t.ops + t.lost) : 0.0,
+	    (unsigned long long)t.errors);
+	return t.errors > 0 ? 1 : 0;
+}
+
 static int
 run_traffic(void)
 {
@@ -2027,7 +2253,8 @@ main(int argc, char **argv)
 	}
 	if (o.mode == M_CHARGEN)
 		chargen_init();
-	rc = o.mode == M_HOLD ? run_hold() : run_traffic();
+	rc = o.mode == M_HOLD ? run_hold() : o.mode == M_UDP ? run_udp() :
+	    run_traffic();
 	free(pattern);
 	return rc;
 }

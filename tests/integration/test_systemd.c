@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "harness.h"
 #include "check_main.h"
@@ -62,6 +64,67 @@ START_TEST(test_activation)
 	fd = tcp_open("127.0.0.1", more);
 	eo_expect_echo(fd, "added");
 	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* A bound UDP socket on 127.0.0.1:port, as ListenDatagram= passes. */
+static int
+udp_bound(int port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+#define UDP_CONF "listeners = (\n"					\
+	"{ name = \"echo\"; protocol = \"echo\"; port = %d;"		\
+	"  bind = \"127.0.0.1\"; },\n"					\
+	"{ name = \"echo-udp\"; protocol = \"echo\"; port = %d;"	\
+	"  transport = \"udp\"; bind = \"127.0.0.1\"; } );\n"
+
+/* Issue 11: ListenDatagram= sockets are adopted by name, like stream
+   ones, served over UDP, and kept by a reload. */
+START_TEST(test_activation_udp)
+{
+	int pe = eo_port(), pu = eo_port(), other = eo_port();
+	int fds[2] = { eo_listen("127.0.0.1", pe), udp_bound(pu) };
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 2,
+	    .listen_names = "echo:echo-udp" };
+	struct eod *d = eod_start_opts(&o, UDP_CONF, pe, other);
+	struct sockaddr_in sin;
+	char want[128], buf[64];
+	int c, round;
+
+	close(fds[0]);
+	close(fds[1]);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)pu);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(send(c, "datagram", 8, 0), 8);
+		ck_assert_uint_eq(recv_n(c, buf, 8, eo_ms(5000)), 8);
+		ck_assert_int_eq(memcmp(buf, "datagram", 8), 0);
+		if (round == 0) {
+			eod_write_conf(d, UDP_CONF, pe, other);
+			ck_assert_int_eq(eod_reload(d), 0);
+		}
+	}
+	snprintf(want, sizeof(want), "listener echo-udp (echo): listening on "
+	    "127.0.0.1:%d/udp (socket from systemd)", pu);
+	ck_assert(eod_log_has(d, want));
+	close(c);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -132,7 +195,7 @@ START_TEST(test_activation_unix_socket_refused)
 	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
 	    "  bind = \"127.0.0.1\"; } );\n", pe, po);
 	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 78);
-	ck_assert(eod_log_has(d, "(oracle) is not a listening TCP socket"));
+	ck_assert(eod_log_has(d, "(oracle) is neither a listening TCP socket"));
 	close(fds[0]);
 	close(fds[1]);
 	unlink(sun.sun_path);
@@ -207,6 +270,7 @@ main(void)
 
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_activation);
+	tcase_add_test(tc, test_activation_udp);
 	tcase_add_test(tc, test_activation_mismatch);
 	tcase_add_test(tc, test_activation_unix_socket_refused);
 	tcase_add_test(tc, test_notify);

@@ -55,7 +55,7 @@ has() { grep -qxF "$2" <<<"$1" || pkg_die "$3: no '$2' in:"$'\n'"$1"; }
 lacks() { ! grep -qE "$2" <<<"$1" || pkg_die "$3: '$2' in:"$'\n'"$1"; }
 
 s=echo-oracled.service
-sockets="echo-oracled-echo.socket echo-oracled-oracle.socket"
+sockets="echo-oracled-echo.socket echo-oracled-oracle.socket echo-oracled-echo-udp.socket"
 
 calls=$(run no 0 postinst configure "")
 has "$calls" "deb-systemd-helper enable $s" "first install, no systemd"

@@ -102,7 +102,7 @@ rig_run dpkg -L echo-oracled >"$log.files"
 pid1=$(check_running)
 pkg_ok "$service active, from /lib/systemd/system, running /usr/sbin/echo-oracled (PID $pid1)"
 [ "$(rig_run systemctl is-enabled "$service")" = enabled ] || fail "$service is not enabled"
-for unit in echo-oracled-echo.socket echo-oracled-oracle.socket; do
+for unit in echo-oracled-echo.socket echo-oracled-oracle.socket echo-oracled-echo-udp.socket; do
   [ "$(rig_run systemctl is-enabled "$unit")" = disabled ] || fail "$unit is $(rig_run systemctl is-enabled "$unit")"
 done
 pkg_ok "$service enabled, its socket units left disabled"

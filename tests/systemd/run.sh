@@ -8,7 +8,7 @@
 #   BINARY    the built daemon
 #   UNIT_DIR  echo-oracled.service (or its .in template: @SBINDIR@ becomes
 #             /usr/local/sbin, @EO_CONFIG@ the path below), echo-oracled-echo.socket,
-#             echo-oracled-oracle.socket and the two drop-ins
+#             echo-oracled-oracle.socket, echo-oracled-echo-udp.socket and the two drop-ins
 #             echo-oracled-socket-only.conf, echo-oracled-low-ports.conf
 #   CONF      the shipped config: it must pass -t, and its listener names
 #             must be the socket units' FileDescriptorName=
@@ -32,7 +32,7 @@ port_new=${EO_TEST_PORT_NEW:-27071}
 max_exposure=1.5
 conf=/etc/echo-oracled/echo-oracled.conf
 service=echo-oracled.service
-sockets=(echo-oracled-echo.socket echo-oracled-oracle.socket)
+sockets=(echo-oracled-echo.socket echo-oracled-oracle.socket echo-oracled-echo-udp.socket)
 dropins=(echo-oracled-socket-only.conf echo-oracled-low-ports.conf)
 checks=0
 
@@ -77,6 +77,12 @@ echoes() {
   [ "$(ask "$1" "$line"$'\n' "${2:-5}")" = "$line" ]
 }
 
+# UDP port $1 echoes a datagram back (nc -u: waits $2 s, 2, for it).
+udp_echoes() {
+  local line="echo-oracled udp test $1 $RANDOM"
+  [ "$(printf '%s' "$line" | timeout 20 nc -u -w "${2:-2}" 127.0.0.1 "$1")" = "$line" ]
+}
+
 # Port $1 answers a question: the question, a space, an answer, CR LF.
 answers() {
   local reply
@@ -93,22 +99,22 @@ refuses() {
 }
 
 # Write the daemon's config in the rig: one loopback listener per argument
-# "NAME PROTOCOL PORT"; any further text goes after them, as is.
+# "NAME PROTOCOL PORT [TRANSPORT]"; any further text goes after them, as is.
 write_config() {
-  local listener name protocol port sep=""
+  local listener name protocol port transport sep=""
   {
     echo "# echo-oracled test config, written by tests/systemd/run.sh"
     echo "listeners = ("
     for listener in "$@"; do
-      read -r name protocol port <<<"$listener"
-      printf '%s  { name = "%s"; protocol = "%s"; port = %s; bind = ["127.0.0.1"]; }' \
-        "$sep" "$name" "$protocol" "$port"
+      read -r name protocol port transport <<<"$listener"
+      printf '%s  { name = "%s"; protocol = "%s"; port = %s; bind = ["127.0.0.1"]; transport = "%s"; }' \
+        "$sep" "$name" "$protocol" "$port" "${transport:-tcp}"
       sep=$',\n'
     done
     printf '\n);\n%s' "${config_tail:-}"
   } | rig_write "$conf" 0644
 }
-base=("echo echo $port_echo" "oracle oracle $port_oracle")
+base=("echo echo $port_echo" "oracle oracle $port_oracle" "echo-udp echo $port_echo udp")
 
 # Exposure of the service as loaded in the rig, drop-ins included.
 exposure() {
@@ -166,11 +172,15 @@ for unit in "${sockets[@]}"; do
   rig_install "$unit_dir/$unit" "/run/systemd/system/$unit"
   # The test's ports instead of the shipped ones.
   case $unit in
+    *-echo-udp.socket) port=$port_echo ;;
     *-echo.socket) port=$port_echo ;;
     *) port=$port_oracle ;;
   esac
-  printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$port" \
-    | rig_write "/run/systemd/system/$unit.d/test-ports.conf"
+  case $unit in
+    *-udp.socket)
+      printf '[Socket]\nListenDatagram=\nListenDatagram=127.0.0.1:%s\n' "$port" ;;
+    *) printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$port" ;;
+  esac | rig_write "/run/systemd/system/$unit.d/test-ports.conf"
 done
 # Fail in seconds, not in the default 90, when the daemon never gets ready.
 printf '[Service]\nTimeoutStartSec=20s\nTimeoutStopSec=20s\n' \
@@ -209,6 +219,8 @@ main_pid=$(prop "$service" MainPID)
 step "serve"
 echoes "$port_echo" || fail "no echo on $port_echo"
 ok "echo on $port_echo"
+udp_echoes "$port_echo" || fail "no UDP echo on $port_echo"
+ok "echo over UDP on $port_echo"
 reply=$(answers "$port_oracle") || fail "no answer from the oracle on $port_oracle"
 ok "oracle on $port_oracle: $reply"
 
@@ -277,17 +289,20 @@ echoes "$port_echo" 10 || fail "no echo through the socket unit on $port_echo"
 ok "a connection to $port_echo started $service, which echoes"
 reply=$(answers "$port_oracle") || fail "no answer through the socket unit on $port_oracle"
 ok "oracle through its socket unit: $reply"
+udp_echoes "$port_echo" || fail "no UDP echo through echo-oracled-echo-udp.socket on $port_echo"
+ok "echo over UDP through its socket unit (ListenDatagram=)"
 
 step "socket activation, socket-only drop-in (no network of its own)"
 # (systemctl warns that the sockets can still start it: that is the point.)
 rig_run systemctl stop "$service" 2>/dev/null || fail "systemctl stop $service"
 rig_install "$unit_dir/echo-oracled-socket-only.conf" "/run/systemd/system/$service.d/socket-only.conf"
 rig_run systemctl daemon-reload
-if ! { echoes "$port_echo" 10 && answers "$port_oracle" >/dev/null; }; then
+if ! { echoes "$port_echo" 10 && answers "$port_oracle" >/dev/null &&
+    udp_echoes "$port_echo"; }; then
   fail "with the socket-only drop-in, the activated service does not answer"
 fi
 [ "$(prop "$service" PrivateNetwork)" = yes ] || fail "the socket-only drop-in is not in effect"
-ok "activated with PrivateNetwork=yes, echo and oracle answer"
+ok "activated with PrivateNetwork=yes, echo, oracle and UDP echo answer"
 check_exposure "$service + socket-only drop-in"
 
 step "stop all"
