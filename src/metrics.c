@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "config.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -406,6 +409,65 @@ m_render(struct server *srv, struct evbuffer *b)
 /* ---- HTTP ------------------------------------------------------------ */
 
 /* Every request: GET /metrics, or 405 for another method, 404 elsewhere. */
+/* Same family and port, and the same address or a wildcard socket. */
+static int
+metrics_sock_is(const struct listen_sock *ls, const struct sockaddr *sa)
+{
+	const struct sockaddr *la = (const struct sockaddr *)&ls->addr.ss;
+
+	if (la->sa_family != sa->sa_family)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)la;
+		const struct sockaddr_in *y = (const void *)sa;
+
+		return x->sin_port == y->sin_port && (x->sin_addr.s_addr ==
+		    htonl(INADDR_ANY) || x->sin_addr.s_addr == y->sin_addr.s_addr);
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)la;
+		const struct sockaddr_in6 *y = (const void *)sa;
+
+		return x->sin6_port == y->sin6_port &&
+		    (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+		    IN6_ARE_ADDR_EQUAL(&x->sin6_addr, &y->sin6_addr));
+	}
+	return 0;
+}
+
+/*
+ * Whether the client of req may scrape: allow and deny of the metrics
+ * listener it came in on.  One evhttp serves every metrics listener, so
+ * the listener is found by the connection's local address.  A scrape is
+ * rare: two system calls per request are no cost.
+ */
+static int
+metrics_admits(struct server *srv, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	struct sockaddr_storage local, peer;
+	socklen_t llen = sizeof(local), plen = sizeof(peer);
+	evutil_socket_t fd;
+	size_t i;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &plen) == -1)
+		return 0;
+	for (i = 0; i < srv->nsocks; i++) {
+		struct listen_sock *ls = srv->socks[i];
+
+		if (ls->bound != NULL && ls->lis != NULL &&
+		    metrics_sock_is(ls, (struct sockaddr *)&local))
+			return cfg_listener_admits(listener_config(ls->lis),
+			    (struct sockaddr *)&peer);
+	}
+	return 0;
+}
+
 static void
 metrics_request(struct evhttp_request *req, void *arg)
 {
@@ -415,6 +477,10 @@ metrics_request(struct evhttp_request *req, void *arg)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *b;
 
+	if (!metrics_admits(srv, req)) {
+		evhttp_send_error(req, 403, "Forbidden");
+		return;
+	}
 	/* evhttp_send_error() would drop the Allow header 405 requires. */
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(h, "Allow", "GET");

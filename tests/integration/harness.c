@@ -590,9 +590,9 @@ eo_listen(const char *host, int port)
 /* rcvbuf (0: the default) is set before connecting: the window the
    daemon sees is small from the first byte. */
 static int
-tcp_connect_buf(const char *host, int port, int rcvbuf)
+tcp_connect_buf(const char *src, const char *host, int port, int rcvbuf)
 {
-	struct addrinfo hints, *res;
+	struct addrinfo hints, *res, *from = NULL;
 	char serv[16];
 	int fd;
 
@@ -602,7 +602,16 @@ tcp_connect_buf(const char *host, int port, int rcvbuf)
 	snprintf(serv, sizeof(serv), "%d", port);
 	if (getaddrinfo(host, serv, &hints, &res) != 0)
 		return -1;
+	if (src != NULL && getaddrinfo(src, NULL, &hints, &from) != 0) {
+		freeaddrinfo(res);
+		return -1;
+	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd != -1 && from != NULL && bind(fd, from->ai_addr,
+	    from->ai_addrlen) == -1) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd != -1 && rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF,
 	    &rcvbuf, sizeof(rcvbuf)) == -1) {
 		close(fd);
@@ -613,19 +622,27 @@ tcp_connect_buf(const char *host, int port, int rcvbuf)
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	if (from != NULL)
+		freeaddrinfo(from);
 	return fd;
 }
 
 int
 tcp_connect(const char *host, int port)
 {
-	return tcp_connect_buf(host, port, 0);
+	return tcp_connect_buf(NULL, host, port, 0);
+}
+
+int
+tcp_connect_from(const char *src, const char *host, int port)
+{
+	return tcp_connect_buf(src, host, port, 0);
 }
 
 int
 tcp_open_rcvbuf(const char *host, int port, int rcvbuf)
 {
-	int fd = tcp_connect_buf(host, port, rcvbuf);
+	int fd = tcp_connect_buf(NULL, host, port, rcvbuf);
 
 	ck_assert_msg(fd != -1, "connect %s:%d: %s", host, port,
 	    strerror(errno));

@@ -99,6 +99,8 @@ int	eo_run(const char *args, char *out, size_t outlen);
 
 /* A connected TCP socket to host:port (blocking), or -1. */
 int	tcp_connect(const char *host, int port);
+/* The same from the local address src ("127.0.0.2"), or -1. */
+int	tcp_connect_from(const char *src, const char *host, int port);
 /* The same, failing the test on error. */
 int	tcp_open(const char *host, int port);
 /* The same, with SO_RCVBUF set to rcvbuf before connecting. */

@@ -32,14 +32,14 @@
  * and body) in buf.  Returns the status code, -1 if none came.
  */
 static int
-http_req(int port, const char *method, const char *target, char *buf,
-    size_t cap)
+http_req_from(const char *src, int port, const char *method,
+    const char *target, char *buf, size_t cap)
 {
 	char req[2048];
 	size_t n;
 	int fd, eof = 0, code;
 
-	fd = tcp_connect("127.0.0.1", port);
+	fd = tcp_connect_from(src, "127.0.0.1", port);
 	if (fd == -1)
 		return -1;
 	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
@@ -54,6 +54,13 @@ http_req(int port, const char *method, const char *target, char *buf,
 	if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
 		return -1;
 	return code;
+}
+
+static int
+http_req(int port, const char *method, const char *target, char *buf,
+    size_t cap)
+{
+	return http_req_from("127.0.0.1", port, method, target, buf, cap);
 }
 
 static const char *
@@ -249,6 +256,29 @@ START_TEST(test_metrics_http)
 	ck_assert_ptr_nonnull(strstr(buf, "\r\nAllow: GET\r\n"));
 	ck_assert_int_eq(http_req(mport, "DELETE", "/metrics", buf,
 	    sizeof(buf)), 405);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* allow and deny apply to scrapers as to every listener's clients. */
+START_TEST(test_metrics_allow_deny)
+{
+	int port = eo_port(), mport = eo_port();
+	struct eod *d = eod_start("listeners = (\n"
+	    " { name = \"e\"; protocol = \"echo\"; port = %d;"
+	    " bind = \"127.0.0.1\"; },\n"
+	    " { name = \"m\"; protocol = \"metrics\"; port = %d;"
+	    " bind = \"0.0.0.0\"; allow = [\"127.0.0.0/8\"];"
+	    " deny = [\"127.0.0.2\"]; }\n);\n", port, mport);
+	static char buf[MBUF];
+
+	ck_assert_int_eq(http_req_from("127.0.0.1", mport, "GET", "/metrics",
+	    buf, sizeof(buf)), 200);
+	ck_assert_int_eq(http_req_from("127.0.0.2", mport, "GET", "/metrics",
+	    buf, sizeof(buf)), 403);
+	ck_assert_int_eq(http_req_from("127.0.0.3", mport, "GET", "/metrics",
+	    buf, sizeof(buf)), 200);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -532,6 +562,7 @@ main(int argc, char **argv)
 		    test_metrics_refused_and_idle_each_count_once);
 		tcase_add_test(tc, test_metrics_evicted_counts_once);
 		tcase_add_test(tc, test_metrics_http);
+		tcase_add_test(tc, test_metrics_allow_deny);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
 		tcase_add_test(tc, test_metrics_socket_activation);
 	}
