@@ -91,8 +91,6 @@ struct cfg_listener {
 	char			*name;
 	const struct protocol	*proto;
 	void			*popts;		/* the protocol's options */
-	char			*popts_text;	/* their group as written, or
-						   NULL: for cfg_print() */
 	int			 enabled;
 	uint16_t		 port;
 	int			 backlog;
@@ -140,9 +138,11 @@ struct cfg *cfg_load_string(const char *text, const char *name,
 /*
  * Writes cfg in libconfig syntax, every setting resolved (defaults and
  * overrides), so that loading the output gives the same configuration:
- * what -T prints.  Protocol options are printed as written.
+ * what -T prints.  Protocol options come from their opts_print().
  */
 void	cfg_print(const struct cfg *cfg, FILE *f);
+/* s as a libconfig string literal, quoted and escaped: for opts_print(). */
+void	cfg_print_string(FILE *f, const char *s);
 
 /* Reference counting; any thread.  The last unref frees. */
 void	cfg_ref(struct cfg *cfg);

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "config.h"
@@ -125,6 +126,9 @@ struct protocol {
 	 */
 	enum proto_verdict (*produce)(void *state, const void *opts,
 			    struct proto_out *out);
+	/* Writes the options in effect as a libconfig group body, every
+	   option with its value (-T).  NULL: the protocol has none. */
+	void		(*opts_print)(const void *opts, FILE *f);
 };
 
 /*

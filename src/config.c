@@ -176,7 +176,6 @@ cfg_free(struct cfg *cfg)
 		if (l->proto != NULL && l->popts != NULL)
 			l->proto->opts_free(l->popts);
 		free(l->name);
-		free(l->popts_text);
 		free(l->addrs);
 		cidr_list_free(&l->proxy_from);
 		cidr_list_free(&l->allow);
@@ -454,11 +453,6 @@ parse_proto_opts(struct cfg_diag *d, const config_setting_t *lg,
 		}
 		if (l->proto->opts_parse(g, &l->popts, d) == -1)
 			bad = 1;
-		else if (g != NULL && (l->popts_text = cfg_group_text(g)) ==
-		    NULL) {
-			cfg_error(d, g, "out of memory");
-			bad = 1;
-		}
 	}
 	if (!bad && l->proto->unit_timeout != NULL)
 		l->unit_timeout = l->proto->unit_timeout(l->popts);

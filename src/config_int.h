@@ -54,9 +54,6 @@ void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
 	    const config_setting_t *b, char *buf, size_t len);
 void	 cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self);
 
-/* cfg_print.c */
-char	*cfg_group_text(const config_setting_t *g);
-
 /* config.c */
 struct cfg *cfg_build(config_t *lc, const char *name, struct cfg_diag *d);
 

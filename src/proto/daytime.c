@@ -61,6 +61,7 @@ struct tz {
 
 struct daytime_opts {
 	char		 format[DAYTIME_FORMAT_MAX + 1];
+	char		 zone[TZ_NAME_MAX + 1];	/* its name, for -T */
 	struct tz	 tz;		/* n == 0, !has_rule: UTC */
 };
 
@@ -477,6 +478,7 @@ daytime_opts_parse(const config_setting_t *group, void **optsp,
 		return -1;
 	}
 	snprintf(o->format, sizeof(o->format), "%s", format);
+	snprintf(o->zone, sizeof(o->zone), "%s", zone);
 	if (strcmp(zone, "UTC") != 0 && (err = tz_load(&o->tz, zone)) != NULL) {
 		cfg_error(d, group != NULL ? config_setting_get_member(group,
 		    "timezone") : NULL, "timezone \"%s\": %s", zone, err);
@@ -489,6 +491,18 @@ daytime_opts_parse(const config_setting_t *group, void **optsp,
 	}
 	*optsp = o;
 	return 0;
+}
+
+static void
+daytime_opts_print(const void *vopts, FILE *f)
+{
+	const struct daytime_opts *o = vopts;
+
+	fputs("format = ", f);
+	cfg_print_string(f, o->format);
+	fputs("; timezone = ", f);
+	cfg_print_string(f, o->zone);
+	fputs("; ", f);
 }
 
 static time_t
@@ -561,4 +575,5 @@ const struct protocol proto_daytime = {
 	.greet = daytime_greet,
 	.dgram = daytime_dgram,
 	.amplifies = 1,
+	.opts_print = daytime_opts_print,
 };

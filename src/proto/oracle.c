@@ -23,6 +23,7 @@ struct oracle_opts {
 	uint32_t	  max_question_length;	/* bytes, '?' included */
 	uint32_t	  question_timeout;	/* s; 0: no limit */
 	uint32_t	  nanswers;
+	char		  reply_end[ORACLE_REPLY_END_MAX + 1];	/* for -T */
 	/* " ANSWER" + reply_end: a reply is the question and one of these */
 	char		**tails;
 	size_t		 *tail_lens;
@@ -172,6 +173,7 @@ oracle_opts_parse(const config_setting_t *group, void **optsp,
 		oracle_opts_free(o);
 		return -1;
 	}
+	snprintf(o->reply_end, sizeof(o->reply_end), "%s", reply_end);
 	o->tails = calloc((size_t)n, sizeof(*o->tails));
 	o->tail_lens = calloc((size_t)n, sizeof(*o->tail_lens));
 	if (o->tails == NULL || o->tail_lens == NULL)
@@ -189,6 +191,30 @@ nomem:
 	cfg_error(d, group, "out of memory");
 	oracle_opts_free(o);
 	return -1;
+}
+
+static void
+oracle_opts_print(const void *vopts, FILE *f)
+{
+	const struct oracle_opts *o = vopts;
+	char answer[ORACLE_ANSWER_MAX + 1];
+	size_t alen, elen = strlen(o->reply_end);
+	uint32_t i;
+
+	fprintf(f, "max_questions = %u; max_question_length = %u;\n"
+	    "      question_timeout = %u; reply_end = ", o->max_questions,
+	    o->max_question_length, o->question_timeout);
+	cfg_print_string(f, o->reply_end);
+	fputs(";\n      answers = [", f);
+	for (i = 0; i < o->nanswers; i++) {
+		/* A tail is " ANSWER" then reply_end: the answer between. */
+		alen = o->tail_lens[i] - 1 - elen;
+		memcpy(answer, o->tails[i] + 1, alen);
+		answer[alen] = '\0';
+		fputs(i > 0 ? ", " : "", f);
+		cfg_print_string(f, answer);
+	}
+	fputs("]; ", f);
 }
 
 static uint32_t
@@ -297,4 +323,5 @@ const struct protocol proto_oracle = {
 	.input = oracle_input,
 	.eof = oracle_eof,
 	.close_why = oracle_close_why,
+	.opts_print = oracle_opts_print,
 };

@@ -29,6 +29,8 @@ struct qotd_opts {
 	size_t		 *lens;
 	uint32_t	  n;
 	uint32_t	  cap;
+	char		 *file;		/* quotes_file, absolute; NULL:
+					   the quotes are the config's */
 };
 
 static const char *const qotd_default[] = {
@@ -48,6 +50,7 @@ qotd_opts_free(void *vopts)
 		free(o->quotes[i]);
 	free(o->quotes);
 	free(o->lens);
+	free(o->file);
 	free(o);
 }
 
@@ -229,6 +232,32 @@ qotd_path(const config_setting_t *where, const char *name, char *buf,
 }
 
 /*
+ * The file as opened, made absolute, for -T.  -T prints the file, not
+ * its quotes: the file is the setting (a reload reads it again), and
+ * its quotes printed as quotes = [...] would load back as a
+ * configuration that no longer follows it, up to 1 MiB long.  Absolute
+ * because a relative name is taken from the folder of the config file
+ * naming it, and the printed configuration may be saved anywhere.
+ * getcwd(3) fails only when the folder is gone: the name as opened is
+ * then the best there is.
+ */
+static char *
+qotd_abs_path(const char *path)
+{
+	char cwd[4096], *abs;
+	size_t len;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return strdup(path);
+	if (strncmp(path, "./", 2) == 0)	/* a config file in "." */
+		path += 2;
+	len = strlen(cwd) + 1 + strlen(path) + 1;
+	if ((abs = malloc(len)) != NULL)
+		snprintf(abs, len, "%s/%s", cwd, path);
+	return abs;
+}
+
+/*
  * Reads the quotes file: a regular file of at most QOTD_FILE_MAX bytes
  * and no NUL, opened without blocking (a FIFO would hang the load).
  */
@@ -255,6 +284,8 @@ qotd_from_file(struct qotd_opts *o, const config_setting_t *where,
 		err = "cannot be read whole";
 	else if (memchr(buf, '\0', (size_t)n) != NULL)
 		err = "holds a NUL byte: not text";
+	else if ((o->file = qotd_abs_path(path)) == NULL)
+		err = "out of memory";
 	if (err != NULL)
 		cfg_error(d, where, "quotes_file \"%s\": %s", path, err);
 	else
@@ -309,6 +340,34 @@ qotd_opts_parse(const config_setting_t *group, void **optsp,
 	}
 	*optsp = o;
 	return 0;
+}
+
+/*
+ * The quotes written in the config are printed as sent, less the last
+ * CR LF: loading makes CR LF of both "\r\n" and "\n", so that form
+ * loads back to the same quotes.
+ */
+static void
+qotd_opts_print(const void *vopts, FILE *f)
+{
+	const struct qotd_opts *o = vopts;
+	char quote[QOTD_MAX + 1];
+	uint32_t i;
+
+	if (o->file != NULL) {
+		fputs("quotes_file = ", f);
+		cfg_print_string(f, o->file);
+		fputs("; ", f);
+		return;
+	}
+	fputs("quotes = [", f);
+	for (i = 0; i < o->n; i++) {
+		memcpy(quote, o->quotes[i], o->lens[i] - 2);
+		quote[o->lens[i] - 2] = '\0';
+		fputs(i > 0 ? ",\n      " : "", f);
+		cfg_print_string(f, quote);
+	}
+	fputs("]; ", f);
 }
 
 static enum proto_verdict
@@ -369,4 +428,5 @@ const struct protocol proto_qotd = {
 	.greet = qotd_greet,
 	.dgram = qotd_dgram,
 	.amplifies = 1,
+	.opts_print = qotd_opts_print,
 };

@@ -340,7 +340,9 @@ START_TEST(test_T_prints_config_in_effect)
 	ck_assert_ptr_nonnull(strstr(out, "idle_timeout = 9; write_timeout = "
 	    "4;"));
 	ck_assert_ptr_nonnull(strstr(out, "backlog = 4096;"));
-	ck_assert_ptr_nonnull(strstr(out, "oracle = { max_questions = 2; };"));
+	/* Those not written too, with their defaults. */
+	ck_assert_ptr_nonnull(strstr(out, "oracle = { max_questions = 2; "
+	    "max_question_length = 1024;\n      question_timeout = 30;"));
 	dir_write(again, sizeof(again), "out.conf", "%s", out);
 	ck_assert_int_eq(run_flag("-T", again, 0, out2, sizeof(out2)), 0);
 	/* The same but for the first line, which names the file read. */

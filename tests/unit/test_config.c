@@ -532,6 +532,20 @@ START_TEST(test_int_scan_literals_only)
 }
 END_TEST
 
+/* What -T prints for cfg; the caller frees it. */
+static char *
+print_text(const struct cfg *cfg)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
+	cfg_print(cfg, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return text;
+}
+
 /*
  * Issue 16 -T: the configuration printed loads back to the same one,
  * field by field, overrides, defaults and protocol options included.
@@ -540,9 +554,8 @@ START_TEST(test_print_loads_back)
 {
 	struct cfg_diag d;
 	struct cfg *a, *b;
-	char *text = NULL;
-	size_t len, i, j;
-	FILE *f;
+	char *text, *again;
+	size_t i, j;
 
 	a = load("idle_timeout = 5; write_timeout = 6; workers = 3;\n"
 	    "max_connections_per_source = 3; backlog = 10;\n"
@@ -558,12 +571,13 @@ START_TEST(test_print_loads_back)
 	    "   answers = [\"Yes \\\"really\\\".\", \"No\\\\.\"];"
 	    "   reply_end = \"\\x01\\t\"; }; },\n"
 	    " { name = \"c\"; protocol = \"echo\"; port = 7; bind = \"0.0.0.0\";"
-	    "   enabled = false; }\n"
+	    "   enabled = false; },\n"
+	    " { name = \"t\"; protocol = \"daytime\"; port = 13; bind = \"::1\";"
+	    "   daytime = { timezone = \"Europe/Paris\"; format = \"%H:%M\\t%Z\"; };"
+	    " }\n"
 	    ");\n", &d);
 	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
-	ck_assert_ptr_nonnull(f = open_memstream(&text, &len));
-	cfg_print(a, f);
-	ck_assert_int_eq(fclose(f), 0);
+	text = print_text(a);
 	b = load(text, &d);
 	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
 	ck_assert_uint_eq(a->workers, b->workers);
@@ -589,19 +603,70 @@ START_TEST(test_print_loads_back)
 		ck_assert_uint_eq(x->naddrs, y->naddrs);
 		for (j = 0; j < x->naddrs; j++)
 			ck_assert_str_eq(x->addrs[j].text, y->addrs[j].text);
-		if (x->popts_text != NULL)
-			ck_assert_str_eq(x->popts_text, y->popts_text);
-		else
-			ck_assert_ptr_null(y->popts_text);
 	}
+	/* The protocol options too: what b holds prints as a did. */
+	again = print_text(b);
+	ck_assert_str_eq(again, text);
 	/* The top-level defaults were resolved into each listener. */
 	ck_assert_uint_eq(b->listeners[1].write_timeout, 6);
-	ck_assert_ptr_nonnull(strstr(text, "reply_end = \"\\x01\\t\""));
-	ck_assert_ptr_nonnull(strstr(text, "\"Yes \\\"really\\\".\""));
+	ck_assert_ptr_nonnull(strstr(text, "oracle = { max_questions = 0; "
+	    "max_question_length = 1024;\n      question_timeout = 9; "
+	    "reply_end = \"\\x01\\t\";\n"
+	    "      answers = [\"Yes \\\"really\\\".\", \"No\\\\.\"]; };"));
+	ck_assert_ptr_nonnull(strstr(text, "daytime = { format = \"%H:%M\\t%Z\";"
+	    " timezone = \"Europe/Paris\"; };"));
 	cfg_unref(a);
 	cfg_unref(b);
 	cfg_diag_free(&d);
 	free(text);
+	free(again);
+}
+END_TEST
+
+/*
+ * Issue 16: -T printed protocol options as written, so an option the
+ * operator left out did not show, nor its default.  Every one shows,
+ * and what is printed loads back to what prints the same.
+ */
+START_TEST(test_print_protocol_defaults)
+{
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	char *text, *again;
+
+	a = load("listeners = (\n"
+	    " { name = \"o\"; protocol = \"oracle\"; port = 1; bind = \"::1\"; },\n"
+	    " { name = \"d\"; protocol = \"daytime\"; port = 2; bind = \"::1\";"
+	    "   daytime = { }; },\n"
+	    " { name = \"q\"; protocol = \"qotd\"; port = 3; bind = \"::1\"; },\n"
+	    " { name = \"l\"; protocol = \"qotd\"; port = 4; bind = \"::1\";"
+	    "   qotd = { quotes = [\"one\\ntwo\", \"three\\r\\nfour \\n\"]; }; }\n"
+	    ");\n", &d);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	text = print_text(a);
+	ck_assert_msg(strstr(text, "oracle = { max_questions = 10; "
+	    "max_question_length = 1024;\n      question_timeout = 30; "
+	    "reply_end = \"\\r\\n\";\n      answers = [\"Yes.\", "
+	    "\"Very likely.\", \"Maybe.\", \"Not likely.\", \"No.\"]; };")
+	    != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "daytime = { format = "
+	    "\"%A, %B %d, %Y %H:%M:%S-%Z\"; timezone = \"UTC\"; };") != NULL,
+	    "%s", text);
+	ck_assert_msg(strstr(text, "qotd = { quotes = [\"A quote a day keeps "
+	    "the silence away.\",\n      \"Set quotes or quotes_file in the "
+	    "qotd group for your own.\"]; };") != NULL, "%s", text);
+	/* Line ends as sent: "\n" and "\r\n" load as the same quote. */
+	ck_assert_msg(strstr(text, "qotd = { quotes = [\"one\\r\\ntwo\",\n"
+	    "      \"three\\r\\nfour\"]; };") != NULL, "%s", text);
+	b = load(text, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	again = print_text(b);
+	ck_assert_str_eq(again, text);
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
+	free(again);
 }
 END_TEST
 
@@ -865,6 +930,53 @@ START_TEST(test_dropins)
 }
 END_TEST
 
+/*
+ * Issue 16: -T prints quotes_file, not its quotes, and absolute: a
+ * name relative to the config file's folder (here ".") would point
+ * elsewhere from the folder the printed configuration is saved in.
+ */
+START_TEST(test_print_quotes_file)
+{
+	char cwd[4096], quotes[128], conf[128], saved[160], want[256];
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	char *text, *again;
+
+	tmp_make();
+	tmp_write("quotes.txt", "Carpe diem.\n\nMemento\nmori.\n", quotes,
+	    sizeof(quotes));
+	tmp_write("main.conf", "listeners = ( { name = \"q\"; protocol ="
+	    " \"qotd\"; port = 17;\n bind = \"::1\";"
+	    " qotd = { quotes_file = \"quotes.txt\"; }; } );\n", conf,
+	    sizeof(conf));
+	snprintf(saved, sizeof(saved), "%s/elsewhere", tmp_dir);
+	ck_assert_int_eq(mkdir(saved, 0700), 0);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(tmp_dir), 0);
+	cfg_diag_init(&d);
+	a = cfg_load_file("main.conf", &d);
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	text = print_text(a);
+	snprintf(want, sizeof(want), "qotd = { quotes_file = \"%s\"; };",
+	    quotes);
+	ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+	tmp_write("elsewhere/printed.conf", text, saved, sizeof(saved));
+	b = cfg_load_file(saved, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	again = print_text(b);
+	/* The same but for the header, which names the file read. */
+	ck_assert_str_eq(strstr(again, "\nworkers = "),
+	    strstr(text, "\nworkers = "));
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
+	free(again);
+	tmp_clean();
+}
+END_TEST
+
 /* The shipped file is valid and says what the README says. */
 START_TEST(test_shipped)
 {
@@ -1063,10 +1175,12 @@ main(void)
 	tcase_add_test(tc, test_int_same_line);
 	tcase_add_test(tc, test_int_scan_literals_only);
 	tcase_add_test(tc, test_print_loads_back);
+	tcase_add_test(tc, test_print_protocol_defaults);
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_include_unsafe_files);
 	tcase_add_test(tc, test_include_nested);
 	tcase_add_test(tc, test_dropins);
+	tcase_add_test(tc, test_print_quotes_file);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_refs);
 	tcase_add_loop_test(tc, test_access_bad, 0,
