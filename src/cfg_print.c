@@ -94,7 +94,7 @@ print_listener(FILE *f, const struct cfg_listener *l)
 	    l->write_timeout);
 	print_access(f, l);
 	fprintf(f, "\n    transport = \"%s\"; allow_amplification = %s;"
-	    " udp_rate_limit = %u; udp_rate_table = %u;", l->udp ? "udp" :
+	    "\n    udp_rate_limit = %u; udp_rate_table = %u;", l->udp ? "udp" :
 	    "tcp", l->allow_amp ? "true" : "false", l->udp_rate,
 	    l->udp_rate_table);
 	if (l->proto->opts_print != NULL) {
