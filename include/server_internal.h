@@ -97,13 +97,17 @@ struct server {
 struct listen_sock *listen_sock_new(struct server *srv, int fd,
 	    const struct cfg_addr *addr, int backlog, const char *sd_name,
 	    char *err, size_t errlen);
-/* beside: see listener_bind(). */
 struct listen_sock *listen_sock_open(struct server *srv,
-	    const struct cfg_addr *addr, int backlog, int beside, char *err,
+	    const struct cfg_addr *addr, int backlog, char *err,
 	    size_t errlen);
 void	listen_sock_free(struct listen_sock *ls);
 /* Serves what is queued on these sockets of ours, then frees them. */
 void	listen_sock_retire(struct listen_sock **v, size_t n);
+/* Serves what is queued and closes, keeping ls to be reopened. */
+void	listen_sock_close(struct listen_sock *ls);
+/* Binds ls's address again after listen_sock_close(); -1: err says. */
+int	listen_sock_reopen(struct listen_sock *ls, char *err,
+	    size_t errlen);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);

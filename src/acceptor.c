@@ -71,12 +71,12 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 
 struct listen_sock *
 listen_sock_open(struct server *srv, const struct cfg_addr *addr,
-    int backlog, int beside, char *err, size_t errlen)
+    int backlog, char *err, size_t errlen)
 {
 	struct listen_sock *ls;
 	int fd;
 
-	if ((fd = listener_bind(addr, backlog, beside, err, errlen)) == -1)
+	if ((fd = listener_bind(addr, backlog, err, errlen)) == -1)
 		return NULL;
 	if ((ls = listen_sock_new(srv, fd, addr, backlog, NULL, err,
 	    errlen)) == NULL)
@@ -87,8 +87,10 @@ listen_sock_open(struct server *srv, const struct cfg_addr *addr,
 void
 listen_sock_free(struct listen_sock *ls)
 {
-	evconnlistener_free(ls->evl);
-	close(ls->fd);
+	if (ls->evl != NULL)	/* NULL: moved away, see listen_sock_close */
+		evconnlistener_free(ls->evl);
+	if (ls->fd != -1)
+		close(ls->fd);
 	free(ls->sd_name);
 	free(ls);
 }
@@ -153,15 +155,59 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 
 	if (n == 0)
 		return;
-	for (i = 0; i < n; i++) {
-		acceptor_stop_syns(v[i]);
-		acceptor_take_queued(v[i]);
-	}
+	for (i = 0; i < n; i++)
+		if (v[i]->fd != -1) {
+			acceptor_stop_syns(v[i]);
+			acceptor_take_queued(v[i]);
+		}
 	nanosleep(&ms, NULL);
 	for (i = 0; i < n; i++) {
-		acceptor_take_queued(v[i]);
+		if (v[i]->fd != -1)
+			acceptor_take_queued(v[i]);
 		listen_sock_free(v[i]);
 	}
+}
+
+/*
+ * A reload moves ls to another address of its port (a wildcard and a
+ * specific address cannot listen together): new SYNs are dropped, so
+ * those clients retry in a second and meet the new socket; what is
+ * queued is served; then the socket closes, and the struct stays so
+ * that listen_sock_reopen() can bind it back.  The millisecond waits
+ * for handshakes already under way: short, since the new socket can
+ * only be bound once this one is closed.
+ */
+void
+listen_sock_close(struct listen_sock *ls)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	acceptor_stop_syns(ls);
+	acceptor_take_queued(ls);
+	nanosleep(&ms, NULL);
+	acceptor_take_queued(ls);
+	evconnlistener_free(ls->evl);
+	close(ls->fd);
+	ls->evl = NULL;
+	ls->fd = -1;
+}
+
+/* Undoes listen_sock_close(): the new address could not be bound. */
+int
+listen_sock_reopen(struct listen_sock *ls, char *err, size_t errlen)
+{
+	struct listen_sock *n;
+
+	if ((n = listen_sock_open(ls->srv, &ls->addr, ls->backlog, err,
+	    errlen)) == NULL)
+		return -1;
+	ls->fd = n->fd;
+	ls->evl = n->evl;
+	evconnlistener_set_cb(ls->evl, acceptor_accept, ls);
+	free(n);
+	if (ls->lis != NULL && !ls->srv->paused && !ls->srv->stopping)
+		evconnlistener_enable(ls->evl);
+	return 0;
 }
 
 const char *

@@ -233,20 +233,8 @@ peer_format(const struct sockaddr *sa, char *buf, size_t len)
 		    "%s:%s", host, port);
 }
 
-/* SO_REUSEPORT on fd; what failed, or NULL. */
-static const char *
-listener_reuseport(int fd)
-{
-	int on = 1;
-
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
-		return "setsockopt SO_REUSEPORT";
-	return NULL;
-}
-
 int
-listener_bind(const struct cfg_addr *a, int backlog, int beside, char *err,
-    size_t errlen)
+listener_bind(const struct cfg_addr *a, int backlog, char *err, size_t errlen)
 {
 	int fd, on = 1;
 	const char *what;
@@ -268,17 +256,10 @@ listener_bind(const struct cfg_addr *a, int backlog, int beside, char *err,
 		what = "setsockopt IPV6_V6ONLY";
 		goto fail;
 	}
-	if (beside && (what = listener_reuseport(fd)) != NULL)
-		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
 		what = "bind";
 		goto fail;
 	}
-	/* Bound alone, so another process on the port was an error; from
-	   now on a reload of ours may bind a wildcard or specific address
-	   on the same port beside this one. */
-	if (!beside && (what = listener_reuseport(fd)) != NULL)
-		goto fail;
 	if (listen(fd, backlog) == -1) {
 		what = "listen";
 		goto fail;

@@ -32,6 +32,12 @@
 #include "server_internal.h"
 #include "systemd.h"
 
+struct plan_move {
+	const struct cfg_listener *lc;
+	const struct cfg_addr	 *addr;
+	size_t			  slot;		/* in socks[] */
+};
+
 /* What a configuration needs, found or opened before anything changes. */
 struct plan {
 	struct listener		**lis;		/* one per enabled listener */
@@ -54,6 +60,13 @@ struct plan {
 	struct listen_sock	**sd;		/* systemd's, by name */
 	size_t			  nsd;
 	struct listen_sock	**gone;		/* ours, to close */
+
+	/* Addresses whose port one of ours holds (a wildcard beside a
+	   specific address): opened last, once the holder is closed. */
+	struct plan_move	 *moves;
+	size_t			  nmoves;
+	struct listen_sock	**closed;	/* ours, closed by moves */
+	size_t			  nclosed;
 };
 
 static int
@@ -100,18 +113,28 @@ plan_free(struct plan *p)
 	free(p->ours);
 	free(p->sd);
 	free(p->gone);
+	free(p->moves);
+	free(p->closed);
 }
 
 /* Undoes a plan that will not be applied. */
 static void
 plan_abandon(struct plan *p)
 {
+	char err[256];
 	size_t i;
 
 	for (i = 0; i < p->nsocks; i++)
-		p->socks[i]->planned = 0;
+		if (p->socks[i] != NULL)	/* NULL: a move not made */
+			p->socks[i]->planned = 0;
 	for (i = 0; i < p->nfresh; i++)
 		listen_sock_free(p->fresh[i]);
+	/* After the frees: the new sockets held these ports. */
+	for (i = 0; i < p->nclosed; i++)
+		if (listen_sock_reopen(p->closed[i], err, sizeof(err)) == -1)
+			log_err("listener %s: %s is not listening any more: "
+			    "%s", listen_sock_owner(p->closed[i]),
+			    p->closed[i]->addr.text, err);
 	for (i = 0; i < p->nmade; i++)
 		listener_unref(p->made[i]);
 	plan_free(p);
@@ -136,10 +159,13 @@ plan_alloc(struct server *srv, struct plan *p, const struct cfg *cfg)
 	p->ours = calloc(srv->nsocks + 1, sizeof(*p->ours));
 	p->sd = calloc(srv->nsocks + 1, sizeof(*p->sd));
 	p->gone = calloc(srv->nsocks + 1, sizeof(*p->gone));
+	p->moves = calloc(naddrs + 1, sizeof(*p->moves));
+	p->closed = calloc(srv->nsocks + 1, sizeof(*p->closed));
 	return p->lis == NULL || p->lcs == NULL || p->made == NULL ||
 	    p->socks == NULL || p->owner == NULL || p->fresh == NULL ||
 	    p->old == NULL || p->old_kept == NULL || p->ours == NULL ||
-	    p->sd == NULL || p->gone == NULL ? -1 : 0;
+	    p->sd == NULL || p->gone == NULL || p->moves == NULL ||
+	    p->closed == NULL ? -1 : 0;
 }
 
 /* Sorted copies of what runs now. */
@@ -202,18 +228,26 @@ plan_find_sock(struct plan *p, const struct cfg_addr *a)
 	return NULL;
 }
 
-/*
- * Whether a running socket of ours has a's family and port (so a is
- * a wildcard beside a specific address, or the reverse): they sort
- * together, right where a would be.
- */
+/* Whether two addresses have the same family and port. */
 static int
-plan_port_held(const struct plan *p, const struct cfg_addr *a)
+same_port(const struct cfg_addr *a, const struct cfg_addr *b)
 {
-	size_t lo = 0, hi = p->nours, mid;
 	/* sa_family, then the port: the same offsets in both families. */
 	size_t key = offsetof(struct sockaddr_in, sin_port) +
 	    sizeof(in_port_t);
+
+	return a->len == b->len && memcmp(&a->ss, &b->ss, key) == 0;
+}
+
+/*
+ * The first of our running sockets with a's family and port (so a is a
+ * wildcard beside a specific address, or the reverse), or nours: they
+ * sort together, around where a would be.
+ */
+static size_t
+plan_port_first(const struct plan *p, const struct cfg_addr *a)
+{
+	size_t lo = 0, hi = p->nours, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -222,10 +256,10 @@ plan_port_held(const struct plan *p, const struct cfg_addr *a)
 		else
 			hi = mid;
 	}
-	return (lo < p->nours && p->ours[lo]->addr.len == a->len &&
-	    memcmp(&p->ours[lo]->addr.ss, &a->ss, key) == 0) ||
-	    (lo > 0 && p->ours[lo - 1]->addr.len == a->len &&
-	    memcmp(&p->ours[lo - 1]->addr.ss, &a->ss, key) == 0);
+	while (lo > 0 && same_port(&p->ours[lo - 1]->addr, a))
+		lo--;
+	return lo < p->nours && same_port(&p->ours[lo]->addr, a) ?
+	    lo : p->nours;
 }
 
 /* The first of systemd's sockets named name (they sort together). */
@@ -269,9 +303,18 @@ plan_sockets(struct server *srv, struct plan *p,
 		return 0;
 	}
 	for (i = 0; i < lc->naddrs; i++) {
-		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL) {
+		if ((ls = plan_find_sock(p, &lc->addrs[i])) == NULL &&
+		    plan_port_first(p, &lc->addrs[i]) < p->nours) {
+			p->moves[p->nmoves].lc = lc;
+			p->moves[p->nmoves].addr = &lc->addrs[i];
+			p->moves[p->nmoves++].slot = p->nsocks;
+			p->owner[p->nsocks] = l;
+			p->socks[p->nsocks++] = NULL;	/* plan_moves() */
+			continue;
+		}
+		if (ls == NULL) {
 			ls = listen_sock_open(srv, &lc->addrs[i], lc->backlog,
-			    plan_port_held(p, &lc->addrs[i]), why, sizeof(why));
+			    why, sizeof(why));
 			if (ls == NULL) {
 				/* Which listener, and where it is set. */
 				snprintf(err, errlen, "%s (listener \"%s\", %s:%d)",
@@ -304,6 +347,48 @@ plan_listener(struct server *srv, struct plan *p,
 	p->lcs[p->nlis] = lc;
 	p->lis[p->nlis++] = l;
 	return plan_sockets(srv, p, lc, l, err, errlen);
+}
+
+/*
+ * The moves, once every other socket is found: our sockets on the
+ * port that the plan does not keep are closed (their queue served),
+ * then the new address bound at once.  If that fails, plan_abandon()
+ * binds the old ones back.
+ */
+static int
+plan_moves(struct server *srv, struct plan *p, char *err, size_t errlen)
+{
+	struct plan_move *m;
+	struct listen_sock *ls;
+	size_t i, j;
+	char why[256];
+
+	for (i = 0; i < p->nmoves; i++) {
+		m = &p->moves[i];
+		for (j = plan_port_first(p, m->addr); j < p->nours &&
+		    same_port(&p->ours[j]->addr, m->addr); j++) {
+			ls = p->ours[j];
+			if (ls->planned || ls->fd == -1)
+				continue;
+			log_info("listener %s: closing %s to listen on %s",
+			    listen_sock_owner(ls), ls->addr.text,
+			    m->addr->text);
+			listen_sock_close(ls);
+			p->closed[p->nclosed++] = ls;
+		}
+		ls = listen_sock_open(srv, m->addr, m->lc->backlog, why,
+		    sizeof(why));
+		if (ls == NULL) {
+			snprintf(err, errlen, "%s (listener \"%s\", %s:%d); "
+			    "binding the previous addresses back", why,
+			    m->lc->name, m->lc->cfg->path, m->lc->line);
+			return -1;
+		}
+		ls->fresh = ls->planned = 1;
+		p->fresh[p->nfresh++] = ls;
+		p->socks[m->slot] = ls;
+	}
+	return 0;
 }
 
 /* The running sockets the plan does not serve: parked or closed. */
@@ -410,6 +495,10 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 			plan_abandon(&p);
 			return -1;
 		}
+	if (plan_moves(srv, &p, err, errlen) == -1) {
+		plan_abandon(&p);
+		return -1;
+	}
 	plan_commit(srv, &p, cfg);
 	return 0;
 }
