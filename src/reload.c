@@ -323,9 +323,7 @@ plan_sockets(struct server *srv, struct plan *p,
 			}
 			ls->fresh = 1;
 			p->fresh[p->nfresh++] = ls;
-		} else if (ls->backlog != lc->backlog &&
-		    listen(ls->fd, lc->backlog) == 0)
-			ls->backlog = lc->backlog;	/* listen() again */
+		}
 		plan_take(p, ls, l);
 	}
 	return 0;
@@ -437,6 +435,10 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			    ls->sd_name ? " (socket from systemd)" : "");
 		ls->lis = p->owner[i];
 		ls->planned = ls->fresh = 0;
+		/* Here, not in the plan: a failed reload changes nothing. */
+		if (ls->sd_name == NULL && ls->backlog != lc->backlog &&
+		    listen(ls->fd, lc->backlog) == 0)
+			ls->backlog = lc->backlog;
 		if (!srv->paused && !srv->stopping)
 			evconnlistener_enable(ls->evl);
 	}

@@ -433,6 +433,82 @@ START_TEST(test_reload_bind_failure_named_and_status_kept)
 }
 END_TEST
 
+/* The backlog the kernel has for our socket on 127.0.0.1:port (ss). */
+static int
+listen_backlog(int port)
+{
+	char cmd[128], line[256];
+	int backlog = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ss -Hltn 'sport = :%d' 2>/dev/null",
+	    port);
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	/* "LISTEN 0 16 127.0.0.1:port ...": Send-Q is the backlog. */
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "LISTEN %*u %d", &backlog) != 1)
+			backlog = -1;
+	pclose(f);
+	return backlog;
+}
+
+/*
+ * Review of the reload changes #4: a reload that failed (a listener
+ * that cannot be bound) had already listen()ed again with the new
+ * backlog of a running socket.
+ */
+START_TEST(test_reload_failed_keeps_backlog)
+{
+	int p = eo_port(), taken = eo_port(), held;
+	struct eod *d = eod_start("listeners = ( { name = \"echo\"; "
+	    "protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; "
+	    "backlog = 16; } );\n", p);
+
+	ck_assert_int_eq(listen_backlog(p), 16);
+	held = eo_listen("127.0.0.1", taken);
+	eod_write_conf(d, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; backlog = 64; },\n"
+	    "{ name = \"more\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", p, taken);
+	ck_assert_int_eq(eod_reload(d), 1);
+	ck_assert_int_eq(listen_backlog(p), 16);
+	close(held);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(listen_backlog(p), 64);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Review of the reload changes #1: moving 127.0.0.1:P to 0.0.0.0:P
+ * closes the old socket before binding the new one.  When the new one
+ * cannot be bound (another process listens on 127.0.0.2:P), the old
+ * address is bound back and the reload fails, saying so.
+ */
+START_TEST(test_reload_move_bind_failure_binds_back)
+{
+	int p = eo_port(), held;
+	struct eod *d = eod_start(CONF_MOVED, p, "\"127.0.0.1\"");
+	char want[256];
+
+	held = eo_listen("127.0.0.2", p);
+	eod_write_conf(d, CONF_MOVED, p, "\"0.0.0.0\"");
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "bind 0.0.0.0:%d: Address already in "
+	    "use (listener \"echo\", %s:1); binding the previous addresses "
+	    "back", p, d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	expect_serving(p);
+	close(held);
+	ck_assert_int_eq(eod_reload(d), 0);
+	expect_serving(p);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -447,6 +523,8 @@ main(void)
 	tcase_add_test(tc, test_reload_fifo_keeps_serving);
 	tcase_add_test(tc, test_reload_bind_failure_named_and_status_kept);
 	tcase_add_test(tc, test_reload_failure_counts_every_mistake);
+	tcase_add_test(tc, test_reload_failed_keeps_backlog);
+	tcase_add_test(tc, test_reload_move_bind_failure_binds_back);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
