@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 #include <netinet/in.h>
 
@@ -510,47 +512,17 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 /*
  * libconfig can exit() the process (an @include it cannot read) or
  * block in open() for ever (a FIFO), and a huge file takes long to
- * check.  So a reload is first checked by a child process, while this
- * one keeps accepting; only a file the child found valid is loaded
- * here.  The child writes "ok" or "bad", then the messages, one a line.
+ * check.  So a reload is first checked by `echo-oracled -t`, spawned
+ * from our own binary while this process keeps accepting; only a file
+ * it found valid is loaded here.  Spawned, not forked: a forked child
+ * of this threaded process would run libconfig, malloc and stdio with
+ * locks another thread may have held, and with our signal handlers,
+ * which write to the event loop's socket shared with us.  -t exits 0
+ * (valid) or EX_CONFIG, its messages one a line on stderr.
  */
 #define EO_CHECK_SECONDS	10
 #define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
-
-static void
-reload_child(const char *path, int fd)
-{
-	struct cfg_diag d;
-	struct cfg *cfg;
-	size_t i;
-	FILE *f;
-
-	/* The parent's handlers would wake the parent's event loop. */
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGUSR1, SIG_DFL);
-	signal(SIGUSR2, SIG_DFL);
-	/* Copies of the clients' sockets here would delay their close
-	   (the FIN) until this process ends: keep only stdio and fd. */
-	if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
-		_exit(1);
-	close_range(4, ~0U, 0);
-	if ((f = fdopen(3, "w")) == NULL)
-		_exit(1);
-	cfg_diag_init(&d);
-	cfg = cfg_load_file(path, &d);
-	/* "ok", or "bad N": N mistakes, of which d.n lines follow (the
-	   rest were capped). */
-	if (cfg != NULL)
-		fprintf(f, "ok\n");
-	else
-		fprintf(f, "bad %zu\n", d.total);
-	for (i = 0; i < d.n; i++)
-		fprintf(f, "%s\n", d.msgs[i]);
-	fflush(f);
-	_exit(0);
-}
+#define EO_CHECK_EXE		"/proc/self/exe"
 
 static void
 reload_failed(struct server *srv, const char *why)
@@ -620,42 +592,61 @@ reload_check_end(struct server *srv, int kill_it)
 	return status;
 }
 
-/* The child is done: its verdict, or how it died. */
-static void
-reload_verdict(struct server *srv, int status)
+/*
+ * Logs the check's lines; returns how many mistakes they tell of: one
+ * a line, and the N of the "N more errors not shown" line.
+ */
+static size_t
+reload_log_lines(struct server *srv)
 {
-	char why[128], *line, *next;
+	char *line, *next, *more;
 	size_t n = 0;
-	int ok;
 
 	srv->check_out[srv->check_len] = '\0';
-	ok = strncmp(srv->check_out, "ok\n", 3) == 0;
-	if (!ok && strncmp(srv->check_out, "bad ", 4) != 0) {
-		if (WIFSIGNALED(status))
-			snprintf(why, sizeof(why), "the check was killed by "
-			    "signal %d", WTERMSIG(status));
-		else
-			snprintf(why, sizeof(why), "the check exited with "
-			    "status %d: the file or an @include cannot be "
-			    "read", WEXITSTATUS(status));
-		reload_failed(srv, why);
-		return;
-	}
-	for (line = strchr(srv->check_out, '\n') + 1; *line != '\0';
-	    line = next) {
+	for (line = srv->check_out; *line != '\0'; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
 		else
 			next = line + strlen(line);
+		/* -t under systemd marks its lines for the journal. */
+		if (strncmp(line, "<3>", 3) == 0)
+			line += 3;
+		if (*line == '\0')
+			continue;
 		log_err("%s", line);
+		if ((more = strstr(line, " more error")) != NULL &&
+		    strstr(more, " not shown") != NULL) {
+			while (more > line && more[-1] >= '0' &&
+			    more[-1] <= '9')
+				more--;
+			n += (size_t)strtoul(more, NULL, 10);
+		} else
+			n++;
 	}
-	if (ok) {
+	return n;
+}
+
+/* The check is done: its verdict, or how it ended. */
+static void
+reload_verdict(struct server *srv, int status)
+{
+	char why[128];
+	size_t n;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		reload_apply(srv);
 		return;
 	}
-	n = (size_t)strtoul(srv->check_out + 4, NULL, 10);
-	snprintf(why, sizeof(why), "%zu error%s, see the log", n,
-	    n == 1 ? "" : "s");
+	n = reload_log_lines(srv);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG)
+		snprintf(why, sizeof(why), "%zu error%s, see the log", n,
+		    n == 1 ? "" : "s");
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "the check was killed by signal "
+		    "%d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(why, sizeof(why), "the check exited with status %d",
+		    WEXITSTATUS(status));
 	reload_failed(srv, why);
 }
 
@@ -689,32 +680,67 @@ reload_latecb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	reload_check_end(srv, 1);
-	snprintf(why, sizeof(why), "reload check timed out after %d s: is "
-	    "the file or an @include a FIFO?", EO_CHECK_SECONDS);
+	snprintf(why, sizeof(why), "the check did not finish in %d s, "
+	    "killed", EO_CHECK_SECONDS);
 	reload_failed(srv, why);
 }
 
-/* The child, its pipe, and the events that watch them. */
+/*
+ * `echo-oracled -t -c PATH`, its stdout and stderr into fd; every other
+ * descriptor of ours is close-on-exec.  Default signal handling and
+ * an empty mask: ours are libevent's.
+ */
+static int
+reload_spawn(struct server *srv, int fd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, all;
+	char *argv[] = { "echo-oracled", "-t", "-c", srv->cfg->path, NULL };
+	int r;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
+		return r;
+	if ((r = posix_spawnattr_init(&sa)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return r;
+	}
+	if ((r = posix_spawn_file_actions_adddup2(&fa, fd, 1)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&fa, fd, 2)) == 0 &&
+	    (r = posix_spawnattr_setsigmask(&sa, &none)) == 0 &&
+	    (r = posix_spawnattr_setsigdefault(&sa, &all)) == 0 &&
+	    (r = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF)) == 0)
+		r = posix_spawn(&srv->check_pid, EO_CHECK_EXE, &fa, &sa, argv,
+		    environ);
+	posix_spawnattr_destroy(&sa);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		srv->check_pid = 0;
+	return r;
+}
+
+/* The check, its pipe, and the events that watch them. */
 static int
 reload_check_start(struct server *srv)
 {
 	struct timeval late = { EO_CHECK_SECONDS, 0 };
-	int fds[2];
+	int fds[2], r;
 
 	if (srv->check_out == NULL &&
 	    (srv->check_out = malloc(EO_CHECK_OUT_MAX + 1)) == NULL)
 		return -1;
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -1;
-	if ((srv->check_pid = fork()) == -1) {
-		srv->check_pid = 0;
+	r = reload_spawn(srv, fds[1]);
+	close(fds[1]);
+	if (r != 0) {
 		close(fds[0]);
-		close(fds[1]);
+		errno = r;
 		return -1;
 	}
-	if (srv->check_pid == 0)
-		reload_child(srv->cfg->path, fds[1]);
-	close(fds[1]);
 	srv->check_fd = fds[0];
 	srv->check_len = 0;
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -742,8 +768,10 @@ reload_run(struct server *srv)
 	}
 	systemd_reloading();
 	log_info("reloading %s", srv->cfg->path);
-	if (reload_check_start(srv) == -1)
+	if (reload_check_start(srv) == -1) {
+		log_warn("cannot run %s -t", EO_CHECK_EXE);
 		reload_failed(srv, "cannot start checking the file");
+	}
 }
 
 void
