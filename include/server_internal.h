@@ -72,6 +72,7 @@ struct server {
 	int			 check_fd;
 	char			*check_out;	/* what it wrote so far */
 	size_t			 check_len;
+	int			 check_again;	/* SIGHUP during the check */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */

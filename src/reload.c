@@ -650,6 +650,20 @@ reload_verdict(struct server *srv, int status)
 	reload_failed(srv, why);
 }
 
+/*
+ * A SIGHUP came while a check ran: the file may have been corrected
+ * since that check read it, so check it again.
+ */
+static void
+reload_again(struct server *srv)
+{
+	if (!srv->check_again)
+		return;
+	srv->check_again = 0;
+	log_info("checking again, for the SIGHUP that came during the check");
+	reload_run(srv);
+}
+
 static void
 reload_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -669,6 +683,7 @@ reload_readcb(evutil_socket_t fd, short what, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	reload_verdict(srv, reload_check_end(srv, 0));
+	reload_again(srv);
 }
 
 static void
@@ -683,6 +698,7 @@ reload_latecb(evutil_socket_t fd, short what, void *arg)
 	snprintf(why, sizeof(why), "the check did not finish in %d s, "
 	    "killed", EO_CHECK_SECONDS);
 	reload_failed(srv, why);
+	reload_again(srv);
 }
 
 /*
@@ -762,8 +778,10 @@ reload_run(struct server *srv)
 	if (srv->stopping)
 		return;
 	if (srv->check_pid != 0) {
-		log_notice("SIGHUP while the previous one is being checked: "
-		    "ignored");
+		if (!srv->check_again)
+			log_notice("SIGHUP while the previous one is being "
+			    "checked: will check again once it ends");
+		srv->check_again = 1;
 		return;
 	}
 	systemd_reloading();
@@ -777,6 +795,7 @@ reload_run(struct server *srv)
 void
 reload_cancel(struct server *srv)
 {
+	srv->check_again = 0;
 	if (srv->check_pid == 0)
 		return;
 	reload_check_end(srv, 1);

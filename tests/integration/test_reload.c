@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -509,6 +510,146 @@ START_TEST(test_reload_move_bind_failure_binds_back)
 }
 END_TEST
 
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The daemon's reload check (its child), or 0 if it has none. */
+static pid_t
+check_child(struct eod *d)
+{
+	char path[64];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+	    (int)d->pid, (int)d->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* What a process has read so far (/proc/PID/io), or -1 if gone. */
+static long
+proc_rchar(pid_t pid)
+{
+	char path[64];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fscanf(f, "rchar: %ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/* Its state letter (/proc/PID/stat): T stopped, Z done; ?: gone. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return '?';
+	if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+		st = '?';
+	fclose(f);
+	return st;
+}
+
+/*
+ * SIGHUP, then the check stopped (SIGSTOP) once it has read size bytes
+ * (the whole file, which it reads once): its pid, or 0 if it finished
+ * before it could be caught.
+ */
+static pid_t
+hup_and_stop_check(struct eod *d, long size)
+{
+	long end;
+	pid_t c = 0;
+	char st;
+
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	end = mono_ms() + eo_ms(5000);
+	while (c == 0 && mono_ms() < end)
+		c = check_child(d);
+	ck_assert_msg(c != 0, "no reload check started");
+	while (proc_rchar(c) >= 0 && proc_rchar(c) < size && mono_ms() < end)
+		;
+	if (kill(c, SIGSTOP) == -1)
+		return 0;
+	while ((st = proc_state(c)) != 'T' && st != 'Z' && st != '?' &&
+	    mono_ms() < end)
+		;
+	return st == 'T' ? c : 0;
+}
+
+#define CONF_TWO \
+    "listeners = (\n" \
+    "{ name = \"echo\"; protocol = \"echo\"; port = %d;" \
+    "  bind = \"127.0.0.1\"; },\n" \
+    "{ name = \"more\"; protocol = \"echo\"; port = %d;" \
+    "  bind = \"127.0.0.1\"; } );\n"
+
+/*
+ * Review of the reload changes #2: a SIGHUP while a check ran was
+ * dropped, so a file corrected meanwhile was never applied.  The
+ * first check (stopped once it has read the wrong file) fails; the
+ * SIGHUP sent during it brings a second check, of the corrected file.
+ */
+START_TEST(test_reload_hup_during_check_not_lost)
+{
+	int p = eo_port(), q = eo_port(), i, tries;
+	struct eod *d = eod_start(CONF_ONE, p);
+	size_t cap = 4 << 20, len = 0;
+	char *bad = malloc(cap), want[96];
+	pid_t c = 0;
+	struct stat sb;
+
+	ck_assert_ptr_nonnull(bad);
+	/* Slow to check: 20,000 listeners, and one mistake. */
+	len += (size_t)snprintf(bad + len, cap - len, "unknown = 1;\n"
+	    "listeners = (\n");
+	for (i = 0; i < 20000; i++)
+		len += (size_t)snprintf(bad + len, cap - len, "{ name = "
+		    "\"l%d\"; protocol = \"echo\"; port = %d; enabled = "
+		    "false; },\n", i, 1 + i % 60000);
+	snprintf(bad + len, cap - len, "{ name = \"echo\"; protocol = "
+	    "\"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", p);
+	eod_write_conf(d, "%s", bad);
+	ck_assert_int_eq(stat(d->conf, &sb), 0);
+	for (tries = 0; c == 0 && tries < 10; tries++)
+		if ((c = hup_and_stop_check(d, (long)sb.st_size)) == 0)
+			ck_assert_int_eq(eod_log_wait(d, "reload failed (1 "
+			    "error", eo_ms(10000)), 0);
+	ck_assert_msg(c != 0, "the check was never caught running");
+	eod_write_conf(d, CONF_TWO, p, q);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(eod_log_wait(d, "SIGHUP while the previous one is "
+	    "being checked", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(c, SIGCONT), 0);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d", q);
+	ck_assert_int_eq(eod_log_wait(d, want, eo_ms(15000)), 0);
+	expect_serving(q);
+	ck_assert_int_eq(eod_stop(d), 0);
+	free(bad);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -525,6 +666,7 @@ main(void)
 	tcase_add_test(tc, test_reload_failure_counts_every_mistake);
 	tcase_add_test(tc, test_reload_failed_keeps_backlog);
 	tcase_add_test(tc, test_reload_move_bind_failure_binds_back);
+	tcase_add_test(tc, test_reload_hup_during_check_not_lost);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
