@@ -32,6 +32,7 @@ struct listen_sock {
 	int			 backlog;
 	unsigned char		 planned;	/* in the plan being made */
 	unsigned char		 fresh;		/* opened for that plan */
+	unsigned char		 parked;	/* systemd's, SYNs dropped */
 	char			*sd_name;	/* passed by systemd under
 						   this name; NULL: ours */
 };
@@ -109,6 +110,10 @@ void	listen_sock_close(struct listen_sock *ls);
 /* Binds ls's address again after listen_sock_close(); -1: err says. */
 int	listen_sock_reopen(struct listen_sock *ls, char *err,
 	    size_t errlen);
+/* systemd's socket, no listener: its queue served, new SYNs dropped. */
+void	listen_sock_park(struct listen_sock *ls);
+/* Served again: SYNs let through. */
+void	listen_sock_unpark(struct listen_sock *ls);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);

@@ -137,8 +137,9 @@ acceptor_take_queued(struct listen_sock *ls)
 			continue;
 		if (fd == -1)
 			break;
-		/* Accepted sockets inherit the listener's filter. */
-		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		/* Accepted sockets inherit the listener's filter (an int:
+		   Linux refuses a shorter option, though it reads none). */
+		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &n, sizeof(n));
 		acceptor_accept(ls->evl, fd, (struct sockaddr *)&ss, (int)len,
 		    ls);
 	}
@@ -166,6 +167,33 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 			acceptor_take_queued(v[i]);
 		listen_sock_free(v[i]);
 	}
+}
+
+/*
+ * systemd keeps its copy of a socket that no listener serves: clients
+ * would complete their handshake and wait for ever.  So new SYNs are
+ * dropped (a client retries, then gives up: its connect() fails), and
+ * what is queued is served by the listener that had it.
+ */
+void
+listen_sock_park(struct listen_sock *ls)
+{
+	acceptor_stop_syns(ls);
+	acceptor_take_queued(ls);
+	ls->parked = 1;
+}
+
+void
+listen_sock_unpark(struct listen_sock *ls)
+{
+	int unused = 0;
+
+	/* Linux wants an int here, though it reads none. */
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_DETACH_FILTER, &unused,
+	    sizeof(unused)) == -1)
+		log_warn("listener %s: cannot let new clients in on %s",
+		    listen_sock_owner(ls), ls->addr.text);
+	ls->parked = 0;
 }
 
 /*

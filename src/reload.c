@@ -410,7 +410,8 @@ plan_drop_socks(struct server *srv, struct plan *p,
 				log_warnx("socket %s from systemd (\"%s\") "
 				    "has no listener any more: not serving it",
 				    ls->addr.text, ls->sd_name);
-			evconnlistener_disable(ls->evl);
+			if (!ls->parked)
+				listen_sock_park(ls);
 			ls->lis = NULL;
 			kept[(*nkept)++] = ls;
 		} else {
@@ -437,6 +438,8 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			    ls->sd_name ? " (socket from systemd)" : "");
 		ls->lis = p->owner[i];
 		ls->planned = ls->fresh = 0;
+		if (ls->parked)
+			listen_sock_unpark(ls);
 		/* Here, not in the plan: a failed reload changes nothing. */
 		if (ls->sd_name == NULL && ls->backlog != lc->backlog &&
 		    listen(ls->fd, lc->backlog) == 0)
