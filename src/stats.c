@@ -148,18 +148,24 @@ void
 stats_dump(struct server *srv)
 {
 	const struct stats *st = &srv->stats;
-	unsigned long refused = 0;
+	unsigned long refused = 0, listed = 0, open;
 	char per[1024];
+	size_t i;
 	int r;
 
 	for (r = 0; r < EO_NREFUSALS; r++)
 		refused += stats_get(&st->refused[r]);
+	open = stats_get(&st->conns);
+	/* Connections of listeners a reload removed count in "open" but
+	   under no listener: say how many, so that the line adds up. */
+	for (i = 0; i < srv->nlis; i++)
+		listed += listener_nconns(srv->lis[i]);
 	stats_per_listener(srv, per, sizeof(per));
-	log_notice("counters: %u open, %lu accepted, %lu refused "
+	log_notice("counters: %lu open, %lu accepted, %lu refused "
 	    "(max_connections %lu, listener max_connections %lu, "
 	    "max_connections_per_source %lu, out of file descriptors %lu, "
 	    "shutting down or out of memory %lu), %lu evicted, %lu timed out; "
-	    "open per listener: %s", stats_get(&st->conns),
+	    "open per listener: %s (removed listeners %lu)", open,
 	    stats_get(&st->accepted), refused,
 	    stats_get(&st->refused[EO_REFUSED_FULL]),
 	    stats_get(&st->refused[EO_REFUSED_LISTENER]),
@@ -167,7 +173,7 @@ stats_dump(struct server *srv)
 	    stats_get(&st->refused[EO_REFUSED_FDS]),
 	    stats_get(&st->refused[EO_REFUSED_OTHER]),
 	    stats_get(&st->evicted), stats_get(&st->timeouts),
-	    per[0] != '\0' ? per : "none");
+	    per[0] != '\0' ? per : "none", open > listed ? open - listed : 0);
 }
 
 void

@@ -650,6 +650,29 @@ START_TEST(test_reload_hup_during_check_not_lost)
 }
 END_TEST
 
+/*
+ * Review of the reload changes #8: after a reload removed a listener,
+ * SIGUSR1's per-listener counts no longer added up to the open total:
+ * its connections were in neither.
+ */
+START_TEST(test_usr1_counts_removed_listeners)
+{
+	int p = eo_port(), q = eo_port(), fd;
+	struct eod *d = eod_start(CONF_TWO, p, q);
+
+	fd = tcp_open("127.0.0.1", q);
+	eo_expect_echo(fd, "on a listener about to go");
+	eod_write_conf(d, CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(kill(d->pid, SIGUSR1), 0);
+	ck_assert_int_eq(eod_log_wait(d, "open per listener: echo 0 "
+	    "(removed listeners 1)", eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -667,6 +690,7 @@ main(void)
 	tcase_add_test(tc, test_reload_failed_keeps_backlog);
 	tcase_add_test(tc, test_reload_move_bind_failure_binds_back);
 	tcase_add_test(tc, test_reload_hup_during_check_not_lost);
+	tcase_add_test(tc, test_usr1_counts_removed_listeners);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
