@@ -69,5 +69,13 @@ void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
  */
 int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
 	    size_t errlen);
+/*
+ * The same in two steps, for a move: the socket made first, so that
+ * only bind() and listen() fall between closing the old socket and
+ * listening on the new one.  listener_listen() leaves fd open on error.
+ */
+int	listener_socket(const struct cfg_addr *a, char *err, size_t errlen);
+int	listener_listen(int fd, const struct cfg_addr *a, int backlog,
+	    char *err, size_t errlen);
 
 #endif

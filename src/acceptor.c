@@ -201,14 +201,16 @@ listen_sock_unpark(struct listen_sock *ls)
  * specific address cannot listen together): new SYNs are dropped, so
  * those clients retry in a second and meet the new socket; what is
  * queued is served; then the socket closes, and the struct stays so
- * that listen_sock_reopen() can bind it back.  The millisecond waits
- * for handshakes already under way: short, since the new socket can
- * only be bound once this one is closed.
+ * that listen_sock_reopen() can bind it back.  The wait is for
+ * handshakes already under way (their client counts as connected):
+ * 10 ms, not 1, since a loaded machine defers loopback packets to
+ * ksoftirqd; short all the same, because it blocks the main loop, and
+ * SYNs dropped meanwhile are only retried a second later.
  */
 void
 listen_sock_close(struct listen_sock *ls)
 {
-	struct timespec ms = { 0, 1000000 };
+	struct timespec ms = { 0, 10000000 };
 
 	acceptor_stop_syns(ls);
 	acceptor_take_queued(ls);

@@ -355,40 +355,54 @@ plan_listener(struct server *srv, struct plan *p,
  * then the new address bound at once.  If that fails, plan_abandon()
  * binds the old ones back.
  */
+static void
+plan_close_port(struct plan *p, const struct plan_move *m)
+{
+	struct listen_sock *ls;
+	size_t j;
+
+	for (j = plan_port_first(p, m->addr); j < p->nours &&
+	    same_port(&p->ours[j]->addr, m->addr); j++) {
+		ls = p->ours[j];
+		if (ls->planned || ls->fd == -1)
+			continue;
+		log_info("listener %s: closing %s to listen on %s",
+		    listen_sock_owner(ls), ls->addr.text, m->addr->text);
+		listen_sock_close(ls);
+		p->closed[p->nclosed++] = ls;
+	}
+}
+
 static int
 plan_moves(struct server *srv, struct plan *p, char *err, size_t errlen)
 {
 	struct plan_move *m;
 	struct listen_sock *ls;
-	size_t i, j;
+	size_t i;
 	char why[256];
+	int fd;
 
 	for (i = 0; i < p->nmoves; i++) {
 		m = &p->moves[i];
-		for (j = plan_port_first(p, m->addr); j < p->nours &&
-		    same_port(&p->ours[j]->addr, m->addr); j++) {
-			ls = p->ours[j];
-			if (ls->planned || ls->fd == -1)
-				continue;
-			log_info("listener %s: closing %s to listen on %s",
-			    listen_sock_owner(ls), ls->addr.text,
-			    m->addr->text);
-			listen_sock_close(ls);
-			p->closed[p->nclosed++] = ls;
-		}
-		ls = listen_sock_open(srv, m->addr, m->lc->backlog, why,
-		    sizeof(why));
-		if (ls == NULL) {
-			snprintf(err, errlen, "%s (listener \"%s\", %s:%d); "
-			    "binding the previous addresses back", why,
-			    m->lc->name, m->lc->cfg->path, m->lc->line);
-			return -1;
+		if ((fd = listener_socket(m->addr, why, sizeof(why))) == -1)
+			goto fail;
+		plan_close_port(p, m);
+		if (listener_listen(fd, m->addr, m->lc->backlog, why,
+		    sizeof(why)) == -1 || (ls = listen_sock_new(srv, fd,
+		    m->addr, m->lc->backlog, NULL, why, sizeof(why))) == NULL) {
+			close(fd);
+			goto fail;
 		}
 		ls->fresh = ls->planned = 1;
 		p->fresh[p->nfresh++] = ls;
 		p->socks[m->slot] = ls;
 	}
 	return 0;
+fail:
+	snprintf(err, errlen, "%s (listener \"%s\", %s:%d); binding the "
+	    "previous addresses back", why, m->lc->name, m->lc->cfg->path,
+	    m->lc->line);
+	return -1;
 }
 
 /* The running sockets the plan does not serve: parked or closed. */

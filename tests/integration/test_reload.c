@@ -597,6 +597,30 @@ hup_and_stop_check(struct eod *d, long size)
 	return st == 'T' ? c : 0;
 }
 
+/* The first two arguments of pid, each followed by a space. */
+static const char *
+check_args(pid_t pid)
+{
+	static char out[64];
+	char path[64], buf[4096];
+	size_t n, i, len = 0;
+	int args = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Skip argv[0]: its name is no promise. */
+	for (i = strlen(buf) + 1; i < n && args < 2; i += strlen(buf + i) + 1,
+	    args++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s ",
+		    buf + i);
+	out[len] = '\0';
+	return out;
+}
+
 #define CONF_TWO \
     "listeners = (\n" \
     "{ name = \"echo\"; protocol = \"echo\"; port = %d;" \
@@ -636,6 +660,8 @@ START_TEST(test_reload_hup_during_check_not_lost)
 			ck_assert_int_eq(eod_log_wait(d, "reload failed (1 "
 			    "error", eo_ms(10000)), 0);
 	ck_assert_msg(c != 0, "the check was never caught running");
+	/* Review #3: the check is our binary run as -t, not a fork. */
+	ck_assert_str_eq(check_args(c), "-t -c ");
 	eod_write_conf(d, CONF_TWO, p, q);
 	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
 	ck_assert_int_eq(eod_log_wait(d, "SIGHUP while the previous one is "
