@@ -363,7 +363,7 @@ START_TEST(test_reload_fifo_keeps_serving)
 	ck_assert_int_eq(eod_wait_notify(d, "Reload failed", eo_ms(30000)),
 	    0);
 	/* Refused unopened; a check stuck anyway would be killed after
-	   its time limit ("reload check timed out"). */
+	   its time limit ("the check did not finish in 10 s"). */
 	ck_assert(eod_log_has(d, "not a regular file (a FIFO)"));
 	expect_serving(p);
 	ck_assert_int_eq(unlink(d->conf), 0);
