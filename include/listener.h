@@ -75,13 +75,20 @@ void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * A listening socket on a: returns the fd, or -1 with the failing call
- * and its reason written to err.  The socket gets SO_REUSEPORT after
- * bind(), so that binding is exclusive (a port taken by anyone else is
- * EADDRINUSE) yet a reload can bind beside it.  beside: a socket of
- * ours listens on the same port and family (a wildcard and a specific
- * address): set SO_REUSEPORT before bind() to be allowed beside it.
+ * and its reason written to err.  No SO_REUSEPORT: with it, any process
+ * of our uid could bind the port beside us and take a share of our
+ * clients, silently.  So a wildcard and a specific address of one port
+ * never listen together; a reload moves between them (reload.c).
  */
-int	listener_bind(const struct cfg_addr *a, int backlog, int beside,
+int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
+	    size_t errlen);
+/*
+ * The same in two steps, for a move: the socket made first, so that
+ * only bind() and listen() fall between closing the old socket and
+ * listening on the new one.  listener_listen() leaves fd open on error.
+ */
+int	listener_socket(const struct cfg_addr *a, char *err, size_t errlen);
+int	listener_listen(int fd, const struct cfg_addr *a, int backlog,
 	    char *err, size_t errlen);
 
 #endif

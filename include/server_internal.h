@@ -38,6 +38,7 @@ struct listen_sock {
 	int			 backlog;
 	unsigned char		 planned;	/* in the plan being made */
 	unsigned char		 fresh;		/* opened for that plan */
+	unsigned char		 parked;	/* systemd's, SYNs dropped */
 	char			*sd_name;	/* passed by systemd under
 						   this name; NULL: ours */
 	unsigned char		 dgram;		/* UDP: us and w, no evl */
@@ -81,6 +82,7 @@ struct server {
 	int			 check_fd;
 	char			*check_out;	/* what it wrote so far */
 	size_t			 check_len;
+	int			 check_again;	/* SIGHUP during the check */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -112,9 +114,8 @@ struct server {
 struct listen_sock *listen_sock_new(struct server *srv, int fd,
 	    const struct cfg_addr *addr, int backlog, const char *sd_name,
 	    char *err, size_t errlen);
-/* beside: see listener_bind(). */
 struct listen_sock *listen_sock_open(struct server *srv,
-	    const struct cfg_addr *addr, int backlog, int beside, char *err,
+	    const struct cfg_addr *addr, int backlog, char *err,
 	    size_t errlen);
 /* A UDP socket on addr, given to a worker (there must be one). */
 struct listen_sock *listen_sock_open_udp(struct server *srv,
@@ -122,6 +123,15 @@ struct listen_sock *listen_sock_open_udp(struct server *srv,
 void	listen_sock_free(struct listen_sock *ls);
 /* Serves what is queued on these sockets of ours, then frees them. */
 void	listen_sock_retire(struct listen_sock **v, size_t n);
+/* Serves what is queued and closes, keeping ls to be reopened. */
+void	listen_sock_close(struct listen_sock *ls);
+/* Binds ls's address again after listen_sock_close(); -1: err says. */
+int	listen_sock_reopen(struct listen_sock *ls, char *err,
+	    size_t errlen);
+/* systemd's socket, no listener: its queue served, new SYNs dropped. */
+void	listen_sock_park(struct listen_sock *ls);
+/* Served again: SYNs let through. */
+void	listen_sock_unpark(struct listen_sock *ls);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);

@@ -105,12 +105,12 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 
 struct listen_sock *
 listen_sock_open(struct server *srv, const struct cfg_addr *addr,
-    int backlog, int beside, char *err, size_t errlen)
+    int backlog, char *err, size_t errlen)
 {
 	struct listen_sock *ls;
 	int fd;
 
-	if ((fd = listener_bind(addr, backlog, beside, err, errlen)) == -1)
+	if ((fd = listener_bind(addr, backlog, err, errlen)) == -1)
 		return NULL;
 	if ((ls = listen_sock_new(srv, fd, addr, backlog, NULL, err,
 	    errlen)) == NULL)
@@ -138,7 +138,7 @@ listen_sock_free(struct listen_sock *ls)
 {
 	if (ls->dgram)
 		worker_udp_close(ls->w, ls->us);	/* closes the fd */
-	else {
+	else if (ls->fd != -1) {	/* -1: moved away, see listen_sock_close */
 		if (ls->bound != NULL)
 			metrics_unbind(ls->srv, ls->bound); /* frees ls->evl */
 		else
@@ -242,6 +242,10 @@ acceptor_take_queued(struct listen_sock *ls)
 	socklen_t len;
 	int fd, n;
 
+	/* evhttp's sockets are not ours to accept on: their queued
+	   scrapers are reset, and retry. */
+	if (ls->bound != NULL || ls->dgram)
+		return;
 	for (n = 0; n < EO_RETIRE_MAX; n++) {
 		len = sizeof(ss);
 		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
@@ -250,8 +254,9 @@ acceptor_take_queued(struct listen_sock *ls)
 			continue;
 		if (fd == -1)
 			break;
-		/* Accepted sockets inherit the listener's filter. */
-		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		/* Accepted sockets inherit the listener's filter (an int:
+		   Linux refuses a shorter option, though it reads none). */
+		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &n, sizeof(n));
 		acceptor_accept(ls->evl, fd, (struct sockaddr *)&ss, (int)len,
 		    ls);
 	}
@@ -268,18 +273,93 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 
 	if (n == 0)
 		return;
-	for (i = 0; i < n; i++) {
-		if (v[i]->dgram)
-			continue;	/* no queue of clients: datagrams */
-		acceptor_stop_syns(v[i]);
-		acceptor_take_queued(v[i]);
-	}
+	for (i = 0; i < n; i++)
+		if (!v[i]->dgram && v[i]->fd != -1) {
+			acceptor_stop_syns(v[i]);
+			acceptor_take_queued(v[i]);
+		}
 	nanosleep(&ms, NULL);
 	for (i = 0; i < n; i++) {
-		if (!v[i]->dgram)
+		if (!v[i]->dgram && v[i]->fd != -1)
 			acceptor_take_queued(v[i]);
 		listen_sock_free(v[i]);
 	}
+}
+
+/*
+ * systemd keeps its copy of a socket that no listener serves: clients
+ * would complete their handshake and wait for ever.  So new SYNs are
+ * dropped (a client retries, then gives up: its connect() fails), and
+ * what is queued is served by the listener that had it.
+ */
+void
+listen_sock_park(struct listen_sock *ls)
+{
+	acceptor_stop_syns(ls);
+	acceptor_take_queued(ls);
+	ls->parked = 1;
+}
+
+void
+listen_sock_unpark(struct listen_sock *ls)
+{
+	int unused = 0;
+
+	/* Linux wants an int here, though it reads none. */
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_DETACH_FILTER, &unused,
+	    sizeof(unused)) == -1)
+		log_warn("listener %s: cannot let new clients in on %s",
+		    listen_sock_owner(ls), ls->addr.text);
+	ls->parked = 0;
+}
+
+/*
+ * A reload moves ls to another address of its port (a wildcard and a
+ * specific address cannot listen together): new SYNs are dropped, so
+ * those clients retry in a second and meet the new socket; what is
+ * queued is served; then the socket closes, and the struct stays so
+ * that listen_sock_reopen() can bind it back.  The wait is for
+ * handshakes already under way (their client counts as connected):
+ * 10 ms, not 1, since a loaded machine defers loopback packets to
+ * ksoftirqd; short all the same, because it blocks the main loop, and
+ * SYNs dropped meanwhile are only retried a second later.
+ */
+void
+listen_sock_close(struct listen_sock *ls)
+{
+	struct timespec ms = { 0, 10000000 };
+
+	acceptor_stop_syns(ls);
+	if (ls->bound != NULL) {
+		metrics_unbind(ls->srv, ls->bound);	/* frees ls->evl */
+		ls->bound = NULL;
+	} else {
+		acceptor_take_queued(ls);
+		nanosleep(&ms, NULL);
+		acceptor_take_queued(ls);
+		evconnlistener_free(ls->evl);
+	}
+	close(ls->fd);
+	ls->evl = NULL;
+	ls->fd = -1;
+}
+
+/* Undoes listen_sock_close(): the new address could not be bound. */
+int
+listen_sock_reopen(struct listen_sock *ls, char *err, size_t errlen)
+{
+	struct listen_sock *n;
+
+	if ((n = listen_sock_open(ls->srv, &ls->addr, ls->backlog, err,
+	    errlen)) == NULL)
+		return -1;
+	ls->fd = n->fd;
+	ls->evl = n->evl;
+	evconnlistener_set_cb(ls->evl, acceptor_accept, ls);
+	free(n);
+	if (ls->lis != NULL && !ls->srv->paused && !ls->srv->stopping)
+		evconnlistener_enable(ls->evl);
+	return 0;
 }
 
 const char *

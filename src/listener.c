@@ -262,30 +262,24 @@ peer_format(const struct sockaddr *sa, char *buf, size_t len)
 		    "%s:%s", host, port);
 }
 
-/* SO_REUSEPORT on fd; what failed, or NULL. */
-static const char *
-listener_reuseport(int fd)
+static int
+listener_fail(const char *what, const struct cfg_addr *a, char *err,
+    size_t errlen)
 {
-	int on = 1;
-
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
-		return "setsockopt SO_REUSEPORT";
-	return NULL;
+	snprintf(err, errlen, "%s %s: %s", what, a->text, strerror(errno));
+	return -1;
 }
 
 int
-listener_bind(const struct cfg_addr *a, int backlog, int beside, char *err,
-    size_t errlen)
+listener_socket(const struct cfg_addr *a, char *err, size_t errlen)
 {
 	int fd, on = 1;
 	const char *what;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
-	if (fd == -1) {
-		what = "socket";
-		goto fail;
-	}
+	if (fd == -1)
+		return listener_fail("socket", a, err, errlen);
 	/* Restart at once, without waiting out TIME_WAIT. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1) {
 		what = "setsockopt SO_REUSEADDR";
@@ -297,25 +291,34 @@ listener_bind(const struct cfg_addr *a, int backlog, int beside, char *err,
 		what = "setsockopt IPV6_V6ONLY";
 		goto fail;
 	}
-	if (beside && (what = listener_reuseport(fd)) != NULL)
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
-		what = "bind";
-		goto fail;
-	}
-	/* Bound alone, so another process on the port was an error; from
-	   now on a reload of ours may bind a wildcard or specific address
-	   on the same port beside this one. */
-	if (!beside && (what = listener_reuseport(fd)) != NULL)
-		goto fail;
-	if (listen(fd, backlog) == -1) {
-		what = "listen";
-		goto fail;
-	}
 	return fd;
 fail:
-	snprintf(err, errlen, "%s %s: %s", what, a->text, strerror(errno));
-	if (fd != -1)
-		close(fd);
+	listener_fail(what, a, err, errlen);
+	close(fd);
 	return -1;
+}
+
+int
+listener_listen(int fd, const struct cfg_addr *a, int backlog, char *err,
+    size_t errlen)
+{
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
+		return listener_fail("bind", a, err, errlen);
+	if (listen(fd, backlog) == -1)
+		return listener_fail("listen", a, err, errlen);
+	return 0;
+}
+
+int
+listener_bind(const struct cfg_addr *a, int backlog, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = listener_socket(a, err, errlen)) == -1)
+		return -1;
+	if (listener_listen(fd, a, backlog, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

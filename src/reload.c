@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -34,6 +36,12 @@
 #include "server_internal.h"
 #include "systemd.h"
 #include "worker.h"
+
+struct plan_move {
+	const struct cfg_listener *lc;
+	const struct cfg_addr	 *addr;
+	size_t			  slot;		/* in socks[] */
+};
 
 /* What a configuration needs, found or opened before anything changes. */
 struct plan {
@@ -57,6 +65,13 @@ struct plan {
 	struct listen_sock	**sd;		/* systemd's, by name */
 	size_t			  nsd;
 	struct listen_sock	**gone;		/* ours, to close */
+
+	/* Addresses whose port one of ours holds (a wildcard beside a
+	   specific address): opened last, once the holder is closed. */
+	struct plan_move	 *moves;
+	size_t			  nmoves;
+	struct listen_sock	**closed;	/* ours, closed by moves */
+	size_t			  nclosed;
 };
 
 static int
@@ -108,18 +123,28 @@ plan_free(struct plan *p)
 	free(p->ours);
 	free(p->sd);
 	free(p->gone);
+	free(p->moves);
+	free(p->closed);
 }
 
 /* Undoes a plan that will not be applied. */
 static void
 plan_abandon(struct plan *p)
 {
+	char err[256];
 	size_t i;
 
 	for (i = 0; i < p->nsocks; i++)
-		p->socks[i]->planned = 0;
+		if (p->socks[i] != NULL)	/* NULL: a move not made */
+			p->socks[i]->planned = 0;
 	for (i = 0; i < p->nfresh; i++)
 		listen_sock_free(p->fresh[i]);
+	/* After the frees: the new sockets held these ports. */
+	for (i = 0; i < p->nclosed; i++)
+		if (listen_sock_reopen(p->closed[i], err, sizeof(err)) == -1)
+			log_err("listener %s: %s is not listening any more: "
+			    "%s", listen_sock_owner(p->closed[i]),
+			    p->closed[i]->addr.text, err);
 	for (i = 0; i < p->nmade; i++)
 		listener_unref(p->made[i]);
 	plan_free(p);
@@ -144,10 +169,13 @@ plan_alloc(struct server *srv, struct plan *p, const struct cfg *cfg)
 	p->ours = calloc(srv->nsocks + 1, sizeof(*p->ours));
 	p->sd = calloc(srv->nsocks + 1, sizeof(*p->sd));
 	p->gone = calloc(srv->nsocks + 1, sizeof(*p->gone));
+	p->moves = calloc(naddrs + 1, sizeof(*p->moves));
+	p->closed = calloc(srv->nsocks + 1, sizeof(*p->closed));
 	return p->lis == NULL || p->lcs == NULL || p->made == NULL ||
 	    p->socks == NULL || p->owner == NULL || p->fresh == NULL ||
 	    p->old == NULL || p->old_kept == NULL || p->ours == NULL ||
-	    p->sd == NULL || p->gone == NULL ? -1 : 0;
+	    p->sd == NULL || p->gone == NULL || p->moves == NULL ||
+	    p->closed == NULL ? -1 : 0;
 }
 
 /* Sorted copies of what runs now. */
@@ -214,18 +242,26 @@ plan_find_sock(struct plan *p, const struct cfg_addr *a, int dgram)
 	return NULL;
 }
 
-/*
- * Whether a running socket of ours has a's family and port (so a is
- * a wildcard beside a specific address, or the reverse): they sort
- * together, right where a would be.
- */
+/* Whether two addresses have the same family and port. */
 static int
-plan_port_held(const struct plan *p, const struct cfg_addr *a)
+same_port(const struct cfg_addr *a, const struct cfg_addr *b)
 {
-	size_t lo = 0, hi = p->nours, mid;
 	/* sa_family, then the port: the same offsets in both families. */
 	size_t key = offsetof(struct sockaddr_in, sin_port) +
 	    sizeof(in_port_t);
+
+	return a->len == b->len && memcmp(&a->ss, &b->ss, key) == 0;
+}
+
+/*
+ * The first of our running sockets with a's family and port (so a is a
+ * wildcard beside a specific address, or the reverse), or nours: they
+ * sort together, around where a would be.
+ */
+static size_t
+plan_port_first(const struct plan *p, const struct cfg_addr *a)
+{
+	size_t lo = 0, hi = p->nours, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -234,12 +270,11 @@ plan_port_held(const struct plan *p, const struct cfg_addr *a)
 		else
 			hi = mid;
 	}
-	/* The TCP sockets sort first: lo is within them or just past. */
-	return (lo < p->nours && !p->ours[lo]->dgram &&
-	    p->ours[lo]->addr.len == a->len &&
-	    memcmp(&p->ours[lo]->addr.ss, &a->ss, key) == 0) ||
-	    (lo > 0 && p->ours[lo - 1]->addr.len == a->len &&
-	    memcmp(&p->ours[lo - 1]->addr.ss, &a->ss, key) == 0);
+	while (lo > 0 && !p->ours[lo - 1]->dgram &&
+	    same_port(&p->ours[lo - 1]->addr, a))
+		lo--;
+	return lo < p->nours && !p->ours[lo]->dgram &&
+	    same_port(&p->ours[lo]->addr, a) ? lo : p->nours;
 }
 
 /* The first of systemd's sockets named name (they sort together). */
@@ -293,11 +328,19 @@ plan_sockets(struct server *srv, struct plan *p,
 		return 0;
 	}
 	for (i = 0; i < lc->naddrs; i++) {
-		if ((ls = plan_find_sock(p, &lc->addrs[i], lc->udp)) == NULL) {
+		if ((ls = plan_find_sock(p, &lc->addrs[i], lc->udp)) == NULL &&
+		    !lc->udp && plan_port_first(p, &lc->addrs[i]) < p->nours) {
+			p->moves[p->nmoves].lc = lc;
+			p->moves[p->nmoves].addr = &lc->addrs[i];
+			p->moves[p->nmoves++].slot = p->nsocks;
+			p->owner[p->nsocks] = l;
+			p->socks[p->nsocks++] = NULL;	/* plan_moves() */
+			continue;
+		}
+		if (ls == NULL) {
 			ls = lc->udp ? listen_sock_open_udp(srv, &lc->addrs[i],
 			    why, sizeof(why)) : listen_sock_open(srv,
-			    &lc->addrs[i], lc->backlog,
-			    plan_port_held(p, &lc->addrs[i]), why, sizeof(why));
+			    &lc->addrs[i], lc->backlog, why, sizeof(why));
 			if (ls == NULL) {
 				/* Which listener, and where it is set. */
 				snprintf(err, errlen, "%s (listener \"%s\", %s:%d)",
@@ -306,9 +349,7 @@ plan_sockets(struct server *srv, struct plan *p,
 			}
 			ls->fresh = 1;
 			p->fresh[p->nfresh++] = ls;
-		} else if (!ls->dgram && ls->backlog != lc->backlog &&
-		    listen(ls->fd, lc->backlog) == 0)
-			ls->backlog = lc->backlog;	/* listen() again */
+		}
 		plan_take(p, ls, l);
 	}
 	return 0;
@@ -332,6 +373,62 @@ plan_listener(struct server *srv, struct plan *p,
 	return plan_sockets(srv, p, lc, l, err, errlen);
 }
 
+/*
+ * The moves, once every other socket is found: our sockets on the
+ * port that the plan does not keep are closed (their queue served),
+ * then the new address bound at once.  If that fails, plan_abandon()
+ * binds the old ones back.
+ */
+static void
+plan_close_port(struct plan *p, const struct plan_move *m)
+{
+	struct listen_sock *ls;
+	size_t j;
+
+	for (j = plan_port_first(p, m->addr); j < p->nours &&
+	    same_port(&p->ours[j]->addr, m->addr); j++) {
+		ls = p->ours[j];
+		if (ls->planned || ls->fd == -1)
+			continue;
+		log_info("listener %s: closing %s to listen on %s",
+		    listen_sock_owner(ls), ls->addr.text, m->addr->text);
+		listen_sock_close(ls);
+		p->closed[p->nclosed++] = ls;
+	}
+}
+
+static int
+plan_moves(struct server *srv, struct plan *p, char *err, size_t errlen)
+{
+	struct plan_move *m;
+	struct listen_sock *ls;
+	size_t i;
+	char why[256];
+	int fd;
+
+	for (i = 0; i < p->nmoves; i++) {
+		m = &p->moves[i];
+		if ((fd = listener_socket(m->addr, why, sizeof(why))) == -1)
+			goto fail;
+		plan_close_port(p, m);
+		if (listener_listen(fd, m->addr, m->lc->backlog, why,
+		    sizeof(why)) == -1 || (ls = listen_sock_new(srv, fd,
+		    m->addr, m->lc->backlog, NULL, why, sizeof(why))) == NULL) {
+			close(fd);
+			goto fail;
+		}
+		ls->fresh = ls->planned = 1;
+		p->fresh[p->nfresh++] = ls;
+		p->socks[m->slot] = ls;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "%s (listener \"%s\", %s:%d); binding the "
+	    "previous addresses back", why, m->lc->name, m->lc->cfg->path,
+	    m->lc->line);
+	return -1;
+}
+
 /* The running sockets the plan does not serve: parked or closed. */
 static void
 plan_drop_socks(struct server *srv, struct plan *p,
@@ -353,8 +450,8 @@ plan_drop_socks(struct server *srv, struct plan *p,
 				    ls->addr.text, ls->sd_name);
 			if (ls->dgram && ls->lis != NULL)
 				worker_udp_park(ls->w, ls->us);
-			else if (!ls->dgram)
-				evconnlistener_disable(ls->evl);
+			else if (!ls->dgram && !ls->parked)
+				listen_sock_park(ls);
 			ls->lis = NULL;
 			kept[(*nkept)++] = ls;
 		} else {
@@ -382,6 +479,13 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			    ls->sd_name ? " (socket from systemd)" : "");
 		ls->lis = p->owner[i];
 		ls->planned = ls->fresh = 0;
+		if (ls->parked)
+			listen_sock_unpark(ls);
+		/* Here, not in the plan: a failed reload changes nothing. */
+		if (!ls->dgram && ls->sd_name == NULL &&
+		    ls->backlog != lc->backlog && listen(ls->fd,
+		    lc->backlog) == 0)
+			ls->backlog = lc->backlog;
 		if (listen_sock_serve(ls) == -1) {
 			log_warnx("listener %s: out of memory: not serving %s",
 			    lc->name, ls->addr.text);
@@ -412,11 +516,14 @@ plan_guard(const struct plan *p)
 	if (ports == NULL)
 		return NULL;
 	for (i = 0; i < p->nsocks; i++) {
-		const struct sockaddr_in *s4 = (const void *)&p->socks[i]->addr.ss;
+		const struct sockaddr_in *s4;
 
+		/* NULL: a TCP socket still to move (plan_moves). */
+		if (p->socks[i] == NULL || !p->socks[i]->dgram)
+			continue;
 		/* sin_port and sin6_port are at the same offset. */
-		if (p->socks[i]->dgram)
-			ports[n++] = ntohs(s4->sin_port);
+		s4 = (const void *)&p->socks[i]->addr.ss;
+		ports[n++] = ntohs(s4->sin_port);
 	}
 	if ((nb = guard_local_broadcasts(&bcast)) == -1) {
 		log_warn("cannot list the interfaces' broadcast addresses: "
@@ -487,8 +594,14 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 			plan_abandon(&p);
 			return -1;
 		}
+	/* Before the moves: nothing may fail once a socket has moved. */
 	if ((g = plan_guard(&p)) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		plan_abandon(&p);
+		return -1;
+	}
+	if (plan_moves(srv, &p, err, errlen) == -1) {
+		guard_unref(g);
 		plan_abandon(&p);
 		return -1;
 	}
@@ -501,47 +614,17 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
 /*
  * libconfig can exit() the process (an @include it cannot read) or
  * block in open() for ever (a FIFO), and a huge file takes long to
- * check.  So a reload is first checked by a child process, while this
- * one keeps accepting; only a file the child found valid is loaded
- * here.  The child writes "ok" or "bad", then the messages, one a line.
+ * check.  So a reload is first checked by `echo-oracled -t`, spawned
+ * from our own binary while this process keeps accepting; only a file
+ * it found valid is loaded here.  Spawned, not forked: a forked child
+ * of this threaded process would run libconfig, malloc and stdio with
+ * locks another thread may have held, and with our signal handlers,
+ * which write to the event loop's socket shared with us.  -t exits 0
+ * (valid) or EX_CONFIG, its messages one a line on stderr.
  */
 #define EO_CHECK_SECONDS	10
 #define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
-
-static void
-reload_child(const char *path, int fd)
-{
-	struct cfg_diag d;
-	struct cfg *cfg;
-	size_t i;
-	FILE *f;
-
-	/* The parent's handlers would wake the parent's event loop. */
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGUSR1, SIG_DFL);
-	signal(SIGUSR2, SIG_DFL);
-	/* Copies of the clients' sockets here would delay their close
-	   (the FIN) until this process ends: keep only stdio and fd. */
-	if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
-		_exit(1);
-	close_range(4, ~0U, 0);
-	if ((f = fdopen(3, "w")) == NULL)
-		_exit(1);
-	cfg_diag_init(&d);
-	cfg = cfg_load_file(path, &d);
-	/* "ok", or "bad N": N mistakes, of which d.n lines follow (the
-	   rest were capped). */
-	if (cfg != NULL)
-		fprintf(f, "ok\n");
-	else
-		fprintf(f, "bad %zu\n", d.total);
-	for (i = 0; i < d.n; i++)
-		fprintf(f, "%s\n", d.msgs[i]);
-	fflush(f);
-	_exit(0);
-}
+#define EO_CHECK_EXE		"/proc/self/exe"
 
 static void
 reload_failed(struct server *srv, const char *why)
@@ -614,43 +697,76 @@ reload_check_end(struct server *srv, int kill_it)
 	return status;
 }
 
-/* The child is done: its verdict, or how it died. */
-static void
-reload_verdict(struct server *srv, int status)
+/*
+ * Logs the check's lines; returns how many mistakes they tell of: one
+ * a line, and the N of the "N more errors not shown" line.
+ */
+static size_t
+reload_log_lines(struct server *srv)
 {
-	char why[128], *line, *next;
+	char *line, *next, *more;
 	size_t n = 0;
-	int ok;
 
 	srv->check_out[srv->check_len] = '\0';
-	ok = strncmp(srv->check_out, "ok\n", 3) == 0;
-	if (!ok && strncmp(srv->check_out, "bad ", 4) != 0) {
-		if (WIFSIGNALED(status))
-			snprintf(why, sizeof(why), "the check was killed by "
-			    "signal %d", WTERMSIG(status));
-		else
-			snprintf(why, sizeof(why), "the check exited with "
-			    "status %d: the file or an @include cannot be "
-			    "read", WEXITSTATUS(status));
-		reload_failed(srv, why);
-		return;
-	}
-	for (line = strchr(srv->check_out, '\n') + 1; *line != '\0';
-	    line = next) {
+	for (line = srv->check_out; *line != '\0'; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
 		else
 			next = line + strlen(line);
+		/* -t under systemd marks its lines for the journal. */
+		if (strncmp(line, "<3>", 3) == 0)
+			line += 3;
+		if (*line == '\0')
+			continue;
 		log_err("%s", line);
+		if ((more = strstr(line, " more error")) != NULL &&
+		    strstr(more, " not shown") != NULL) {
+			while (more > line && more[-1] >= '0' &&
+			    more[-1] <= '9')
+				more--;
+			n += (size_t)strtoul(more, NULL, 10);
+		} else
+			n++;
 	}
-	if (ok) {
+	return n;
+}
+
+/* The check is done: its verdict, or how it ended. */
+static void
+reload_verdict(struct server *srv, int status)
+{
+	char why[128];
+	size_t n;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		reload_apply(srv);
 		return;
 	}
-	n = (size_t)strtoul(srv->check_out + 4, NULL, 10);
-	snprintf(why, sizeof(why), "%zu error%s, see the log", n,
-	    n == 1 ? "" : "s");
+	n = reload_log_lines(srv);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG)
+		snprintf(why, sizeof(why), "%zu error%s, see the log", n,
+		    n == 1 ? "" : "s");
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "the check was killed by signal "
+		    "%d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(why, sizeof(why), "the check exited with status %d",
+		    WEXITSTATUS(status));
 	reload_failed(srv, why);
+}
+
+/*
+ * A SIGHUP came while a check ran: the file may have been corrected
+ * since that check read it, so check it again.
+ */
+static void
+reload_again(struct server *srv)
+{
+	if (!srv->check_again)
+		return;
+	srv->check_again = 0;
+	log_info("checking again, for the SIGHUP that came during the check");
+	reload_run(srv);
 }
 
 static void
@@ -672,6 +788,7 @@ reload_readcb(evutil_socket_t fd, short what, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	reload_verdict(srv, reload_check_end(srv, 0));
+	reload_again(srv);
 }
 
 static void
@@ -683,32 +800,68 @@ reload_latecb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	reload_check_end(srv, 1);
-	snprintf(why, sizeof(why), "reload check timed out after %d s: is "
-	    "the file or an @include a FIFO?", EO_CHECK_SECONDS);
+	snprintf(why, sizeof(why), "the check did not finish in %d s, "
+	    "killed", EO_CHECK_SECONDS);
 	reload_failed(srv, why);
+	reload_again(srv);
 }
 
-/* The child, its pipe, and the events that watch them. */
+/*
+ * `echo-oracled -t -c PATH`, its stdout and stderr into fd; every other
+ * descriptor of ours is close-on-exec.  Default signal handling and
+ * an empty mask: ours are libevent's.
+ */
+static int
+reload_spawn(struct server *srv, int fd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, all;
+	char *argv[] = { "echo-oracled", "-t", "-c", srv->cfg->path, NULL };
+	int r;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
+		return r;
+	if ((r = posix_spawnattr_init(&sa)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return r;
+	}
+	if ((r = posix_spawn_file_actions_adddup2(&fa, fd, 1)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&fa, fd, 2)) == 0 &&
+	    (r = posix_spawnattr_setsigmask(&sa, &none)) == 0 &&
+	    (r = posix_spawnattr_setsigdefault(&sa, &all)) == 0 &&
+	    (r = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF)) == 0)
+		r = posix_spawn(&srv->check_pid, EO_CHECK_EXE, &fa, &sa, argv,
+		    environ);
+	posix_spawnattr_destroy(&sa);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		srv->check_pid = 0;
+	return r;
+}
+
+/* The check, its pipe, and the events that watch them. */
 static int
 reload_check_start(struct server *srv)
 {
 	struct timeval late = { EO_CHECK_SECONDS, 0 };
-	int fds[2];
+	int fds[2], r;
 
 	if (srv->check_out == NULL &&
 	    (srv->check_out = malloc(EO_CHECK_OUT_MAX + 1)) == NULL)
 		return -1;
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -1;
-	if ((srv->check_pid = fork()) == -1) {
-		srv->check_pid = 0;
+	r = reload_spawn(srv, fds[1]);
+	close(fds[1]);
+	if (r != 0) {
 		close(fds[0]);
-		close(fds[1]);
+		errno = r;
 		return -1;
 	}
-	if (srv->check_pid == 0)
-		reload_child(srv->cfg->path, fds[1]);
-	close(fds[1]);
 	srv->check_fd = fds[0];
 	srv->check_len = 0;
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -730,19 +883,24 @@ reload_run(struct server *srv)
 	if (srv->stopping)
 		return;
 	if (srv->check_pid != 0) {
-		log_notice("SIGHUP while the previous one is being checked: "
-		    "ignored");
+		if (!srv->check_again)
+			log_notice("SIGHUP while the previous one is being "
+			    "checked: will check again once it ends");
+		srv->check_again = 1;
 		return;
 	}
 	systemd_reloading();
 	log_info("reloading %s", srv->cfg->path);
-	if (reload_check_start(srv) == -1)
+	if (reload_check_start(srv) == -1) {
+		log_warn("cannot run %s -t", EO_CHECK_EXE);
 		reload_failed(srv, "cannot start checking the file");
+	}
 }
 
 void
 reload_cancel(struct server *srv)
 {
+	srv->check_again = 0;
 	if (srv->check_pid == 0)
 		return;
 	reload_check_end(srv, 1);

@@ -458,23 +458,28 @@ void
 stats_dump(struct server *srv)
 {
 	struct stats_sum s;
-	unsigned long long refused = 0;
+	unsigned long long refused = 0, listed = 0, open;
 	char per[1024];
+	size_t i;
 	int r;
 
 	memset(&s, 0, sizeof(s));
 	stats_sum(srv->stats.all, &s);
 	for (r = 0; r < EO_NREFUSALS; r++)
 		refused += s.refused[r];
+	open = stats_get(&srv->stats.conns);
+	/* Connections of listeners a reload removed count in "open" but
+	   under no listener: say how many, so that the line adds up. */
+	for (i = 0; i < srv->nlis; i++)
+		listed += listener_nconns(srv->lis[i]);
 	stats_per_listener(srv, per, sizeof(per));
-	log_notice("counters: %u open, %llu accepted, %llu refused "
+	log_notice("counters: %llu open, %llu accepted, %llu refused "
 	    "(max_connections %llu, listener max_connections %llu, "
 	    "max_connections_per_source %llu, out of file descriptors %llu, "
 	    "shutting down or out of memory %llu, not in proxy_from %llu, "
 	    "denied by allow/deny %llu, bad PROXY header %llu), %llu evicted, "
-	    "%llu timed out; open per listener: %s",
-	    stats_get(&srv->stats.conns),
-	    (unsigned long long)s.accepted, refused,
+	    "%llu timed out; open per listener: %s (removed listeners %llu)",
+	    open, (unsigned long long)s.accepted, refused,
 	    (unsigned long long)s.refused[EO_REFUSED_FULL],
 	    (unsigned long long)s.refused[EO_REFUSED_LISTENER],
 	    (unsigned long long)s.refused[EO_REFUSED_SOURCE],
@@ -486,7 +491,7 @@ stats_dump(struct server *srv)
 	    (unsigned long long)s.closed[EO_CLOSE_EVICTED],
 	    (unsigned long long)(s.closed[EO_CLOSE_IDLE_TIMEOUT] +
 	    s.closed[EO_CLOSE_WRITE_TIMEOUT] + s.closed[EO_CLOSE_UNIT_TIMEOUT]),
-	    per[0] != '\0' ? per : "none");
+	    per[0] != '\0' ? per : "none", open > listed ? open - listed : 0);
 	stats_dump_udp(&srv->stats);
 }
 

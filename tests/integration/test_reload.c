@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -362,7 +363,7 @@ START_TEST(test_reload_fifo_keeps_serving)
 	ck_assert_int_eq(eod_wait_notify(d, "Reload failed", eo_ms(30000)),
 	    0);
 	/* Refused unopened; a check stuck anyway would be killed after
-	   its time limit ("reload check timed out"). */
+	   its time limit ("the check did not finish in 10 s"). */
 	ck_assert(eod_log_has(d, "not a regular file (a FIFO)"));
 	expect_serving(p);
 	ck_assert_int_eq(unlink(d->conf), 0);
@@ -433,6 +434,271 @@ START_TEST(test_reload_bind_failure_named_and_status_kept)
 }
 END_TEST
 
+/* The backlog the kernel has for our socket on 127.0.0.1:port (ss). */
+static int
+listen_backlog(int port)
+{
+	char cmd[128], line[256];
+	int backlog = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ss -Hltn 'sport = :%d' 2>/dev/null",
+	    port);
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	/* "LISTEN 0 16 127.0.0.1:port ...": Send-Q is the backlog. */
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "LISTEN %*u %d", &backlog) != 1)
+			backlog = -1;
+	pclose(f);
+	return backlog;
+}
+
+/*
+ * Review of the reload changes #4: a reload that failed (a listener
+ * that cannot be bound) had already listen()ed again with the new
+ * backlog of a running socket.
+ */
+START_TEST(test_reload_failed_keeps_backlog)
+{
+	int p = eo_port(), taken = eo_port(), held;
+	struct eod *d = eod_start("listeners = ( { name = \"echo\"; "
+	    "protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; "
+	    "backlog = 16; } );\n", p);
+
+	ck_assert_int_eq(listen_backlog(p), 16);
+	held = eo_listen("127.0.0.1", taken);
+	eod_write_conf(d, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; backlog = 64; },\n"
+	    "{ name = \"more\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", p, taken);
+	ck_assert_int_eq(eod_reload(d), 1);
+	ck_assert_int_eq(listen_backlog(p), 16);
+	close(held);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(listen_backlog(p), 64);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Review of the reload changes #1: moving 127.0.0.1:P to 0.0.0.0:P
+ * closes the old socket before binding the new one.  When the new one
+ * cannot be bound (another process listens on 127.0.0.2:P), the old
+ * address is bound back and the reload fails, saying so.
+ */
+START_TEST(test_reload_move_bind_failure_binds_back)
+{
+	int p = eo_port(), held;
+	struct eod *d = eod_start(CONF_MOVED, p, "\"127.0.0.1\"");
+	char want[256];
+
+	held = eo_listen("127.0.0.2", p);
+	eod_write_conf(d, CONF_MOVED, p, "\"0.0.0.0\"");
+	ck_assert_int_eq(eod_reload(d), 1);
+	snprintf(want, sizeof(want), "bind 0.0.0.0:%d: Address already in "
+	    "use (listener \"echo\", %s:1); binding the previous addresses "
+	    "back", p, d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	expect_serving(p);
+	close(held);
+	ck_assert_int_eq(eod_reload(d), 0);
+	expect_serving(p);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The daemon's reload check (its child), or 0 if it has none. */
+static pid_t
+check_child(struct eod *d)
+{
+	char path[64];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+	    (int)d->pid, (int)d->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* What a process has read so far (/proc/PID/io), or -1 if gone. */
+static long
+proc_rchar(pid_t pid)
+{
+	char path[64];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fscanf(f, "rchar: %ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/* Its state letter (/proc/PID/stat): T stopped, Z done; ?: gone. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return '?';
+	if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+		st = '?';
+	fclose(f);
+	return st;
+}
+
+/*
+ * SIGHUP, then the check stopped (SIGSTOP) once it has read size bytes
+ * (the whole file, which it reads once): its pid, or 0 if it finished
+ * before it could be caught.
+ */
+static pid_t
+hup_and_stop_check(struct eod *d, long size)
+{
+	long end;
+	pid_t c = 0;
+	char st;
+
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	end = mono_ms() + eo_ms(5000);
+	while (c == 0 && mono_ms() < end)
+		c = check_child(d);
+	ck_assert_msg(c != 0, "no reload check started");
+	while (proc_rchar(c) >= 0 && proc_rchar(c) < size && mono_ms() < end)
+		;
+	if (kill(c, SIGSTOP) == -1)
+		return 0;
+	while ((st = proc_state(c)) != 'T' && st != 'Z' && st != '?' &&
+	    mono_ms() < end)
+		;
+	return st == 'T' ? c : 0;
+}
+
+/* The first two arguments of pid, each followed by a space. */
+static const char *
+check_args(pid_t pid)
+{
+	static char out[64];
+	char path[64], buf[4096];
+	size_t n, i, len = 0;
+	int args = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Skip argv[0]: its name is no promise. */
+	for (i = strlen(buf) + 1; i < n && args < 2; i += strlen(buf + i) + 1,
+	    args++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s ",
+		    buf + i);
+	out[len] = '\0';
+	return out;
+}
+
+#define CONF_TWO \
+    "listeners = (\n" \
+    "{ name = \"echo\"; protocol = \"echo\"; port = %d;" \
+    "  bind = \"127.0.0.1\"; },\n" \
+    "{ name = \"more\"; protocol = \"echo\"; port = %d;" \
+    "  bind = \"127.0.0.1\"; } );\n"
+
+/*
+ * Review of the reload changes #2: a SIGHUP while a check ran was
+ * dropped, so a file corrected meanwhile was never applied.  The
+ * first check (stopped once it has read the wrong file) fails; the
+ * SIGHUP sent during it brings a second check, of the corrected file.
+ */
+START_TEST(test_reload_hup_during_check_not_lost)
+{
+	int p = eo_port(), q = eo_port(), i, tries;
+	struct eod *d = eod_start(CONF_ONE, p);
+	size_t cap = 4 << 20, len = 0;
+	char *bad = malloc(cap), want[96];
+	pid_t c = 0;
+	struct stat sb;
+
+	ck_assert_ptr_nonnull(bad);
+	/* Slow to check: 20,000 listeners, and one mistake. */
+	len += (size_t)snprintf(bad + len, cap - len, "unknown = 1;\n"
+	    "listeners = (\n");
+	for (i = 0; i < 20000; i++)
+		len += (size_t)snprintf(bad + len, cap - len, "{ name = "
+		    "\"l%d\"; protocol = \"echo\"; port = %d; enabled = "
+		    "false; },\n", i, 1 + i % 60000);
+	snprintf(bad + len, cap - len, "{ name = \"echo\"; protocol = "
+	    "\"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n", p);
+	eod_write_conf(d, "%s", bad);
+	ck_assert_int_eq(stat(d->conf, &sb), 0);
+	for (tries = 0; c == 0 && tries < 10; tries++)
+		if ((c = hup_and_stop_check(d, (long)sb.st_size)) == 0)
+			ck_assert_int_eq(eod_log_wait(d, "reload failed (1 "
+			    "error", eo_ms(10000)), 0);
+	ck_assert_msg(c != 0, "the check was never caught running");
+	/* Review #3: the check is our binary run as -t, not a fork. */
+	ck_assert_str_eq(check_args(c), "-t -c ");
+	eod_write_conf(d, CONF_TWO, p, q);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(eod_log_wait(d, "SIGHUP while the previous one is "
+	    "being checked", eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(c, SIGCONT), 0);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d", q);
+	ck_assert_int_eq(eod_log_wait(d, want, eo_ms(15000)), 0);
+	expect_serving(q);
+	ck_assert_int_eq(eod_stop(d), 0);
+	free(bad);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Review of the reload changes #8: after a reload removed a listener,
+ * SIGUSR1's per-listener counts no longer added up to the open total:
+ * its connections were in neither.
+ */
+START_TEST(test_usr1_counts_removed_listeners)
+{
+	int p = eo_port(), q = eo_port(), fd;
+	struct eod *d = eod_start(CONF_TWO, p, q);
+
+	fd = tcp_open("127.0.0.1", q);
+	eo_expect_echo(fd, "on a listener about to go");
+	eod_write_conf(d, CONF_ONE, p);
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(kill(d->pid, SIGUSR1), 0);
+	ck_assert_int_eq(eod_log_wait(d, "open per listener: echo 0 "
+	    "(removed listeners 1)", eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -447,6 +713,10 @@ main(void)
 	tcase_add_test(tc, test_reload_fifo_keeps_serving);
 	tcase_add_test(tc, test_reload_bind_failure_named_and_status_kept);
 	tcase_add_test(tc, test_reload_failure_counts_every_mistake);
+	tcase_add_test(tc, test_reload_failed_keeps_backlog);
+	tcase_add_test(tc, test_reload_move_bind_failure_binds_back);
+	tcase_add_test(tc, test_reload_hup_during_check_not_lost);
+	tcase_add_test(tc, test_usr1_counts_removed_listeners);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

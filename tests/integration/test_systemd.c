@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 
 #include "harness.h"
 #include "check_main.h"
@@ -262,6 +264,73 @@ START_TEST(test_journal_prefix)
 }
 END_TEST
 
+/* A connect() to 127.0.0.1:port under way: its socket. */
+static int
+connect_start(int port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    -1);
+	return fd;
+}
+
+/* 1: the connection completed within ms, 0: it is still under way. */
+static int
+connect_done(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLOUT, 0 };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+#define CONF_PARK \
+    "listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
+    " bind = \"127.0.0.1\"; enabled = %s; },\n" \
+    "{ name = \"other\"; protocol = \"echo\"; port = %d;" \
+    " bind = \"127.0.0.1\"; } );\n"
+
+/*
+ * Review of the reload changes #5: a socket from systemd whose listener
+ * a reload disabled stayed open (systemd holds it) and kept completing
+ * handshakes that nobody accepted: those clients hung.  Now its SYNs
+ * are dropped, so a client's connect() does not complete; served
+ * again, its retried SYN gets through.
+ */
+START_TEST(test_parked_systemd_socket_drops_syns)
+{
+	int pe = eo_port(), po = eo_port(), fd, ok;
+	int fds[2] = { eo_listen("127.0.0.1", pe),
+	    eo_listen("127.0.0.1", po) };
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 2,
+	    .listen_names = "echo:other" };
+	struct eod *d = eod_start_opts(&o, CONF_PARK, pe, "true", po);
+
+	close(fds[0]);
+	close(fds[1]);
+	eod_write_conf(d, CONF_PARK, pe, "false", po);
+	ck_assert_int_eq(eod_reload(d), 0);
+	fd = connect_start(pe);
+	ok = connect_done(fd, eo_ms(500));
+	ck_assert_msg(!ok, "a parked socket completed a handshake");
+	eod_write_conf(d, CONF_PARK, pe, "true", po);
+	ck_assert_int_eq(eod_reload(d), 0);
+	/* The client retries its SYN after about a second. */
+	ck_assert_int_eq(connect_done(fd, eo_ms(10000)), 1);
+	fcntl(fd, F_SETFL, 0);
+	eo_expect_echo(fd, "served again");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -276,6 +345,7 @@ main(void)
 	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_watchdog);
 	tcase_add_test(tc, test_journal_prefix);
+	tcase_add_test(tc, test_parked_systemd_socket_drops_syns);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
