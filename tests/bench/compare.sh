@@ -70,6 +70,7 @@ P_D0=17011 P_D0_OR=17012	# daemon, workers = 0 (one per CPU)
 P_D0_DI=17018 P_D0_CG=17019	# daemon, workers = 0: discard, chargen
 P_E1=17021 P_E2=17022		# epoll_echo -t 1, -t 2
 P_ED=17024			# epoll_echo -D -t 2 (discard)
+P_EC=17025			# epoll_echo -C -t 2 (chargen)
 P_X=17031 P_S=17041		# xinetd, socat
 P_DH=17051 P_DH_OR=17052	# daemon for the hold test
 P_EH=17023			# epoll_echo for the hold test
@@ -293,7 +294,7 @@ declare -A tport	# target name -> port
 start_all() {
 	local p
 	for p in $P_D1 $P_D1_OR $P_D0 $P_D0_OR $P_D0_DI $P_D0_CG $P_E1 $P_E2 \
-	    $P_ED $P_X $P_S; do
+	    $P_ED $P_EC $P_X $P_S; do
 		if port_busy "$p"; then
 			say "compare.sh: port $p is already in use; stop whatever" \
 			    "listens there first" >&2
@@ -322,6 +323,8 @@ start_all() {
 		wait_ready "$spid" $P_E2 && srv[e2]=$spid
 		start_server "$work/epolld.log" "$EE" -D -p $P_ED -t 2
 		wait_ready "$spid" $P_ED && srv[ed]=$spid
+		start_server "$work/epollc.log" "$EE" -C -p $P_EC -t 2
+		wait_ready "$spid" $P_EC && srv[ec]=$spid
 		# The UDP reference: one socket, one thread, as the daemon
 		# serves one UDP socket; bound before it returns to the shell
 		# would be racy, so the first udp run's warm-up covers it.
@@ -331,7 +334,7 @@ start_all() {
 			srv[u1]=$spid
 		fi
 	fi
-	tport[e1]=$P_E1 tport[e2]=$P_E2 tport[ed]=$P_ED
+	tport[e1]=$P_E1 tport[e2]=$P_E2 tport[ed]=$P_ED tport[ec]=$P_EC
 
 	if skipped xinetd; then
 		:
@@ -448,6 +451,7 @@ run_round() {
 	run_case discard daemon d0 discard -o $P_D0_DI -c 8 "${all[@]}"
 	run_case discard epoll ed discard -o $P_ED -c 8 "${all[@]}"
 	run_case chargen daemon d0 chargen -o $P_D0_CG -c 8 "${all[@]}"
+	run_case chargen epoll ec chargen -o $P_EC -c 8 "${all[@]}"
 	# Oracle questions (24 bytes) against an echo of 24-byte messages.
 	run_case oracle daemon d0 oracle -o $P_D0_OR -c 50 -p 1 "${all[@]}"
 	run_case oracle epoll e2 pingpong -o $P_E2 -c 50 -s 24 "${all[@]}"

@@ -20,6 +20,14 @@
  *   only (not EPOLLIN) until it drains.  So every byte is echoed, in
  *   order, and memory per connection is bounded by one read.
  *
+ * - -C (chargen, RFC 864): the 95 lines of one cycle are made once, with
+ *   one read's worth of the next cycle after them, so any position in
+ *   the stream starts a contiguous 64 KiB slice: one send() per EPOLLOUT
+ *   report, no formatting, no copy, no per-connection buffer.  Each
+ *   connection keeps only its position in the cycle.  Level-triggered
+ *   EPOLLOUT fires while the socket has room, so the client's reading
+ *   paces it; what the client sends is read and dropped.
+ *
  * Stops on SIGTERM or SIGINT (default action: the kernel closes all).
  */
 #ifndef _GNU_SOURCE
@@ -49,7 +57,15 @@
 #define MAX_THREADS	64
 #define ACCEPT_BURST	64	/* accepts per listener wakeup */
 
-/* Unwritten echo of one connection; the array is indexed by fd. */
+#define CG_CHARS	95	/* ' ' to '~' */
+#define CG_WIDTH	72	/* characters in a line */
+#define CG_LINE		(CG_WIDTH + 2)
+#define CG_CYCLE	(CG_CHARS * CG_LINE)
+
+/*
+ * Unwritten echo of one connection; the array is indexed by fd.  With
+ * -C, off is the connection's position in the chargen cycle.
+ */
 struct pending {
 	unsigned char	*buf;
 	size_t		 len, off;
@@ -66,6 +82,8 @@ struct worker {
 static struct pending *pend;
 static size_t npend;
 static int discard;		/* -D: read and drop, as RFC 863 */
+static int chargen;		/* -C: RFC 864's lines, input dropped */
+static unsigned char *cg_stream;	/* a cycle, then BUF_SIZE more */
 static struct sockaddr_storage bind_addr;
 static socklen_t bind_len;
 
@@ -73,7 +91,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: epoll_echo [-D] [-p port] [-b address] [-t threads]\n"
+	    "usage: epoll_echo [-C | -D] [-p port] [-b address] [-t threads]\n"
+	    "  -C          chargen (RFC 864): send its 72-character lines as\n"
+	    "              fast as the client reads; input is dropped\n"
 	    "  -D          discard (RFC 863): read and drop, send nothing\n"
 	    "  -p port     TCP port (default 17021)\n"
 	    "  -b address  bind address, loopback only: 127.0.0.0/8 or ::1\n"
@@ -81,7 +101,8 @@ usage(FILE *f)
 	    "  -t threads  worker threads, each with its own SO_REUSEPORT\n"
 	    "              listener and epoll set (default 1)\n"
 	    "  -h          this text\n"
-	    "Echoes every byte back, in order.  Stops on SIGTERM or SIGINT.\n");
+	    "Without -C or -D, echoes every byte back, in order.\n"
+	    "Stops on SIGTERM or SIGINT.\n");
 }
 
 static void
@@ -202,7 +223,8 @@ accept_some(struct worker *w)
 		/* Each echo is one write; Nagle would only hold it back. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
-		watch(w, fd, EPOLL_CTL_ADD, EPOLLIN);
+		watch(w, fd, EPOLL_CTL_ADD,
+		    chargen ? EPOLLIN | EPOLLOUT : EPOLLIN);
 	}
 }
 
@@ -266,6 +288,52 @@ echo_in(struct worker *w, int fd)
 		conn_close(fd);
 }
 
+/*
+ * Any position in the cycle, plus BUF_SIZE, stays inside cg_stream: the
+ * bytes after the cycle are the next cycle's first ones.
+ */
+static void
+chargen_init(void)
+{
+	size_t k, col;
+
+	if ((cg_stream = malloc(CG_CYCLE + BUF_SIZE)) == NULL)
+		die("malloc");
+	for (k = 0; k < CG_CYCLE + BUF_SIZE; k++) {
+		col = k % CG_LINE;
+		if (col < CG_WIDTH)
+			cg_stream[k] = (unsigned char)(' ' +
+			    ((k / CG_LINE) % CG_CHARS + col) % CG_CHARS);
+		else
+			cg_stream[k] = col == CG_WIDTH ? '\r' : '\n';
+	}
+}
+
+/* Input first: an EOF or error closes before anything more is sent. */
+static void
+chargen_io(struct worker *w, int fd, uint32_t events)
+{
+	struct pending *pd = &pend[fd];
+	ssize_t n;
+
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		n = recv(fd, w->buf, BUF_SIZE, 0);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(fd);
+			return;
+		}
+	}
+	if (!(events & EPOLLOUT))
+		return;
+	n = send(fd, cg_stream + pd->off, BUF_SIZE, MSG_NOSIGNAL);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(fd);
+		return;
+	}
+	pd->off = (pd->off + (size_t)n) % CG_CYCLE;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -284,6 +352,8 @@ worker_main(void *arg)
 			fd = evs[i].data.fd;
 			if (fd == w->lfd)
 				accept_some(w);
+			else if (chargen)
+				chargen_io(w, fd, evs[i].events);
 			else if (pend[fd].buf != NULL)
 				drain(w, fd);
 			else
@@ -336,8 +406,11 @@ main(int argc, char **argv)
 	char *end;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "Dp:b:t:h")) != -1) {
+	while ((ch = getopt(argc, argv, "CDp:b:t:h")) != -1) {
 		switch (ch) {
+		case 'C':
+			chargen = 1;
+			break;
 		case 'D':
 			discard = 1;
 			break;
@@ -368,7 +441,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (chargen && discard)) {
 		usage(stderr);
 		return 1;
 	}
@@ -377,6 +450,8 @@ main(int argc, char **argv)
 	npend = raise_nofile();
 	if ((pend = calloc(npend, sizeof(*pend))) == NULL)
 		die("calloc");
+	if (chargen)
+		chargen_init();
 	for (i = 0; i < nthreads; i++)
 		worker_start(&ws[i]);
 	fprintf(stderr, "epoll_echo: %s port %lu, %lu worker(s)\n", addr,
