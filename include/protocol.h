@@ -162,6 +162,14 @@ proto_take(struct proto_in *in, size_t n)
 	in->len -= n;
 }
 
+/* For protocols without options: refuses any key in their group. */
+int	proto_no_opts_parse(const config_setting_t *group, void **opts,
+	    struct cfg_diag *d);
+void	proto_no_opts_free(void *opts);
+/* For protocols with no unit to finish at EOF: just close. */
+enum proto_verdict proto_eof_close(void *state, const void *opts,
+	    struct proto_in *in, struct proto_out *out);
+
 /* The protocol called name, or NULL. */
 const struct protocol *protocol_find(const char *name);
 /* "echo, oracle": the known names, for messages. */

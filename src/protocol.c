@@ -91,3 +91,30 @@ proto_seed(uint64_t *rng)
 	*rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
 	    (uint64_t)(uintptr_t)rng;
 }
+
+int
+proto_no_opts_parse(const config_setting_t *group, void **opts,
+    struct cfg_diag *d)
+{
+	static const char *const known[] = { NULL };
+
+	*opts = NULL;
+	return group != NULL ? cfg_check_keys(d, group, known) : 0;
+}
+
+void
+proto_no_opts_free(void *opts)
+{
+	(void)opts;
+}
+
+enum proto_verdict
+proto_eof_close(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	(void)in;
+	(void)out;
+	return EO_PROTO_CLOSE;
+}

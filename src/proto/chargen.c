@@ -93,17 +93,6 @@ chargen_input(void *state, const void *opts, struct proto_in *in,
 	return EO_PROTO_OK;
 }
 
-static enum proto_verdict
-chargen_eof(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)in;
-	(void)out;
-	return EO_PROTO_CLOSE;
-}
-
 /* RFC 864 over UDP: a random number, 0 to 512, of the characters. */
 static size_t
 chargen_dgram(const void *vopts, const unsigned char *in, size_t inlen,
@@ -126,7 +115,7 @@ const struct protocol proto_chargen = {
 	.opts_parse = chargen_opts_parse,
 	.opts_free = chargen_opts_free,
 	.input = chargen_input,
-	.eof = chargen_eof,
+	.eof = proto_eof_close,
 	.close_why = NULL,		/* the client ends it */
 	.produce = chargen_produce,
 	.dgram = chargen_dgram,

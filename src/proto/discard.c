@@ -5,22 +5,6 @@
  */
 #include "protocol.h"
 
-static int
-discard_opts_parse(const config_setting_t *group, void **opts,
-    struct cfg_diag *d)
-{
-	static const char *const known[] = { NULL };
-
-	*opts = NULL;
-	return group != NULL ? cfg_check_keys(d, group, known) : 0;
-}
-
-static void
-discard_opts_free(void *opts)
-{
-	(void)opts;
-}
-
 static enum proto_verdict
 discard_input(void *state, const void *opts, struct proto_in *in,
     struct proto_out *out)
@@ -32,17 +16,6 @@ discard_input(void *state, const void *opts, struct proto_in *in,
 		out->units++;
 	}
 	return EO_PROTO_OK;
-}
-
-static enum proto_verdict
-discard_eof(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)in;
-	(void)out;
-	return EO_PROTO_CLOSE;
 }
 
 /* No reply, ever: nothing to reflect or amplify. */
@@ -62,10 +35,10 @@ discard_dgram(const void *opts, const unsigned char *in, size_t inlen,
 const struct protocol proto_discard = {
 	.name = "discard",
 	.state_size = 0,
-	.opts_parse = discard_opts_parse,
-	.opts_free = discard_opts_free,
+	.opts_parse = proto_no_opts_parse,
+	.opts_free = proto_no_opts_free,
 	.input = discard_input,
-	.eof = discard_eof,
+	.eof = proto_eof_close,
 	.close_why = NULL,		/* only the client's EOF ends it */
 	.dgram = discard_dgram,
 	.amplifies = 0,

@@ -7,22 +7,6 @@
 
 #include "protocol.h"
 
-static int
-echo_opts_parse(const config_setting_t *group, void **opts,
-    struct cfg_diag *d)
-{
-	static const char *const known[] = { NULL };
-
-	*opts = NULL;
-	return group != NULL ? cfg_check_keys(d, group, known) : 0;
-}
-
-static void
-echo_opts_free(void *opts)
-{
-	(void)opts;
-}
-
 static enum proto_verdict
 echo_input(void *state, const void *opts, struct proto_in *in,
     struct proto_out *out)
@@ -44,17 +28,6 @@ echo_input(void *state, const void *opts, struct proto_in *in,
 	return EO_PROTO_OK;
 }
 
-static enum proto_verdict
-echo_eof(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)in;
-	(void)out;
-	return EO_PROTO_CLOSE;
-}
-
 /* The datagram back, whole: the reply is never bigger than the request. */
 static size_t
 echo_dgram(const void *opts, const unsigned char *in, size_t inlen,
@@ -72,13 +45,13 @@ echo_dgram(const void *opts, const unsigned char *in, size_t inlen,
 const struct protocol proto_echo = {
 	.name = "echo",
 	.state_size = 0,
-	.opts_parse = echo_opts_parse,
-	.opts_free = echo_opts_free,
+	.opts_parse = proto_no_opts_parse,
+	.opts_free = proto_no_opts_free,
 	.unit_timeout = NULL,
 	.unit_timeout_name = NULL,
 	.init = NULL,
 	.input = echo_input,
-	.eof = echo_eof,
+	.eof = proto_eof_close,
 	.close_why = NULL,		/* only the client's EOF ends it */
 	.dgram = echo_dgram,
 	.amplifies = 0,

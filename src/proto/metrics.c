@@ -12,22 +12,6 @@
  */
 #include "protocol.h"
 
-static int
-metrics_opts_parse(const config_setting_t *group, void **opts,
-    struct cfg_diag *d)
-{
-	static const char *const known[] = { NULL };
-
-	*opts = NULL;
-	return group != NULL ? cfg_check_keys(d, group, known) : 0;
-}
-
-static void
-metrics_opts_free(void *opts)
-{
-	(void)opts;
-}
-
 static enum proto_verdict
 metrics_refuse(void *state, const void *opts, struct proto_in *in,
     struct proto_out *out)
@@ -51,8 +35,8 @@ const struct protocol proto_metrics = {
 	.name = "metrics",
 	.state_size = 0,
 	.http = 1,
-	.opts_parse = metrics_opts_parse,
-	.opts_free = metrics_opts_free,
+	.opts_parse = proto_no_opts_parse,
+	.opts_free = proto_no_opts_free,
 	.unit_timeout = NULL,
 	.unit_timeout_name = NULL,
 	.init = NULL,

@@ -17,22 +17,6 @@ struct time_state {
 	unsigned char	 value[4];
 };
 
-static int
-time_opts_parse(const config_setting_t *group, void **opts,
-    struct cfg_diag *d)
-{
-	static const char *const known[] = { NULL };
-
-	*opts = NULL;
-	return group != NULL ? cfg_check_keys(d, group, known) : 0;
-}
-
-static void
-time_opts_free(void *opts)
-{
-	(void)opts;
-}
-
 /* The four bytes for now, big-endian. */
 static void
 time_value(unsigned char *p)
@@ -97,8 +81,8 @@ time_dgram(const void *opts, const unsigned char *in, size_t inlen,
 const struct protocol proto_time = {
 	.name = "time",
 	.state_size = sizeof(struct time_state),
-	.opts_parse = time_opts_parse,
-	.opts_free = time_opts_free,
+	.opts_parse = proto_no_opts_parse,
+	.opts_free = proto_no_opts_free,
 	.input = time_input,
 	.eof = time_input,
 	.close_why = time_close_why,
