@@ -151,6 +151,8 @@ int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
+/* At start: the binary reload_run() runs as the check. */
+void	reload_find_exe(void);
 
 /* metrics.c: the Prometheus endpoint, on evhttp, main thread. */
 int	metrics_init(struct server *srv);

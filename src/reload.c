@@ -624,7 +624,26 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
  */
 #define EO_CHECK_SECONDS	10
 #define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
-#define EO_CHECK_EXE		"/proc/self/exe"
+
+/*
+ * The binary to run as the check: our own, by the path it had at start.
+ * Read from /proc/self/exe once, at start: later, an upgrade may have
+ * replaced the file ("... (deleted)"), and under valgrind /proc/self/exe
+ * itself is valgrind, whose readlink() answers with our path instead.
+ */
+static char reload_exe[4096] = "/proc/self/exe";
+
+void
+reload_find_exe(void)
+{
+	char path[sizeof(reload_exe)];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(path) - 1)
+		return;		/* keep /proc/self/exe */
+	path[n] = '\0';
+	memcpy(reload_exe, path, (size_t)n + 1);
+}
 
 static void
 reload_failed(struct server *srv, const char *why)
@@ -834,7 +853,7 @@ reload_spawn(struct server *srv, int fd)
 	    (r = posix_spawnattr_setsigdefault(&sa, &all)) == 0 &&
 	    (r = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF)) == 0)
-		r = posix_spawn(&srv->check_pid, EO_CHECK_EXE, &fa, &sa, argv,
+		r = posix_spawn(&srv->check_pid, reload_exe, &fa, &sa, argv,
 		    environ);
 	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
@@ -892,7 +911,7 @@ reload_run(struct server *srv)
 	systemd_reloading();
 	log_info("reloading %s", srv->cfg->path);
 	if (reload_check_start(srv) == -1) {
-		log_warn("cannot run %s -t", EO_CHECK_EXE);
+		log_warn("cannot run %s -t", reload_exe);
 		reload_failed(srv, "cannot start checking the file");
 	}
 }

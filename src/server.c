@@ -349,6 +349,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
+	reload_find_exe();
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||
 	    (srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,17 +25,23 @@ START_TEST(test_nofile_limit_in_effect)
 	    "listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;"
 	    " bind = \"127.0.0.1\"; } );\n", p);
 
-	ck_assert(eod_log_has(d, "max_connections is 10000 but only 256 file "
-	    "descriptors are allowed (RLIMIT_NOFILE): room for about 192 "
-	    "connections; clients beyond are refused"));
+	/* valgrind keeps some descriptors for itself: the limit the
+	   daemon sees is lower, and so the figures. */
+	if (getenv("EO_WRAPPER") != NULL)
+		ck_assert(eod_log_has(d, "max_connections is 10000 but only "));
+	else
+		ck_assert(eod_log_has(d, "max_connections is 10000 but only 256 "
+		    "file descriptors are allowed (RLIMIT_NOFILE): room for "
+		    "about 192 connections; clients beyond are refused"));
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 
 	d = eod_start_opts(&o, "max_connections = 100;\nlisteners = ( {"
 	    " name = \"echo\"; protocol = \"echo\"; port = %d;"
 	    " bind = \"127.0.0.1\"; } );\n", p);
-	ck_assert(eod_log_has(d, "file descriptors: RLIMIT_NOFILE is 256, "
-	    "room for max_connections (100)"));
+	ck_assert(eod_log_has(d, getenv("EO_WRAPPER") != NULL ?
+	    "room for max_connections (100)" : "file descriptors: "
+	    "RLIMIT_NOFILE is 256, room for max_connections (100)"));
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
