@@ -166,6 +166,10 @@ proto_take(struct proto_in *in, size_t n)
 int	proto_no_opts_parse(const config_setting_t *group, void **opts,
 	    struct cfg_diag *d);
 void	proto_no_opts_free(void *opts);
+/* For protocols that speak first and ask nothing: input is dropped,
+   and the connection closes once what was said is sent. */
+enum proto_verdict proto_drop_close(void *state, const void *opts,
+	    struct proto_in *in, struct proto_out *out);
 /* For protocols with no unit to finish at EOF: just close. */
 enum proto_verdict proto_eof_close(void *state, const void *opts,
 	    struct proto_in *in, struct proto_out *out);

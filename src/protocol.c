@@ -118,3 +118,14 @@ proto_eof_close(void *state, const void *opts, struct proto_in *in,
 	(void)out;
 	return EO_PROTO_CLOSE;
 }
+
+enum proto_verdict
+proto_drop_close(void *state, const void *opts, struct proto_in *in,
+    struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	(void)out;
+	proto_take(in, in->len);
+	return EO_PROTO_CLOSE;
+}

@@ -526,25 +526,6 @@ daytime_greet(void *vstate, const void *opts, struct proto_out *out)
 	return EO_PROTO_CLOSE;
 }
 
-/* Input is not asked for: what a client sends is dropped. */
-static enum proto_verdict
-daytime_input(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)out;
-	proto_take(in, in->len);
-	return EO_PROTO_CLOSE;
-}
-
-static enum proto_verdict
-daytime_eof(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	return daytime_input(state, opts, in, out);
-}
-
 static const char *
 daytime_close_why(const void *state, const void *opts)
 {
@@ -569,8 +550,8 @@ const struct protocol proto_daytime = {
 	.state_size = sizeof(struct daytime_state),
 	.opts_parse = daytime_opts_parse,
 	.opts_free = daytime_opts_free,
-	.input = daytime_input,
-	.eof = daytime_eof,
+	.input = proto_drop_close,
+	.eof = proto_drop_close,
 	.close_why = daytime_close_why,
 	.greet = daytime_greet,
 	.dgram = daytime_dgram,

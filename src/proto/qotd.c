@@ -382,18 +382,6 @@ qotd_greet(void *state, const void *vopts, struct proto_out *out)
 	return EO_PROTO_CLOSE;
 }
 
-/* Input is not asked for: what a client sends is dropped. */
-static enum proto_verdict
-qotd_input(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)out;
-	proto_take(in, in->len);
-	return EO_PROTO_CLOSE;
-}
-
 static const char *
 qotd_close_why(const void *state, const void *opts)
 {
@@ -422,8 +410,8 @@ const struct protocol proto_qotd = {
 	.state_size = 0,
 	.opts_parse = qotd_opts_parse,
 	.opts_free = qotd_opts_free,
-	.input = qotd_input,
-	.eof = qotd_input,
+	.input = proto_drop_close,
+	.eof = proto_drop_close,
 	.close_why = qotd_close_why,
 	.greet = qotd_greet,
 	.dgram = qotd_dgram,

@@ -44,18 +44,6 @@ time_greet(void *vstate, const void *opts, struct proto_out *out)
 	return EO_PROTO_CLOSE;
 }
 
-/* Input is not asked for: what a client sends is dropped. */
-static enum proto_verdict
-time_input(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)out;
-	proto_take(in, in->len);
-	return EO_PROTO_CLOSE;
-}
-
 static const char *
 time_close_why(const void *state, const void *opts)
 {
@@ -83,8 +71,8 @@ const struct protocol proto_time = {
 	.state_size = sizeof(struct time_state),
 	.opts_parse = proto_no_opts_parse,
 	.opts_free = proto_no_opts_free,
-	.input = time_input,
-	.eof = time_input,
+	.input = proto_drop_close,
+	.eof = proto_drop_close,
 	.close_why = time_close_why,
 	.greet = time_greet,
 	.dgram = time_dgram,
