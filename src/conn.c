@@ -1373,8 +1373,9 @@ static int
 conn_restore(struct conn *c, const struct ho_conn *rec, uint32_t now)
 {
 	c->c_state = rec->state;
-	c->c_flags = (uint8_t)((rec->flags & ~EO_CF_READING) |
-	    (c->c_flags & (EO_CF_READING | EO_CF_SOURCE)));
+	/* Reading and the per-source count are this process's own. */
+	c->c_flags = (uint8_t)((rec->flags & ~(EO_CF_READING |
+	    EO_CF_SOURCE)) | (c->c_flags & (EO_CF_READING | EO_CF_SOURCE)));
 	c->c_peer = rec->client;
 	c->c_port = rec->client_port;
 	c->c_in = rec->in;

@@ -477,6 +477,10 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 
 	if (inh->nconns == 0 && inh->state_fd == -1)
 		return;
+	/* Ours now: a stored connection must not outlive the service, nor
+	   come back after a later crash. */
+	systemd_store_remove(EO_HO_FD_CONN);
+	systemd_store_remove(EO_HO_FD_STATE);
 	if (inh->state_fd != -1)
 		n = restart_read(inh->state_fd, &blob, &recs, err, sizeof(err));
 	if (n >= 0 && (used = calloc((size_t)n + 1, 1)) == NULL) {
@@ -500,4 +504,133 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 	free(used);
 	free(recs);
 	free(blob);
+}
+
+/* ---- under systemd: the fd store ---------------------------------- */
+
+void
+restart_store_forget(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nstored; i++) {
+		systemd_store_remove(srv->stored[i]);
+		free(srv->stored[i]);
+	}
+	free(srv->stored);
+	srv->stored = NULL;
+	srv->nstored = 0;
+}
+
+/* Remembers name as in systemd's fd store, once. */
+int
+restart_stored_name(struct server *srv, const char *name)
+{
+	char **v;
+	size_t i;
+
+	for (i = 0; i < srv->nstored; i++)
+		if (strcmp(srv->stored[i], name) == 0)
+			return 0;
+	if ((v = reallocarray(srv->stored, srv->nstored + 1,
+	    sizeof(*v))) == NULL)
+		return -1;
+	srv->stored = v;
+	if ((v[srv->nstored] = strdup(name)) == NULL)
+		return -1;
+	srv->nstored++;
+	return 0;
+}
+
+/* Listener l's own sockets into the store; its name kept to remove. */
+static void
+restart_store_one(struct server *srv, struct listener *l, int *fds)
+{
+	const struct cfg_listener *lc = listener_config(l);
+	char name[EO_NAME_MAX + 8];
+	size_t i, n = 0;
+
+	for (i = 0; i < srv->nsocks; i++)
+		if (srv->socks[i]->lis == l && srv->socks[i]->sd_name == NULL &&
+		    srv->socks[i]->fd != -1)
+			fds[n++] = srv->socks[i]->fd;
+	if (n == 0)
+		return;
+	snprintf(name, sizeof(name), "%s%s", lc->udp ? EO_HO_FD_UDP :
+	    EO_HO_FD_TCP, lc->name);
+	if (restart_stored_name(srv, name) == -1)
+		return;		/* could not be taken out later */
+	if (systemd_store(name, fds, n) == -1)
+		log_warnx("listener %s: systemd did not take its sockets "
+		    "into the fd store: clients are refused while the "
+		    "daemon restarts after a crash", lc->name);
+}
+
+void
+restart_store_listeners(struct server *srv)
+{
+	int *fds;
+	size_t i;
+
+	if (!systemd_notifying())
+		return;
+	/* Removed and stored again: a moved socket must not stay. */
+	restart_store_forget(srv);
+	if ((fds = calloc(srv->nsocks + 1, sizeof(*fds))) == NULL)
+		return;
+	for (i = 0; i < srv->nlis; i++)
+		restart_store_one(srv, srv->lis[i], fds);
+	free(fds);
+}
+
+/* Every worker's connections and the state into the store; or -1. */
+static int
+restart_store_conns(struct server *srv, struct worker_freeze *fz)
+{
+	unsigned i;
+	int state;
+
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
+	for (i = 0; i < srv->nworkers; i++)
+		if (systemd_store(EO_HO_FD_CONN, fz[i].fds, fz[i].nfds) == -1)
+			break;
+	if (i < srv->nworkers || systemd_store(EO_HO_FD_STATE, &state,
+	    1) == -1) {
+		close(state);
+		systemd_store_remove(EO_HO_FD_CONN);
+		systemd_store_remove(EO_HO_FD_STATE);
+		return -1;
+	}
+	close(state);
+	return 0;
+}
+
+void
+restart_to_store(struct server *srv)
+{
+	struct worker_freeze *fz;
+	size_t i, n = 0;
+
+	acceptor_set_accepting(srv, 0);
+	if ((fz = restart_freeze(srv)) == NULL) {
+		log_warnx("restart: out of memory: draining instead");
+		return;
+	}
+	for (i = 0; i < srv->nworkers; i++)
+		n += fz[i].nfds;
+	if (restart_store_conns(srv, fz) == 0) {
+		log_notice("restart: %zu connection%s and the state handed to "
+		    "systemd's fd store; exiting without draining", n,
+		    n == 1 ? "" : "s");
+		systemd_stopping();
+		/* The workers stay frozen: nothing may touch a connection
+		   now that the next process owns it. */
+		_exit(0);
+	}
+	log_warnx("restart: systemd did not take the connections into its "
+	    "fd store (FileDescriptorStoreMax=?): draining instead");
+	restart_thaw(srv, fz);
+	if (!srv->paused)
+		acceptor_set_accepting(srv, 1);
 }

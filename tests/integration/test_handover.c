@@ -321,6 +321,135 @@ START_TEST(test_garbage_state_closes_inherited)
 }
 END_TEST
 
+/*
+ * The next notification containing what, with the descriptors it
+ * carries (SCM_RIGHTS) in fds; how many, or -1 if none came in time.
+ * The test plays systemd's part of the fd store.
+ */
+static int
+notify_fds(struct eod *d, const char *what, int *fds, int maxfds)
+{
+	char buf[4096];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * 253)];
+	} cm;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		struct iovec iov = { buf, sizeof(buf) - 1 };
+		struct msghdr msg;
+		struct pollfd p = { d->notify_fd, POLLIN, 0 };
+		struct cmsghdr *c;
+		ssize_t n;
+		int nfds = 0;
+
+		if (poll(&p, 1, eo_ms(200)) <= 0)
+			continue;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		if ((n = recvmsg(d->notify_fd, &msg, MSG_CMSG_CLOEXEC)) <= 0)
+			continue;
+		buf[n] = '\0';
+		for (c = CMSG_FIRSTHDR(&msg); c != NULL;
+		    c = CMSG_NXTHDR(&msg, c)) {
+			int i, k = (int)((c->cmsg_len - CMSG_LEN(0)) /
+			    sizeof(int));
+
+			for (i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int),
+				    sizeof(int));
+				if (strstr(buf, what) != NULL && nfds < maxfds)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (strstr(buf, what) != NULL)
+			return nfds;
+	}
+	return -1;
+}
+
+/*
+ * Under systemd the daemon keeps its own listening sockets in the fd
+ * store, so that after a crash (kill -9) clients queue in systemd's
+ * copy instead of being refused, and the next process serves them.
+ * The test plays systemd: it keeps the socket sent with FDSTORE=1,
+ * kills the daemon, connects, and starts a new one with that socket as
+ * LISTEN_FDS, named as stored.
+ */
+START_TEST(test_fdstore_listeners_survive_a_crash)
+{
+	int pe = eo_port(), po = eo_port(), stored[4], n, client, fd;
+	struct eod_opts o;
+	struct eod *d;
+
+	/* eod_start() reads up to READY=1, past the first stores: a
+	   reload stores the sockets again. */
+	d = eod_start(CONF, pe, po, "");
+	notify_flush(d);
+	eod_signal(d, SIGHUP);
+	n = notify_fds(d, "FDSTORE=1\nFDNAME=eo-l-echo", stored, 4);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(eod_stop_sig(d, SIGKILL, eo_ms(5000)), -1);
+	eod_free(d);
+
+	/* No daemon now: the client waits in the stored socket's queue. */
+	client = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(client, "queued", 6), 0);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = stored;
+	o.nlisten = 1;
+	o.listen_names = "eo-l-echo";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	close(stored[0]);
+	expect_line(client, "queued");
+	close(client);
+	fd = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(fd, "ok?", 3), 0);
+	expect_line(fd, "ok? Yes.\r\n");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A real stop takes the listening sockets out of the store before it
+ * closes them (systemd's copy would go on queueing clients nobody
+ * serves); a reload takes out those of a listener it removes.
+ */
+START_TEST(test_fdstore_removed_at_stop_and_reload)
+{
+	int pe = eo_port(), po = eo_port(), px = eo_port(), fds[4];
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"gone\"; protocol = "
+	    "\"echo\"; port = %d; bind = [\"127.0.0.1\"]; }", px);
+	d = eod_start(CONF, pe, po, extra);
+	eod_write_conf(d, CONF, pe, po, "");
+	notify_flush(d);
+	eod_signal(d, SIGHUP);
+	ck_assert_int_eq(notify_fds(d, "FDSTOREREMOVE=1\nFDNAME=eo-l-gone",
+	    fds, 4), 0);
+	ck_assert_int_eq(notify_fds(d, "READY=1", fds, 4), 0);
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(notify_fds(d, "FDSTOREREMOVE=1\nFDNAME=eo-l-echo",
+	    fds, 4), 0);
+	/* After the removal, not before. */
+	ck_assert_int_eq(notify_fds(d, "STOPPING=1", fds, 4), 0);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -333,6 +462,8 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_removed_listener_closes_cleanly);
 	tcase_add_test(tc, test_unknown_state_version_closes_inherited);
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
+	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
+	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
