@@ -251,7 +251,10 @@ systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
 		goto fail;
 	}
 	/* Only the hand-over's: not socket-activated. */
-	if (n > 0 && systemd_match(cfg, sd, n, err, errlen) == -1)
+	if (n == 0) {
+		free(sd);
+		sd = NULL;
+	} else if (systemd_match(cfg, sd, n, err, errlen) == -1)
 		goto fail;
 	for (i = 0; i < n; i++)
 		systemd_prepare(&sd[i]);
