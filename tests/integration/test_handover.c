@@ -19,8 +19,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "harness.h"
 #include "check_main.h"
 
@@ -125,6 +127,15 @@ expect_line(int fd, const char *want)
 	ck_assert_str_eq(buf, want);
 }
 
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Forgets the notices so far: the next READY=1 is the new process's. */
 static void
 notify_flush(struct eod *d)
@@ -142,6 +153,7 @@ START_TEST(test_sigusr2_carries_every_connection)
 	int echo[NECHO], oracle[NORACLE], late[NLATE_MAX], nlate = 0, i;
 	size_t owed, off = CHUNK;
 	pid_t pid = d->pid;
+	long t0;
 
 	for (i = 0; i < NECHO; i++) {
 		echo[i] = tcp_open("127.0.0.1", pe);
@@ -157,6 +169,7 @@ START_TEST(test_sigusr2_carries_every_connection)
 		expect_line(oracle[i], "one? Yes.\r\ntwo? Yes.\r\n");
 	}
 	notify_flush(d);
+	t0 = now_ms();
 	eod_signal(d, SIGUSR2);
 	/* Clients arriving while it execs wait in the listening queue. */
 	while (nlate < NLATE_MAX &&
@@ -169,6 +182,8 @@ START_TEST(test_sigusr2_carries_every_connection)
 	if (nlate == NLATE_MAX)
 		ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)),
 		    0);
+	printf("restart in place: the new process ready %ld ms after "
+	    "SIGUSR2, %d clients connected meanwhile\n", now_ms() - t0, nlate);
 	ck_assert_int_eq(d->pid, pid);
 	ck_assert(eod_running(d));
 	/* 30 and the late clients accepted while -t ran: none closed. */
@@ -321,6 +336,84 @@ START_TEST(test_garbage_state_closes_inherited)
 }
 END_TEST
 
+/* A record for the server end s of a pair, as an old process writes. */
+static void
+record_for(int s, struct ho_conn *r, const char *listener,
+    const char *proto, uint32_t pstate_len, uint32_t version,
+    const char *queued)
+{
+	static const unsigned char zeros[64];
+
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(ho_sock_ends(s, &r->local, &r->peer), 0);
+	snprintf(r->listener, sizeof(r->listener), "%s", listener);
+	snprintf(r->proto, sizeof(r->proto), "%s", proto);
+	r->client.family = AF_INET;
+	memcpy(r->client.addr, r->peer.addr, 4);
+	r->client_port = r->peer.port;
+	r->state = 1;				/* serving */
+	r->pstate = zeros;
+	r->pstate_len = pstate_len;
+	r->pstate_version = version;
+	r->queued = (const unsigned char *)queued;
+	r->queued_len = (uint32_t)strlen(queued);
+	r->out = r->queued_len;
+}
+
+/*
+ * Per connection: carried with the output it was owed, or closed
+ * cleanly (the output owed sent first, then EOF) when its listener's
+ * protocol changed or its protocol state has another version; each
+ * counted in the log.
+ */
+START_TEST(test_state_checked_per_connection)
+{
+	int client[3], fds[4], pe = eo_port(), po = eo_port(), i;
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+	char buf[64];
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 3);
+	fds[0] = conn_pair(&client[0]);
+	record_for(fds[0], &r, "echo", "echo", 0, 0, "owed");
+	ho_put_conn(&b, &r);
+	fds[1] = conn_pair(&client[1]);
+	record_for(fds[1], &r, "oracle", "oracle", 8, 99, "old? Yes.\r\n");
+	ho_put_conn(&b, &r);
+	fds[2] = conn_pair(&client[2]);
+	record_for(fds[2], &r, "echo", "oracle", 8, 1, "bye");
+	ho_put_conn(&b, &r);
+	fds[3] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 4;
+	o.listen_names = "eo-conn:eo-conn:eo-conn:eo-state";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert(eod_log_has(d, "restart: 1 connection of listener "
+	    "\"oracle\" closed: unknown protocol state version"));
+	ck_assert(eod_log_has(d, "restart: 1 connection of listener "
+	    "\"echo\" closed: its listener's protocol changed"));
+	expect_line(client[0], "owed");
+	eo_expect_echo(client[0], "and on");
+	expect_line(client[1], "old? Yes.\r\n");
+	ck_assert_int_eq(wait_eof(client[1], eo_ms(5000)), 1);
+	ck_assert_uint_eq(recv_n(client[2], buf, 3, eo_ms(5000)), 3);
+	ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
+	ck_assert_int_eq(wait_eof(client[2], eo_ms(5000)), 1);
+	for (i = 0; i < 3; i++)
+		close(client[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /*
  * The next notification containing what, with the descriptors it
  * carries (SCM_RIGHTS) in fds; how many, or -1 if none came in time.
@@ -462,6 +555,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_removed_listener_closes_cleanly);
 	tcase_add_test(tc, test_unknown_state_version_closes_inherited);
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
+	tcase_add_test(tc, test_state_checked_per_connection);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
