@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +265,59 @@ START_TEST(test_sigusr2_removed_listener_closes_cleanly)
 	ck_assert_int_eq(tcp_connect("127.0.0.1", px), -1);
 	close(fd);
 	close(kept);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* The inode of the UDP socket bound to port on 127.0.0.1, or 0. */
+static unsigned long
+udp_inode(int port)
+{
+	FILE *f = fopen("/proc/net/udp", "r");
+	char line[512], want[32];
+	unsigned long ino = 0;
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "0100007F:%04X", port);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, want) != NULL && sscanf(line,
+		    "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &ino) == 1)
+			break;
+	fclose(f);
+	return ino;
+}
+
+/* A UDP socket is handed over too: the same socket, still answering. */
+START_TEST(test_sigusr2_keeps_udp_socket)
+{
+	int pu = eo_port(), fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin;
+	struct eod *d;
+	unsigned long ino;
+	char buf[16];
+
+	d = eod_start("listeners = ( { name = \"u\"; protocol = \"echo\"; "
+	    "port = %d; transport = \"udp\"; bind = [\"127.0.0.1\"]; } );\n",
+	    pu);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)pu);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(send(fd, "one", 3, 0), 3);
+	ck_assert_uint_eq(recv_some(fd, buf, sizeof(buf), eo_ms(5000)), 3);
+	ino = udp_inode(pu);
+	ck_assert_uint_ne(ino, 0);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "handing 0 connections over"));
+	ck_assert_uint_eq(udp_inode(pu), ino);
+	ck_assert_int_eq(send(fd, "two", 3, 0), 3);
+	ck_assert_uint_eq(recv_some(fd, buf, sizeof(buf), eo_ms(5000)), 3);
+	ck_assert_int_eq(memcmp(buf, "two", 3), 0);
+	close(fd);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -556,6 +611,7 @@ main(void)
 	tcase_add_test(tc, test_unknown_state_version_closes_inherited);
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
 	tcase_add_test(tc, test_state_checked_per_connection);
+	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
