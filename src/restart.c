@@ -138,7 +138,7 @@ static struct worker_freeze *
 restart_freeze(struct server *srv)
 {
 	struct worker_freeze *fz = calloc(srv->nworkers, sizeof(*fz));
-	unsigned i;
+	unsigned i, closed = 0;
 
 	if (fz == NULL)
 		return NULL;
@@ -147,9 +147,14 @@ restart_freeze(struct server *srv)
 		sem_init(&fz[i].thaw, 0, 0);
 		worker_freeze(srv->workers[i], &fz[i]);
 	}
-	for (i = 0; i < srv->nworkers; i++)
+	for (i = 0; i < srv->nworkers; i++) {
 		while (sem_wait(&fz[i].done) == -1)
 			;
+		closed += fz[i].nclosed;
+	}
+	if (closed > 0)
+		log_warnx("restart: %u connection%s closed: TLS state cannot "
+		    "be carried", closed, closed == 1 ? "" : "s");
 	return fz;
 }
 
@@ -364,19 +369,15 @@ restart_carry(struct server *srv, struct listener *l, int fd,
     const struct ho_conn *rec)
 {
 	const struct cfg_listener *lc = listener_config(l);
-	struct peer_key none = { 0, { 0 } };
 	struct conn_handoff ho;
 	struct ho_conn *copy;
 	struct worker *w;
 	int per_source;
 	const char *why;
 
-	if ((why = conn_import_refusal(lc, rec)) != NULL)
+	if ((why = conn_import_refusal(lc, rec)) != NULL ||
+	    (why = conn_import_admit(l, rec, &per_source)) != NULL)
 		return why;
-	/* Counted as the acceptor counts: behind a proxy, not per source. */
-	if (listener_admit(l, lc->proxy_protocol ? &none : &rec->client,
-	    &per_source) != EO_ADMIT_OK)
-		return "over the listener's limits";
 	memset(&ho, 0, sizeof(ho));
 	ho.fd = fd;
 	ho.lis = l;

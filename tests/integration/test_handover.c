@@ -270,6 +270,47 @@ START_TEST(test_sigusr2_removed_listener_closes_cleanly)
 }
 END_TEST
 
+/*
+ * A carried connection still counts against max_connections_per_source:
+ * a second one from its address is refused after the restart, and the
+ * count is given back when it closes.
+ */
+START_TEST(test_sigusr2_per_source_count_carried)
+{
+	int pe = eo_port(), held, fd, i;
+	struct eod *d;
+
+	d = eod_start("listeners = ( { name = \"echo\"; protocol = \"echo\"; "
+	    "port = %d; bind = [\"127.0.0.1\"]; max_connections_per_source "
+	    "= 1; } );\n", pe);
+	held = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(held, "held");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	eo_expect_echo(held, "carried");
+	fd = tcp_open("127.0.0.1", pe);
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);	/* refused */
+	close(fd);
+	close(held);
+	/* Given back once the daemon has seen the close. */
+	for (i = 0; i < 100; i++) {
+		fd = tcp_open("127.0.0.1", pe);
+		if (send_all(fd, "x", 1) == 0 && recv_some(fd, &held, 1,
+		    eo_ms(1000)) == 1)
+			break;
+		close(fd);
+		fd = -1;
+		poll(NULL, 0, 20);
+	}
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* The inode of the UDP socket bound to port on 127.0.0.1, or 0. */
 static unsigned long
 udp_inode(int port)
@@ -612,6 +653,7 @@ main(void)
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
 	tcase_add_test(tc, test_state_checked_per_connection);
 	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
+	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
