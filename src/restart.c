@@ -18,6 +18,14 @@
  * failed could not go back to serving.  This way a failed exec only
  * has to set close-on-exec again and thaw the workers.
  *
+ * Under systemd, `systemctl restart` sends SIGTERM as a stop does;
+ * server.c asks systemd which it is (systemd_restarting()).  For a
+ * restart the same frozen export goes to systemd's fd store instead of
+ * an exec, and the process exits without draining; systemd passes it
+ * all to the next process, which takes it back here as after SIGUSR2.
+ * Our own listening sockets live in the store from the start, so that
+ * a crash does not refuse clients; a real stop takes them out first.
+ *
  * Threads: main thread only.
  */
 #include <errno.h>
@@ -42,7 +50,7 @@
 #include "worker.h"
 
 #define EO_HANDOVER_ENV	"EO_HANDOVER_FDS"
-#define EO_HO_TALLY_MAX	32		/* closing reasons logged apart */
+#define EO_HO_TALLY_MAX	32	/* closing reasons logged apart */
 
 static char **restart_argv;
 

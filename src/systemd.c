@@ -272,7 +272,7 @@ fail:
 
 /* ---- restarts: the fd store and the restart-or-stop question ------ */
 
-#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: most fds in one message */
+#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
 #define EO_SD_BUS_USEC	(2 * 1000000ULL) /* a stop must not hang on it */
 
 int
