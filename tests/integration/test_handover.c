@@ -367,6 +367,61 @@ START_TEST(test_sigusr2_keeps_udp_socket)
 }
 END_TEST
 
+/*
+ * The check passes but the exec itself fails: the daemon serves on as
+ * before, connections and all.  The daemon runs from a copy of the
+ * binary; once started, the copy is replaced by a script that passes as
+ * the check and, from a background process, keeps itself open for
+ * writing, so that executing it fails with ETXTBSY.
+ */
+START_TEST(test_sigusr2_exec_failure_serves_on)
+{
+	static const char script[] = "#!/bin/sh\n"
+	    "sleep 5 3>>\"$0\" >/dev/null 2>&1 </dev/null &\n"
+	    "exit 0\n";
+	int pe = eo_port(), po = eo_port(), fd, in, out;
+	char copy[128], tmp[140], buf[65536];
+	struct eod_opts o;
+	struct eod *d;
+	ssize_t n;
+
+	snprintf(copy, sizeof(copy), "/tmp/eo-exe.%d", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.new", copy);
+	ck_assert_int_ne(in = open(EO_BINARY, O_RDONLY), -1);
+	ck_assert_int_ne(out = open(copy, O_WRONLY | O_CREAT | O_TRUNC,
+	    0755), -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	memset(&o, 0, sizeof(o));
+	o.binary = copy;
+	o.no_wrapper = 1;
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	ck_assert_int_ne(out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0755),
+	    -1);
+	ck_assert_int_eq(write(out, script, sizeof(script) - 1),
+	    (ssize_t)sizeof(script) - 1);
+	close(out);
+	ck_assert_int_eq(rename(tmp, copy), 0);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart failed: still serving",
+	    eo_ms(10000)), 0);
+	ck_assert(eod_log_has(d, "cannot execute"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	fd = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(fd, "new?", 4), 0);
+	expect_line(fd, "new? Yes.\r\n");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	unlink(copy);
+}
+END_TEST
+
 /* A connected pair on loopback: *client the test's, the other end
    returned, as an accepted socket would be. */
 static int
@@ -657,6 +712,7 @@ main(void)
 	tcase_add_test(tc, test_state_checked_per_connection);
 	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
 	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
+	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
