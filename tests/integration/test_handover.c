@@ -422,6 +422,18 @@ START_TEST(test_sigusr2_exec_failure_serves_on)
 }
 END_TEST
 
+/* A list of descriptors that is not one: a clear refusal to start. */
+START_TEST(test_malformed_fd_list_refused)
+{
+	char out[512];
+
+	setenv("EO_HANDOVER_FDS", "7,x", 1);
+	ck_assert_int_eq(eo_run("-V", out, sizeof(out)), 1);
+	unsetenv("EO_HANDOVER_FDS");
+	ck_assert_ptr_nonnull(strstr(out, "EO_HANDOVER_FDS is malformed"));
+}
+END_TEST
+
 /* A connected pair on loopback: *client the test's, the other end
    returned, as an accepted socket would be. */
 static int
@@ -713,6 +725,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
 	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
 	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
+	tcase_add_test(tc, test_malformed_fd_list_refused);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
