@@ -50,6 +50,9 @@ server_stop(struct server *srv, const char *why)
 		return;
 	}
 	reload_cancel(srv);
+	/* Out of the store first: systemd's copy would go on queueing
+	   clients that nobody serves. */
+	restart_store_forget(srv);
 	/* No more accepting: the sockets close now, ours once what is
 	   queued on them is served; systemd's keep their queue for the
 	   next start. */
@@ -76,6 +79,26 @@ static const int server_signals[EO_NSIGNALS] = {
 	SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2
 };
 
+/*
+ * SIGTERM under systemd may be the first half of `systemctl restart`:
+ * then the connections go to the fd store for the next process (and
+ * this does not return).  See systemd_restarting() for how it is told.
+ */
+static void
+server_restart_or_stop(struct server *srv)
+{
+	char job[64];
+
+	if (srv->stopping || !systemd_notifying())
+		return;
+	if (systemd_restarting(job, sizeof(job))) {
+		log_info("SIGTERM for a restart (systemd job \"%s\")", job);
+		reload_cancel(srv);
+		restart_to_store(srv);
+	} else
+		log_debug("SIGTERM: a stop (systemd job: %s)", job);
+}
+
 static void
 server_signalcb(evutil_socket_t sig, short what, void *arg)
 {
@@ -90,12 +113,12 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 		stats_dump(srv);
 		break;
 	case SIGUSR2:
-		/* nginx's binary upgrade; not ours yet, and its default
-		   action would kill the daemon. */
-		log_notice("SIGUSR2 ignored: restart in place is not "
-		    "supported; use systemctl restart");
+		/* nginx's binary upgrade: here, in place (restart.c). */
+		reload_restart(srv);
 		break;
 	default:
+		if (sig == SIGTERM)
+			server_restart_or_stop(srv);
 		server_stop(srv, sig == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
@@ -165,6 +188,9 @@ server_free(struct server *srv)
 		close(srv->spare_fd);
 	reload_cancel(srv);
 	free(srv->check_out);
+	for (i = 0; i < srv->nstored; i++)
+		free(srv->stored[i]);
+	free(srv->stored);
 	free(srv->beats);
 	free(srv->beat_at);
 	if (srv->base != NULL)
@@ -239,20 +265,61 @@ cpu_count(void)
 }
 
 /*
+ * The listening sockets a previous process of ours bound and handed
+ * over (restart.c): ours again, found by address by the plan like the
+ * sockets of a reload, closed by it if no listener wants them.
+ */
+static int
+server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
+    char *err, size_t errlen)
+{
+	struct listen_sock *ls;
+	size_t i;
+
+	if (inh->nours == 0)
+		return 0;
+	if ((srv->socks = calloc(inh->nours, sizeof(*srv->socks))) == NULL) {
+		snprintf(err, errlen, "restart: out of memory");
+		return -1;
+	}
+	for (i = 0; i < inh->nours; i++) {
+		if ((ls = listen_sock_new(srv, inh->ours[i].fd,
+		    &inh->ours[i].addr, 0, NULL, err, errlen)) == NULL)
+			return -1;	/* inh closes the rest */
+		inh->ours[i].fd = -1;
+		srv->socks[srv->nsocks++] = ls;
+		/* Stored by the previous process, maybe: the first store
+		   of ours takes out the names no listener has now. */
+		if (restart_stored_name(srv, inh->ours[i].name) == -1) {
+			snprintf(err, errlen, "restart: out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Sockets from socket activation become parked listening sockets named
  * after their FileDescriptorName=; the plan gives them to listeners.
  */
 static int
-server_adopt_systemd(struct server *srv, const struct cfg *cfg, char *err,
-    size_t errlen)
+server_adopt_systemd(struct server *srv, const struct cfg *cfg,
+    struct systemd_inherited *inh, char *err, size_t errlen)
 {
 	struct systemd_socket *sd;
 	struct listen_sock *ls;
-	int i, n = systemd_adopt(cfg, &sd, err, errlen);
+	int i, n = systemd_adopt(cfg, &sd, inh, err, errlen);
 
-	if (n <= 0)
+	if (n < 0)
 		return n;
-	if ((srv->socks = calloc((size_t)n, sizeof(*srv->socks))) == NULL) {
+	if (server_adopt_ours(srv, inh, err, errlen) == -1) {
+		i = 0;
+		goto fail;
+	}
+	if (n == 0)
+		return n;
+	if ((srv->socks = reallocarray(srv->socks, srv->nsocks + (size_t)n,
+	    sizeof(*srv->socks))) == NULL) {
 		snprintf(err, errlen, "socket activation: out of memory");
 		i = 0;
 		goto fail;
@@ -339,6 +406,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
     int *exit_code)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct systemd_inherited inh;
 	int n;
 
 	*exit_code = 1;
@@ -347,6 +415,8 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		cfg_unref(cfg);
 		return NULL;
 	}
+	memset(&inh, 0, sizeof(inh));
+	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
 	reload_find_exe();
@@ -368,13 +438,16 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	/* Workers first: UDP sockets are given to one as they open. */
 	if (server_workers(srv, cfg, err, errlen) == -1)
 		goto fail;
-	if ((n = server_adopt_systemd(srv, cfg, err, errlen)) == -1) {
+	if ((n = server_adopt_systemd(srv, cfg, &inh, err, errlen)) == -1) {
 		*exit_code = 78;
 		goto fail;
 	}
 	if (plan_apply(srv, cfg, err, errlen) == -1)
 		goto fail;
 	cfg = NULL;			/* srv->cfg holds it now */
+	restart_import(srv, &inh);
+	systemd_inherited_free(&inh);
+	restart_store_listeners(srv);
 	if (server_events(srv) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "cannot set up the event loop");
@@ -382,6 +455,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	return srv;
 fail:
+	systemd_inherited_free(&inh);
 	if (cfg != NULL)
 		cfg_unref(cfg);
 	server_free(srv);
