@@ -97,8 +97,8 @@ enum conn_state {
 #define EO_CF_BLOCKED	0x10u	/* whole units wait for output room */
 #define EO_CF_SOURCE	0x20u	/* counted in the per-source table */
 #define EO_CF_OUTPUT	0x40u	/* output may wait in the kernel */
-#define EO_CF_TLS	0x80u	/* c_bev is the TLS bufferevent: all I/O
-				   goes through it, c_ev is not added */
+#define EO_CF_TLS_EOF	0x80u	/* TLS: the client's EOF came; the input
+				   read before it is served first */
 
 struct conn {
 	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
@@ -142,6 +142,14 @@ struct held {
 	size_t			 cap;
 	unsigned char		 data[];
 };
+
+/* c_bev is the TLS bufferevent: all I/O goes through it, c_ev is not
+   added.  From the handshake until close_notify is sent. */
+static inline int
+conn_is_tls(const struct conn *c)
+{
+	return c->c_ssl != NULL && c->c_bev != NULL;
+}
 
 static void	conn_readcb(evutil_socket_t, short, void *);
 static void	conn_writecb(struct bufferevent *, void *);
@@ -250,7 +258,7 @@ conn_progress(struct conn *c, uint32_t now)
 static void
 conn_set_reading(struct conn *c, int on)
 {
-	if (c->c_flags & EO_CF_TLS) {
+	if (conn_is_tls(c)) {
 		conn_tls_reading(c, on);
 		return;
 	}
@@ -297,9 +305,8 @@ conn_drop_bev(struct conn *c)
 	 */
 	bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
 	bufferevent_free(c->c_bev);
-	c->c_bev = NULL;
 	/* TLS: the SSL stays (c_ssl) for the log; I/O is plain again. */
-	c->c_flags &= (uint8_t)~EO_CF_TLS;
+	c->c_bev = NULL;
 }
 
 /* The client's address and port, from the key and the port kept at
@@ -441,7 +448,7 @@ conn_close(struct conn *c, const char *why)
 static void
 conn_finish(struct conn *c)
 {
-	if (c->c_flags & EO_CF_TLS)
+	if (conn_is_tls(c))
 		conn_tls_finish(c);
 	if ((c->c_flags & EO_CF_PEER_EOF) ||
 	    shutdown(conn_fd(c), SHUT_WR) == -1) {
@@ -540,7 +547,7 @@ conn_send(struct conn *c, const struct proto_out *out)
 	c->c_out += out->len;
 	stats_bump(&c->c_st->bytes_out, out->len);
 	/* TLS output is the bufferevent's to encrypt, always queued. */
-	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_TLS)) {
+	if (conn_queued(c) == 0 && c->c_ssl == NULL) {
 		ssize_t n = conn_write(c, out);
 
 		if (n == -1 && errno != EAGAIN && errno != EINTR) {
@@ -1074,7 +1081,8 @@ conn_tls_reading(struct conn *c, int on)
 		c->c_flags |= EO_CF_READING;
 		/* What was decrypted before the pause is not announced
 		   again by libevent: ask for the read callback. */
-		if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0)
+		if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0 ||
+		    (c->c_flags & EO_CF_TLS_EOF))
 			conn_tls_trigger(c->c_bev);
 	} else if (!on && (c->c_flags & EO_CF_READING)) {
 		bufferevent_disable(c->c_bev, EV_READ);
@@ -1090,8 +1098,15 @@ conn_tls_readcb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	int n;
 
-	if (!(c->c_flags & EO_CF_READING) || evbuffer_get_length(in) == 0)
+	if (!(c->c_flags & EO_CF_READING))
 		return;
+	if (evbuffer_get_length(in) == 0) {
+		if (c->c_flags & EO_CF_TLS_EOF) {
+			c->c_flags &= (uint8_t)~EO_CF_TLS_EOF;
+			conn_input(c, 0);	/* all served: now the EOF */
+		}
+		return;
+	}
 	if ((n = evbuffer_remove(in, c->c_home->rbuf, EO_READ_CHUNK)) <= 0)
 		return;
 	/* More than a read's worth: the rest on the next round, after the
@@ -1151,10 +1166,15 @@ conn_tls_eventcb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "TLS handshake failed: %s", reason);
 		conn_tls_bad(c, why, reason);
 	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
-		/* libevent stopped writing at the news: what is owed
-		   still goes out. */
+		/*
+		 * Told from inside libevent's read loop, maybe before the
+		 * bytes read with it reach the input: the read callback
+		 * serves them first, then the EOF.  libevent stopped
+		 * writing at the news: what is owed still goes out.
+		 */
+		c->c_flags |= EO_CF_TLS_EOF;
 		bufferevent_enable(bev, EV_WRITE);
-		conn_input(c, 0);
+		conn_tls_trigger(bev);
 	} else if (first != 0) {
 		snprintf(why, sizeof(why), "error: TLS: %s", reason);
 		conn_close(c, why);
@@ -1186,7 +1206,7 @@ conn_tls_start(struct conn *c)
 	}
 	c->c_ssl = ssl;
 	c->c_bev = bev;
-	c->c_flags |= EO_CF_TLS | EO_CF_READING;
+	c->c_flags |= EO_CF_READING;
 	/* A client's FIN without close_notify ends its input as on
 	   plaintext: truncation means nothing to echo or oracle. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -1545,7 +1565,7 @@ conn_tick(struct conn *c, uint32_t now)
 	if (mono_since(now, c->c_t_progress) >= EO_QUIET_MS) {
 		/* Not TLS's: it holds the session, not just output. */
 		if (c->c_bev != NULL && conn_queued(c) == 0 &&
-		    !(c->c_flags & EO_CF_TLS))
+		    !conn_is_tls(c))
 			conn_drop_bev(c);
 		if (c->c_held != NULL && c->c_held->len == 0) {
 			free(c->c_held);

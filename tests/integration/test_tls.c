@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -552,6 +554,46 @@ START_TEST(test_tls_greeting_after_handshake)
 }
 END_TEST
 
+/*
+ * The client's last bytes and its close_notify in one TCP segment:
+ * OpenSSL reports the close while the bytes are still libevent's, not
+ * yet handed over.  Every byte is still echoed, then the server's
+ * close_notify ends the stream.
+ */
+START_TEST(test_tls_data_with_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "", "");
+	static const char msg[] = "the last words\n";
+	char back[64];
+	size_t n, got = 0;
+	struct tcli t;
+	int on = 1, off = 0, round;
+
+	for (round = 0; round < 20; round++) {
+		got = 0;
+		ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+		/* Corked: the record and the alert leave together. */
+		setsockopt(t.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+		ck_assert_int_eq(SSL_write_ex(t.ssl, msg, sizeof(msg) - 1, &n),
+		    1);
+		ck_assert_int_ge(SSL_shutdown(t.ssl), 0);
+		setsockopt(t.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		setsockopt(t.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+		while (got < sizeof(back) && SSL_read_ex(t.ssl, back + got,
+		    sizeof(back) - got, &n) == 1)
+			got += n;
+		ck_assert_int_eq(SSL_get_error(t.ssl, 0),
+		    SSL_ERROR_ZERO_RETURN);
+		ck_assert_uint_eq(got, sizeof(msg) - 1);
+		ck_assert_int_eq(memcmp(back, msg, got), 0);
+		tcli_close(&t);
+	}
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -593,6 +635,7 @@ main(void)
 	tcase_add_test(tc, test_tls_check_bad_files);
 	tcase_add_test(tc, test_tls_after_proxy_header);
 	tcase_add_test(tc, test_tls_greeting_after_handshake);
+	tcase_add_test(tc, test_tls_data_with_close_notify);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
