@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "stats.h"
 #include "tls.h"
 #include "check_main.h"
 
@@ -213,6 +214,24 @@ START_TEST(test_metrics_refused)
 }
 END_TEST
 
+/* conn.c's words for TLS closes are counted under their own reasons. */
+START_TEST(test_close_reasons_counted)
+{
+	ck_assert_int_eq(stats_close_reason("TLS handshake failed: http "
+	    "request"), EO_CLOSE_TLS_HANDSHAKE);
+	ck_assert_int_eq(stats_close_reason("tls_handshake_timeout (5 s)"),
+	    EO_CLOSE_TLS_TIMEOUT);
+	ck_assert_str_eq(stats_close_name(EO_CLOSE_TLS_HANDSHAKE),
+	    "tls_handshake_failed");
+	ck_assert_str_eq(stats_close_name(EO_CLOSE_TLS_TIMEOUT),
+	    "tls_handshake_timeout");
+	ck_assert_str_eq(stats_refusal_name(EO_REFUSED_TLS), "tls_handshake");
+	/* An error after the handshake is an error, not a refusal. */
+	ck_assert_int_eq(stats_close_reason("error: TLS: bad record mac"),
+	    EO_CLOSE_ERROR);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -246,6 +265,7 @@ main(void)
 	tcase_add_test(tc, test_defaults_and_print);
 	tcase_add_test(tc, test_timeout_global);
 	tcase_add_test(tc, test_metrics_refused);
+	tcase_add_test(tc, test_close_reasons_counted);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
