@@ -594,6 +594,49 @@ START_TEST(test_tls_data_with_close_notify)
 }
 END_TEST
 
+/*
+ * Backpressure over TLS: a client that sends and never reads stops
+ * being read once replies wait, memory stays bounded, and
+ * write_timeout closes it.
+ */
+START_TEST(test_tls_client_never_reads)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "write_timeout = 2;", "");
+	static unsigned char junk[16384];
+	size_t n, sent = 0;
+	struct tcli t;
+	int stuck = 0;
+	long rss;
+
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
+	/* Until the daemon's reading and both sockets' buffers are full. */
+	while (stuck < 5 && sent < (256u << 20)) {
+		struct pollfd p = { t.fd, POLLOUT, 0 };
+		int r = SSL_write_ex(t.ssl, junk, sizeof(junk), &n);
+
+		if (r == 1) {
+			sent += n;
+			stuck = 0;
+			continue;
+		}
+		r = SSL_get_error(t.ssl, r);
+		ERR_clear_error();
+		ck_assert_int_eq(r, SSL_ERROR_WANT_WRITE);
+		stuck += poll(&p, 1, eo_ms(100)) == 0;
+	}
+	ck_assert_uint_lt(sent, 256u << 20);
+	rss = eod_rss_kb(d);
+	ck_assert_int_lt(rss, eo_mem(64 * 1024));
+	ck_assert_int_eq(eod_log_wait(d, "closed: write_timeout (2 s)",
+	    eo_ms(10000)), 0);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -636,6 +679,7 @@ main(void)
 	tcase_add_test(tc, test_tls_after_proxy_header);
 	tcase_add_test(tc, test_tls_greeting_after_handshake);
 	tcase_add_test(tc, test_tls_data_with_close_notify);
+	tcase_add_test(tc, test_tls_client_never_reads);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
