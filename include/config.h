@@ -26,6 +26,7 @@
 #include "log.h"
 
 struct protocol;
+struct tls_ctx;
 struct cfg_srcs;
 struct cfg_diag_pos;
 
@@ -111,6 +112,8 @@ struct cfg_listener {
 	int			 allow_amp;	/* allow_amplification */
 	uint32_t		 udp_rate;	/* replies/s per source; 0: any */
 	uint32_t		 udp_rate_table; /* sources remembered */
+	struct tls_ctx		*tls;		/* NULL: plaintext */
+	uint32_t		 tls_timeout;	/* s for the TLS handshake */
 };
 
 struct cfg {

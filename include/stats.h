@@ -34,6 +34,7 @@ enum stats_refusal {
 	EO_REFUSED_UNTRUSTED,	/* PROXY listener, peer not in proxy_from */
 	EO_REFUSED_DENIED,	/* the client is refused by allow/deny */
 	EO_REFUSED_PROXY,	/* bad, partial or late PROXY header */
+	EO_REFUSED_TLS,		/* TLS handshake failed or timed out */
 	EO_NREFUSALS
 };
 
@@ -68,6 +69,8 @@ enum stats_close {
 	EO_CLOSE_SHUTDOWN,
 	EO_CLOSE_ERROR,			/* a socket call failed, no memory */
 	EO_CLOSE_PROXY_HEADER,		/* a bad, partial or late PROXY header */
+	EO_CLOSE_TLS_HANDSHAKE,		/* the TLS handshake failed */
+	EO_CLOSE_TLS_TIMEOUT,		/* tls_handshake_timeout */
 	EO_NCLOSES
 };
 

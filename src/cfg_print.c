@@ -9,6 +9,7 @@
 #include "config_int.h"
 #include "log.h"
 #include "protocol.h"
+#include "tls.h"
 
 /* Only escapes libconfig 1.5's scanner reads back (\xHH included). */
 void
@@ -97,6 +98,11 @@ print_listener(FILE *f, const struct cfg_listener *l)
 	    "\n    udp_rate_limit = %u; udp_rate_table = %u;", l->udp ? "udp" :
 	    "tcp", l->allow_amp ? "true" : "false", l->udp_rate,
 	    l->udp_rate_table);
+	fprintf(f, "\n    tls_handshake_timeout = %u;", l->tls_timeout);
+	if (l->tls != NULL) {
+		fputs("\n    ", f);
+		tls_print(l->tls, f);
+	}
 	if (l->proto->opts_print != NULL) {
 		fprintf(f, "\n    %s = { ", l->proto->name);
 		l->proto->opts_print(l->popts, f);

@@ -23,6 +23,7 @@
 #include "config_int.h"
 #include "log.h"
 #include "protocol.h"
+#include "tls.h"
 
 /* Settings a listener inherits from the top level unless it sets them. */
 struct cfg_defaults {
@@ -30,6 +31,7 @@ struct cfg_defaults {
 	uint32_t	max_per_source;
 	uint32_t	idle_timeout;
 	uint32_t	write_timeout;
+	uint32_t	tls_timeout;
 };
 
 /* Defaults, documented in conf/echo-oracled.conf and README.md. */
@@ -50,13 +52,13 @@ struct cfg_defaults {
 static const char *const root_keys[] = { "workers", "max_connections",
 	"evict_after", "shutdown_timeout", "log_level", "backlog",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
-	"listeners", "include_dir", NULL };
+	"listeners", "include_dir", "tls_handshake_timeout", NULL };
 static const char *const listener_keys[] = { "name", "protocol", "port",
 	"bind", "enabled", "backlog", "max_connections",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
 	"proxy_protocol", "proxy_from", "proxy_timeout", "allow", "deny",
 	"transport", "allow_amplification", "udp_rate_limit",
-	"udp_rate_table", NULL };
+	"udp_rate_table", "tls", "tls_handshake_timeout", NULL };
 
 /* ---- typed getters ------------------------------------------------ */
 
@@ -180,6 +182,7 @@ cfg_free(struct cfg *cfg)
 		cidr_list_free(&l->proxy_from);
 		cidr_list_free(&l->allow);
 		cidr_list_free(&l->deny);
+		tls_free(l->tls);
 	}
 	free(cfg->listeners);
 	free(cfg->path);
@@ -621,6 +624,37 @@ parse_transport(struct cfg_diag *d, const config_setting_t *lg,
 	return bad ? -1 : 0;
 }
 
+/*
+ * TLS: any TCP protocol may run over it, except the metrics endpoint,
+ * whose HTTP server (evhttp) reads the socket itself.  Certificate and
+ * key are read now, so a bad one fails -t and the reload's check.
+ */
+static int
+parse_tls(struct cfg_diag *d, const config_setting_t *lg,
+    const struct cfg_defaults *def, struct cfg_listener *l)
+{
+	const config_setting_t *g = config_setting_get_member(lg, "tls");
+	int bad = 0;
+
+	l->tls_timeout = def->tls_timeout;
+	bad |= cfg_get_uint(d, lg, "tls_handshake_timeout", 1, MAX_TIMEOUT,
+	    &l->tls_timeout) < 0;
+	if (g == NULL)
+		return bad ? -1 : 0;
+	if (l->udp) {
+		cfg_error(d, g, "tls is TCP only: a tls group is not possible "
+		    "with transport = \"udp\" (DTLS is not served)");
+		return -1;
+	}
+	if (l->proto != NULL && l->proto->http) {
+		cfg_error(d, g, "protocol %s does not serve TLS: drop the tls "
+		    "group, or put a TLS proxy in front of it",
+		    l->proto->name);
+		return -1;
+	}
+	return tls_parse(d, lg, &l->tls) < 0 || bad ? -1 : 0;
+}
+
 static int
 parse_listener(struct cfg_diag *d, const config_setting_t *lg,
     const struct cfg_defaults *def, struct cfg_listener *l)
@@ -672,6 +706,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	if (l->proto != NULL)
 		bad |= parse_proto_opts(d, lg, l) < 0;
 	bad |= parse_transport(d, lg, l) < 0;
+	bad |= parse_tls(d, lg, def, l) < 0;
 	d->context[0] = '\0';
 	return bad ? -1 : 0;
 }
@@ -1112,6 +1147,8 @@ parse_globals(struct cfg_diag *d, const config_setting_t *root,
 	    &def->idle_timeout) < 0;
 	bad |= cfg_get_uint(d, root, "write_timeout", 0, MAX_TIMEOUT,
 	    &def->write_timeout) < 0;
+	bad |= cfg_get_uint(d, root, "tls_handshake_timeout", 1, MAX_TIMEOUT,
+	    &def->tls_timeout) < 0;
 	if ((r = cfg_get_string(d, root, "log_level", 16, &level)) > 0) {
 		if ((cfg->log_level = log_level_from_name(level)) == -1) {
 			cfg_error(d, config_setting_get_member(root,
@@ -1129,7 +1166,8 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
     struct cfg *cfg)
 {
 	struct build b = { { DEF_BACKLOG, 0, DEF_IDLE_TIMEOUT,
-	    DEF_WRITE_TIMEOUT }, NULL, NULL, 0, NULL };
+	    DEF_WRITE_TIMEOUT, EO_TLS_HANDSHAKE_TIMEOUT }, NULL, NULL, 0,
+	    NULL };
 	const char *dropins = NULL;
 	size_t i;
 	int bad = 0, dropbad = 0;

@@ -21,7 +21,9 @@
  *
  * Life of a connection, every change of state in conn_set_state():
  *
- *	PROXY --(a whole PROXY header, client admitted)--> SERVING
+ *	PROXY --(a whole PROXY header, client admitted)--> SERVING,
+ *	    or HANDSHAKE on a TLS listener
+ *	HANDSHAKE --(TLS handshake done)--> SERVING
  *	SERVING --(protocol closes, client EOF, shutdown)--> FLUSHING
  *	FLUSHING --(output sent)--> LINGERING, or closed if the client
  *	    already sent EOF
@@ -49,6 +51,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <event2/bufferevent_ssl.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "config.h"
@@ -58,6 +64,7 @@
 #include "protocol.h"
 #include "proxy.h"
 #include "stats.h"
+#include "tls.h"
 
 #define EO_READ_CHUNK	(64 * 1024)	/* most one recv(2) takes */
 #define EO_OUT_HIGH	(128 * 1024)	/* queued output: stop reading */
@@ -77,9 +84,11 @@ enum conn_state {
 	EO_CONN_FLUSHING,	/* the end is decided (c_why): reading no
 				   more, sending what is owed, including
 				   replies to whole units already read */
-	EO_CONN_LINGERING	/* all sent, write side shut; discarding
+	EO_CONN_LINGERING,	/* all sent, write side shut; discarding
 				   input until EOF, so that no RST destroys
 				   replies the client has not read yet */
+	EO_CONN_HANDSHAKE	/* TLS: the handshake runs, within
+				   tls_handshake_timeout (c_t_unit) */
 };
 
 #define EO_CF_READING	0x01u	/* c_ev is added */
@@ -89,6 +98,8 @@ enum conn_state {
 #define EO_CF_BLOCKED	0x10u	/* whole units wait for output room */
 #define EO_CF_SOURCE	0x20u	/* counted in the per-source table */
 #define EO_CF_OUTPUT	0x40u	/* output may wait in the kernel */
+#define EO_CF_TLS_EOF	0x80u	/* TLS: the client's EOF came; the input
+				   read before it is served first */
 
 struct conn {
 	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
@@ -120,6 +131,8 @@ struct conn {
 	uint8_t			 c_state;	/* enum conn_state */
 	uint8_t			 c_flags;	/* EO_CF_* */
 	struct peer_key		 c_peer;	/* for the per-source count */
+	SSL			*c_ssl;		/* TLS: from the handshake to
+						   the close; NULL: plaintext */
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
 
@@ -131,11 +144,25 @@ struct held {
 	unsigned char		 data[];
 };
 
+/* c_bev is the TLS bufferevent: all I/O goes through it, c_ev is not
+   added.  From the handshake until close_notify is sent. */
+static inline int
+conn_is_tls(const struct conn *c)
+{
+	return c->c_ssl != NULL && c->c_bev != NULL;
+}
+
 static void	conn_readcb(evutil_socket_t, short, void *);
 static void	conn_writecb(struct bufferevent *, void *);
 static void	conn_eventcb(struct bufferevent *, short, void *);
 static void	conn_serve(struct conn *, const unsigned char *, size_t);
 static void	conn_update(struct conn *);
+static void	conn_tls_reading(struct conn *, int);
+static void	conn_tls_start(struct conn *);
+static void	conn_tls_proxy(struct conn *);
+static void	conn_tls_finish(struct conn *);
+static void	conn_tls_subject(const struct conn *, char *, size_t);
+static void	conn_tls_bad(struct conn *, const char *, const char *);
 static void	conn_close(struct conn *, const char *);
 static void	conn_produce(struct conn *);
 static void	conn_proxy_bad(struct conn *, const char *);
@@ -232,6 +259,10 @@ conn_progress(struct conn *c, uint32_t now)
 static void
 conn_set_reading(struct conn *c, int on)
 {
+	if (conn_is_tls(c)) {
+		conn_tls_reading(c, on);
+		return;
+	}
 	if (on && !(c->c_flags & EO_CF_READING)) {
 		if (event_add(&c->c_ev, NULL) == 0)
 			c->c_flags |= EO_CF_READING;
@@ -275,6 +306,7 @@ conn_drop_bev(struct conn *c)
 	 */
 	bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
 	bufferevent_free(c->c_bev);
+	/* TLS: the SSL stays (c_ssl) for the log; I/O is plain again. */
 	c->c_bev = NULL;
 }
 
@@ -342,6 +374,7 @@ conn_set_state(struct conn *c, enum conn_state state)
 	c->c_state = (uint8_t)state;
 	switch (state) {
 	case EO_CONN_PROXY:
+	case EO_CONN_HANDSHAKE:
 		c->c_t_unit = mono_ms();
 		break;
 	case EO_CONN_SERVING:
@@ -377,15 +410,20 @@ conn_close(struct conn *c, const char *why)
 		char peer[EO_ADDR_TEXT_MAX];
 		uint32_t ms = mono_since(mono_ms(), c->c_t_start);
 
+		char subj[256] = "";
+
 		conn_peer_text(c, peer, sizeof(peer));
+		if (c->c_ssl != NULL)
+			conn_tls_subject(c, subj, sizeof(subj));
 		log_debug("listener %s: conn %u.%u closed: %s (read %llu, sent "
-		    "%llu bytes in %u.%03u s, peer %s)", c->c_lc->name, h->id,
+		    "%llu bytes in %u.%03u s, peer %s%s)", c->c_lc->name, h->id,
 		    c->c_id, why, (unsigned long long)c->c_in,
 		    (unsigned long long)(c->c_out - conn_queued(c)),
-		    ms / 1000, ms % 1000, peer);
+		    ms / 1000, ms % 1000, peer, subj);
 	}
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
+	SSL_free(c->c_ssl);
 	free(c->c_held);
 	TAILQ_REMOVE(&h->conns, c, c_entry);
 	h->nconns--;
@@ -411,6 +449,8 @@ conn_close(struct conn *c, const char *why)
 static void
 conn_finish(struct conn *c)
 {
+	if (conn_is_tls(c))
+		conn_tls_finish(c);
 	if ((c->c_flags & EO_CF_PEER_EOF) ||
 	    shutdown(conn_fd(c), SHUT_WR) == -1) {
 		conn_close(c, NULL);
@@ -507,7 +547,8 @@ conn_send(struct conn *c, const struct proto_out *out)
 		return 0;
 	c->c_out += out->len;
 	stats_bump(&c->c_st->bytes_out, out->len);
-	if (conn_queued(c) == 0) {
+	/* TLS output is the bufferevent's to encrypt, always queued. */
+	if (conn_queued(c) == 0 && c->c_ssl == NULL) {
 		ssize_t n = conn_write(c, out);
 
 		if (n == -1 && errno != EAGAIN && errno != EINTR) {
@@ -783,6 +824,12 @@ conn_proxy_done(struct conn *c, const unsigned char *data, size_t len,
 	conn_progress(c, mono_ms());
 	if (log_enabled(EO_LOG_DEBUG))
 		conn_proxy_log(c, r, proxy);
+	if (c->c_lc->tls != NULL) {
+		/* Read to its last byte and no further: the ClientHello
+		   waits in the socket. */
+		conn_tls_start(c);
+		return;
+	}
 	if (c->c_held != NULL && data == c->c_held->data) {
 		/* The protocol's input starts at the held input's start. */
 		conn_keep(c, rest, n, 1);
@@ -829,6 +876,31 @@ conn_proxy_input(struct conn *c, const unsigned char *data, size_t n)
 	}
 }
 
+/* n bytes read into the worker's buffer (0: the client's EOF). */
+static void
+conn_input(struct conn *c, size_t n)
+{
+	struct conn_home *h = c->c_home;
+
+	if (c->c_state == EO_CONN_LINGERING) {
+		if (n == 0)
+			conn_close(c, NULL);
+		return;		/* late input: dropped */
+	}
+	c->c_in += n;
+	stats_bump(&c->c_st->bytes_in, (uint64_t)n);
+	if (n == 0)
+		c->c_flags |= EO_CF_PEER_EOF;
+	if (c->c_state == EO_CONN_PROXY)
+		conn_proxy_input(c, h->rbuf, n);
+	else if (conn_held(c) == 0)
+		conn_serve(c, h->rbuf, n);	/* the usual case */
+	else if (conn_hold_more(c, h->rbuf, n) == -1)
+		conn_close(c, "error: out of memory");
+	else
+		conn_serve(c, c->c_held->data, c->c_held->len);
+}
+
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -837,29 +909,17 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
+	if (c->c_state == EO_CONN_PROXY && c->c_lc->tls != NULL) {
+		conn_tls_proxy(c);	/* the ClientHello must stay */
+		return;
+	}
 	n = recv(fd, h->rbuf, EO_READ_CHUNK, 0);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_close_err(c, "read", errno);
 		return;
 	}
-	if (c->c_state == EO_CONN_LINGERING) {
-		if (n == 0)
-			conn_close(c, NULL);
-		return;		/* late input: dropped */
-	}
-	c->c_in += (size_t)n;
-	stats_bump(&c->c_st->bytes_in, (uint64_t)n);
-	if (n == 0)
-		c->c_flags |= EO_CF_PEER_EOF;
-	if (c->c_state == EO_CONN_PROXY)
-		conn_proxy_input(c, h->rbuf, (size_t)n);
-	else if (conn_held(c) == 0)
-		conn_serve(c, h->rbuf, (size_t)n);	/* the usual case */
-	else if (conn_hold_more(c, h->rbuf, (size_t)n) == -1)
-		conn_close(c, "error: out of memory");
-	else
-		conn_serve(c, c->c_held->data, c->c_held->len);
+	conn_input(c, (size_t)n);
 }
 
 /*
@@ -962,6 +1022,274 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		conn_close_err(c, "write", err);
 	else
 		conn_close(c, "client reset");
+}
+
+/* ---- TLS ---------------------------------------------------------- */
+
+/*
+ * A TLS connection's I/O goes through libevent's OpenSSL bufferevent,
+ * made when the handshake starts and kept for the connection's life
+ * (it holds the session, so it is not freed when quiet): it reads and
+ * decrypts into its input, encrypts and writes its output.  The read
+ * callback moves the input into the worker's buffer, so protocols and
+ * the serve path are the plaintext ones: one copy, small next to
+ * decrypting.  Replies are always queued (conn_send) and the same
+ * watermarks give backpressure.  At the end close_notify goes out, the
+ * bufferevent is dropped, and the lingering close is the plain one.
+ *
+ * libevent makes the SSL calls and moves OpenSSL's per-thread error
+ * queue into the bufferevent when one fails; ours clear it first.
+ */
+
+/* ", client SUBJECT" for the log, or nothing without a certificate. */
+static void
+conn_tls_subject(const struct conn *c, char *buf, size_t len)
+{
+	char subj[200];
+
+	if (tls_peer_subject(c->c_ssl, subj, sizeof(subj)))
+		snprintf(buf, len, ", client %s", subj);
+}
+
+/*
+ * A handshake that failed or never came: counted as a refusal (for the
+ * burst line, with who and why) and closed with why, in the config's
+ * words.
+ */
+static void
+conn_tls_bad(struct conn *c, const char *why, const char *reason)
+{
+	char who[EO_ADDR_TEXT_MAX + 200], peer[EO_ADDR_TEXT_MAX];
+
+	conn_peer_text(c, peer, sizeof(peer));
+	snprintf(who, sizeof(who), "from %s: %s", peer, reason);
+	conn_refuse_late(c, EO_REFUSED_TLS, why, who, 0);
+}
+
+static void
+conn_tls_trigger(struct bufferevent *bev)
+{
+	/* Deferred: it runs after this callback, not inside it. */
+	bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+conn_tls_reading(struct conn *c, int on)
+{
+	if (on && !(c->c_flags & EO_CF_READING)) {
+		bufferevent_enable(c->c_bev, EV_READ);
+		c->c_flags |= EO_CF_READING;
+		/* What was decrypted before the pause is not announced
+		   again by libevent: ask for the read callback. */
+		if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0 ||
+		    (c->c_flags & EO_CF_TLS_EOF))
+			conn_tls_trigger(c->c_bev);
+	} else if (!on && (c->c_flags & EO_CF_READING)) {
+		bufferevent_disable(c->c_bev, EV_READ);
+		c->c_flags &= (uint8_t)~EO_CF_READING;
+	}
+}
+
+/* Decrypted input: a read's worth at a time, as from the socket. */
+static void
+conn_tls_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	int n;
+
+	if (!(c->c_flags & EO_CF_READING))
+		return;
+	if (evbuffer_get_length(in) == 0) {
+		if (c->c_flags & EO_CF_TLS_EOF) {
+			c->c_flags &= (uint8_t)~EO_CF_TLS_EOF;
+			conn_input(c, 0);	/* all served: now the EOF */
+		}
+		return;
+	}
+	if ((n = evbuffer_remove(in, c->c_home->rbuf, EO_READ_CHUNK)) <= 0)
+		return;
+	/* More than a read's worth: the rest on the next round, after the
+	   neighbours (the trigger dies with the bufferevent if c does). */
+	if (evbuffer_get_length(in) > 0)
+		conn_tls_trigger(bev);
+	conn_input(c, (size_t)n);
+}
+
+/* The handshake is done: the protocol starts as on plaintext. */
+static void
+conn_tls_ready(struct conn *c)
+{
+	conn_set_state(c, EO_CONN_SERVING);
+	conn_progress(c, mono_ms());
+	if (log_enabled(EO_LOG_DEBUG)) {
+		char subj[256] = "";
+
+		conn_tls_subject(c, subj, sizeof(subj));
+		log_debug("listener %s: conn %u.%u: %s %s%s", c->c_lc->name,
+		    c->c_home->id, c->c_id, SSL_get_version(c->c_ssl),
+		    SSL_get_cipher_name(c->c_ssl), subj);
+	}
+	if (c->c_lc->proto->greet != NULL || c->c_lc->proto->produce != NULL)
+		conn_start(c);
+	else
+		conn_update(c);
+}
+
+/*
+ * Handshake done or failed, the client's close_notify or EOF, errors.
+ * libevent keeps a failure's SSL_get_error() code (no library: lib 0),
+ * then OpenSSL's queue; its stack pops the last first, and the first
+ * error queued is the cause.
+ */
+static void
+conn_tls_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	char reason[160], why[200];
+	unsigned long e, first = 0;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_tls_ready(c);
+		return;
+	}
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		if (ERR_GET_LIB(e) != 0)
+			first = e;
+	if (first != 0)
+		tls_error_string(first, reason, sizeof(reason));
+	if (c->c_state == EO_CONN_HANDSHAKE) {
+		if (first == 0)
+			snprintf(reason, sizeof(reason), "%s", (what &
+			    BEV_EVENT_EOF) ? "client closed during it" :
+			    "connection error");
+		snprintf(why, sizeof(why), "TLS handshake failed: %s", reason);
+		conn_tls_bad(c, why, reason);
+	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
+		/*
+		 * Told from inside libevent's read loop, maybe before the
+		 * bytes read with it reach the input: the read callback
+		 * serves them first, then the EOF.  libevent stopped
+		 * writing at the news: what is owed still goes out.
+		 */
+		c->c_flags |= EO_CF_TLS_EOF;
+		bufferevent_enable(bev, EV_WRITE);
+		conn_tls_trigger(bev);
+	} else if (first != 0) {
+		snprintf(why, sizeof(why), "error: TLS: %s", reason);
+		conn_close(c, why);
+	} else
+		conn_eventcb(bev, what, arg);
+}
+
+/* From the plain socket to the TLS bufferevent; the handshake begins. */
+static void
+conn_tls_start(struct conn *c)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	conn_set_reading(c, 0);		/* c_ev reads no more */
+	conn_drop_bev(c);
+	ERR_clear_error();
+	if ((ssl = tls_ssl_new(c->c_lc->tls)) == NULL) {
+		conn_close(c, "error: out of memory");
+		return;
+	}
+	/* Not CLOSE_ON_FREE: the socket and the SSL outlive it. */
+	bev = bufferevent_openssl_socket_new(c->c_home->base, conn_fd(c), ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, 0);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		conn_close(c, "error: out of memory");
+		return;
+	}
+	c->c_ssl = ssl;
+	c->c_bev = bev;
+	c->c_flags |= EO_CF_READING;
+	/* A client's FIN without close_notify ends its input as on
+	   plaintext: truncation means nothing to echo or oracle. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, conn_tls_readcb, conn_writecb, conn_tls_eventcb,
+	    c);
+	bufferevent_setwatermark(bev, EV_WRITE, EO_OUT_LOW, 0);
+	/* libevent decrypts 4 KiB a call unless told a high mark. */
+	bufferevent_setwatermark(bev, EV_READ, 0, EO_READ_CHUNK);
+	/* A new bufferevent only writes; reading starts with the
+	   session, once the handshake is done. */
+	bufferevent_enable(bev, EV_READ);
+	conn_set_state(c, EO_CONN_HANDSHAKE);
+}
+
+/*
+ * All output is out: close_notify, so the client knows it has every
+ * reply.  Written straight to the socket; if the client stopped
+ * reading and the socket is full, it goes without and the FIN alone
+ * ends the stream.  The client's own close_notify is not awaited: the
+ * lingering close reads and drops whatever comes.
+ */
+static void
+conn_tls_finish(struct conn *c)
+{
+	ERR_clear_error();
+	(void)SSL_shutdown(c->c_ssl);
+	ERR_clear_error();
+	conn_drop_bev(c);
+}
+
+/*
+ * The PROXY header on a TLS listener: peeked, so that nothing past its
+ * last byte leaves the socket, where OpenSSL reads the ClientHello.
+ * Bytes of an unfinished header all belong to it: taken and held, as on
+ * plaintext.
+ */
+static void
+conn_tls_proxy(struct conn *c)
+{
+	unsigned char *buf = c->c_home->rbuf;
+	struct proxy_result r;
+	size_t had = conn_held(c), take;
+	ssize_t n;
+	int done = 0;
+
+	n = recv(conn_fd(c), buf, EO_PROXY_HEADER_MAX, MSG_PEEK);
+	if (n <= 0) {
+		if (n == 0)
+			conn_input(c, 0);
+		else if (errno != EAGAIN && errno != EINTR)
+			conn_close_err(c, "read", errno);
+		return;
+	}
+	if ((had > 0 ? conn_hold_more(c, buf, (size_t)n) :
+	    conn_keep(c, buf, (size_t)n, 0)) == -1) {
+		conn_close(c, "error: out of memory");
+		return;
+	}
+	switch (proxy_parse(c->c_held->data, c->c_held->len, &r)) {
+	case EO_PROXY_INVALID:
+		conn_proxy_bad(c, r.reason);
+		return;
+	case EO_PROXY_NEED_MORE:
+		take = (size_t)n;
+		break;
+	default:
+		take = r.header_len - had;
+		done = 1;
+		break;
+	}
+	/* Peeked, so there: recv(2) cannot return less. */
+	if (recv(conn_fd(c), buf, take, 0) != (ssize_t)take) {
+		conn_close_err(c, "read", errno);
+		return;
+	}
+	c->c_in += take;
+	stats_bump(&c->c_st->bytes_in, take);
+	c->c_held->len = had + take;
+	if (done) {
+		c->c_held->len = 0;
+		conn_proxy_done(c, c->c_held->data, r.header_len, &r);
+	}
 }
 
 /* ---- the worker's side -------------------------------------------- */
@@ -1121,6 +1449,10 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 	h->nconns++;
 	if (log_enabled(EO_LOG_DEBUG))
 		conn_log_accept(c);
+	if (c->c_lc->tls != NULL && c->c_state == EO_CONN_SERVING) {
+		conn_tls_start(c);	/* the protocol starts once done */
+		return;
+	}
 	if (c->c_lc->proto->greet != NULL || c->c_lc->proto->produce != NULL)
 		conn_start(c);
 }
@@ -1217,13 +1549,24 @@ conn_tick(struct conn *c, uint32_t now)
 			conn_close(c, NULL);
 		return;
 	}
+	if (c->c_state == EO_CONN_HANDSHAKE) {
+		if (mono_since(now, c->c_t_unit) >= c->c_lc->tls_timeout *
+		    1000u) {
+			snprintf(why, sizeof(why), "tls_handshake_timeout "
+			    "(%u s)", c->c_lc->tls_timeout);
+			conn_tls_bad(c, why, "no handshake in time");
+		}
+		return;
+	}
 	if (conn_expired(c, now, why, sizeof(why))) {
 		conn_close(c, why);
 		return;
 	}
 	/* A quiet connection gives its buffers back: ~1 KiB each. */
 	if (mono_since(now, c->c_t_progress) >= EO_QUIET_MS) {
-		if (c->c_bev != NULL && conn_queued(c) == 0)
+		/* Not TLS's: it holds the session, not just output. */
+		if (c->c_bev != NULL && conn_queued(c) == 0 &&
+		    !conn_is_tls(c))
 			conn_drop_bev(c);
 		if (c->c_held != NULL && c->c_held->len == 0) {
 			free(c->c_held);
@@ -1256,6 +1599,10 @@ conn_drain(struct conn *c)
 
 	if (c->c_state == EO_CONN_LINGERING)
 		return;
+	if (c->c_state == EO_CONN_HANDSHAKE) {
+		conn_close(c, "shutdown");	/* nothing owed yet */
+		return;
+	}
 	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_BLOCKED) &&
 	    ioctl(conn_fd(c), FIONREAD, &unread) == 0 && unread == 0) {
 		conn_close(c, "shutdown");
@@ -1292,8 +1639,9 @@ conn_close_all(struct conn_home *h, const char *why)
 int
 conn_carriable(const struct cfg_listener *lc)
 {
-	/* evhttp's connections (metrics) are not ours to carry. */
-	return !lc->proto->http;
+	/* evhttp's connections (metrics) are not ours to carry, nor is a
+	   TLS session: its keys live in OpenSSL, not in a record. */
+	return !lc->proto->http && lc->tls == NULL;
 }
 
 /* c as a record; its byte fields point into c, valid until it runs. */

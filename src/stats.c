@@ -126,6 +126,8 @@ static const struct {
 	{ "evicted", EO_CLOSE_EVICTED },
 	{ "shutdown", EO_CLOSE_SHUTDOWN },
 	{ "PROXY header", EO_CLOSE_PROXY_HEADER },
+	{ "TLS handshake", EO_CLOSE_TLS_HANDSHAKE },
+	{ "tls_handshake_timeout", EO_CLOSE_TLS_TIMEOUT },
 	/* The built-ins that close after speaking. */
 	{ "daytime sent", EO_CLOSE_PROTOCOL_CLOSED },
 	{ "time sent", EO_CLOSE_PROTOCOL_CLOSED },
@@ -146,6 +148,8 @@ static const char *const close_names[EO_NCLOSES] = {
 	[EO_CLOSE_SHUTDOWN] = "shutdown",
 	[EO_CLOSE_ERROR] = "error",
 	[EO_CLOSE_PROXY_HEADER] = "proxy_header",
+	[EO_CLOSE_TLS_HANDSHAKE] = "tls_handshake_failed",
+	[EO_CLOSE_TLS_TIMEOUT] = "tls_handshake_timeout",
 };
 
 static const char *const refusal_names[EO_NREFUSALS] = {
@@ -157,6 +161,7 @@ static const char *const refusal_names[EO_NREFUSALS] = {
 	[EO_REFUSED_UNTRUSTED] = "not_in_proxy_from",
 	[EO_REFUSED_DENIED] = "denied",
 	[EO_REFUSED_PROXY] = "bad_proxy_header",
+	[EO_REFUSED_TLS] = "tls_handshake",
 };
 
 /* Once per closed connection, never per message: a few strncmp(). */
@@ -236,7 +241,8 @@ burst_noted(struct server *srv, int r, char *buf, size_t len)
 	struct stats_note n;
 
 	if (r != EO_REFUSED_SOURCE && r != EO_REFUSED_UNTRUSTED &&
-	    r != EO_REFUSED_DENIED && r != EO_REFUSED_PROXY)
+	    r != EO_REFUSED_DENIED && r != EO_REFUSED_PROXY &&
+	    r != EO_REFUSED_TLS)
 		return 0;
 	stats_note_get(&srv->stats, (enum stats_refusal)r, &n);
 	if (r == EO_REFUSED_SOURCE)
@@ -250,6 +256,9 @@ burst_noted(struct server *srv, int r, char *buf, size_t len)
 	else if (r == EO_REFUSED_DENIED)
 		snprintf(buf, len, "listener %s: client denied by allow/"
 		    "deny: %s, the latest", n.by, n.who);
+	else if (r == EO_REFUSED_TLS)
+		snprintf(buf, len, "listener %s: TLS handshake failed or timed "
+		    "out: %s, the latest", n.by, n.who);
 	else
 		snprintf(buf, len, "listener %s: bad PROXY header: %s, the "
 		    "latest", n.by, n.who);
