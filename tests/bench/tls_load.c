@@ -99,6 +99,7 @@ struct worker {
 	unsigned	 n;
 	uint64_t	 t_begin, t_end;	/* measured window */
 	uint64_t	 done;		/* cycles or streams completed */
+	uint64_t	 cycles;	/* handshake: all, warm-up too */
 	uint64_t	 failures;	/* connect, handshake or I/O failed */
 	uint64_t	 errors;	/* wrong bytes */
 	uint64_t	 bytes;		/* bulk: bytes verified */
@@ -612,6 +613,7 @@ recv_step(struct worker *w, struct conn *c)
 	}
 	if (in_window(w, now_ns()))
 		w->done++;
+	w->cycles++;
 	c->base += o.msg;
 	conn_close(c, 1);
 }
@@ -871,6 +873,7 @@ collect(struct worker *ws)
 
 	for (i = 1; i < o.threads; i++) {
 		t->done += ws[i].done;
+		t->cycles += ws[i].cycles;
 		t->failures += ws[i].failures;
 		t->errors += ws[i].errors;
 		t->bytes += ws[i].bytes;
@@ -898,9 +901,10 @@ report(const struct worker *t)
 	    o.port, o.conns, o.threads, t->proto[0] ? t->proto : "none",
 	    t->cipher[0] ? t->cipher : "none");
 	if (o.mode == M_HANDSHAKE) {
-		printf(" duration=%.3f size=%zu handshakes=%llu rate=%.1f",
-		    o.secs, o.msg, (unsigned long long)t->done,
-		    (double)t->done / o.secs);
+		printf(" duration=%.3f size=%zu handshakes=%llu rate=%.1f"
+		    " handshakes_all=%llu", o.secs, o.msg,
+		    (unsigned long long)t->done, (double)t->done / o.secs,
+		    (unsigned long long)t->cycles);
 	} else {
 		secs = (double)(t->s_end - t->s_begin) / NSEC;
 		if (secs <= 0)
