@@ -135,12 +135,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: tls_load handshake|bulk [-H host] [-o port] [-c conns]\n"
-	    "                [-T threads] [-d secs] [-w secs] [-m MiB] [-s bytes]\n"
-	    "                [-i bytes] [-V 1.2|1.3] (-A cafile | -k)\n"
-	    "                [-C certfile -K keyfile]\n"
-	    "  handshake  connect, full handshake, echo -s bytes (default 64),\n"
-	    "             close, again; -c in flight (default 32) for -d s\n"
-	    "             (default 5) after -w s warm-up (default 1)\n"
+	    "         [-T threads] [-d secs] [-w secs] [-m MiB] [-s bytes]\n"
+	    "         [-i bytes] [-V 1.2|1.3] (-A cafile | -k)\n"
+	    "         [-C certfile -K keyfile]\n"
+	    "  handshake  connect, full handshake, echo -s bytes (default\n"
+	    "             64), close, again; -c in flight (default 32)\n"
+	    "             for -d s (default 5) after -w s warm-up (default 1)\n"
 	    "  bulk       -c connections (default 8) each send -m MiB\n"
 	    "             (default 32) and read it back, at most -i bytes\n"
 	    "             (default 262144) unechoed; -d is the time limit\n"
@@ -233,21 +233,53 @@ parse_args(int argc, char **argv)
 	optind = 2;
 	while ((ch = getopt(argc, argv, "H:o:c:T:d:w:m:s:i:V:A:kC:K:")) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'o': o.port = (unsigned)parse_num(optarg, 1, 65535, "-o"); break;
-		case 'c': o.conns = (unsigned)parse_num(optarg, 1, MAX_CONNS, "-c"); break;
-		case 'T': o.threads = (unsigned)parse_num(optarg, 1, MAX_THREADS, "-T"); break;
-		case 'd': o.secs = parse_secs(optarg, 0.1, "-d"); break;
-		case 'w': o.warm = parse_secs(optarg, 0, "-w"); break;
-		case 'm': o.mib = (unsigned)parse_num(optarg, 1, 65536, "-m"); break;
-		case 's': o.msg = parse_num(optarg, 1, MAX_MSG, "-s"); break;
-		case 'i': o.window = parse_num(optarg, 1, MAX_WINDOW, "-i"); break;
-		case 'V': o.version = optarg; break;
-		case 'A': o.cafile = optarg; break;
-		case 'k': o.insecure = 1; break;
-		case 'C': o.cert = optarg; break;
-		case 'K': o.key = optarg; break;
-		default: usage(stderr); exit(2);
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'o':
+			o.port = (unsigned)parse_num(optarg, 1, 65535, "-o");
+			break;
+		case 'c':
+			o.conns = (unsigned)parse_num(optarg, 1, MAX_CONNS,
+			    "-c");
+			break;
+		case 'T':
+			o.threads = (unsigned)parse_num(optarg, 1, MAX_THREADS,
+			    "-T");
+			break;
+		case 'd':
+			o.secs = parse_secs(optarg, 0.1, "-d");
+			break;
+		case 'w':
+			o.warm = parse_secs(optarg, 0, "-w");
+			break;
+		case 'm':
+			o.mib = (unsigned)parse_num(optarg, 1, 65536, "-m");
+			break;
+		case 's':
+			o.msg = parse_num(optarg, 1, MAX_MSG, "-s");
+			break;
+		case 'i':
+			o.window = parse_num(optarg, 1, MAX_WINDOW, "-i");
+			break;
+		case 'V':
+			o.version = optarg;
+			break;
+		case 'A':
+			o.cafile = optarg;
+			break;
+		case 'k':
+			o.insecure = 1;
+			break;
+		case 'C':
+			o.cert = optarg;
+			break;
+		case 'K':
+			o.key = optarg;
+			break;
+		default:
+			usage(stderr);
+			exit(2);
 		}
 	}
 	if (optind != argc)
@@ -920,8 +952,8 @@ report(const struct worker *t)
 		printf("handshake: %.1f handshakes/s over %u connections",
 		    (double)t->done / o.secs, o.conns);
 	else
-		printf("bulk: %.1f MB/s echoed, %llu of %u connections complete",
-		    (double)t->bytes / secs / 1e6,
+		printf("bulk: %.1f MB/s echoed, %llu of %u connections "
+		    "complete", (double)t->bytes / secs / 1e6,
 		    (unsigned long long)t->done, o.conns);
 	if (t->proto[0] != '\0')
 		printf(" (%s %s)", t->proto, t->cipher);
