@@ -59,14 +59,20 @@ epoll_echo=${EO_EPOLL_ECHO:-$bindir/epoll_echo}
 say() { printf '%s\n' "$*"; }
 die() { say "tls_compare.sh: $*" >&2; exit 2; }
 
-case $rounds in ''|*[!0-9]*|0) die "ROUNDS must be a positive integer" ;; esac
-case $secs in ''|*[!0-9]*|0) die "EO_BENCH_SECS must be a positive integer" ;; esac
-case $bulk_mib in ''|*[!0-9]*|0) die "EO_BENCH_BULK_MIB must be a positive integer" ;; esac
+positive() {	# positive NAME VALUE: a whole number above 0, or die
+	case $2 in
+	''|*[!0-9]*|0) die "$1 must be a positive integer" ;;
+	esac
+}
+positive ROUNDS "$rounds"
+positive EO_BENCH_SECS "$secs"
+positive EO_BENCH_BULK_MIB "$bulk_mib"
 case $version in 1.2|1.3) ;; *) die "EO_BENCH_TLS_VERSION is 1.2 or 1.3" ;; esac
 case $keytype in rsa|ec) ;; *) die "EO_BENCH_KEY is rsa or ec" ;; esac
 [ -x "$daemon" ] || die "no executable daemon at $daemon"
 [ -x "$tls_load" ] || die "no executable tls_load at $tls_load"
-command -v openssl >/dev/null || die "no openssl command (apt-get install -y openssl)"
+command -v openssl >/dev/null ||
+    die "no openssl command (apt-get install -y openssl)"
 if ! command -v stunnel >/dev/null; then
 	say "tls_compare.sh: stunnel is not installed (apt-get install -y" \
 	    "stunnel4): nothing to compare against; skipped."
@@ -119,8 +125,8 @@ plain_tool() {
 	    -Wconversion -o "$work/$1" "$here/$1.c" 2>"$work/$1.cc"; then
 		echo "$work/$1"
 	else
-		say "no $1, and it does not build (see $work/$1.cc): the plain" \
-		    "ping-pong row is skipped" >&2
+		say "no $1, and it does not build (see $work/$1.cc):" \
+		    "the plain ping-pong row is skipped" >&2
 		return 1
 	fi
 }
@@ -206,15 +212,18 @@ ready() {
 write_daemon_cfg() {
 	local tls=''
 	[ "$fake" = 1 ] || tls=",
-  { name = \"echo-tls\"; protocol = \"echo\"; port = $P_TLS; bind = [ \"127.0.0.1\" ];
-    tls = { certificate = \"$work/server.pem\"; key = \"$work/server.key\"; }; }"
+  { name = \"echo-tls\"; protocol = \"echo\"; port = $P_TLS;
+    bind = [ \"127.0.0.1\" ];
+    tls = { certificate = \"$work/server.pem\";
+            key = \"$work/server.key\"; }; }"
 	cat >"$work/daemon.conf" <<CFG
 workers = 0;
 max_connections = 20000;
 idle_timeout = 0;
 log_level = "warning";
 listeners = (
-  { name = "echo"; protocol = "echo"; port = $P_PLAIN; bind = [ "127.0.0.1" ]; }$tls
+  { name = "echo"; protocol = "echo"; port = $P_PLAIN;
+    bind = [ "127.0.0.1" ]; }$tls
 );
 CFG
 }
@@ -251,8 +260,9 @@ start_servers() {
 	if [ "$fake" != 1 ] &&
 	    ! "$daemon" -t -c "$work/daemon.conf" >"$work/check.log" 2>&1; then
 		sed 's/^/    /' "$work/check.log"
-		die "the daemon refuses a TLS listener: has it TLS (issue 18)?" \
-		    "EO_BENCH_FAKE_TLS=1 tries the script with a stand-in"
+		die "the daemon refuses a TLS listener: has it TLS" \
+		    "(issue 18)? EO_BENCH_FAKE_TLS=1 tries the script" \
+		    "with a stand-in"
 	fi
 	start daemon "$daemon" -f -c "$work/daemon.conf"
 	pid[plain]=$spid
@@ -321,6 +331,11 @@ tls_cpu_ticks() {
 	echo "$sum"
 }
 
+us_per() {	# us_per TICKS N: microseconds of CPU per unit, or "-"
+	awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN {
+		if (n <= 0) print "-"; else printf "%.1f\n", t * 1e6 / hz / n }'
+}
+
 # measure KEY METRIC [WORK] CMD...: one run; its figure is kept under KEY.
 # With WORK (handshakes_all, or bytes: per MB), the CPU time the daemon
 # and stunnel spent in the run divided by that much work, in us, under
@@ -339,12 +354,13 @@ measure() {
 	[ -n "${last[$key]}" ] && vals[$key]+="${last[$key]} "
 	: "${last[$key]:=-}"
 	last[$key.cpu]=-
-	if [ -n "$work_key" ] && n=$(kv "$line" "$work_key") && [ -n "$n" ]; then
-		last[$key.cpu]=$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v n="$n" \
-		    -v mb="$([ "$work_key" = bytes ] && echo 1)" 'BEGIN {
-			if (mb) n /= 1e6
-			if (n <= 0) print "-"; else printf "%.1f\n", t * 1e6 / hz / n }')
-		[ "${last[$key.cpu]}" != - ] && vals[$key.cpu]+="${last[$key.cpu]} "
+	n=$(kv "$line" "${work_key:-none}")
+	if [ -n "$work_key" ] && [ -n "$n" ]; then
+		[ "$work_key" = bytes ] && n=$(awk -v b="$n" 'BEGIN {
+			print b / 1e6 }')
+		last[$key.cpu]=$(us_per $((c1 - c0)) "$n")
+		[ "${last[$key.cpu]}" = - ] ||
+		    vals[$key.cpu]+="${last[$key.cpu]} "
 	fi
 	if [ "$rc" != 0 ]; then
 		marks[$key]='!'
@@ -369,8 +385,9 @@ pair() {	# pair A B KEY-PREFIX METRIC WORK CMD-BEFORE-PORT...
 	[ -n "$wk" ] || return 0
 	# CPU per unit of work: lower is better, so reference / daemon.
 	vals[$k.cpuratio]+="$(ratio "${last[$k.$b.cpu]}" "${last[$k.$a.cpu]}") "
-	printf '  %-14s %12s %12s %8s\n' "  server CPU us" "${last[$k.$a.cpu]}" \
-	    "${last[$k.$b.cpu]}" "$(ratio "${last[$k.$b.cpu]}" "${last[$k.$a.cpu]}")"
+	printf '  %-14s %12s %12s %8s\n' "  server CPU us" \
+	    "${last[$k.$a.cpu]}" "${last[$k.$b.cpu]}" \
+	    "$(ratio "${last[$k.$b.cpu]}" "${last[$k.$a.cpu]}")"
 }
 
 run_round() {
@@ -379,8 +396,8 @@ run_round() {
 	say "round $round of $rounds ($([ $((round % 2)) = 1 ] &&
 	    echo "daemon first" || echo "references first")):"
 	printf '  %-14s %12s %12s %8s\n' "" "daemon" "reference" "ratio"
-	pair tls stunnel handshake rate handshakes_all "$tls_load" handshake -c 32 \
-	    -d "$secs" -w "$warm" "${tls[@]}" || return 1
+	pair tls stunnel handshake rate handshakes_all "$tls_load" handshake \
+	    -c 32 -d "$secs" -w "$warm" "${tls[@]}" || return 1
 	pair tls stunnel bulk mbps bytes "$tls_load" bulk -c 8 -m "$bulk_mib" \
 	    -d 120 "${tls[@]}" || return 1
 	[ "$have_plain" = 1 ] || return 0
@@ -408,7 +425,7 @@ fixed() {	# fixed PLACES VALUE: VALUE rounded, or "-"
 # row LABEL KEY A B SUFFIX GOAL: medians of KEY.A.SUFFIX and KEY.B.SUFFIX,
 # and the ratio: A/B for rates (no SUFFIX), B/A for CPU per work (.cpu).
 row() {
-	local label=$1 k=$2 a=$3 b=$4 sfx=$5 goal=$6 ma mb r rr
+	local label=$1 k=$2 a=$3 b=$4 sfx=$5 goal=$6 ma mb r rr line
 	ma=$(fixed 1 "$(median "${vals[$k.$a$sfx]:-}")")
 	mb=$(fixed 1 "$(median "${vals[$k.$b$sfx]:-}")")
 	if [ -z "$sfx" ]; then
@@ -420,8 +437,9 @@ row() {
 	fi
 	printf '%-34s %11s%-1s %11s%-1s %7s %7s   %s\n' "$label" \
 	    "$ma" "${marks[$k.$a]:-}" "$mb" "${marks[$k.$b]:-}" "$r" "$rr" \
-	    "$goal"
-	kvlines+=("metric=$k${sfx:+_cpu_us} $a=$ma $b=$mb ratio=$r round_ratio_median=$rr")
+	    "$goal" | sed 's/ *$//'
+	line="metric=$k${sfx:+_cpu_us} $a=$ma $b=$mb ratio=$r"
+	kvlines+=("$line round_ratio_median=$rr")
 }
 
 report() {
@@ -429,14 +447,16 @@ report() {
 	[ "$keytype" = ec ] && keydesc="ECDSA P-256"
 	kvlines=()
 	say ""
-	say "Medians of $done_rounds round(s): TLS $version, $keydesc certificate," \
-	    "handshake and ping-pong runs of $secs s after $warm s warm-up."
-	say "'ratio': daemon / reference of the medians (CPU rows: reference /" \
-	    "daemon, so above 1 is better for the daemon in every row);" \
-	    "'rounds': median of each round's ratio; '!': some run exited non-zero."
-	say "Server CPU: the daemon's and stunnel's CPU time in the run over the" \
-	    "handshakes (warm-up too) or MB echoed; the client's share of the" \
-	    "cores bends the rates, not this."
+	say "Medians of $done_rounds round(s): TLS $version, $keydesc" \
+	    "certificate,"
+	say "handshake and ping-pong runs of $secs s after $warm s warm-up."
+	say "'ratio': daemon / reference of the medians (CPU rows: reference /"
+	say "daemon, so above 1 is better for the daemon in every row);"
+	say "'rounds': median of each round's ratio; '!': some run exited" \
+	    "non-zero."
+	say "Server CPU: the daemon's and stunnel's CPU time in the run over"
+	say "the handshakes (warm-up too) or MB echoed; the client's share of"
+	say "the cores bends the rates, not this."
 	[ "$fake" = 1 ] && say "EO_BENCH_FAKE_TLS=1: the daemon TLS column is" \
 	    "a SECOND STUNNEL; these ratios say nothing about the daemon."
 	printf '%-34s %12s %12s %7s %7s   %s\n' "" "daemon TLS" "stunnel" \
@@ -478,7 +498,8 @@ if [ "$done_rounds" != "$rounds" ]; then
 fi
 if [ "$failed" = 1 ]; then
 	say "tls_compare.sh: VERIFICATION ERRORS or failed connections:" \
-	    "see the lines above$([ "$keep" = 1 ] && echo " and $work/raw.txt")" >&2
+	    "see the lines above" \
+	    "$([ "$keep" = 1 ] && echo "and $work/raw.txt")" >&2
 	exit 1
 fi
 exit 0
