@@ -1678,6 +1678,29 @@ conn_to_record(struct conn *c, struct ho_conn *r, uint32_t now)
 	return 0;
 }
 
+/*
+ * A connection that cannot be carried (TLS), ended now as cleanly as
+ * now allows: close_notify if every reply went out (with replies still
+ * queued the client sees a bare EOF instead, a truncation it can tell
+ * from the end), the write side shut, and what the client sent
+ * meanwhile read, so that closing over unread input does not reset it.
+ */
+static void
+conn_end_now(struct conn *c, const char *why)
+{
+	char buf[4096];
+	int i;
+
+	if (c->c_ssl != NULL && c->c_bev != NULL &&
+	    c->c_state != EO_CONN_HANDSHAKE && conn_queued(c) == 0)
+		conn_tls_finish(c);
+	shutdown(conn_fd(c), SHUT_WR);
+	for (i = 0; i < 64 && recv(conn_fd(c), buf, sizeof(buf),
+	    MSG_DONTWAIT) > 0; i++)
+		;
+	conn_close(c, why);
+}
+
 int
 conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
     unsigned *nclosed)
@@ -1691,7 +1714,7 @@ conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
 	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		if (!conn_carriable(c->c_lc)) {
-			conn_close(c, "restart (TLS state cannot be carried)");
+			conn_end_now(c, "restart (TLS state cannot be carried)");
 			(*nclosed)++;
 			continue;
 		}

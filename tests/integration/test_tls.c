@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,38 @@ START_TEST(test_tls_rotation_by_sighup)
 }
 END_TEST
 
+/*
+ * A restart in place (SIGUSR2) cannot carry a TLS session: the client
+ * gets close_notify, not a reset, the log counts it, and the listener
+ * itself is carried: a new client is served by the new process.
+ */
+START_TEST(test_tls_restart_closes_cleanly)
+{
+	int port = eo_port();
+	struct eod *d;
+	struct tcli old, t;
+	char c;
+	size_t n;
+
+	d = start_tls("echo", port, "", "");
+	ck_assert_int_eq(tcli_open(&old, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&old, "before\n"), 0);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart: 1 connection closed: TLS "
+	    "state cannot be carried", eo_ms(10000)), 0);
+	/* The server's close_notify: a clean end, not an error. */
+	ck_assert_int_eq(SSL_read_ex(old.ssl, &c, 1, &n), 0);
+	ck_assert_int_eq(SSL_get_error(old.ssl, 0), SSL_ERROR_ZERO_RETURN);
+	tcli_close(&old);
+	ck_assert_int_eq(eod_log_wait(d, "carried over", eo_ms(10000)), 0);
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&t, "after\n"), 0);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* -t: exit 78 (EX_CONFIG) with FILE:LINE and the reason. */
 START_TEST(test_tls_check_bad_files)
 {
@@ -675,6 +708,7 @@ main(void)
 	tcase_add_test(tc, test_tls_plaintext_closed);
 	tcase_add_test(tc, test_tls_handshake_timeout);
 	tcase_add_test(tc, test_tls_rotation_by_sighup);
+	tcase_add_test(tc, test_tls_restart_closes_cleanly);
 	tcase_add_test(tc, test_tls_check_bad_files);
 	tcase_add_test(tc, test_tls_after_proxy_header);
 	tcase_add_test(tc, test_tls_greeting_after_handshake);
