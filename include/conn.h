@@ -94,4 +94,31 @@ void	conn_drain_all(struct conn_home *h);
 /* Grace is over: close everything now. */
 void	conn_close_all(struct conn_home *h, const char *why);
 
+/* ---- restarts (handover.h) ---- */
+struct ho_buf;
+struct ho_conn;
+
+/*
+ * Whether connections of lc can be carried across a restart: their
+ * whole state must be plain bytes (a TLS session is not).
+ */
+int	conn_carriable(const struct cfg_listener *lc);
+/*
+ * Writes a record for each connection of h to b and its socket to
+ * fds (room for h->nconns); *nfds says how many.  Nothing changes:
+ * the worker must not run its loop until it execs or goes on.
+ * -1 if out of memory.
+ */
+int	conn_export(struct conn_home *h, struct ho_buf *b, int *fds,
+	    size_t *nfds);
+/* Why rec cannot be served under lc (a static string), or NULL. */
+const char *conn_import_refusal(const struct cfg_listener *lc,
+	    const struct ho_conn *rec);
+/*
+ * Takes over ho (already counted, as for conn_adopt()) and resumes it
+ * where rec left it; frees rec.
+ */
+void	conn_resume(struct conn_home *h, const struct conn_handoff *ho,
+	    struct ho_conn *rec);
+
 #endif

@@ -60,6 +60,12 @@ struct protocol {
 	const char	*name;
 	size_t		 state_size;	/* per-connection state, zeroed */
 	/*
+	 * The state's layout, carried across a restart as plain bytes
+	 * (handover.h): bump it whenever the state struct changes, so that
+	 * a new binary refuses an old state instead of misreading it.
+	 */
+	uint32_t	 state_version;
+	/*
 	 * Served over HTTP by evhttp on the main thread (metrics), not by
 	 * conn.c: the acceptor binds the listener's sockets to evhttp, and
 	 * input() is never called on the workers.

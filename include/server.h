@@ -26,4 +26,13 @@ struct server *server_start(struct cfg *cfg, int debug, char *err,
 /* Runs until stopped by a signal; then frees everything. */
 void	server_run(struct server *srv);
 
+/* The command line a restart in place (SIGUSR2) execs again. */
+void	restart_set_argv(char **argv);
+/*
+ * First thing in main(): after a restart in place, moves the inherited
+ * descriptors to 3.. and sets LISTEN_FDS and LISTEN_PID, as systemd
+ * would have.  -1 if the list the old process left is malformed.
+ */
+int	restart_arrange_fds(void);
+
 #endif

@@ -83,6 +83,7 @@ struct server {
 	char			*check_out;	/* what it wrote so far */
 	size_t			 check_len;
 	int			 check_again;	/* SIGHUP during the check */
+	int			 check_restart;	/* the check is SIGUSR2's */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -153,6 +154,18 @@ void	reload_run(struct server *srv);
 void	reload_cancel(struct server *srv);
 /* At start: the binary reload_run() runs as the check. */
 void	reload_find_exe(void);
+/* That binary's path. */
+const char *reload_exe_path(void);
+/* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
+void	reload_restart(struct server *srv);
+
+/* restart.c: restarts that carry every connection (handover.h). */
+struct systemd_inherited;
+/* Hands everything over to the binary again, execed in place; returns
+   only if that failed, serving on as before. */
+void	restart_exec(struct server *srv);
+/* At start, after the first plan: takes back inh's connections. */
+void	restart_import(struct server *srv, struct systemd_inherited *inh);
 
 /* metrics.c: the Prometheus endpoint, on evhttp, main thread. */
 int	metrics_init(struct server *srv);

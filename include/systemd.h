@@ -39,13 +39,29 @@ int	systemd_sockets(struct systemd_socket **out, char *err,
 	    size_t errlen);
 
 /*
+ * What a previous process of ours handed over (handover.h): the state,
+ * the connections, and its own listening sockets (named eo-l-NAME or
+ * eo-u-NAME, with their address).  -1 where there is none.
+ */
+struct systemd_inherited {
+	int			 state_fd;
+	int			*conns;
+	size_t			 nconns;
+	struct systemd_socket	*ours;
+	size_t			 nours;
+};
+
+/*
  * The same, checked against cfg: every name must be an enabled listener
  * and, when activated at all, every enabled listener must have a
- * socket.  The sockets come non-blocking and close-on-exec, with their
- * address.  Returns how many, or -1 with the reason in err (nothing to
- * free then).
+ * socket.  The hand-over's descriptors go to inh instead.  The sockets
+ * come non-blocking and close-on-exec, with their address.  Returns how
+ * many of systemd's, or -1 with the reason in err (nothing to free
+ * then).
  */
 int	systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
-	    char *err, size_t errlen);
+	    struct systemd_inherited *inh, char *err, size_t errlen);
+/* Closes what is left in inh (-1: taken) and frees it. */
+void	systemd_inherited_free(struct systemd_inherited *inh);
 
 #endif

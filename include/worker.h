@@ -8,7 +8,11 @@
 #ifndef EO_WORKER_H
 #define EO_WORKER_H
 
+#include <semaphore.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "handover.h"
 
 struct cfg_listener;
 struct conn_handoff;
@@ -44,6 +48,26 @@ void	worker_udp_serve(struct worker *w, struct udp_sock *us,
 	    const struct cfg_listener *lc, struct guard *g);
 void	worker_udp_park(struct worker *w, struct udp_sock *us);
 void	worker_udp_close(struct worker *w, struct udp_sock *us);
+
+/*
+ * A restart (main thread): worker_freeze() asks w to write out its
+ * connections into fz->buf and their sockets into fz->fds (malloc'd),
+ * post fz->done, and wait, frozen, for fz->thaw; thawed, it posts
+ * fz->done once more and serves on.  fz->failed: out of memory.
+ */
+struct worker_freeze {
+	struct ho_buf		 buf;
+	int			*fds;
+	size_t			 nfds;
+	int			 failed;
+	sem_t			 done;
+	sem_t			 thaw;
+};
+void	worker_freeze(struct worker *w, struct worker_freeze *fz);
+/* A carried connection for w (counted as worker_dispatch() does); -1
+   if it could not be queued, and the caller still owns ho and rec. */
+int	worker_resume(struct worker *w, const struct conn_handoff *ho,
+	    struct ho_conn *rec);
 
 /* Connections dispatched to w and not yet closed (any thread). */
 unsigned worker_load(const struct worker *w);

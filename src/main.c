@@ -127,6 +127,12 @@ main(int argc, char **argv)
 	char err[512] = "";
 	int code;
 
+	/* Before anything opens a descriptor: 3.. are the restart's. */
+	if (restart_arrange_fds() == -1) {
+		fprintf(stderr, "echo-oracled: EO_HANDOVER_FDS is malformed\n");
+		return EXIT_FAILURE;
+	}
+	restart_set_argv(argv);
 	if ((code = parse_args(argc, argv, &a)) != -1)
 		return code;
 	log_init();

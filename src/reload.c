@@ -633,6 +633,12 @@ plan_apply(struct server *srv, struct cfg *cfg, char *err, size_t errlen)
  */
 static char reload_exe[4096] = "/proc/self/exe";
 
+const char *
+reload_exe_path(void)
+{
+	return reload_exe;
+}
+
 void
 reload_find_exe(void)
 {
@@ -650,6 +656,12 @@ reload_failed(struct server *srv, const char *why)
 {
 	char status[512];
 
+	if (srv->check_restart) {
+		srv->check_restart = 0;
+		log_warnx("restart refused (%s): still serving as before",
+		    why);
+		return;
+	}
 	log_warnx("reload failed (%s): still running the previous "
 	    "configuration of %s", why, srv->cfg->path);
 	srv->reloads[0]++;
@@ -758,7 +770,12 @@ reload_verdict(struct server *srv, int status)
 	size_t n;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		reload_apply(srv);
+		if (!srv->check_restart)
+			reload_apply(srv);
+		else {
+			srv->check_restart = 0;
+			restart_exec(srv);
+		}
 		return;
 	}
 	n = reload_log_lines(srv);
@@ -916,10 +933,35 @@ reload_run(struct server *srv)
 	}
 }
 
+/*
+ * SIGUSR2: the same check, on the running configuration's file, then
+ * the restart.  One check at a time: a restart asked during a reload's
+ * check (or the reverse) waits for the operator to ask again.
+ */
+void
+reload_restart(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	if (srv->check_pid != 0) {
+		log_notice("SIGUSR2 while a configuration is being checked: "
+		    "ignored, send it again once the check is over");
+		return;
+	}
+	srv->check_restart = 1;
+	log_info("restart in place asked: checking %s with %s -t",
+	    srv->cfg->path, reload_exe);
+	if (reload_check_start(srv) == -1) {
+		log_warn("cannot run %s -t", reload_exe);
+		reload_failed(srv, "cannot start checking the file");
+	}
+}
+
 void
 reload_cancel(struct server *srv)
 {
 	srv->check_again = 0;
+	srv->check_restart = 0;
 	if (srv->check_pid == 0)
 		return;
 	reload_check_end(srv, 1);

@@ -90,10 +90,8 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 		stats_dump(srv);
 		break;
 	case SIGUSR2:
-		/* nginx's binary upgrade; not ours yet, and its default
-		   action would kill the daemon. */
-		log_notice("SIGUSR2 ignored: restart in place is not "
-		    "supported; use systemctl restart");
+		/* nginx's binary upgrade: here, in place (restart.c). */
+		reload_restart(srv);
 		break;
 	default:
 		server_stop(srv, sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -239,20 +237,55 @@ cpu_count(void)
 }
 
 /*
+ * The listening sockets a previous process of ours bound and handed
+ * over (restart.c): ours again, found by address by the plan like the
+ * sockets of a reload, closed by it if no listener wants them.
+ */
+static int
+server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
+    char *err, size_t errlen)
+{
+	struct listen_sock *ls;
+	size_t i;
+
+	if (inh->nours == 0)
+		return 0;
+	if ((srv->socks = calloc(inh->nours, sizeof(*srv->socks))) == NULL) {
+		snprintf(err, errlen, "restart: out of memory");
+		return -1;
+	}
+	for (i = 0; i < inh->nours; i++) {
+		if ((ls = listen_sock_new(srv, inh->ours[i].fd,
+		    &inh->ours[i].addr, 0, NULL, err, errlen)) == NULL)
+			return -1;	/* inh closes the rest */
+		inh->ours[i].fd = -1;
+		srv->socks[srv->nsocks++] = ls;
+	}
+	return 0;
+}
+
+/*
  * Sockets from socket activation become parked listening sockets named
  * after their FileDescriptorName=; the plan gives them to listeners.
  */
 static int
-server_adopt_systemd(struct server *srv, const struct cfg *cfg, char *err,
-    size_t errlen)
+server_adopt_systemd(struct server *srv, const struct cfg *cfg,
+    struct systemd_inherited *inh, char *err, size_t errlen)
 {
 	struct systemd_socket *sd;
 	struct listen_sock *ls;
-	int i, n = systemd_adopt(cfg, &sd, err, errlen);
+	int i, n = systemd_adopt(cfg, &sd, inh, err, errlen);
 
-	if (n <= 0)
+	if (n < 0)
 		return n;
-	if ((srv->socks = calloc((size_t)n, sizeof(*srv->socks))) == NULL) {
+	if (server_adopt_ours(srv, inh, err, errlen) == -1) {
+		i = 0;
+		goto fail;
+	}
+	if (n == 0)
+		return n;
+	if ((srv->socks = reallocarray(srv->socks, srv->nsocks + (size_t)n,
+	    sizeof(*srv->socks))) == NULL) {
 		snprintf(err, errlen, "socket activation: out of memory");
 		i = 0;
 		goto fail;
@@ -339,6 +372,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
     int *exit_code)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct systemd_inherited inh;
 	int n;
 
 	*exit_code = 1;
@@ -347,6 +381,8 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		cfg_unref(cfg);
 		return NULL;
 	}
+	memset(&inh, 0, sizeof(inh));
+	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
 	reload_find_exe();
@@ -368,13 +404,15 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	/* Workers first: UDP sockets are given to one as they open. */
 	if (server_workers(srv, cfg, err, errlen) == -1)
 		goto fail;
-	if ((n = server_adopt_systemd(srv, cfg, err, errlen)) == -1) {
+	if ((n = server_adopt_systemd(srv, cfg, &inh, err, errlen)) == -1) {
 		*exit_code = 78;
 		goto fail;
 	}
 	if (plan_apply(srv, cfg, err, errlen) == -1)
 		goto fail;
 	cfg = NULL;			/* srv->cfg holds it now */
+	restart_import(srv, &inh);
+	systemd_inherited_free(&inh);
 	if (server_events(srv) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "cannot set up the event loop");
@@ -382,6 +420,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	return srv;
 fail:
+	systemd_inherited_free(&inh);
 	if (cfg != NULL)
 		cfg_unref(cfg);
 	server_free(srv);

@@ -11,6 +11,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "handover.h"
 #include "listener.h"
 #include "systemd.h"
 
@@ -91,6 +92,11 @@ systemd_sockets(struct systemd_socket **out, char *err, size_t errlen)
 		(*out)[i].fd = fd;
 		snprintf((*out)[i].name, sizeof((*out)[i].name), "%s",
 		    names != NULL && names[i] != NULL ? names[i] : "unknown");
+		/* A connection or the state a previous process of ours
+		   handed over: handover.h, checked when taken back. */
+		if (strcmp((*out)[i].name, EO_HO_FD_CONN) == 0 ||
+		    strcmp((*out)[i].name, EO_HO_FD_STATE) == 0)
+			continue;
 		/* AF_UNIX would be served with peer "?" and no
 		   per-source limit: TCP over IPv4 or IPv6 only. */
 		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0 &&
@@ -154,35 +160,108 @@ systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
 	return 0;
 }
 
+/* Whether name is one of the hand-over's (handover.h), not systemd's. */
+static int
+systemd_ours(const char *name)
+{
+	return strncmp(name, EO_HO_FD_TCP, strlen(EO_HO_FD_TCP)) == 0 ||
+	    strncmp(name, EO_HO_FD_UDP, strlen(EO_HO_FD_UDP)) == 0 ||
+	    strcmp(name, EO_HO_FD_CONN) == 0 ||
+	    strcmp(name, EO_HO_FD_STATE) == 0;
+}
+
+/* The address, non-blocking, close-on-exec: ready to listen on. */
+static void
+systemd_prepare(struct systemd_socket *s)
+{
+	struct cfg_addr *a = &s->addr;
+	int fl = fcntl(s->fd, F_GETFL);
+
+	a->len = sizeof(a->ss);
+	if (getsockname(s->fd, (struct sockaddr *)&a->ss, &a->len) == -1)
+		a->len = 0;
+	peer_format((struct sockaddr *)&a->ss, a->text, sizeof(a->text));
+	/* libevent's accept loop needs a non-blocking socket. */
+	fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(s->fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Moves the hand-over's descriptors from sd[0..*n) into inh. */
+static int
+systemd_split(struct systemd_socket *sd, int *n, struct systemd_inherited *inh)
+{
+	int i, kept = 0;
+
+	inh->conns = calloc((size_t)*n, sizeof(*inh->conns));
+	inh->ours = calloc((size_t)*n, sizeof(*inh->ours));
+	if (inh->conns == NULL || inh->ours == NULL)
+		return -1;
+	for (i = 0; i < *n; i++) {
+		fcntl(sd[i].fd, F_SETFD, FD_CLOEXEC);
+		if (!systemd_ours(sd[i].name))
+			sd[kept++] = sd[i];
+		else if (strcmp(sd[i].name, EO_HO_FD_CONN) == 0)
+			inh->conns[inh->nconns++] = sd[i].fd;
+		else if (strcmp(sd[i].name, EO_HO_FD_STATE) != 0)
+			inh->ours[inh->nours++] = sd[i];
+		else if (inh->state_fd == -1)
+			inh->state_fd = sd[i].fd;
+		else
+			close(sd[i].fd);	/* one state is enough */
+	}
+	*n = kept;
+	return 0;
+}
+
+void
+systemd_inherited_free(struct systemd_inherited *inh)
+{
+	size_t i;
+
+	for (i = 0; i < inh->nconns; i++)
+		if (inh->conns[i] != -1)
+			close(inh->conns[i]);
+	for (i = 0; i < inh->nours; i++)
+		if (inh->ours[i].fd != -1)
+			close(inh->ours[i].fd);
+	if (inh->state_fd != -1)
+		close(inh->state_fd);
+	free(inh->conns);
+	free(inh->ours);
+	memset(inh, 0, sizeof(*inh));
+	inh->state_fd = -1;
+}
+
 int
 systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
-    char *err, size_t errlen)
+    struct systemd_inherited *inh, char *err, size_t errlen)
 {
 	struct systemd_socket *sd;
+	size_t j;
 	int i, n = systemd_sockets(&sd, err, errlen);
 
 	*out = NULL;
+	memset(inh, 0, sizeof(*inh));
+	inh->state_fd = -1;
 	if (n <= 0)
 		return n;
-	if (systemd_match(cfg, sd, n, err, errlen) == -1) {
-		for (i = 0; i < n; i++)
-			close(sd[i].fd);
-		free(sd);
-		return -1;
+	if (systemd_split(sd, &n, inh) == -1) {
+		snprintf(err, errlen, "socket activation: out of memory");
+		goto fail;
 	}
-	for (i = 0; i < n; i++) {
-		struct cfg_addr *a = &sd[i].addr;
-		int fl = fcntl(sd[i].fd, F_GETFL);
-
-		a->len = sizeof(a->ss);
-		if (getsockname(sd[i].fd, (struct sockaddr *)&a->ss, &a->len) ==
-		    -1)
-			a->len = 0;
-		peer_format((struct sockaddr *)&a->ss, a->text, sizeof(a->text));
-		/* libevent's accept loop needs a non-blocking socket. */
-		fcntl(sd[i].fd, F_SETFL, fl | O_NONBLOCK);
-		fcntl(sd[i].fd, F_SETFD, FD_CLOEXEC);
-	}
+	/* Only the hand-over's: not socket-activated. */
+	if (n > 0 && systemd_match(cfg, sd, n, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < n; i++)
+		systemd_prepare(&sd[i]);
+	for (j = 0; j < inh->nours; j++)
+		systemd_prepare(&inh->ours[j]);
 	*out = sd;
 	return n;
+fail:
+	for (i = 0; i < n; i++)
+		close(sd[i].fd);
+	free(sd);
+	systemd_inherited_free(inh);
+	return -1;
 }

@@ -20,6 +20,7 @@
 
 #include "conn.h"
 #include "guard.h"
+#include "handover.h"
 #include "log.h"
 #include "stats.h"
 #include "udp.h"
@@ -32,7 +33,9 @@ enum wmsg_type {
 	EO_WM_STOP,
 	EO_WM_UDP_SERVE,	/* serve msg.us under msg.lc, msg.guard */
 	EO_WM_UDP_PARK,
-	EO_WM_UDP_CLOSE
+	EO_WM_UDP_CLOSE,
+	EO_WM_FREEZE,		/* export msg.fz, wait to be thawed */
+	EO_WM_RESUME		/* adopt msg.ho where msg.rec left it */
 };
 
 #define EO_TICK_US	1000000	/* the tick's period */
@@ -43,6 +46,8 @@ struct wmsg {
 	struct udp_sock		*us;
 	const struct cfg_listener *lc;
 	struct guard		*guard;
+	struct worker_freeze	*fz;
+	struct ho_conn		*rec;
 };
 
 struct worker {
@@ -124,6 +129,25 @@ worker_udp_mail(struct worker *w, struct wmsg *m)
 	}
 }
 
+/*
+ * A restart: the connections written out, then this thread waits,
+ * touching nothing, until the process execs (the thread ends with it)
+ * or the restart fails and the main thread thaws it: then it goes on
+ * as if nothing happened, the sockets' events still registered.
+ */
+static void
+worker_frozen(struct worker *w, struct worker_freeze *fz)
+{
+	fz->fds = calloc(w->home.nconns + 1, sizeof(*fz->fds));
+	fz->failed = fz->fds == NULL ||
+	    conn_export(&w->home, &fz->buf, fz->fds, &fz->nfds) == -1;
+	sem_post(&fz->done);
+	while (sem_wait(&fz->thaw) == -1)
+		;
+	/* Told once more: then the main thread may free fz. */
+	sem_post(&fz->done);
+}
+
 static void
 worker_wakecb(evutil_socket_t fd, short what, void *arg)
 {
@@ -158,6 +182,12 @@ worker_wakecb(evutil_socket_t fd, short what, void *arg)
 				break;
 			case EO_WM_STOP:
 				event_base_loopbreak(w->base);
+				break;
+			case EO_WM_FREEZE:
+				worker_frozen(w, m->fz);
+				break;
+			case EO_WM_RESUME:
+				conn_resume(&w->home, &m->ho, m->rec);
 				break;
 			}
 		}
@@ -251,8 +281,10 @@ worker_free(struct worker *w)
 	for (i = 0; i < w->qlen; i++) {
 		struct wmsg *m = &w->q[(w->qhead + i) % w->qcap];
 
-		if (m->type == EO_WM_CONN)
+		if (m->type == EO_WM_CONN || m->type == EO_WM_RESUME)
 			conn_handoff_release(w->home.stats, &m->ho);
+		if (m->type == EO_WM_RESUME)
+			free(m->rec);
 		else if (w->udp.base != NULL)
 			worker_udp_mail(w, m);	/* sockets are closed below */
 	}
@@ -356,6 +388,37 @@ worker_dispatch(struct worker *w, const struct conn_handoff *ho)
 		return -1;
 	}
 	return 0;
+}
+
+int
+worker_resume(struct worker *w, const struct conn_handoff *ho,
+    struct ho_conn *rec)
+{
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = EO_WM_RESUME;
+	m.ho = *ho;
+	m.rec = rec;
+	atomic_fetch_add_explicit(&w->home.load, 1, memory_order_relaxed);
+	if (worker_post(w, &m) == -1) {
+		atomic_fetch_sub_explicit(&w->home.load, 1,
+		    memory_order_relaxed);
+		return -1;
+	}
+	return 0;
+}
+
+void
+worker_freeze(struct worker *w, struct worker_freeze *fz)
+{
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = EO_WM_FREEZE;
+	m.fz = fz;
+	while (worker_post(w, &m) == -1)
+		usleep(1000);
 }
 
 static void

@@ -112,6 +112,7 @@ chargen_dgram(const void *vopts, const unsigned char *in, size_t inlen,
 const struct protocol proto_chargen = {
 	.name = "chargen",
 	.state_size = sizeof(struct chargen_state),
+	.state_version = 1,
 	.opts_parse = chargen_opts_parse,
 	.opts_free = chargen_opts_free,
 	.input = chargen_input,

@@ -548,6 +548,7 @@ daytime_dgram(const void *opts, const unsigned char *in, size_t inlen,
 const struct protocol proto_daytime = {
 	.name = "daytime",
 	.state_size = sizeof(struct daytime_state),
+	.state_version = 1,
 	.opts_parse = daytime_opts_parse,
 	.opts_free = daytime_opts_free,
 	.input = proto_drop_close,

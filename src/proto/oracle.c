@@ -315,6 +315,7 @@ oracle_close_why(const void *vstate, const void *vopts)
 const struct protocol proto_oracle = {
 	.name = "oracle",
 	.state_size = sizeof(struct oracle_state),
+	.state_version = 1,
 	.opts_parse = oracle_opts_parse,
 	.opts_free = oracle_opts_free,
 	.unit_timeout = oracle_unit_timeout,

@@ -69,6 +69,7 @@ time_dgram(const void *opts, const unsigned char *in, size_t inlen,
 const struct protocol proto_time = {
 	.name = "time",
 	.state_size = sizeof(struct time_state),
+	.state_version = 1,
 	.opts_parse = proto_no_opts_parse,
 	.opts_free = proto_no_opts_free,
 	.input = proto_drop_close,

@@ -1,0 +1,503 @@
+/*
+ * Restarts that keep every connection: the old process writes its
+ * connections out (handover.h) and the new one takes them back.
+ *
+ * SIGUSR2, without systemd: once `-t` has passed (reload.c runs it as
+ * for SIGHUP), accepting stops (the listening sockets stay open, so
+ * clients queue in their backlog), each worker writes out its own
+ * connections and stays frozen, the state goes into a sealed memfd,
+ * and the process execs the binary at the path it was started from,
+ * with its own argv: the same PID, so systemd and pid files keep
+ * tracking it.
+ *
+ * The descriptors travel the systemd way, as LISTEN_FDS from 3 on, but
+ * it is the new process that moves them there (restart_arrange_fds(),
+ * first thing in main()), from the numbers the old one lists in
+ * EO_HANDOVER_FDS.  Moving them before exec would overwrite whatever
+ * holds 3.. now (the event loop's own descriptors): an exec that then
+ * failed could not go back to serving.  This way a failed exec only
+ * has to set close-on-exec again and thaw the workers.
+ *
+ * Threads: main thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "handover.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "server_internal.h"
+#include "stats.h"
+#include "systemd.h"
+#include "worker.h"
+
+#define EO_HANDOVER_ENV	"EO_HANDOVER_FDS"
+#define EO_HO_TALLY_MAX	32		/* closing reasons logged apart */
+
+static char **restart_argv;
+
+void
+restart_set_argv(char **argv)
+{
+	restart_argv = argv;
+}
+
+/* ---- the new process: descriptors into place ---------------------- */
+
+/* Parses EO_HANDOVER_FDS into a malloc'd array; -1 if malformed. */
+static long
+restart_fd_list(const char *s, int **out)
+{
+	long i, n = 1;
+	const char *p;
+	char *end;
+
+	for (p = s; *p != '\0'; p++)
+		n += *p == ',';
+	if ((*out = calloc((size_t)n, sizeof(**out))) == NULL)
+		return -1;
+	for (i = 0, p = s; i < n; i++, p = end + 1) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p || v < 3 || v > 1 << 30 ||
+		    (*end != ',' && *end != '\0')) {
+			free(*out);
+			return -1;
+		}
+		(*out)[i] = (int)v;
+	}
+	return n;
+}
+
+int
+restart_arrange_fds(void)
+{
+	const char *s = getenv(EO_HANDOVER_ENV);
+	char v[32];
+	int *fds, *tmp;
+	long i, n;
+
+	if (s == NULL)
+		return 0;
+	if ((n = restart_fd_list(s, &fds)) == -1 ||
+	    (tmp = calloc((size_t)n, sizeof(*tmp))) == NULL)
+		return -1;
+	/* First above the target range, so that no dup2() below closes
+	   one still to be moved; then down into 3..3+n-1. */
+	for (i = 0; i < n; i++) {
+		tmp[i] = fcntl(fds[i], F_DUPFD, (int)(3 + n));
+		close(fds[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (tmp[i] == -1 || dup2(tmp[i], (int)(3 + i)) == -1)
+			open("/dev/null", O_RDONLY);	/* keeps the order */
+		if (tmp[i] != -1)
+			close(tmp[i]);
+	}
+	free(fds);
+	free(tmp);
+	unsetenv(EO_HANDOVER_ENV);
+	snprintf(v, sizeof(v), "%ld", n);
+	setenv("LISTEN_FDS", v, 1);
+	snprintf(v, sizeof(v), "%ld", (long)getpid());
+	setenv("LISTEN_PID", v, 1);
+	return 0;
+}
+
+/* ---- the old process: freeze, write out, exec --------------------- */
+
+static void
+restart_thaw(struct server *srv, struct worker_freeze *fz)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		sem_post(&fz[i].thaw);
+		while (sem_wait(&fz[i].done) == -1)
+			;
+		ho_buf_free(&fz[i].buf);
+		free(fz[i].fds);
+		sem_destroy(&fz[i].done);
+		sem_destroy(&fz[i].thaw);
+	}
+	free(fz);
+}
+
+/* Every worker frozen, its connections written out; NULL: no memory. */
+static struct worker_freeze *
+restart_freeze(struct server *srv)
+{
+	struct worker_freeze *fz = calloc(srv->nworkers, sizeof(*fz));
+	unsigned i;
+
+	if (fz == NULL)
+		return NULL;
+	for (i = 0; i < srv->nworkers; i++) {
+		sem_init(&fz[i].done, 0, 0);
+		sem_init(&fz[i].thaw, 0, 0);
+		worker_freeze(srv->workers[i], &fz[i]);
+	}
+	for (i = 0; i < srv->nworkers; i++)
+		while (sem_wait(&fz[i].done) == -1)
+			;
+	return fz;
+}
+
+/* The workers' records behind one header, in a sealed memfd; or -1. */
+static int
+restart_state(struct server *srv, struct worker_freeze *fz)
+{
+	struct ho_buf b;
+	size_t n = 0, off, len;
+	unsigned i;
+	ssize_t w;
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	for (i = 0; i < srv->nworkers; i++) {
+		if (fz[i].failed)
+			return -1;
+		n += fz[i].nfds;
+	}
+	ho_put_header(&b, (uint32_t)n);
+	for (i = 0; i < srv->nworkers; i++)
+		ho_buf_add(&b, fz[i].buf.data, fz[i].buf.len);
+	if (b.failed || (fd = memfd_create(EO_HO_FD_STATE, MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) == -1) {
+		ho_buf_free(&b);
+		return -1;
+	}
+	len = b.len;
+	for (off = 0; off < len; off += (size_t)w)
+		if ((w = write(fd, b.data + off, len - off)) <= 0)
+			break;
+	ho_buf_free(&b);
+	/* Sealed: the new process reads exactly what was written. */
+	if (off < len || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One more descriptor to hand over: its number and name listed. */
+static void
+restart_list_one(struct ho_buf *fds, struct ho_buf *names, int fd,
+    const char *prefix, const char *name)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%s%d", fds->len ? "," : "", fd);
+	ho_buf_add(fds, num, strlen(num));
+	if (names->len > 0)
+		ho_buf_add(names, ":", 1);
+	ho_buf_add(names, prefix, strlen(prefix));
+	ho_buf_add(names, name, strlen(name));
+}
+
+/*
+ * Lists every descriptor to hand over, systemd's sockets under their
+ * own name; on sets close-on-exec off, off sets it back.
+ */
+static int
+restart_list(struct server *srv, struct worker_freeze *fz, int state,
+    int on, struct ho_buf *fds, struct ho_buf *names)
+{
+	size_t i, j;
+	unsigned k;
+
+	for (i = 0; i < srv->nsocks; i++) {
+		struct listen_sock *ls = srv->socks[i];
+
+		if (ls->fd == -1)
+			continue;
+		fcntl(ls->fd, F_SETFD, on ? 0 : FD_CLOEXEC);
+		restart_list_one(fds, names, ls->fd, ls->sd_name != NULL ?
+		    "" : ls->dgram ? EO_HO_FD_UDP : EO_HO_FD_TCP,
+		    ls->sd_name != NULL ? ls->sd_name : listen_sock_owner(ls));
+	}
+	for (k = 0; k < srv->nworkers; k++)
+		for (j = 0; j < fz[k].nfds; j++) {
+			fcntl(fz[k].fds[j], F_SETFD, on ? 0 : FD_CLOEXEC);
+			restart_list_one(fds, names, fz[k].fds[j], "",
+			    EO_HO_FD_CONN);
+		}
+	fcntl(state, F_SETFD, on ? 0 : FD_CLOEXEC);
+	restart_list_one(fds, names, state, "", EO_HO_FD_STATE);
+	ho_buf_add(fds, "", 1);
+	ho_buf_add(names, "", 1);
+	return fds->failed || names->failed ? -1 : 0;
+}
+
+/* Execs with fz's connections; returns only if that failed. */
+static void
+restart_handover(struct server *srv, struct worker_freeze *fz)
+{
+	struct ho_buf fds, names;
+	size_t n = 0;
+	unsigned i;
+	int state;
+
+	memset(&fds, 0, sizeof(fds));
+	memset(&names, 0, sizeof(names));
+	if ((state = restart_state(srv, fz)) == -1) {
+		log_warn("restart: cannot write the state out");
+		return;
+	}
+	for (i = 0; i < srv->nworkers; i++)
+		n += fz[i].nfds;
+	if (restart_list(srv, fz, state, 1, &fds, &names) == 0) {
+		log_notice("restart: handing %zu connection%s over to a new %s",
+		    n, n == 1 ? "" : "s", reload_exe_path());
+		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
+		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
+		execv(reload_exe_path(), restart_argv);
+		log_warn("restart: cannot execute %s", reload_exe_path());
+		unsetenv(EO_HANDOVER_ENV);
+		unsetenv("LISTEN_FDNAMES");
+	} else
+		log_warnx("restart: out of memory");
+	restart_list(srv, fz, state, 0, &fds, &names);
+	ho_buf_free(&fds);
+	ho_buf_free(&names);
+	close(state);
+}
+
+void
+restart_exec(struct server *srv)
+{
+	struct worker_freeze *fz;
+
+	if (srv->stopping || restart_argv == NULL)
+		return;
+	/* The sockets stay open: clients wait in their queues. */
+	acceptor_set_accepting(srv, 0);
+	if ((fz = restart_freeze(srv)) == NULL)
+		log_warnx("restart: out of memory");
+	else {
+		restart_handover(srv, fz);
+		restart_thaw(srv, fz);
+	}
+	log_warnx("restart failed: still serving as before");
+	if (!srv->paused)
+		acceptor_set_accepting(srv, 1);
+}
+
+/* ---- the new process: taking connections back --------------------- */
+
+/* Why connections of one listener were closed, and how many. */
+struct restart_tally {
+	char		 listener[EO_NAME_MAX + 1];
+	const char	*why;
+	unsigned	 n;
+};
+
+static void
+restart_count(struct restart_tally *t, size_t *nt, const char *listener,
+    const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < *nt; i++)
+		if (t[i].why == why && strcmp(t[i].listener, listener) == 0)
+			break;
+	if (i == *nt) {
+		if (*nt == EO_HO_TALLY_MAX)
+			i = *nt - 1;	/* lumped with the last one */
+		else {
+			snprintf(t[i].listener, sizeof(t[i].listener), "%s",
+			    listener);
+			t[i].why = why;
+			t[i].n = 0;
+			(*nt)++;
+		}
+	}
+	t[i].n++;
+}
+
+/*
+ * Closes a connection that cannot be carried, cleanly: what it was
+ * owed sent if the socket takes it, the client told EOF, what it sent
+ * meanwhile read first (closing over unread input would reset it).
+ */
+static void
+restart_close(int fd, const struct ho_conn *rec)
+{
+	char buf[4096];
+	int i;
+
+	if (rec != NULL && rec->queued_len > 0)
+		(void)send(fd, rec->queued, rec->queued_len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	for (i = 0; i < 64 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+	    i++)
+		;
+	close(fd);
+}
+
+static struct listener *
+restart_listener(struct server *srv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlis; i++)
+		if (strcmp(listener_name(srv->lis[i]), name) == 0)
+			return srv->lis[i];
+	return NULL;
+}
+
+/* Admits rec under l and gives it to a worker; NULL, or why not. */
+static const char *
+restart_carry(struct server *srv, struct listener *l, int fd,
+    const struct ho_conn *rec)
+{
+	const struct cfg_listener *lc = listener_config(l);
+	struct peer_key none = { 0, { 0 } };
+	struct conn_handoff ho;
+	struct ho_conn *copy;
+	struct worker *w;
+	int per_source;
+	const char *why;
+
+	if ((why = conn_import_refusal(lc, rec)) != NULL)
+		return why;
+	/* Counted as the acceptor counts: behind a proxy, not per source. */
+	if (listener_admit(l, lc->proxy_protocol ? &none : &rec->client,
+	    &per_source) != EO_ADMIT_OK)
+		return "over the listener's limits";
+	memset(&ho, 0, sizeof(ho));
+	ho.fd = fd;
+	ho.lis = l;
+	ho.lc = lc;
+	ho.peer = rec->client;
+	ho.per_source = (uint8_t)per_source;
+	cfg_ref(lc->cfg);
+	stats_add(&srv->stats.conns, 1);
+	w = srv->workers[srv->rr++ % srv->nworkers];
+	if ((copy = ho_conn_dup(rec)) == NULL ||
+	    worker_resume(w, &ho, copy) == -1) {
+		free(copy);
+		/* Gives the counts back and closes fd. */
+		conn_handoff_release(&srv->stats, &ho);
+		return "out of memory";
+	}
+	return NULL;
+}
+
+/* One inherited connection: carried, or closed and counted why. */
+static int
+restart_take(struct server *srv, int fd, const struct ho_conn *recs,
+    long nrecs, unsigned char *used, struct restart_tally *t, size_t *nt)
+{
+	struct ho_addr local, peer;
+	struct listener *l;
+	const char *why;
+	long i;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (ho_sock_ends(fd, &local, &peer) == -1) {
+		close(fd);	/* the client is gone */
+		return 0;
+	}
+	for (i = 0; i < nrecs; i++)
+		if (!used[i] && ho_addr_equal(&local, &recs[i].local) &&
+		    ho_addr_equal(&peer, &recs[i].peer))
+			break;
+	if (i == nrecs) {
+		restart_count(t, nt, "?", "no saved state");
+		restart_close(fd, NULL);
+		return 0;
+	}
+	used[i] = 1;
+	if ((l = restart_listener(srv, recs[i].listener)) == NULL)
+		why = "no such listener";
+	else if ((why = restart_carry(srv, l, fd, &recs[i])) == NULL)
+		return 1;
+	restart_count(t, nt, recs[i].listener, why);
+	if (strcmp(why, "out of memory") != 0)	/* else already closed */
+		restart_close(fd, &recs[i]);
+	return 0;
+}
+
+/* The whole state blob from fd, parsed; -1 with the reason in err. */
+static long
+restart_read(int fd, unsigned char **blob, struct ho_conn **recs,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	size_t off = 0;
+	ssize_t r;
+
+	*blob = NULL;
+	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+	    (*blob = malloc((size_t)st.st_size)) == NULL) {
+		snprintf(err, errlen, "cannot read it: %s", strerror(errno));
+		return -1;
+	}
+	while (off < (size_t)st.st_size && (r = pread(fd, *blob + off,
+	    (size_t)st.st_size - off, (off_t)off)) > 0)
+		off += (size_t)r;
+	return ho_parse(*blob, off, recs, err, errlen);
+}
+
+static void
+restart_report(const struct restart_tally *t, size_t nt, size_t carried)
+{
+	size_t i;
+
+	for (i = 0; i < nt; i++)
+		log_warnx("restart: %u connection%s of listener \"%s\" "
+		    "closed: %s", t[i].n, t[i].n == 1 ? "" : "s",
+		    t[i].listener, t[i].why);
+	log_notice("restart: %zu connection%s carried over", carried,
+	    carried == 1 ? "" : "s");
+}
+
+void
+restart_import(struct server *srv, struct systemd_inherited *inh)
+{
+	struct restart_tally t[EO_HO_TALLY_MAX];
+	struct ho_conn *recs = NULL;
+	unsigned char *blob = NULL, *used = NULL;
+	size_t i, nt = 0, carried = 0;
+	char err[256] = "no saved state";
+	long n = -1;
+
+	if (inh->nconns == 0 && inh->state_fd == -1)
+		return;
+	if (inh->state_fd != -1)
+		n = restart_read(inh->state_fd, &blob, &recs, err, sizeof(err));
+	if (n >= 0 && (used = calloc((size_t)n + 1, 1)) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		n = -1;
+	}
+	if (n < 0)
+		log_warnx("restart: the saved state is unusable (%s): closing "
+		    "the %zu connection%s handed over", err, inh->nconns,
+		    inh->nconns == 1 ? "" : "s");
+	for (i = 0; i < inh->nconns; i++) {
+		if (n < 0)
+			restart_close(inh->conns[i], NULL);
+		else
+			carried += (size_t)restart_take(srv, inh->conns[i],
+			    recs, n, used, t, &nt);
+		inh->conns[i] = -1;
+	}
+	if (n >= 0)
+		restart_report(t, nt, carried);
+	free(used);
+	free(recs);
+	free(blob);
+}
