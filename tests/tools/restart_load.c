@@ -21,15 +21,19 @@
  * finished (end of input counts as "done").  Then the oracle clients
  * finish, the echo streams run -a seconds more, stop, and must get back
  * every byte they sent.  "ready" is printed on standard output once
- * every client is connected and the half questions are sent.
+ * every client is connected, the half questions are sent and the
+ * streams have run -w seconds (1).
  *
- * What it measures about the restart: the longest silence after the
- * "restart" command, an interval in which no echo byte arrived and no
- * round trip completed on any client, and when it ended, counted from
- * the command.  With the streams running, the service is silent only
- * while no process serves: the end of that silence is the first byte
- * served by the new process.  The longest silence before the command
- * is printed as well, as the baseline of this machine's jitter.
+ * What it measures about the restart: the longest silence that began
+ * between the "restart" and "done" commands, an interval in which no
+ * echo byte arrived and no round trip completed on any client, and when
+ * it ended, counted from "restart".  With the streams running, the
+ * service is silent only while no process serves, and the hand-over
+ * starts and ends within that window: the end of that silence is the
+ * first byte served by the new process.  The longest silence before
+ * "restart" (the streams run -w seconds before "ready") is printed as
+ * the baseline of this machine's jitter: a hand-over shorter than it
+ * cannot be told apart.
  *
  * Exit status: 0 every error count is 0, 1 some count is not, 2 usage
  * or setup failure, 3 the hard deadline (-d) passed.
@@ -108,7 +112,8 @@ static struct {
 	int		 deadline;	/* seconds, whole run */
 	int		 loop_timeout;	/* seconds, one attempt */
 	int		 max_questions;
-} opt = { "127.0.0.1", 0, 0, 0, 1000, 100, 4, 4096, 200, 3, 120, 30, 2 };
+	int		 warmup;	/* seconds of streams before "ready" */
+} opt = { "127.0.0.1", 0, 0, 0, 1000, 100, 4, 4096, 200, 3, 120, 30, 2, 1 };
 
 static int		 ep;
 static struct client	*clients;
@@ -156,7 +161,7 @@ served(int64_t t)
 	if (t_restart == 0) {
 		if (t_start != 0 && gap > gap_before)
 			gap_before = gap;
-	} else if (gap > gap_after) {
+	} else if (gap > gap_after && (t_done == 0 || last_rx < t_done)) {
 		gap_after = gap;
 		gap_end = t - t_restart;
 	}
@@ -700,7 +705,7 @@ usage(void)
 	    "           [-C connect loops] [-r echo bytes/s per client]\n"
 	    "           [-R connects/s] [-a seconds after done]\n"
 	    "           [-d deadline seconds] [-t connect-loop timeout]\n"
-	    "           [-m max_questions (2)]\n"
+	    "           [-m max_questions (2)] [-w warm-up seconds]\n"
 	    "commands on stdin: \"restart\", then \"done\"\n");
 	exit(2);
 }
@@ -723,7 +728,7 @@ parse_args(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:C:d:E:e:h:l:m:o:Q:R:r:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:C:d:E:e:h:l:m:o:Q:R:r:t:w:")) != -1) {
 		switch (ch) {
 		case 'a': opt.after = num(optarg, 0, 3600); break;
 		case 'C': opt.nloop = num(optarg, 0, 1000); break;
@@ -737,6 +742,7 @@ parse_args(int argc, char **argv)
 		case 'Q': opt.noracle = num(optarg, 0, 100000); break;
 		case 'R': opt.loop_rate = num(optarg, 1, 100000); break;
 		case 'r': opt.rate = num(optarg, 1, 100000000); break;
+		case 'w': opt.warmup = num(optarg, 0, 3600); break;
 		case 't': opt.loop_timeout = num(optarg, 1, 3600); break;
 		default: usage();
 		}
@@ -812,6 +818,7 @@ int
 main(int argc, char **argv)
 {
 	int64_t begin, last_tick, drain_until = 0;
+	int ready = 0;
 
 	parse_args(argc, argv);
 	setup();
@@ -821,8 +828,11 @@ main(int argc, char **argv)
 
 		if (t - begin > (int64_t)opt.deadline * 1000000000)
 			return report(1);
-		if (t_start == 0 && setup_more()) {
+		if (t_start == 0 && setup_more())
 			t_start = last_rx = t;
+		if (t_start != 0 && !ready &&
+		    t - t_start >= (int64_t)opt.warmup * 1000000000) {
+			ready = 1;
 			printf("ready\n");
 			fflush(stdout);
 		}
