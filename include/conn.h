@@ -105,15 +105,23 @@ struct ho_conn;
 int	conn_carriable(const struct cfg_listener *lc);
 /*
  * Writes a record for each connection of h to b and its socket to
- * fds (room for h->nconns); *nfds says how many.  Nothing changes:
- * the worker must not run its loop until it execs or goes on.
- * -1 if out of memory.
+ * fds (room for h->nconns); *nfds says how many.  Those that cannot
+ * be carried (!conn_carriable()) are closed, *nclosed says how many.
+ * Nothing else changes: the worker must not run its loop until it
+ * execs or goes on.  -1 if out of memory.
  */
 int	conn_export(struct conn_home *h, struct ho_buf *b, int *fds,
-	    size_t *nfds);
+	    size_t *nfds, unsigned *nclosed);
 /* Why rec cannot be served under lc (a static string), or NULL. */
 const char *conn_import_refusal(const struct cfg_listener *lc,
 	    const struct ho_conn *rec);
+/*
+ * Counts rec against l as it was counted before the restart (per
+ * source or not); NULL, or why not.  Given back by
+ * listener_release(l, &rec->client, *per_source).
+ */
+const char *conn_import_admit(struct listener *l, const struct ho_conn *rec,
+	    int *per_source);
 /*
  * Takes over ho (already counted, as for conn_adopt()) and resumes it
  * where rec left it; frees rec.

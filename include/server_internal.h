@@ -84,6 +84,9 @@ struct server {
 	size_t			 check_len;
 	int			 check_again;	/* SIGHUP during the check */
 	int			 check_restart;	/* the check is SIGUSR2's */
+	char			**stored;	/* names in systemd's fd
+						   store: our listeners' */
+	size_t			 nstored;
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -166,6 +169,23 @@ struct systemd_inherited;
 void	restart_exec(struct server *srv);
 /* At start, after the first plan: takes back inh's connections. */
 void	restart_import(struct server *srv, struct systemd_inherited *inh);
+/*
+ * Under systemd, after each plan: our own listening sockets into the
+ * fd store (eo-l-NAME, eo-u-NAME), so that after a crash systemd still
+ * holds them and clients queue until we are back; those of listeners
+ * that are gone taken out.
+ */
+void	restart_store_listeners(struct server *srv);
+/* Remembers name as in the fd store, once; -1 if out of memory. */
+int	restart_stored_name(struct server *srv, const char *name);
+/* A real stop: our listening sockets out of the store, first. */
+void	restart_store_forget(struct server *srv);
+/*
+ * SIGTERM for a restart (systemd_restarting()): every connection and
+ * the state into the fd store, then exit 0 without draining.  Returns
+ * only if that failed: the caller then stops as usual.
+ */
+void	restart_to_store(struct server *srv);
 
 /* metrics.c: the Prometheus endpoint, on evhttp, main thread. */
 int	metrics_init(struct server *srv);

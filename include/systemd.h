@@ -64,4 +64,24 @@ int	systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
 /* Closes what is left in inh (-1: taken) and frees it. */
 void	systemd_inherited_free(struct systemd_inherited *inh);
 
+/* Whether systemd (or a harness) listens to our notifications. */
+int	systemd_notifying(void);
+/*
+ * The fd store (FileDescriptorStoreMax=): keeps n descriptors under
+ * name, in batches of SCM_MAX_FD; -1 if a message failed (0 without
+ * systemd, as every call here).  systemd ignores a descriptor it
+ * already holds.
+ */
+int	systemd_store(const char *name, const int *fds, size_t n);
+/* Drops every stored descriptor named name. */
+void	systemd_store_remove(const char *name);
+/*
+ * At SIGTERM: whether systemd stops us to restart us, so that the
+ * connections go to the fd store rather than drain.  Asked over D-Bus:
+ * our unit (GetUnitByPID) has a job pending, and its JobType is a
+ * restart (ho_job_is_restart()).  No NOTIFY_SOCKET, no bus, no job,
+ * any error: a stop.  job says what was found, for the log.
+ */
+int	systemd_restarting(char *job, size_t len);
+
 #endif

@@ -52,13 +52,15 @@ void	worker_udp_close(struct worker *w, struct udp_sock *us);
 /*
  * A restart (main thread): worker_freeze() asks w to write out its
  * connections into fz->buf and their sockets into fz->fds (malloc'd),
- * post fz->done, and wait, frozen, for fz->thaw; thawed, it posts
- * fz->done once more and serves on.  fz->failed: out of memory.
+ * close those it cannot (fz->nclosed), post fz->done, and wait,
+ * frozen, for fz->thaw; thawed, it posts fz->done once more and serves
+ * on.  fz->failed: out of memory.
  */
 struct worker_freeze {
 	struct ho_buf		 buf;
 	int			*fds;
 	size_t			 nfds;
+	unsigned		 nclosed;	/* not carriable: closed */
 	int			 failed;
 	sem_t			 done;
 	sem_t			 thaw;

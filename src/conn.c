@@ -1331,14 +1331,22 @@ conn_to_record(struct conn *c, struct ho_conn *r, uint32_t now)
 }
 
 int
-conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds)
+conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
+    unsigned *nclosed)
 {
 	struct ho_conn r;
-	struct conn *c;
+	struct conn *c, *next;
 	uint32_t now = mono_ms();
 
 	*nfds = 0;
-	TAILQ_FOREACH(c, &h->conns, c_entry) {
+	*nclosed = 0;
+	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		if (!conn_carriable(c->c_lc)) {
+			conn_close(c, "restart (TLS state cannot be carried)");
+			(*nclosed)++;
+			continue;
+		}
 		if (conn_to_record(c, &r, now) == -1)
 			continue;
 		if (r.queued_len > 0 && r.queued == NULL)
@@ -1356,7 +1364,7 @@ conn_import_refusal(const struct cfg_listener *lc, const struct ho_conn *rec)
 	const struct protocol *p = lc->proto;
 
 	if (!conn_carriable(lc))
-		return "its state cannot be carried";
+		return "its listener's connections cannot be carried (TLS)";
 	if (strcmp(rec->proto, p->name) != 0)
 		return "its listener's protocol changed";
 	if (rec->pstate_len != p->state_size ||
@@ -1368,13 +1376,38 @@ conn_import_refusal(const struct cfg_listener *lc, const struct ho_conn *rec)
 	return NULL;
 }
 
+const char *
+conn_import_admit(struct listener *l, const struct ho_conn *rec,
+    int *per_source)
+{
+	const struct cfg_listener *lc = listener_config(l);
+	struct peer_key none = { 0, { 0 } };
+	int counted = (rec->flags & EO_CF_SOURCE) != 0;
+
+	/* Counted per source if it was: under its PROXY-named client
+	   behind a proxy (admitted by then), else under the peer. */
+	if (listener_admit(l, counted && !lc->proxy_protocol ?
+	    &rec->client : &none, per_source) != EO_ADMIT_OK)
+		return "over the listener's limits";
+	if (counted && lc->proxy_protocol && lc->max_per_source != 0) {
+		if (listener_admit_source(l, &rec->client,
+		    lc->max_per_source) == -1) {
+			listener_release(l, &none, 0);
+			return "over the listener's limits";
+		}
+		*per_source = 1;
+	}
+	return NULL;
+}
+
 /* Puts rec's state into c, fresh from conn_new(); -1: out of memory. */
 static int
 conn_restore(struct conn *c, const struct ho_conn *rec, uint32_t now)
 {
 	c->c_state = rec->state;
-	c->c_flags = (uint8_t)((rec->flags & ~EO_CF_READING) |
-	    (c->c_flags & (EO_CF_READING | EO_CF_SOURCE)));
+	/* Reading and the per-source count are this process's own. */
+	c->c_flags = (uint8_t)((rec->flags & ~(EO_CF_READING |
+	    EO_CF_SOURCE)) | (c->c_flags & (EO_CF_READING | EO_CF_SOURCE)));
 	c->c_peer = rec->client;
 	c->c_port = rec->client_port;
 	c->c_in = rec->in;

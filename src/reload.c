@@ -699,6 +699,7 @@ reload_apply(struct server *srv)
 		reload_failed(srv, "cannot open a listener, see the log");
 		return;
 	}
+	restart_store_listeners(srv);
 	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
 	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
 	    srv->nlis == 1 ? "" : "s");

@@ -18,6 +18,14 @@
  * failed could not go back to serving.  This way a failed exec only
  * has to set close-on-exec again and thaw the workers.
  *
+ * Under systemd, `systemctl restart` sends SIGTERM as a stop does;
+ * server.c asks systemd which it is (systemd_restarting()).  For a
+ * restart the same frozen export goes to systemd's fd store instead of
+ * an exec, and the process exits without draining; systemd passes it
+ * all to the next process, which takes it back here as after SIGUSR2.
+ * Our own listening sockets live in the store from the start, so that
+ * a crash does not refuse clients; a real stop takes them out first.
+ *
  * Threads: main thread only.
  */
 #include <errno.h>
@@ -42,7 +50,7 @@
 #include "worker.h"
 
 #define EO_HANDOVER_ENV	"EO_HANDOVER_FDS"
-#define EO_HO_TALLY_MAX	32		/* closing reasons logged apart */
+#define EO_HO_TALLY_MAX	32	/* closing reasons logged apart */
 
 static char **restart_argv;
 
@@ -138,7 +146,7 @@ static struct worker_freeze *
 restart_freeze(struct server *srv)
 {
 	struct worker_freeze *fz = calloc(srv->nworkers, sizeof(*fz));
-	unsigned i;
+	unsigned i, closed = 0;
 
 	if (fz == NULL)
 		return NULL;
@@ -147,9 +155,14 @@ restart_freeze(struct server *srv)
 		sem_init(&fz[i].thaw, 0, 0);
 		worker_freeze(srv->workers[i], &fz[i]);
 	}
-	for (i = 0; i < srv->nworkers; i++)
+	for (i = 0; i < srv->nworkers; i++) {
 		while (sem_wait(&fz[i].done) == -1)
 			;
+		closed += fz[i].nclosed;
+	}
+	if (closed > 0)
+		log_warnx("restart: %u connection%s closed: TLS state cannot "
+		    "be carried", closed, closed == 1 ? "" : "s");
 	return fz;
 }
 
@@ -364,19 +377,15 @@ restart_carry(struct server *srv, struct listener *l, int fd,
     const struct ho_conn *rec)
 {
 	const struct cfg_listener *lc = listener_config(l);
-	struct peer_key none = { 0, { 0 } };
 	struct conn_handoff ho;
 	struct ho_conn *copy;
 	struct worker *w;
 	int per_source;
 	const char *why;
 
-	if ((why = conn_import_refusal(lc, rec)) != NULL)
+	if ((why = conn_import_refusal(lc, rec)) != NULL ||
+	    (why = conn_import_admit(l, rec, &per_source)) != NULL)
 		return why;
-	/* Counted as the acceptor counts: behind a proxy, not per source. */
-	if (listener_admit(l, lc->proxy_protocol ? &none : &rec->client,
-	    &per_source) != EO_ADMIT_OK)
-		return "over the listener's limits";
 	memset(&ho, 0, sizeof(ho));
 	ho.fd = fd;
 	ho.lis = l;
@@ -477,6 +486,10 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 
 	if (inh->nconns == 0 && inh->state_fd == -1)
 		return;
+	/* Ours now: a stored connection must not outlive the service, nor
+	   come back after a later crash. */
+	systemd_store_remove(EO_HO_FD_CONN);
+	systemd_store_remove(EO_HO_FD_STATE);
 	if (inh->state_fd != -1)
 		n = restart_read(inh->state_fd, &blob, &recs, err, sizeof(err));
 	if (n >= 0 && (used = calloc((size_t)n + 1, 1)) == NULL) {
@@ -500,4 +513,133 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 	free(used);
 	free(recs);
 	free(blob);
+}
+
+/* ---- under systemd: the fd store ---------------------------------- */
+
+void
+restart_store_forget(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nstored; i++) {
+		systemd_store_remove(srv->stored[i]);
+		free(srv->stored[i]);
+	}
+	free(srv->stored);
+	srv->stored = NULL;
+	srv->nstored = 0;
+}
+
+/* Remembers name as in systemd's fd store, once. */
+int
+restart_stored_name(struct server *srv, const char *name)
+{
+	char **v;
+	size_t i;
+
+	for (i = 0; i < srv->nstored; i++)
+		if (strcmp(srv->stored[i], name) == 0)
+			return 0;
+	if ((v = reallocarray(srv->stored, srv->nstored + 1,
+	    sizeof(*v))) == NULL)
+		return -1;
+	srv->stored = v;
+	if ((v[srv->nstored] = strdup(name)) == NULL)
+		return -1;
+	srv->nstored++;
+	return 0;
+}
+
+/* Listener l's own sockets into the store; its name kept to remove. */
+static void
+restart_store_one(struct server *srv, struct listener *l, int *fds)
+{
+	const struct cfg_listener *lc = listener_config(l);
+	char name[EO_NAME_MAX + 8];
+	size_t i, n = 0;
+
+	for (i = 0; i < srv->nsocks; i++)
+		if (srv->socks[i]->lis == l && srv->socks[i]->sd_name == NULL &&
+		    srv->socks[i]->fd != -1)
+			fds[n++] = srv->socks[i]->fd;
+	if (n == 0)
+		return;
+	snprintf(name, sizeof(name), "%s%s", lc->udp ? EO_HO_FD_UDP :
+	    EO_HO_FD_TCP, lc->name);
+	if (restart_stored_name(srv, name) == -1)
+		return;		/* could not be taken out later */
+	if (systemd_store(name, fds, n) == -1)
+		log_warnx("listener %s: systemd did not take its sockets "
+		    "into the fd store: clients are refused while the "
+		    "daemon restarts after a crash", lc->name);
+}
+
+void
+restart_store_listeners(struct server *srv)
+{
+	int *fds;
+	size_t i;
+
+	if (!systemd_notifying())
+		return;
+	/* Removed and stored again: a moved socket must not stay. */
+	restart_store_forget(srv);
+	if ((fds = calloc(srv->nsocks + 1, sizeof(*fds))) == NULL)
+		return;
+	for (i = 0; i < srv->nlis; i++)
+		restart_store_one(srv, srv->lis[i], fds);
+	free(fds);
+}
+
+/* Every worker's connections and the state into the store; or -1. */
+static int
+restart_store_conns(struct server *srv, struct worker_freeze *fz)
+{
+	unsigned i;
+	int state;
+
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
+	for (i = 0; i < srv->nworkers; i++)
+		if (systemd_store(EO_HO_FD_CONN, fz[i].fds, fz[i].nfds) == -1)
+			break;
+	if (i < srv->nworkers || systemd_store(EO_HO_FD_STATE, &state,
+	    1) == -1) {
+		close(state);
+		systemd_store_remove(EO_HO_FD_CONN);
+		systemd_store_remove(EO_HO_FD_STATE);
+		return -1;
+	}
+	close(state);
+	return 0;
+}
+
+void
+restart_to_store(struct server *srv)
+{
+	struct worker_freeze *fz;
+	size_t i, n = 0;
+
+	acceptor_set_accepting(srv, 0);
+	if ((fz = restart_freeze(srv)) == NULL) {
+		log_warnx("restart: out of memory: draining instead");
+		return;
+	}
+	for (i = 0; i < srv->nworkers; i++)
+		n += fz[i].nfds;
+	if (restart_store_conns(srv, fz) == 0) {
+		log_notice("restart: %zu connection%s and the state handed to "
+		    "systemd's fd store; exiting without draining", n,
+		    n == 1 ? "" : "s");
+		systemd_stopping();
+		/* The workers stay frozen: nothing may touch a connection
+		   now that the next process owns it. */
+		_exit(0);
+	}
+	log_warnx("restart: systemd did not take the connections into its "
+	    "fd store (FileDescriptorStoreMax=?): draining instead");
+	restart_thaw(srv, fz);
+	if (!srv->paused)
+		acceptor_set_accepting(srv, 1);
 }

@@ -50,6 +50,9 @@ server_stop(struct server *srv, const char *why)
 		return;
 	}
 	reload_cancel(srv);
+	/* Out of the store first: systemd's copy would go on queueing
+	   clients that nobody serves. */
+	restart_store_forget(srv);
 	/* No more accepting: the sockets close now, ours once what is
 	   queued on them is served; systemd's keep their queue for the
 	   next start. */
@@ -76,6 +79,26 @@ static const int server_signals[EO_NSIGNALS] = {
 	SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2
 };
 
+/*
+ * SIGTERM under systemd may be the first half of `systemctl restart`:
+ * then the connections go to the fd store for the next process (and
+ * this does not return).  See systemd_restarting() for how it is told.
+ */
+static void
+server_restart_or_stop(struct server *srv)
+{
+	char job[64];
+
+	if (srv->stopping || !systemd_notifying())
+		return;
+	if (systemd_restarting(job, sizeof(job))) {
+		log_info("SIGTERM for a restart (systemd job \"%s\")", job);
+		reload_cancel(srv);
+		restart_to_store(srv);
+	} else
+		log_debug("SIGTERM: a stop (systemd job: %s)", job);
+}
+
 static void
 server_signalcb(evutil_socket_t sig, short what, void *arg)
 {
@@ -94,6 +117,8 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 		reload_restart(srv);
 		break;
 	default:
+		if (sig == SIGTERM)
+			server_restart_or_stop(srv);
 		server_stop(srv, sig == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
@@ -163,6 +188,9 @@ server_free(struct server *srv)
 		close(srv->spare_fd);
 	reload_cancel(srv);
 	free(srv->check_out);
+	for (i = 0; i < srv->nstored; i++)
+		free(srv->stored[i]);
+	free(srv->stored);
 	free(srv->beats);
 	free(srv->beat_at);
 	if (srv->base != NULL)
@@ -260,6 +288,12 @@ server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
 			return -1;	/* inh closes the rest */
 		inh->ours[i].fd = -1;
 		srv->socks[srv->nsocks++] = ls;
+		/* Stored by the previous process, maybe: the first store
+		   of ours takes out the names no listener has now. */
+		if (restart_stored_name(srv, inh->ours[i].name) == -1) {
+			snprintf(err, errlen, "restart: out of memory");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -413,6 +447,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	cfg = NULL;			/* srv->cfg holds it now */
 	restart_import(srv, &inh);
 	systemd_inherited_free(&inh);
+	restart_store_listeners(srv);
 	if (server_events(srv) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "cannot set up the event loop");

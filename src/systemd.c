@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
 #include "handover.h"
@@ -250,7 +251,10 @@ systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
 		goto fail;
 	}
 	/* Only the hand-over's: not socket-activated. */
-	if (n > 0 && systemd_match(cfg, sd, n, err, errlen) == -1)
+	if (n == 0) {
+		free(sd);
+		sd = NULL;
+	} else if (systemd_match(cfg, sd, n, err, errlen) == -1)
 		goto fail;
 	for (i = 0; i < n; i++)
 		systemd_prepare(&sd[i]);
@@ -264,4 +268,99 @@ fail:
 	free(sd);
 	systemd_inherited_free(inh);
 	return -1;
+}
+
+/* ---- restarts: the fd store and the restart-or-stop question ------ */
+
+#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
+#define EO_SD_BUS_USEC	(2 * 1000000ULL) /* a stop must not hang on it */
+
+int
+systemd_notifying(void)
+{
+	return getenv("NOTIFY_SOCKET") != NULL;
+}
+
+int
+systemd_store(const char *name, const int *fds, size_t n)
+{
+	char msg[EO_NAME_MAX + 64];
+	size_t i, k;
+
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	for (i = 0; i < n; i += k) {
+		k = n - i < EO_SD_STORE_BATCH ? n - i : EO_SD_STORE_BATCH;
+		if (sd_pid_notify_with_fds(0, 0, msg, fds + i,
+		    (unsigned)k) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+systemd_store_remove(const char *name)
+{
+	sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+/* A string of the reply m of type "o" or "s", copied to buf. */
+static int
+systemd_bus_path(sd_bus_message *m, const char *type, char *buf, size_t len)
+{
+	const char *s;
+
+	if (sd_bus_message_read(m, type, &s) < 0)
+		return -1;
+	snprintf(buf, len, "%s", s);
+	return 0;
+}
+
+/* The type of the job pending on our unit ("restart"...), or -1. */
+static int
+systemd_job_type(sd_bus *bus, char *buf, size_t len)
+{
+	static const char *const sd1 = "org.freedesktop.systemd1";
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *m = NULL;
+	char unit[512], job[512], *type = NULL;
+	const char *path;
+	uint32_t id = 0;
+	int r = -1;
+
+	if (sd_bus_call_method(bus, sd1, "/org/freedesktop/systemd1",
+	    "org.freedesktop.systemd1.Manager", "GetUnitByPID", &e, &m, "u",
+	    (uint32_t)getpid()) < 0 ||
+	    systemd_bus_path(m, "o", unit, sizeof(unit)) == -1)
+		goto out;
+	m = sd_bus_message_unref(m);
+	if (sd_bus_get_property(bus, sd1, unit, "org.freedesktop.systemd1.Unit",
+	    "Job", &e, &m, "(uo)") < 0 ||
+	    sd_bus_message_read(m, "(uo)", &id, &path) < 0 || id == 0)
+		goto out;
+	snprintf(job, sizeof(job), "%s", path);
+	if (sd_bus_get_property_string(bus, sd1, job,
+	    "org.freedesktop.systemd1.Job", "JobType", &e, &type) < 0)
+		goto out;
+	snprintf(buf, len, "%s", type);
+	r = 0;
+out:
+	free(type);
+	sd_bus_message_unref(m);
+	sd_bus_error_free(&e);
+	return r;
+}
+
+int
+systemd_restarting(char *job, size_t len)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	snprintf(job, len, "none");
+	if (!systemd_notifying() || sd_bus_open_system(&bus) < 0)
+		return 0;
+	sd_bus_set_method_call_timeout(bus, EO_SD_BUS_USEC);
+	r = systemd_job_type(bus, job, len) == 0 && ho_job_is_restart(job);
+	sd_bus_flush_close_unref(bus);
+	return r;
 }

@@ -140,7 +140,8 @@ worker_frozen(struct worker *w, struct worker_freeze *fz)
 {
 	fz->fds = calloc(w->home.nconns + 1, sizeof(*fz->fds));
 	fz->failed = fz->fds == NULL ||
-	    conn_export(&w->home, &fz->buf, fz->fds, &fz->nfds) == -1;
+	    conn_export(&w->home, &fz->buf, fz->fds, &fz->nfds,
+	    &fz->nclosed) == -1;
 	sem_post(&fz->done);
 	while (sem_wait(&fz->thaw) == -1)
 		;

@@ -18,9 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "harness.h"
 #include "check_main.h"
 
@@ -125,6 +129,15 @@ expect_line(int fd, const char *want)
 	ck_assert_str_eq(buf, want);
 }
 
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Forgets the notices so far: the next READY=1 is the new process's. */
 static void
 notify_flush(struct eod *d)
@@ -142,6 +155,7 @@ START_TEST(test_sigusr2_carries_every_connection)
 	int echo[NECHO], oracle[NORACLE], late[NLATE_MAX], nlate = 0, i;
 	size_t owed, off = CHUNK;
 	pid_t pid = d->pid;
+	long t0;
 
 	for (i = 0; i < NECHO; i++) {
 		echo[i] = tcp_open("127.0.0.1", pe);
@@ -157,6 +171,7 @@ START_TEST(test_sigusr2_carries_every_connection)
 		expect_line(oracle[i], "one? Yes.\r\ntwo? Yes.\r\n");
 	}
 	notify_flush(d);
+	t0 = now_ms();
 	eod_signal(d, SIGUSR2);
 	/* Clients arriving while it execs wait in the listening queue. */
 	while (nlate < NLATE_MAX &&
@@ -169,6 +184,8 @@ START_TEST(test_sigusr2_carries_every_connection)
 	if (nlate == NLATE_MAX)
 		ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)),
 		    0);
+	printf("restart in place: the new process ready %ld ms after "
+	    "SIGUSR2, %d clients connected meanwhile\n", now_ms() - t0, nlate);
 	ck_assert_int_eq(d->pid, pid);
 	ck_assert(eod_running(d));
 	/* 30 and the late clients accepted while -t ran: none closed. */
@@ -253,6 +270,100 @@ START_TEST(test_sigusr2_removed_listener_closes_cleanly)
 }
 END_TEST
 
+/*
+ * A carried connection still counts against max_connections_per_source:
+ * a second one from its address is refused after the restart, and the
+ * count is given back when it closes.
+ */
+START_TEST(test_sigusr2_per_source_count_carried)
+{
+	int pe = eo_port(), held, fd, i;
+	struct eod *d;
+
+	d = eod_start("listeners = ( { name = \"echo\"; protocol = \"echo\"; "
+	    "port = %d; bind = [\"127.0.0.1\"]; max_connections_per_source "
+	    "= 1; } );\n", pe);
+	held = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(held, "held");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	eo_expect_echo(held, "carried");
+	fd = tcp_open("127.0.0.1", pe);
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);	/* refused */
+	close(fd);
+	close(held);
+	/* Given back once the daemon has seen the close. */
+	for (i = 0; i < 100; i++) {
+		fd = tcp_open("127.0.0.1", pe);
+		if (send_all(fd, "x", 1) == 0 && recv_some(fd, &held, 1,
+		    eo_ms(1000)) == 1)
+			break;
+		close(fd);
+		fd = -1;
+		poll(NULL, 0, 20);
+	}
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* The inode of the UDP socket bound to port on 127.0.0.1, or 0. */
+static unsigned long
+udp_inode(int port)
+{
+	FILE *f = fopen("/proc/net/udp", "r");
+	char line[512], want[32];
+	unsigned long ino = 0;
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "0100007F:%04X", port);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, want) != NULL && sscanf(line,
+		    "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &ino) == 1)
+			break;
+	fclose(f);
+	return ino;
+}
+
+/* A UDP socket is handed over too: the same socket, still answering. */
+START_TEST(test_sigusr2_keeps_udp_socket)
+{
+	int pu = eo_port(), fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin;
+	struct eod *d;
+	unsigned long ino;
+	char buf[16];
+
+	d = eod_start("listeners = ( { name = \"u\"; protocol = \"echo\"; "
+	    "port = %d; transport = \"udp\"; bind = [\"127.0.0.1\"]; } );\n",
+	    pu);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)pu);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(send(fd, "one", 3, 0), 3);
+	ck_assert_uint_eq(recv_some(fd, buf, sizeof(buf), eo_ms(5000)), 3);
+	ino = udp_inode(pu);
+	ck_assert_uint_ne(ino, 0);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "handing 0 connections over"));
+	ck_assert_uint_eq(udp_inode(pu), ino);
+	ck_assert_int_eq(send(fd, "two", 3, 0), 3);
+	ck_assert_uint_eq(recv_some(fd, buf, sizeof(buf), eo_ms(5000)), 3);
+	ck_assert_int_eq(memcmp(buf, "two", 3), 0);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* A connected pair on loopback: *client the test's, the other end
    returned, as an accepted socket would be. */
 static int
@@ -321,6 +432,213 @@ START_TEST(test_garbage_state_closes_inherited)
 }
 END_TEST
 
+/* A record for the server end s of a pair, as an old process writes. */
+static void
+record_for(int s, struct ho_conn *r, const char *listener,
+    const char *proto, uint32_t pstate_len, uint32_t version,
+    const char *queued)
+{
+	static const unsigned char zeros[64];
+
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(ho_sock_ends(s, &r->local, &r->peer), 0);
+	snprintf(r->listener, sizeof(r->listener), "%s", listener);
+	snprintf(r->proto, sizeof(r->proto), "%s", proto);
+	r->client.family = AF_INET;
+	memcpy(r->client.addr, r->peer.addr, 4);
+	r->client_port = r->peer.port;
+	r->state = 1;				/* serving */
+	r->pstate = zeros;
+	r->pstate_len = pstate_len;
+	r->pstate_version = version;
+	r->queued = (const unsigned char *)queued;
+	r->queued_len = (uint32_t)strlen(queued);
+	r->out = r->queued_len;
+}
+
+/*
+ * Per connection: carried with the output it was owed, or closed
+ * cleanly (the output owed sent first, then EOF) when its listener's
+ * protocol changed or its protocol state has another version; each
+ * counted in the log.
+ */
+START_TEST(test_state_checked_per_connection)
+{
+	int client[3], fds[4], pe = eo_port(), po = eo_port(), i;
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+	char buf[64];
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 3);
+	fds[0] = conn_pair(&client[0]);
+	record_for(fds[0], &r, "echo", "echo", 0, 0, "owed");
+	ho_put_conn(&b, &r);
+	fds[1] = conn_pair(&client[1]);
+	record_for(fds[1], &r, "oracle", "oracle", 8, 99, "old? Yes.\r\n");
+	ho_put_conn(&b, &r);
+	fds[2] = conn_pair(&client[2]);
+	record_for(fds[2], &r, "echo", "oracle", 8, 1, "bye");
+	ho_put_conn(&b, &r);
+	fds[3] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 4;
+	o.listen_names = "eo-conn:eo-conn:eo-conn:eo-state";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert(eod_log_has(d, "restart: 1 connection of listener "
+	    "\"oracle\" closed: unknown protocol state version"));
+	ck_assert(eod_log_has(d, "restart: 1 connection of listener "
+	    "\"echo\" closed: its listener's protocol changed"));
+	expect_line(client[0], "owed");
+	eo_expect_echo(client[0], "and on");
+	expect_line(client[1], "old? Yes.\r\n");
+	ck_assert_int_eq(wait_eof(client[1], eo_ms(5000)), 1);
+	ck_assert_uint_eq(recv_n(client[2], buf, 3, eo_ms(5000)), 3);
+	ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
+	ck_assert_int_eq(wait_eof(client[2], eo_ms(5000)), 1);
+	for (i = 0; i < 3; i++)
+		close(client[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * The next notification containing what, with the descriptors it
+ * carries (SCM_RIGHTS) in fds; how many, or -1 if none came in time.
+ * The test plays systemd's part of the fd store.
+ */
+static int
+notify_fds(struct eod *d, const char *what, int *fds, int maxfds)
+{
+	char buf[4096];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * 253)];
+	} cm;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		struct iovec iov = { buf, sizeof(buf) - 1 };
+		struct msghdr msg;
+		struct pollfd p = { d->notify_fd, POLLIN, 0 };
+		struct cmsghdr *c;
+		ssize_t n;
+		int nfds = 0;
+
+		if (poll(&p, 1, eo_ms(200)) <= 0)
+			continue;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		if ((n = recvmsg(d->notify_fd, &msg, MSG_CMSG_CLOEXEC)) <= 0)
+			continue;
+		buf[n] = '\0';
+		for (c = CMSG_FIRSTHDR(&msg); c != NULL;
+		    c = CMSG_NXTHDR(&msg, c)) {
+			int i, k = (int)((c->cmsg_len - CMSG_LEN(0)) /
+			    sizeof(int));
+
+			for (i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int),
+				    sizeof(int));
+				if (strstr(buf, what) != NULL && nfds < maxfds)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (strstr(buf, what) != NULL)
+			return nfds;
+	}
+	return -1;
+}
+
+/*
+ * Under systemd the daemon keeps its own listening sockets in the fd
+ * store, so that after a crash (kill -9) clients queue in systemd's
+ * copy instead of being refused, and the next process serves them.
+ * The test plays systemd: it keeps the socket sent with FDSTORE=1,
+ * kills the daemon, connects, and starts a new one with that socket as
+ * LISTEN_FDS, named as stored.
+ */
+START_TEST(test_fdstore_listeners_survive_a_crash)
+{
+	int pe = eo_port(), po = eo_port(), stored[4], n, client, fd;
+	struct eod_opts o;
+	struct eod *d;
+
+	/* eod_start() reads up to READY=1, past the first stores: a
+	   reload stores the sockets again. */
+	d = eod_start(CONF, pe, po, "");
+	notify_flush(d);
+	eod_signal(d, SIGHUP);
+	n = notify_fds(d, "FDSTORE=1\nFDNAME=eo-l-echo", stored, 4);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(eod_stop_sig(d, SIGKILL, eo_ms(5000)), -1);
+	eod_free(d);
+
+	/* No daemon now: the client waits in the stored socket's queue. */
+	client = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(client, "queued", 6), 0);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = stored;
+	o.nlisten = 1;
+	o.listen_names = "eo-l-echo";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	close(stored[0]);
+	expect_line(client, "queued");
+	close(client);
+	fd = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(fd, "ok?", 3), 0);
+	expect_line(fd, "ok? Yes.\r\n");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A real stop takes the listening sockets out of the store before it
+ * closes them (systemd's copy would go on queueing clients nobody
+ * serves); a reload takes out those of a listener it removes.
+ */
+START_TEST(test_fdstore_removed_at_stop_and_reload)
+{
+	int pe = eo_port(), po = eo_port(), px = eo_port(), fds[4];
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"gone\"; protocol = "
+	    "\"echo\"; port = %d; bind = [\"127.0.0.1\"]; }", px);
+	d = eod_start(CONF, pe, po, extra);
+	eod_write_conf(d, CONF, pe, po, "");
+	notify_flush(d);
+	eod_signal(d, SIGHUP);
+	ck_assert_int_eq(notify_fds(d, "FDSTOREREMOVE=1\nFDNAME=eo-l-gone",
+	    fds, 4), 0);
+	ck_assert_int_eq(notify_fds(d, "READY=1", fds, 4), 0);
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(notify_fds(d, "FDSTOREREMOVE=1\nFDNAME=eo-l-echo",
+	    fds, 4), 0);
+	/* After the removal, not before. */
+	ck_assert_int_eq(notify_fds(d, "STOPPING=1", fds, 4), 0);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -333,6 +651,11 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_removed_listener_closes_cleanly);
 	tcase_add_test(tc, test_unknown_state_version_closes_inherited);
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
+	tcase_add_test(tc, test_state_checked_per_connection);
+	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
+	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
+	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
+	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
