@@ -169,6 +169,9 @@ started=$(date +%s%N)
 rig_run systemctl restart "$service" || fail "systemctl restart $service"
 took=$((($(date +%s%N) - started) / 1000000))
 load_finish
+# Where the time went: the journal of the restart, to the microsecond.
+rig_run journalctl -u "$service" -o short-precise --no-pager \
+  --since "@$((started / 1000000000))" | sed 's/^/  journal: /'
 replaced "$old_pid" || fail "no new main process after the restart"
 ok "systemctl restart took $took ms; new main process $(prop MainPID)"
 [ "$load_rc" = 0 ] || fail "restart_load counted errors (exit $load_rc): see its report above"
