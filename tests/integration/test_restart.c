@@ -145,6 +145,39 @@ START_TEST(test_usr2_reexec_under_load_drops_nothing)
 }
 END_TEST
 
+/*
+ * Connections a re-exec took over are handed over again by the next
+ * one: two SIGUSR2 while the oracle clients wait with half a question.
+ */
+START_TEST(test_usr2_twice_carries_carried_connections)
+{
+	int pe = eo_port(), po = eo_port(), i;
+	char line[512];
+	struct load l;
+	struct eod *d;
+
+	eo_raise_nofile();
+	d = eod_start(CONF, pe, po);
+	load_start(&l, pe, po, "50", "20");
+	ck_assert_int_eq(load_line(&l, line, sizeof(line), eo_ms(120000)), 0);
+	ck_assert_str_eq(line, "ready");
+	load_say(&l, "restart\n");
+	for (i = 0; i < 2; i++) {
+		eod_signal(d, SIGUSR2);
+		if (eod_wait_notify(d, "READY=1", eo_ms(30000)) == -1) {
+			eod_log_dump(d);
+			ck_abort_msg("no READY=1 after SIGUSR2 number %d", i + 1);
+		}
+	}
+	if (load_finish(&l) != 0) {
+		eod_log_dump(d);
+		ck_abort_msg("restart_load counted errors through two SIGUSR2");
+	}
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -153,6 +186,7 @@ main(void)
 
 	tcase_set_timeout(tc, eo_ms(600));
 	tcase_add_test(tc, test_usr2_reexec_under_load_drops_nothing);
+	tcase_add_test(tc, test_usr2_twice_carries_carried_connections);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

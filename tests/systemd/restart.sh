@@ -5,7 +5,8 @@
 #   systemctl restart  1000 echo streams, 100 oracle clients in the middle
 #                      of a question and a connect loop: 0 resets, 0 lost
 #                      or reordered bytes, 0 refused connects, max_questions
-#                      honoured; the store keeps only the listening sockets
+#                      honoured; the store keeps only the listening sockets;
+#                      then two restarts back to back under a smaller load
 #   systemctl stop     a held connection is drained and closed; the fd
 #                      store is empty afterwards
 #   kill -9            Restart=on-failure brings it back on the stored
@@ -180,6 +181,18 @@ ok "first byte after the restart command: $(load_field restart first_byte_after_
 stored=$(prop NFileDescriptorStore)
 [ "$stored" = 2 ] || fail "NFileDescriptorStore=$stored after the restart: connections or state left in the store"
 ok "the store holds the 2 listening sockets again"
+
+step "two restarts back to back: connections carried twice"
+load_start -E 200 -Q 50 -C 2 -a 2
+load_say restart
+rig_run systemctl restart "$service" || fail "systemctl restart $service"
+rig_run systemctl restart "$service" || fail "systemctl restart $service (the second)"
+load_finish
+[ "$load_rc" = 0 ] || fail "restart_load counted errors through two restarts (exit $load_rc)"
+ok "200 echo streams and 50 half questions through two restarts: nothing reset, lost or refused"
+stored=$(prop NFileDescriptorStore)
+[ "$stored" = 2 ] || fail "NFileDescriptorStore=$stored after two restarts"
+ok "the store holds the 2 listening sockets"
 
 step "systemctl stop drains, and empties the store"
 { exec 7<>"/dev/tcp/127.0.0.1/$port_echo"; } 2>/dev/null || fail "cannot connect to $port_echo"
