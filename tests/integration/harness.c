@@ -217,7 +217,8 @@ eod_exec(struct eod *d, const struct eod_opts *o)
 		snprintf(wrapper, sizeof(wrapper), "%s", w);
 		split_args(wrapper, argv, &argc, 64);
 	}
-	argv[argc++] = (char *)EO_BINARY;
+	argv[argc++] = (char *)(o != NULL && o->binary != NULL ? o->binary :
+	    EO_BINARY);
 	argv[argc++] = (char *)"-f";
 	argv[argc++] = (char *)"-c";
 	argv[argc++] = d->conf;

@@ -42,6 +42,9 @@ struct eod_opts {
 	const int	*listen_fds;
 	int		nlisten;
 	const char	*listen_names;
+	/* Another path to run the daemon from (a copy); NULL: the built
+	   one. */
+	const char	*binary;
 };
 
 /* A listening socket on host:port, for socket activation tests. */

@@ -32,7 +32,7 @@
 #define NORACLE		10
 #define NLATE_MAX	200
 #define CHUNK		1000
-#define OWED_MAX	(4 << 20)
+#define OWED_MAX	(16 << 20)
 
 #define CONF \
     "workers = 2;\n" \
@@ -158,7 +158,10 @@ START_TEST(test_sigusr2_carries_every_connection)
 	long t0;
 
 	for (i = 0; i < NECHO; i++) {
-		echo[i] = tcp_open("127.0.0.1", pe);
+		/* A small window for the first: the daemon, not the
+		   kernel, holds most of what it is owed. */
+		echo[i] = i == 0 ? tcp_open_rcvbuf("127.0.0.1", pe, 4096) :
+		    tcp_open("127.0.0.1", pe);
 		send_stream(echo[i], i, 0, CHUNK);
 		expect_stream(echo[i], i, 0, CHUNK);
 		/* Sent, the reply not read: in flight at the restart. */
@@ -361,6 +364,73 @@ START_TEST(test_sigusr2_keeps_udp_socket)
 	close(fd);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
+}
+END_TEST
+
+/*
+ * The check passes but the exec itself fails: the daemon serves on as
+ * before, connections and all.  The daemon runs from a copy of the
+ * binary; once started, the copy is replaced by a script that passes as
+ * the check and, from a background process, keeps itself open for
+ * writing, so that executing it fails with ETXTBSY.
+ */
+START_TEST(test_sigusr2_exec_failure_serves_on)
+{
+	static const char script[] = "#!/bin/sh\n"
+	    "sleep 5 3>>\"$0\" >/dev/null 2>&1 </dev/null &\n"
+	    "exit 0\n";
+	int pe = eo_port(), po = eo_port(), fd, in, out;
+	char copy[128], tmp[140], buf[65536];
+	struct eod_opts o;
+	struct eod *d;
+	ssize_t n;
+
+	snprintf(copy, sizeof(copy), "/tmp/eo-exe.%d", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.new", copy);
+	ck_assert_int_ne(in = open(EO_BINARY, O_RDONLY), -1);
+	ck_assert_int_ne(out = open(copy, O_WRONLY | O_CREAT | O_TRUNC,
+	    0755), -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	memset(&o, 0, sizeof(o));
+	o.binary = copy;
+	o.no_wrapper = 1;
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	ck_assert_int_ne(out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0755),
+	    -1);
+	ck_assert_int_eq(write(out, script, sizeof(script) - 1),
+	    (ssize_t)sizeof(script) - 1);
+	close(out);
+	ck_assert_int_eq(rename(tmp, copy), 0);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart failed: still serving",
+	    eo_ms(10000)), 0);
+	ck_assert(eod_log_has(d, "cannot execute"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	fd = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(fd, "new?", 4), 0);
+	expect_line(fd, "new? Yes.\r\n");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	unlink(copy);
+}
+END_TEST
+
+/* A list of descriptors that is not one: a clear refusal to start. */
+START_TEST(test_malformed_fd_list_refused)
+{
+	char out[512];
+
+	setenv("EO_HANDOVER_FDS", "7,x", 1);
+	ck_assert_int_eq(eo_run("-V", out, sizeof(out)), 1);
+	unsetenv("EO_HANDOVER_FDS");
+	ck_assert_ptr_nonnull(strstr(out, "EO_HANDOVER_FDS is malformed"));
 }
 END_TEST
 
@@ -654,6 +724,8 @@ main(void)
 	tcase_add_test(tc, test_state_checked_per_connection);
 	tcase_add_test(tc, test_sigusr2_keeps_udp_socket);
 	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
+	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
+	tcase_add_test(tc, test_malformed_fd_list_refused);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
