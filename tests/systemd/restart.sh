@@ -6,7 +6,8 @@
 #                      of a question and a connect loop: 0 resets, 0 lost
 #                      or reordered bytes, 0 refused connects, max_questions
 #                      honoured; the store keeps only the listening sockets;
-#                      then two restarts back to back under a smaller load
+#                      then two restarts back to back, and one on the
+#                      socket units' listeners, under smaller loads
 #   systemctl stop     a held connection is drained and closed; the fd
 #                      store is empty afterwards
 #   kill -9            Restart=on-failure brings it back on the stored
@@ -214,6 +215,32 @@ ok "stopped cleanly, the held connection closed"
 stored=$(prop NFileDescriptorStore)
 [ "$stored" = 0 ] || fail "NFileDescriptorStore=$stored after stop: something outlives the service"
 ok "the store is empty"
+
+step "socket units: systemctl restart keeps the connections too"
+for unit in echo-oracled-echo.socket echo-oracled-oracle.socket; do
+  rig_install "$unit_dir/$unit" "/run/systemd/system/$unit"
+  case $unit in *-echo.socket) port=$port_echo ;; *) port=$port_oracle ;; esac
+  printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$port" \
+    | rig_write "/run/systemd/system/$unit.d/test-ports.conf"
+done
+rig_run systemctl daemon-reload
+rig_run systemctl start echo-oracled-echo.socket echo-oracled-oracle.socket \
+  || fail "systemctl start the socket units"
+rig_run systemctl start "$service" || fail "systemctl start $service"
+load_start -E 100 -Q 20 -C 2 -a 2
+load_say restart
+rig_run systemctl restart "$service" || fail "systemctl restart $service"
+load_finish
+[ "$load_rc" = 0 ] || fail "restart_load counted errors through a restart on socket units (exit $load_rc)"
+ok "on the socket units' listeners: 100 streams and 20 half questions, nothing reset, lost or refused"
+stored=$(prop NFileDescriptorStore)
+[ "$stored" = 0 ] || fail "NFileDescriptorStore=$stored after a restart on socket units: the sockets are systemd's already"
+ok "the store is empty: the listening sockets are the socket units'"
+rig_run systemctl stop "$service" echo-oracled-echo.socket echo-oracled-oracle.socket \
+  || fail "systemctl stop"
+rig_run rm -r /run/systemd/system/echo-oracled-echo.socket /run/systemd/system/echo-oracled-oracle.socket \
+  /run/systemd/system/echo-oracled-echo.socket.d /run/systemd/system/echo-oracled-oracle.socket.d
+rig_run systemctl daemon-reload
 
 step "kill -9: Restart=on-failure on the stored listening sockets"
 rig_run systemctl start "$service" || fail "systemctl start $service"
