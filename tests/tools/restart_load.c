@@ -1,7 +1,7 @@
 /*
  * restart_load - clients that a restart of echo-oracled must not notice.
  *
- * One thread, epoll, loopback only.  Three kinds of clients:
+ * One thread, epoll, loopback only (-h refuses any other address).  Three kinds of clients:
  *
  *   echo    E connections, each streaming its own pattern at a steady
  *           rate while reading back; every byte is checked against the
@@ -723,6 +723,18 @@ num(const char *s, int lo, int hi)
 	return (int)v;
 }
 
+/* A load this size is for this machine only: 127.0.0.0/8 or ::1. */
+static int
+loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 static void
 parse_args(int argc, char **argv)
 {
@@ -752,6 +764,11 @@ parse_args(int argc, char **argv)
 		usage();
 	if (opt.loop_port == 0)
 		opt.loop_port = opt.echo_port;
+	if (!loopback(opt.host)) {
+		fprintf(stderr, "restart_load: %s is not a loopback address\n",
+		    opt.host);
+		exit(2);
+	}
 }
 
 /* Room for every client: the soft descriptor limit up to the hard one. */
