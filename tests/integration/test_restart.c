@@ -1,0 +1,192 @@
+/*
+ * The re-exec in place (SIGUSR2) under load, without systemd, measured
+ * with tests/tools/restart_load: echo streams checked byte by byte,
+ * oracle clients in the middle of a question with max_questions = 2,
+ * and a connect loop.  Nothing may be reset, lost, reordered or
+ * refused, and each oracle client gets exactly the one answer it is
+ * still owed.  The same scenario under systemctl restart is
+ * tests/systemd/restart.sh.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "check_main.h"
+
+#define CONF \
+	"max_connections = 1000;\n" \
+	"listeners = (\n" \
+	"  { name = \"echo\"; protocol = \"echo\"; port = %d;\n" \
+	"    bind = [\"127.0.0.1\"]; },\n" \
+	"  { name = \"oracle\"; protocol = \"oracle\"; port = %d;\n" \
+	"    bind = [\"127.0.0.1\"]; oracle = { max_questions = 2; }; }\n" \
+	");\n"
+
+/* restart_load as a child: its standard input and output. */
+struct load {
+	pid_t	pid;
+	int	in;
+	int	out;
+};
+
+static void
+load_start(struct load *l, int echo_port, int oracle_port, const char *echo,
+    const char *oracle)
+{
+	char ep[16], op[16];
+	int pin[2], pout[2];
+
+	snprintf(ep, sizeof(ep), "%d", echo_port);
+	snprintf(op, sizeof(op), "%d", oracle_port);
+	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
+	l->pid = fork();
+	ck_assert_int_ne(l->pid, -1);
+	if (l->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pin[0], STDIN_FILENO);
+		dup2(pout[1], STDOUT_FILENO);
+		execl(EO_RESTART_LOAD, "restart_load", "-e", ep, "-o", op,
+		    "-E", echo, "-Q", oracle, "-C", "2", "-a", "2",
+		    "-d", "300", (char *)NULL);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	l->in = pin[1];
+	l->out = pout[0];
+}
+
+/* One line of its output into buf (no newline); 0, or -1 at EOF or
+   after ms. */
+static int
+load_line(struct load *l, char *buf, size_t len, int ms)
+{
+	struct pollfd pfd = { .fd = l->out, .events = POLLIN };
+	size_t n = 0;
+	char ch;
+
+	while (n + 1 < len) {
+		if (poll(&pfd, 1, ms) != 1 || read(l->out, &ch, 1) != 1)
+			return -1;
+		if (ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static void
+load_say(struct load *l, const char *cmd)
+{
+	ck_assert_int_eq(write(l->in, cmd, strlen(cmd)),
+	    (ssize_t)strlen(cmd));
+}
+
+/* "done", its report on stderr; its exit status. */
+static int
+load_finish(struct load *l)
+{
+	char line[512];
+	int status;
+
+	load_say(l, "done\n");
+	close(l->in);
+	while (load_line(l, line, sizeof(line), eo_ms(300000)) == 0)
+		fprintf(stderr, "restart_load: %s\n", line);
+	close(l->out);
+	ck_assert_int_eq(waitpid(l->pid, &status, 0), l->pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * 200 echo streams, 50 oracle clients each with half a question sent
+ * and one answered, a connect loop: SIGUSR2, the daemon checks and
+ * re-executes itself in place, and none of them notices.
+ */
+START_TEST(test_usr2_reexec_under_load_drops_nothing)
+{
+	int pe = eo_port(), po = eo_port();
+	char line[512];
+	struct load l;
+	struct eod *d;
+	pid_t pid;
+
+	eo_raise_nofile();
+	d = eod_start(CONF, pe, po);
+	pid = d->pid;
+	load_start(&l, pe, po, "200", "50");
+	ck_assert_int_eq(load_line(&l, line, sizeof(line), eo_ms(120000)), 0);
+	ck_assert_str_eq(line, "ready");
+	load_say(&l, "restart\n");
+	eod_signal(d, SIGUSR2);
+	if (eod_wait_notify(d, "READY=1", eo_ms(30000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("no READY=1 after SIGUSR2");
+	}
+	ck_assert(eod_running(d));
+	ck_assert_int_eq(d->pid, pid);
+	if (load_finish(&l) != 0) {
+		eod_log_dump(d);
+		ck_abort_msg("restart_load counted errors through SIGUSR2");
+	}
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Connections a re-exec took over are handed over again by the next
+ * one: two SIGUSR2 while the oracle clients wait with half a question.
+ */
+START_TEST(test_usr2_twice_carries_carried_connections)
+{
+	int pe = eo_port(), po = eo_port(), i;
+	char line[512];
+	struct load l;
+	struct eod *d;
+
+	eo_raise_nofile();
+	d = eod_start(CONF, pe, po);
+	load_start(&l, pe, po, "50", "20");
+	ck_assert_int_eq(load_line(&l, line, sizeof(line), eo_ms(120000)), 0);
+	ck_assert_str_eq(line, "ready");
+	load_say(&l, "restart\n");
+	for (i = 0; i < 2; i++) {
+		eod_signal(d, SIGUSR2);
+		if (eod_wait_notify(d, "READY=1", eo_ms(30000)) == -1) {
+			eod_log_dump(d);
+			ck_abort_msg("no READY=1 after SIGUSR2 number %d", i + 1);
+		}
+	}
+	if (load_finish(&l) != 0) {
+		eod_log_dump(d);
+		ck_abort_msg("restart_load counted errors through two SIGUSR2");
+	}
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("restart");
+	TCase *tc = tcase_create("restart");
+
+	tcase_set_timeout(tc, eo_ms(600));
+	tcase_add_test(tc, test_usr2_reexec_under_load_drops_nothing);
+	tcase_add_test(tc, test_usr2_twice_carries_carried_connections);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
