@@ -61,6 +61,7 @@ done <<'FILES'
 -rw-r--r-- lib/systemd/system/echo-oracled-echo\.socket
 -rw-r--r-- lib/systemd/system/echo-oracled-oracle\.socket
 -rw-r--r-- lib/systemd/system/echo-oracled-echo-udp\.socket
+-rw-r--r-- usr/lib/sysusers\.d/echo-oracled\.conf
 -rw-r--r-- etc/echo-oracled/echo-oracled\.conf
 -rw-r--r-- usr/share/man/man8/echo-oracled\.8\.gz
 -rw-r--r-- usr/share/man/man5/echo-oracled\.conf\.5\.gz

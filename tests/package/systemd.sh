@@ -106,6 +106,8 @@ for unit in echo-oracled-echo.socket echo-oracled-oracle.socket echo-oracled-ech
   [ "$(rig_run systemctl is-enabled "$unit")" = disabled ] || fail "$unit is $(rig_run systemctl is-enabled "$unit")"
 done
 pkg_ok "$service enabled, its socket units left disabled"
+rig_run getent passwd echo-oracled >/dev/null || fail "postinst did not create the echo-oracled account (sysusers.d)"
+pkg_ok "the static echo-oracled account exists (systemd-sysusers)"
 echoes $port_echo || fail "no echo on $port_echo"
 answers $port_oracle || fail "no answer from the oracle on $port_oracle"
 pkg_ok "echo on $port_echo and oracle on $port_oracle answer"
@@ -113,6 +115,10 @@ pkg_ok "echo on $port_echo and oracle on $port_oracle answer"
 step "upgrade keeps the operator's edit"
 rig_run sed -i "s/port = $port_echo;/port = $port_edited;/" "$conf"
 rig_run grep -q "port = $port_edited;" "$conf" || fail "could not edit $conf"
+# A client in the middle of a question while the package is upgraded:
+# the restart hands its connection over, and the new process answers it.
+exec 7<>"/dev/tcp/127.0.0.1/$port_oracle"
+printf 'Will the upgrade' >&7
 apt install "$debs/${deb2##*/}"
 [ "$(installed_version)" = "$(dpkg-deb -f "$deb2" Version)" ] \
   || fail "the upgrade to ${deb2##*/} did not happen"
@@ -124,6 +130,11 @@ pid2=$(check_running)
 echoes $port_edited || fail "no echo on the edited port $port_edited after the upgrade"
 answers $port_oracle || fail "no answer from the oracle after the upgrade"
 pkg_ok "restarted (PID $pid2) on the edited config: echo on $port_edited, oracle on $port_oracle"
+printf ' keep me?\n' >&7
+IFS= read -r -t 10 kept <&7 || kept=""
+exec 7<&-
+[[ $kept == 'Will the upgrade keep me? '?* ]] || fail "the question asked across the upgrade got '$kept'"
+pkg_ok "a question begun before the upgrade is answered after it: the connection was handed over"
 
 step "remove"
 apt remove echo-oracled
