@@ -44,6 +44,12 @@
 /* The fd names; listening sockets add the listener's name. */
 #define EO_HO_FD_STATE	"eo-state"
 #define EO_HO_FD_CONN	"eo-conn"
+/* One AF_UNIX socket whose queue holds the connections and the state in
+   SCM_RIGHTS messages (restart.c says why); each message's one byte is
+   EO_HO_TAG_STATE or EO_HO_TAG_CONN. */
+#define EO_HO_FD_CARRIER "eo-carrier"
+#define EO_HO_TAG_STATE	'S'
+#define EO_HO_TAG_CONN	'C'
 #define EO_HO_FD_TCP	"eo-l-"
 #define EO_HO_FD_UDP	"eo-u-"
 

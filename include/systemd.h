@@ -73,6 +73,11 @@ int	systemd_notifying(void);
  * already holds.
  */
 int	systemd_store(const char *name, const int *fds, size_t n);
+/*
+ * Keeps one descriptor under name with FDPOLL=0: systemd must not drop
+ * it when it reports a hangup (a socket whose peer is closed).
+ */
+int	systemd_store_nopoll(const char *name, int fd);
 /* Drops every stored descriptor named name. */
 void	systemd_store_remove(const char *name);
 /*

@@ -51,6 +51,7 @@
 
 #define EO_HANDOVER_ENV	"EO_HANDOVER_FDS"
 #define EO_HO_TALLY_MAX	32	/* closing reasons logged apart */
+#define EO_HO_FD_BATCH	253	/* SCM_MAX_FD: fds in one message */
 
 static char **restart_argv;
 
@@ -490,6 +491,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 	   come back after a later crash. */
 	systemd_store_remove(EO_HO_FD_CONN);
 	systemd_store_remove(EO_HO_FD_STATE);
+	systemd_store_remove(EO_HO_FD_CARRIER);
 	if (inh->state_fd != -1)
 		n = restart_read(inh->state_fd, &blob, &recs, err, sizeof(err));
 	if (n >= 0 && (used = calloc((size_t)n + 1, 1)) == NULL) {
@@ -592,7 +594,85 @@ restart_store_listeners(struct server *srv)
 	free(fds);
 }
 
-/* Every worker's connections and the state into the store; or -1. */
+/* n descriptors as messages tagged tag, at most a batch each; or -1. */
+static int
+restart_send_fds(int sock, char tag, const int *fds, size_t n)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(EO_HO_FD_BATCH * sizeof(int))];
+	} u;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	size_t i, k;
+
+	for (i = 0; i < n; i += k) {
+		k = n - i < EO_HO_FD_BATCH ? n - i : EO_HO_FD_BATCH;
+		memset(&msg, 0, sizeof(msg));
+		memset(&u, 0, sizeof(u));
+		iov.iov_base = &tag;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = u.buf;
+		msg.msg_controllen = CMSG_SPACE(k * sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds + i, k * sizeof(int));
+		/* Nobody reads until the next process: never block. */
+		if (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The connections and the state, in flight: systemd 252 compares every
+ * descriptor it is given with each one it holds, so storing n
+ * connections one by one costs n^2 (measured under tests/systemd: 0.9 s
+ * for 1,100 connections, 4.1 s for 2,300; some 80 s for 10,000).  Sent
+ * over a socketpair in SCM_RIGHTS messages, they are kept alive by the
+ * kernel in the receiving end's queue, and that one socket goes to the
+ * store (FDPOLL=0: its peer is closed, which systemd would otherwise
+ * take for a hangup and drop it).  The next process reads them back
+ * (systemd.c).  -1 if any step failed: nothing stored then.
+ */
+static int
+restart_store_carried(struct server *srv, struct worker_freeze *fz,
+    int state)
+{
+	unsigned i;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	if (restart_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
+		goto fail;
+	for (i = 0; i < srv->nworkers; i++)
+		if (restart_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
+		    fz[i].nfds) == -1)
+			goto fail;
+	close(sv[0]);
+	if (systemd_store_nopoll(EO_HO_FD_CARRIER, sv[1]) == -1) {
+		close(sv[1]);
+		return -1;
+	}
+	close(sv[1]);
+	return 0;
+fail:
+	close(sv[0]);
+	close(sv[1]);
+	return -1;
+}
+
+/*
+ * Every worker's connections and the state into the store; or -1.  In
+ * flight over one socket if the kernel takes them so, else one by one
+ * (slow with many, but they get there).
+ */
 static int
 restart_store_conns(struct server *srv, struct worker_freeze *fz)
 {
@@ -601,6 +681,12 @@ restart_store_conns(struct server *srv, struct worker_freeze *fz)
 
 	if ((state = restart_state(srv, fz)) == -1)
 		return -1;
+	if (restart_store_carried(srv, fz, state) == 0) {
+		close(state);
+		return 0;
+	}
+	log_warnx("restart: cannot send the connections over a socket "
+	    "(%s): storing them one by one", strerror(errno));
 	for (i = 0; i < srv->nworkers; i++)
 		if (systemd_store(EO_HO_FD_CONN, fz[i].fds, fz[i].nfds) == -1)
 			break;

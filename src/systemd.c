@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@
 #include "handover.h"
 #include "listener.h"
 #include "systemd.h"
+
+#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
 
 void
 systemd_ready(const char *status)
@@ -96,6 +99,7 @@ systemd_sockets(struct systemd_socket **out, char *err, size_t errlen)
 		/* A connection or the state a previous process of ours
 		   handed over: handover.h, checked when taken back. */
 		if (strcmp((*out)[i].name, EO_HO_FD_CONN) == 0 ||
+		    strcmp((*out)[i].name, EO_HO_FD_CARRIER) == 0 ||
 		    strcmp((*out)[i].name, EO_HO_FD_STATE) == 0)
 			continue;
 		/* AF_UNIX would be served with peer "?" and no
@@ -168,6 +172,7 @@ systemd_ours(const char *name)
 	return strncmp(name, EO_HO_FD_TCP, strlen(EO_HO_FD_TCP)) == 0 ||
 	    strncmp(name, EO_HO_FD_UDP, strlen(EO_HO_FD_UDP)) == 0 ||
 	    strcmp(name, EO_HO_FD_CONN) == 0 ||
+	    strcmp(name, EO_HO_FD_CARRIER) == 0 ||
 	    strcmp(name, EO_HO_FD_STATE) == 0;
 }
 
@@ -187,13 +192,84 @@ systemd_prepare(struct systemd_socket *s)
 	fcntl(s->fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* One more inherited connection; -1 if out of memory (fd closed). */
+static int
+systemd_add_conn(struct systemd_inherited *inh, size_t *cap, int fd)
+{
+	int *v;
+
+	if (inh->nconns == *cap) {
+		if ((v = reallocarray(inh->conns, *cap * 2 + 16,
+		    sizeof(*v))) == NULL) {
+			close(fd);
+			return -1;
+		}
+		inh->conns = v;
+		*cap = *cap * 2 + 16;
+	}
+	inh->conns[inh->nconns++] = fd;
+	return 0;
+}
+
+/*
+ * The carrier's queue (handover.h): every message's descriptors, one
+ * message per call (a stream socket stops at each message with
+ * descriptors).  Its peer is closed: the queue ends in EOF.
+ */
+static void
+systemd_uncarry(int carrier, struct systemd_inherited *inh, size_t *cap)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(EO_SD_STORE_BATCH * sizeof(int))];
+	} u;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	char tag;
+	size_t i, k;
+	int *fds;
+
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = &tag;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		if (recvmsg(carrier, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+		    cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			fds = (int *)(void *)CMSG_DATA(cm);
+			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < k; i++) {
+				if (tag == EO_HO_TAG_STATE &&
+				    inh->state_fd == -1)
+					inh->state_fd = fds[i];
+				else if (tag == EO_HO_TAG_CONN)
+					(void)systemd_add_conn(inh, cap,
+					    fds[i]);
+				else
+					close(fds[i]);
+			}
+		}
+	}
+	close(carrier);
+}
+
 /* Moves the hand-over's descriptors from sd[0..*n) into inh. */
 static int
 systemd_split(struct systemd_socket *sd, int *n, struct systemd_inherited *inh)
 {
+	size_t cap = (size_t)*n;
 	int i, kept = 0;
 
-	inh->conns = calloc((size_t)*n, sizeof(*inh->conns));
+	inh->conns = calloc(cap, sizeof(*inh->conns));
 	inh->ours = calloc((size_t)*n, sizeof(*inh->ours));
 	if (inh->conns == NULL || inh->ours == NULL)
 		return -1;
@@ -202,7 +278,9 @@ systemd_split(struct systemd_socket *sd, int *n, struct systemd_inherited *inh)
 		if (!systemd_ours(sd[i].name))
 			sd[kept++] = sd[i];
 		else if (strcmp(sd[i].name, EO_HO_FD_CONN) == 0)
-			inh->conns[inh->nconns++] = sd[i].fd;
+			(void)systemd_add_conn(inh, &cap, sd[i].fd);
+		else if (strcmp(sd[i].name, EO_HO_FD_CARRIER) == 0)
+			systemd_uncarry(sd[i].fd, inh, &cap);
 		else if (strcmp(sd[i].name, EO_HO_FD_STATE) != 0)
 			inh->ours[inh->nours++] = sd[i];
 		else if (inh->state_fd == -1)
@@ -272,7 +350,6 @@ fail:
 
 /* ---- restarts: the fd store and the restart-or-stop question ------ */
 
-#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
 #define EO_SD_BUS_USEC	(2 * 1000000ULL) /* a stop must not hang on it */
 
 int
@@ -295,6 +372,15 @@ systemd_store(const char *name, const int *fds, size_t n)
 			return -1;
 	}
 	return 0;
+}
+
+int
+systemd_store_nopoll(const char *name, int fd)
+{
+	char msg[EO_NAME_MAX + 64];
+
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+	return sd_pid_notify_with_fds(0, 0, msg, &fd, 1) > 0 ? 0 : -1;
 }
 
 void
