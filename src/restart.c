@@ -30,7 +30,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +260,7 @@ static void
 restart_handover(struct server *srv, struct worker_freeze *fz)
 {
 	struct ho_buf fds, names;
+	sigset_t mask;
 	size_t n = 0;
 	unsigned i;
 	int state;
@@ -275,8 +278,14 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		    n, n == 1 ? "" : "s", reload_exe_path());
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
 		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
+		/* Blocked across the exec, as the mask is: one that came
+		   before the new process handles it (a second SIGUSR2, a
+		   SIGHUP) would kill it with every connection, by its
+		   default action.  Pending, it is delivered there. */
+		server_sigmask(SIG_BLOCK, &mask);
 		execv(reload_exe_path(), restart_argv);
 		log_warn("restart: cannot execute %s", reload_exe_path());
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		unsetenv(EO_HANDOVER_ENV);
 		unsetenv("LISTEN_FDNAMES");
 	} else

@@ -422,6 +422,37 @@ START_TEST(test_sigusr2_exec_failure_serves_on)
 }
 END_TEST
 
+/*
+ * SIGUSR2 twice, or a SIGHUP, while the restart execs: the new process
+ * must not die of a signal that comes before it has set up its
+ * handlers (SIGUSR2's and SIGHUP's default action is to terminate).
+ * The signals come every millisecond from the first SIGUSR2 until the
+ * new process is ready; they are handled then, one restart after the
+ * other, and every connection lives through them all.
+ */
+START_TEST(test_sigusr2_twice_during_exec_not_fatal)
+{
+	int pe = eo_port(), po = eo_port(), fd, i;
+	struct eod *d = eod_start(CONF, pe, po, "");
+	pid_t pid = d->pid;
+
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	for (i = 0; i < 20000 && eod_running(d) &&
+	    eod_wait_notify(d, "READY=1", 1) == -1; i++)
+		eod_signal(d, i % 2 ? SIGHUP : SIGUSR2);
+	ck_assert_msg(eod_running(d), "killed by a signal during the exec");
+	ck_assert_int_eq(d->pid, pid);
+	ck_assert(eod_log_has(d, " carried over"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* A list of descriptors that is not one: a clear refusal to start. */
 START_TEST(test_malformed_fd_list_refused)
 {
@@ -726,6 +757,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
 	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
 	tcase_add_test(tc, test_malformed_fd_list_refused);
+	tcase_add_test(tc, test_sigusr2_twice_during_exec_not_fatal);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
