@@ -453,6 +453,47 @@ START_TEST(test_sigusr2_twice_during_exec_not_fatal)
 }
 END_TEST
 
+#define ORACLE_LEN \
+    "listeners = ( { name = \"oracle\"; protocol = \"oracle\"; port = %d;" \
+    " bind = [\"127.0.0.1\"];\n" \
+    "    oracle = { max_question_length = %d; answers = [\"Yes.\"]; }; } );\n"
+
+/*
+ * An unfinished question already longer than the new configuration's
+ * max_question_length: the part the old process searched for '?' is
+ * past the new limit.  It is too long, as it would have been had it
+ * come to the new process: the error line and a close, never a search
+ * from beyond the limit (which answered a 3,002-byte question, or read
+ * past the input when no '?' followed).
+ */
+START_TEST(test_sigusr2_question_over_new_max_question_length)
+{
+	static const char want[] = "error: question longer than 100 bytes\r\n";
+	int po = eo_port(), fd, eof;
+	struct eod *d = eod_start(ORACLE_LEN, po, 4000);
+	char q[3000], got[4096];
+	size_t n;
+
+	fd = tcp_open("127.0.0.1", po);
+	memset(q, 'a', sizeof(q));
+	ck_assert_int_eq(send_all(fd, q, sizeof(q)), 0);
+	eod_write_conf(d, ORACLE_LEN, po, 100);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_int_eq(send_all(fd, "b?", 2), 0);
+	n = recv_all(fd, got, sizeof(got) - 1, eo_ms(5000), &eof);
+	got[n] = '\0';
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(eof, 1);
+	ck_assert(eod_running(d));
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* A list of descriptors that is not one: a clear refusal to start. */
 START_TEST(test_malformed_fd_list_refused)
 {
@@ -758,6 +799,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
 	tcase_add_test(tc, test_malformed_fd_list_refused);
 	tcase_add_test(tc, test_sigusr2_twice_during_exec_not_fatal);
+	tcase_add_test(tc, test_sigusr2_question_over_new_max_question_length);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
