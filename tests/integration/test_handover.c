@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -494,6 +495,43 @@ START_TEST(test_sigusr2_question_over_new_max_question_length)
 }
 END_TEST
 
+/*
+ * Whether a SIGTERM is a restart is asked over D-Bus; a system bus that
+ * accepts the connection and never answers (hung, overloaded) must not
+ * hang the stop beyond a few seconds: the answer is then "a stop", and
+ * the daemon drains and exits as usual.
+ */
+START_TEST(test_sigterm_hung_bus_stops_in_bound)
+{
+	struct sockaddr_un sun;
+	char addr[160];
+	struct eod *d;
+	long t0;
+	int bus, pe = eo_port(), po = eo_port();
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/eo-bus.%d",
+	    (int)getpid());
+	unlink(sun.sun_path);
+	ck_assert_int_ne(bus = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(bus, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(bus, 16), 0);	/* never accepted */
+	snprintf(addr, sizeof(addr), "unix:path=%s", sun.sun_path);
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1);
+	d = eod_start(CONF, pe, po, "");
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	t0 = now_ms();
+	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(20000)), 0);
+	printf("SIGTERM with a hung system bus: exited after %ld ms\n",
+	    now_ms() - t0);
+	ck_assert_int_lt(now_ms() - t0, eo_ms(10000));
+	eod_free(d);
+	close(bus);
+	unlink(sun.sun_path);
+}
+END_TEST
+
 /* A list of descriptors that is not one: a clear refusal to start. */
 START_TEST(test_malformed_fd_list_refused)
 {
@@ -800,6 +838,7 @@ main(void)
 	tcase_add_test(tc, test_malformed_fd_list_refused);
 	tcase_add_test(tc, test_sigusr2_twice_during_exec_not_fatal);
 	tcase_add_test(tc, test_sigusr2_question_over_new_max_question_length);
+	tcase_add_test(tc, test_sigterm_hung_bus_stops_in_bound);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
