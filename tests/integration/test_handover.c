@@ -819,6 +819,59 @@ START_TEST(test_fdstore_removed_at_stop_and_reload)
 }
 END_TEST
 
+/*
+ * A damaged protocol state: a chargen position past the end of its
+ * cycle.  The stream goes on from the start of the cycle, every byte a
+ * chargen byte, never a read past the cycle (which crashed the daemon).
+ */
+START_TEST(test_chargen_position_out_of_cycle_not_fatal)
+{
+	static const unsigned char pos[4] = { 0xff, 0xff, 0xff, 0xff };
+	int client, fds[2], pe = eo_port(), po = eo_port(), pc = eo_port();
+	unsigned char got[8000];
+	char extra[256];
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+	size_t k;
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 1);
+	fds[0] = conn_pair(&client);
+	record_for(fds[0], &r, "cg", "chargen", sizeof(pos), 1, "");
+	r.pstate = pos;
+	ho_put_conn(&b, &r);
+	fds[1] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 2;
+	o.listen_names = "eo-conn:eo-state";
+	snprintf(extra, sizeof(extra), ",\n  { name = \"cg\"; protocol = "
+	    "\"chargen\"; port = %d; bind = [\"127.0.0.1\"]; }", pc);
+	d = eod_start_opts(&o, CONF, pe, po, extra);
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_uint_eq(recv_n(client, got, sizeof(got), eo_ms(10000)),
+	    sizeof(got));
+	/* The first line of the cycle, then the second. */
+	for (k = 0; k < 74 * 2; k++) {
+		size_t line = k / 74, col = k % 74;
+		unsigned char want = col == 72 ? '\r' : col == 73 ? '\n' :
+		    (unsigned char)(' ' + (line + col) % 95);
+
+		ck_assert_msg(got[k] == want, "byte %zu: %d, not %d", k,
+		    got[k], want);
+	}
+	ck_assert(eod_running(d));
+	close(client);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -839,6 +892,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_twice_during_exec_not_fatal);
 	tcase_add_test(tc, test_sigusr2_question_over_new_max_question_length);
 	tcase_add_test(tc, test_sigterm_hung_bus_stops_in_bound);
+	tcase_add_test(tc, test_chargen_position_out_of_cycle_not_fatal);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
