@@ -470,15 +470,28 @@ restart_read(int fd, unsigned char **blob, struct ho_conn **recs,
 	return ho_parse(*blob, off, recs, err, errlen);
 }
 
+/*
+ * Also the records no descriptor came with: under systemd, those the
+ * fd store dropped (it takes the message and keeps no more than
+ * FileDescriptorStoreMax=); the old process's exit closed them.
+ */
 static void
-restart_report(const struct restart_tally *t, size_t nt, size_t carried)
+restart_report(const struct restart_tally *t, size_t nt, size_t carried,
+    const unsigned char *used, long nrecs)
 {
 	size_t i;
+	long k, lost = 0;
 
 	for (i = 0; i < nt; i++)
 		log_warnx("restart: %u connection%s of listener \"%s\" "
 		    "closed: %s", t[i].n, t[i].n == 1 ? "" : "s",
 		    t[i].listener, t[i].why);
+	for (k = 0; k < nrecs; k++)
+		lost += !used[k];
+	if (lost > 0)
+		log_warnx("restart: %ld connection%s lost: saved, but not "
+		    "handed over (FileDescriptorStoreMax= too small?)", lost,
+		    lost == 1 ? "" : "s");
 	log_notice("restart: %zu connection%s carried over", carried,
 	    carried == 1 ? "" : "s");
 }
@@ -518,7 +531,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 		inh->conns[i] = -1;
 	}
 	if (n >= 0)
-		restart_report(t, nt, carried);
+		restart_report(t, nt, carried, used, n);
 	free(used);
 	free(recs);
 	free(blob);

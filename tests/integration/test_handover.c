@@ -872,6 +872,48 @@ START_TEST(test_chargen_position_out_of_cycle_not_fatal)
 }
 END_TEST
 
+/*
+ * A saved connection whose descriptor did not come (the fd store keeps
+ * no more than FileDescriptorStoreMax= and drops the rest without a
+ * word to the sender): the new process says how many were lost.
+ */
+START_TEST(test_saved_connection_without_descriptor_logged)
+{
+	int client[2], fds[3], pe = eo_port(), po = eo_port();
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 2);
+	fds[0] = conn_pair(&client[0]);
+	record_for(fds[0], &r, "echo", "echo", 0, 0, "");
+	ho_put_conn(&b, &r);
+	fds[1] = conn_pair(&client[1]);
+	record_for(fds[1], &r, "echo", "echo", 0, 0, "");
+	ho_put_conn(&b, &r);
+	close(fds[1]);			/* dropped on the way */
+	fds[1] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 2;
+	o.listen_names = "eo-conn:eo-state";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert(eod_log_has(d, "restart: 1 connection lost: saved, but "
+	    "not handed over"));
+	eo_expect_echo(client[0], "kept");
+	close(client[0]);
+	close(client[1]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -893,6 +935,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_question_over_new_max_question_length);
 	tcase_add_test(tc, test_sigterm_hung_bus_stops_in_bound);
 	tcase_add_test(tc, test_chargen_position_out_of_cycle_not_fatal);
+	tcase_add_test(tc, test_saved_connection_without_descriptor_logged);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
