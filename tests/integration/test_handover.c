@@ -914,6 +914,68 @@ START_TEST(test_saved_connection_without_descriptor_logged)
 }
 END_TEST
 
+/*
+ * Connections in their last states: an echo client that has sent EOF
+ * while it is still owed most of its bytes (the daemon flushing, or the
+ * kernel holding them), and a
+ * chargen client mid-stream that reads slowly.  After the restart the
+ * first gets every byte, in order, then EOF; the second's stream goes
+ * on where it was, every byte the next one of the cycle.
+ */
+START_TEST(test_sigusr2_flushing_after_eof_and_chargen_mid_stream)
+{
+	int pe = eo_port(), po = eo_port(), pc = eo_port(), fe, fc, eof;
+	unsigned char *got = malloc(200000), *cg = malloc(200000);
+	unsigned char buf[CHUNK];
+	size_t k, n, sent = 0, line, col;
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"cg\"; protocol = "
+	    "\"chargen\"; port = %d; bind = [\"127.0.0.1\"]; }", pc);
+	d = eod_start(CONF, pe, po, extra);
+	fe = tcp_open_rcvbuf("127.0.0.1", pe, 4096);
+	while (sent < 100 * CHUNK) {
+		fill(buf, 5, sent, CHUNK);
+		ck_assert_int_eq(send_all(fe, buf, CHUNK), 0);
+		sent += CHUNK;
+	}
+	ck_assert_int_eq(shutdown(fe, SHUT_WR), 0);
+	fc = tcp_open_rcvbuf("127.0.0.1", pc, 4096);
+	ck_assert_uint_eq(recv_n(fc, cg, 1000, eo_ms(5000)), 1000);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	/* The echo client's may be done already, its bytes all in the
+	   kernel's buffers: then only chargen's is carried. */
+	ck_assert(eod_log_has(d, " carried over"));
+	ck_assert(!eod_log_has(d, "closed: "));
+	n = recv_all(fe, got, 200000, eo_ms(10000), &eof);
+	ck_assert_uint_eq(n, sent);
+	ck_assert_int_eq(eof, 1);
+	for (k = 0; k < sent; k += CHUNK) {
+		fill(buf, 5, k, CHUNK);
+		ck_assert_msg(memcmp(got + k, buf, CHUNK) == 0,
+		    "echo: bytes at %zu differ", k);
+	}
+	ck_assert_uint_eq(recv_n(fc, cg + 1000, 199000, eo_ms(10000)),
+	    199000);
+	for (k = 0; k < 200000; k++) {
+		line = k / 74 % 95;
+		col = k % 74;
+		ck_assert_msg(cg[k] == (col == 72 ? '\r' : col == 73 ? '\n' :
+		    (unsigned char)(' ' + (line + col) % 95)),
+		    "chargen: byte %zu is off the cycle", k);
+	}
+	close(fe);
+	close(fc);
+	free(got);
+	free(cg);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -936,6 +998,7 @@ main(void)
 	tcase_add_test(tc, test_sigterm_hung_bus_stops_in_bound);
 	tcase_add_test(tc, test_chargen_position_out_of_cycle_not_fatal);
 	tcase_add_test(tc, test_saved_connection_without_descriptor_logged);
+	tcase_add_test(tc, test_sigusr2_flushing_after_eof_and_chargen_mid_stream);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
