@@ -976,6 +976,59 @@ START_TEST(test_sigusr2_flushing_after_eof_and_chargen_mid_stream)
 }
 END_TEST
 
+/* The metrics page, fetched once; the response in buf. */
+static void
+get_metrics(int port, char *buf, size_t cap)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	int fd = tcp_open("127.0.0.1", port), eof;
+	size_t n;
+
+	ck_assert_int_eq(send_all(fd, req, sizeof(req) - 1), 0);
+	n = recv_all(fd, buf, cap - 1, eo_ms(10000), &eof);
+	buf[n] = '\0';
+	close(fd);
+	ck_assert_msg(strncmp(buf + 8, " 200", 4) == 0, "%.40s", buf);
+}
+
+/*
+ * A metrics listener's socket is handed over too (evhttp serves it in
+ * the new process), and the carried connections are counted there: the
+ * gauge says 2 after the restart as before it.
+ */
+START_TEST(test_sigusr2_metrics_served_and_counting)
+{
+	static const char want[] = "\necho_oracled_connections{listener="
+	    "\"echo\",protocol=\"echo\"} 2\n";
+	int pe = eo_port(), po = eo_port(), pm = eo_port(), a, b;
+	static char buf[1 << 16];
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"m\"; protocol = "
+	    "\"metrics\"; port = %d; bind = [\"127.0.0.1\"]; }", pm);
+	d = eod_start(CONF, pe, po, extra);
+	a = tcp_open("127.0.0.1", pe);
+	b = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b");
+	get_metrics(pm, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, want));
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	get_metrics(pm, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, want) != NULL, "%s", buf);
+	eo_expect_echo(a, "a2");
+	eo_expect_echo(b, "b2");
+	close(a);
+	close(b);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -999,6 +1052,7 @@ main(void)
 	tcase_add_test(tc, test_chargen_position_out_of_cycle_not_fatal);
 	tcase_add_test(tc, test_saved_connection_without_descriptor_logged);
 	tcase_add_test(tc, test_sigusr2_flushing_after_eof_and_chargen_mid_stream);
+	tcase_add_test(tc, test_sigusr2_metrics_served_and_counting);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
