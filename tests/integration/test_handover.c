@@ -1029,6 +1029,45 @@ START_TEST(test_sigusr2_metrics_served_and_counting)
 }
 END_TEST
 
+/*
+ * Behind a proxy: a connection still in its PROXY header at the restart
+ * finishes it in the new process and is served; one already past it
+ * stays counted under the client its header named, so that the same
+ * client is refused a second connection after the restart.
+ */
+START_TEST(test_sigusr2_proxy_phase_and_source_carried)
+{
+	static const char hb[] = "PROXY TCP4 192.0.2.9 127.0.0.1 5555 7\r\n";
+	int pe = eo_port(), a, b, c;
+	struct eod *d;
+
+	d = eod_start("listeners = ( { name = \"echo\"; protocol = \"echo\"; "
+	    "port = %d; bind = [\"127.0.0.1\"]; proxy_protocol = true; "
+	    "proxy_from = [\"127.0.0.1\"]; "
+	    "max_connections_per_source = 1; } );\n", pe);
+	b = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(b, hb, sizeof(hb) - 1), 0);
+	eo_expect_echo(b, "b");
+	a = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(a, "PROXY TCP4 192.0", 16), 0);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	ck_assert_int_eq(send_all(a, ".2.7 127.0.0.1 5555 7\r\n", 23), 0);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b2");
+	c = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(c, hb, sizeof(hb) - 1), 0);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);	/* refused */
+	close(a);
+	close(b);
+	close(c);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1053,6 +1092,7 @@ main(void)
 	tcase_add_test(tc, test_saved_connection_without_descriptor_logged);
 	tcase_add_test(tc, test_sigusr2_flushing_after_eof_and_chargen_mid_stream);
 	tcase_add_test(tc, test_sigusr2_metrics_served_and_counting);
+	tcase_add_test(tc, test_sigusr2_proxy_phase_and_source_carried);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
