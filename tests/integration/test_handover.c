@@ -1068,6 +1068,51 @@ START_TEST(test_sigusr2_proxy_phase_and_source_carried)
 }
 END_TEST
 
+/*
+ * At max_connections when SIGUSR2 comes: both connections carried and
+ * counted, so that a third is still refused after the restart; once
+ * one of them closes, a newcomer is served again.
+ */
+START_TEST(test_sigusr2_at_max_connections)
+{
+	int pe = eo_port(), a, b, c, i;
+	struct eod *d;
+	char ch;
+
+	d = eod_start("max_connections = 2;\nlisteners = ( { name = \"echo\"; "
+	    "protocol = \"echo\"; port = %d; bind = [\"127.0.0.1\"]; } );\n",
+	    pe);
+	a = tcp_open("127.0.0.1", pe);
+	b = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	c = tcp_open("127.0.0.1", pe);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);	/* refused */
+	close(c);
+	eo_expect_echo(a, "a2");
+	close(a);
+	for (i = 0; i < 100; i++) {
+		c = tcp_open("127.0.0.1", pe);
+		if (send_all(c, "x", 1) == 0 && recv_some(c, &ch, 1,
+		    eo_ms(1000)) == 1)
+			break;
+		close(c);
+		c = -1;
+		poll(NULL, 0, 20);
+	}
+	ck_assert_int_ne(c, -1);
+	eo_expect_echo(b, "b2");
+	close(b);
+	close(c);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1093,6 +1138,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_flushing_after_eof_and_chargen_mid_stream);
 	tcase_add_test(tc, test_sigusr2_metrics_served_and_counting);
 	tcase_add_test(tc, test_sigusr2_proxy_phase_and_source_carried);
+	tcase_add_test(tc, test_sigusr2_at_max_connections);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
