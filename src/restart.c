@@ -311,7 +311,8 @@ restart_exec(struct server *srv)
 		restart_handover(srv, fz);
 		restart_thaw(srv, fz);
 	}
-	log_warnx("restart failed: still serving as before");
+	log_warnx("restart failed: still serving, the configuration "
+	    "applied as by a reload");
 	if (!srv->paused)
 		acceptor_set_accepting(srv, 1);
 }

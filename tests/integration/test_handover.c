@@ -1113,6 +1113,39 @@ START_TEST(test_sigusr2_at_max_connections)
 }
 END_TEST
 
+/*
+ * A new configuration that passes -t but cannot be applied: it adds a
+ * listener on a port another program holds.  The restart is refused
+ * before the exec and the daemon serves on, connections and all; the
+ * new process used to find out itself, too late, and exit with every
+ * connection.
+ */
+START_TEST(test_sigusr2_unbindable_listener_refused)
+{
+	int pe = eo_port(), po = eo_port(), px = eo_port(), fd, taken;
+	char extra[256];
+	struct eod *d = eod_start(CONF, pe, po, "");
+	pid_t pid = d->pid;
+
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	ck_assert_int_ne(taken = eo_listen("127.0.0.1", px), -1);
+	snprintf(extra, sizeof(extra), ",\n  { name = \"new\"; protocol = "
+	    "\"echo\"; port = %d; bind = [\"127.0.0.1\"]; }", px);
+	eod_write_conf(d, CONF, pe, po, extra);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart refused", eo_ms(10000)), 0);
+	ck_assert(eod_running(d));
+	ck_assert_int_eq(d->pid, pid);
+	ck_assert(!eod_log_has(d, "handing"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	close(taken);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1139,6 +1172,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_metrics_served_and_counting);
 	tcase_add_test(tc, test_sigusr2_proxy_phase_and_source_carried);
 	tcase_add_test(tc, test_sigusr2_at_max_connections);
+	tcase_add_test(tc, test_sigusr2_unbindable_listener_refused);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
