@@ -8,6 +8,7 @@
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -113,6 +114,9 @@ struct server {
 	unsigned		 udp_rr;	/* the next UDP socket's worker */
 };
 
+
+/* server.c: blocks (SIG_BLOCK) or unblocks the signals it handles. */
+void	server_sigmask(int how, sigset_t *old);
 
 /* acceptor.c: listening sockets and accepting from them. */
 struct listen_sock *listen_sock_new(struct server *srv, int fd,

@@ -690,7 +690,7 @@ reload_apply(struct server *srv)
 		return;
 	}
 	cfg_diag_free(&d);
-	if (cfg->workers != srv->cfg->workers)
+	if (cfg->workers != srv->cfg->workers && !srv->check_restart)
 		log_notice("workers changed: takes effect at the next start; "
 		    "still %u", srv->nworkers);
 	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
@@ -701,6 +701,18 @@ reload_apply(struct server *srv)
 	}
 	restart_store_listeners(srv);
 	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
+	/*
+	 * SIGUSR2: applied here first, so that a listener that cannot be
+	 * opened refuses the restart while this process can still serve
+	 * on; the new process adopts the sockets opened here.
+	 */
+	if (srv->check_restart) {
+		srv->check_restart = 0;
+		log_info("restart: %s applied: %zu listener%s", cfg->path,
+		    srv->nlis, srv->nlis == 1 ? "" : "s");
+		restart_exec(srv);
+		return;
+	}
 	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
 	    srv->nlis == 1 ? "" : "s");
 	srv->reload_failure[0] = '\0';
@@ -771,12 +783,7 @@ reload_verdict(struct server *srv, int status)
 	size_t n;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		if (!srv->check_restart)
-			reload_apply(srv);
-		else {
-			srv->check_restart = 0;
-			restart_exec(srv);
-		}
+		reload_apply(srv);	/* SIGUSR2's: then the restart */
 		return;
 	}
 	n = reload_log_lines(srv);

@@ -30,7 +30,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +261,7 @@ static void
 restart_handover(struct server *srv, struct worker_freeze *fz)
 {
 	struct ho_buf fds, names;
+	sigset_t mask;
 	size_t n = 0;
 	unsigned i;
 	int state;
@@ -276,8 +279,14 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		    n, n == 1 ? "" : "s", reload_exe_path());
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
 		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
+		/* Blocked across the exec, as the mask is: one that came
+		   before the new process handles it (a second SIGUSR2, a
+		   SIGHUP) would kill it with every connection, by its
+		   default action.  Pending, it is delivered there. */
+		server_sigmask(SIG_BLOCK, &mask);
 		execv(reload_exe_path(), restart_argv);
 		log_warn("restart: cannot execute %s", reload_exe_path());
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		unsetenv(EO_HANDOVER_ENV);
 		unsetenv("LISTEN_FDNAMES");
 	} else
@@ -303,7 +312,8 @@ restart_exec(struct server *srv)
 		restart_handover(srv, fz);
 		restart_thaw(srv, fz);
 	}
-	log_warnx("restart failed: still serving as before");
+	log_warnx("restart failed: still serving, the configuration "
+	    "applied as by a reload");
 	if (!srv->paused)
 		acceptor_set_accepting(srv, 1);
 }
@@ -462,15 +472,28 @@ restart_read(int fd, unsigned char **blob, struct ho_conn **recs,
 	return ho_parse(*blob, off, recs, err, errlen);
 }
 
+/*
+ * Also the records no descriptor came with: under systemd, those the
+ * fd store dropped (it takes the message and keeps no more than
+ * FileDescriptorStoreMax=); the old process's exit closed them.
+ */
 static void
-restart_report(const struct restart_tally *t, size_t nt, size_t carried)
+restart_report(const struct restart_tally *t, size_t nt, size_t carried,
+    const unsigned char *used, long nrecs)
 {
 	size_t i;
+	long k, lost = 0;
 
 	for (i = 0; i < nt; i++)
 		log_warnx("restart: %u connection%s of listener \"%s\" "
 		    "closed: %s", t[i].n, t[i].n == 1 ? "" : "s",
 		    t[i].listener, t[i].why);
+	for (k = 0; k < nrecs; k++)
+		lost += !used[k];
+	if (lost > 0)
+		log_warnx("restart: %ld connection%s lost: saved, but not "
+		    "handed over (FileDescriptorStoreMax= too small?)", lost,
+		    lost == 1 ? "" : "s");
 	log_notice("restart: %zu connection%s carried over", carried,
 	    carried == 1 ? "" : "s");
 }
@@ -511,7 +534,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 		inh->conns[i] = -1;
 	}
 	if (n >= 0)
-		restart_report(t, nt, carried);
+		restart_report(t, nt, carried, used, n);
 	free(used);
 	free(recs);
 	free(blob);

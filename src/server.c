@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,6 +98,18 @@ server_restart_or_stop(struct server *srv)
 		restart_to_store(srv);
 	} else
 		log_debug("SIGTERM: a stop (systemd job: %s)", job);
+}
+
+void
+server_sigmask(int how, sigset_t *old)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < EO_NSIGNALS; i++)
+		sigaddset(&set, server_signals[i]);
+	pthread_sigmask(how, &set, old);
 }
 
 static void
@@ -351,6 +364,9 @@ server_events(struct server *srv)
 		    server_signalcb, srv)) == NULL ||
 		    event_add(srv->ev_sig[i], NULL) == -1)
 			return -1;
+	/* Handled from now on: a restart in place execs with them blocked
+	   (restart.c), and those that came meanwhile are delivered now. */
+	server_sigmask(SIG_UNBLOCK, NULL);
 	srv->ev_tick = event_new(srv->base, -1, EV_PERSIST, stats_tickcb,
 	    srv);
 	srv->ev_resume = evtimer_new(srv->base, acceptor_resumecb, srv);

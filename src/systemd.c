@@ -350,7 +350,8 @@ fail:
 
 /* ---- restarts: the fd store and the restart-or-stop question ------ */
 
-#define EO_SD_BUS_USEC	(2 * 1000000ULL) /* a stop must not hang on it */
+#define EO_SD_BUS_USEC	(2 * 1000000ULL) /* the whole question: a stop
+					   must not hang on it */
 
 int
 systemd_notifying(void)
@@ -401,9 +402,52 @@ systemd_bus_path(sd_bus_message *m, const char *type, char *buf, size_t len)
 	return 0;
 }
 
+static uint64_t
+systemd_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The next call may take what is left until deadline; -1: nothing. */
+static int
+systemd_bus_budget(sd_bus *bus, uint64_t deadline)
+{
+	uint64_t now = systemd_now_usec();
+
+	if (now >= deadline)
+		return -1;
+	return sd_bus_set_method_call_timeout(bus, deadline - now) < 0 ?
+	    -1 : 0;
+}
+
+/*
+ * Connected and authenticated by deadline, or -1.  sd-bus's calls wait
+ * for that without a bound of ours (its own is far longer than a stop
+ * may take), so that a bus that accepts and never answers would hang
+ * SIGTERM.
+ */
+static int
+systemd_bus_ready(sd_bus *bus, uint64_t deadline)
+{
+	uint64_t now;
+	int r;
+
+	while ((r = sd_bus_is_ready(bus)) == 0) {
+		if ((now = systemd_now_usec()) >= deadline ||
+		    (r = sd_bus_process(bus, NULL)) < 0)
+			return -1;
+		if (r == 0 && sd_bus_wait(bus, deadline - now) < 0)
+			return -1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
 /* The type of the job pending on our unit ("restart"...), or -1. */
 static int
-systemd_job_type(sd_bus *bus, char *buf, size_t len)
+systemd_job_type(sd_bus *bus, uint64_t deadline, char *buf, size_t len)
 {
 	static const char *const sd1 = "org.freedesktop.systemd1";
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -413,18 +457,21 @@ systemd_job_type(sd_bus *bus, char *buf, size_t len)
 	uint32_t id = 0;
 	int r = -1;
 
-	if (sd_bus_call_method(bus, sd1, "/org/freedesktop/systemd1",
+	if (systemd_bus_budget(bus, deadline) == -1 ||
+	    sd_bus_call_method(bus, sd1, "/org/freedesktop/systemd1",
 	    "org.freedesktop.systemd1.Manager", "GetUnitByPID", &e, &m, "u",
 	    (uint32_t)getpid()) < 0 ||
 	    systemd_bus_path(m, "o", unit, sizeof(unit)) == -1)
 		goto out;
 	m = sd_bus_message_unref(m);
-	if (sd_bus_get_property(bus, sd1, unit, "org.freedesktop.systemd1.Unit",
+	if (systemd_bus_budget(bus, deadline) == -1 ||
+	    sd_bus_get_property(bus, sd1, unit, "org.freedesktop.systemd1.Unit",
 	    "Job", &e, &m, "(uo)") < 0 ||
 	    sd_bus_message_read(m, "(uo)", &id, &path) < 0 || id == 0)
 		goto out;
 	snprintf(job, sizeof(job), "%s", path);
-	if (sd_bus_get_property_string(bus, sd1, job,
+	if (systemd_bus_budget(bus, deadline) == -1 ||
+	    sd_bus_get_property_string(bus, sd1, job,
 	    "org.freedesktop.systemd1.Job", "JobType", &e, &type) < 0)
 		goto out;
 	snprintf(buf, len, "%s", type);
@@ -439,14 +486,18 @@ out:
 int
 systemd_restarting(char *job, size_t len)
 {
+	uint64_t deadline = systemd_now_usec() + EO_SD_BUS_USEC;
 	sd_bus *bus = NULL;
 	int r;
 
 	snprintf(job, len, "none");
 	if (!systemd_notifying() || sd_bus_open_system(&bus) < 0)
 		return 0;
-	sd_bus_set_method_call_timeout(bus, EO_SD_BUS_USEC);
-	r = systemd_job_type(bus, job, len) == 0 && ho_job_is_restart(job);
-	sd_bus_flush_close_unref(bus);
+	r = systemd_bus_ready(bus, deadline) == 0 &&
+	    systemd_job_type(bus, deadline, job, len) == 0 &&
+	    ho_job_is_restart(job);
+	/* Not flushed: only replies were wanted, and a flush to a bus
+	   that does not read would wait without a bound. */
+	sd_bus_close_unref(bus);
 	return r;
 }

@@ -68,6 +68,10 @@ chargen_produce(void *vstate, const void *vopts, struct proto_out *out)
 	struct chargen_state *st = vstate;
 	const struct chargen_opts *o = vopts;
 
+	/* Carried across a restart, the position is only as good as the
+	   saved state: never a slice from past the cycle. */
+	if (st->pos >= CHARGEN_CYCLE)
+		st->pos = 0;
 	while (proto_room(out, 1)) {
 		size_t n = CHARGEN_CYCLE - st->pos;
 

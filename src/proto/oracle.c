@@ -264,6 +264,11 @@ oracle_input(void *vstate, const void *vopts, struct proto_in *in,
 		/* A '?' past max_question_length would come too late. */
 		limit = in->len < o->max_question_length ? in->len :
 		    o->max_question_length;
+		/* Searched further by the process before a restart, under a
+		   higher limit (or the state is damaged): no '?' was within
+		   ours, and the search must not start past the input. */
+		if (st->scanned > limit)
+			st->scanned = (uint32_t)limit;
 		mark = memchr(in->data + st->scanned, '?', limit - st->scanned);
 		if (mark == NULL) {
 			if (in->len < o->max_question_length) {

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -422,6 +423,115 @@ START_TEST(test_sigusr2_exec_failure_serves_on)
 }
 END_TEST
 
+/*
+ * SIGUSR2 twice, or a SIGHUP, while the restart execs: the new process
+ * must not die of a signal that comes before it has set up its
+ * handlers (SIGUSR2's and SIGHUP's default action is to terminate).
+ * The signals come every millisecond from the first SIGUSR2 until the
+ * new process is ready; they are handled then, one restart after the
+ * other, and every connection lives through them all.
+ */
+START_TEST(test_sigusr2_twice_during_exec_not_fatal)
+{
+	int pe = eo_port(), po = eo_port(), fd, i;
+	struct eod *d = eod_start(CONF, pe, po, "");
+	pid_t pid = d->pid;
+
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	for (i = 0; i < 20000 && eod_running(d) &&
+	    eod_wait_notify(d, "READY=1", 1) == -1; i++)
+		eod_signal(d, i % 2 ? SIGHUP : SIGUSR2);
+	ck_assert_msg(eod_running(d), "killed by a signal during the exec");
+	ck_assert_int_eq(d->pid, pid);
+	ck_assert(eod_log_has(d, " carried over"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+#define ORACLE_LEN \
+    "listeners = ( { name = \"oracle\"; protocol = \"oracle\"; port = %d;" \
+    " bind = [\"127.0.0.1\"];\n" \
+    "    oracle = { max_question_length = %d; answers = [\"Yes.\"]; }; } );\n"
+
+/*
+ * An unfinished question already longer than the new configuration's
+ * max_question_length: the part the old process searched for '?' is
+ * past the new limit.  It is too long, as it would have been had it
+ * come to the new process: the error line and a close, never a search
+ * from beyond the limit (which answered a 3,002-byte question, or read
+ * past the input when no '?' followed).
+ */
+START_TEST(test_sigusr2_question_over_new_max_question_length)
+{
+	static const char want[] = "error: question longer than 100 bytes\r\n";
+	int po = eo_port(), fd, eof;
+	struct eod *d = eod_start(ORACLE_LEN, po, 4000);
+	char q[3000], got[4096];
+	size_t n;
+
+	fd = tcp_open("127.0.0.1", po);
+	memset(q, 'a', sizeof(q));
+	ck_assert_int_eq(send_all(fd, q, sizeof(q)), 0);
+	eod_write_conf(d, ORACLE_LEN, po, 100);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_int_eq(send_all(fd, "b?", 2), 0);
+	n = recv_all(fd, got, sizeof(got) - 1, eo_ms(5000), &eof);
+	got[n] = '\0';
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(eof, 1);
+	ck_assert(eod_running(d));
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Whether a SIGTERM is a restart is asked over D-Bus; a system bus that
+ * accepts the connection and never answers (hung, overloaded) must not
+ * hang the stop beyond a few seconds: the answer is then "a stop", and
+ * the daemon drains and exits as usual.
+ */
+START_TEST(test_sigterm_hung_bus_stops_in_bound)
+{
+	struct sockaddr_un sun;
+	char addr[160];
+	struct eod *d;
+	long t0;
+	int bus, pe = eo_port(), po = eo_port();
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/eo-bus.%d",
+	    (int)getpid());
+	unlink(sun.sun_path);
+	ck_assert_int_ne(bus = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(bus, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(bus, 16), 0);	/* never accepted */
+	snprintf(addr, sizeof(addr), "unix:path=%s", sun.sun_path);
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1);
+	d = eod_start(CONF, pe, po, "");
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	t0 = now_ms();
+	ck_assert_int_eq(eod_stop_sig(d, SIGTERM, eo_ms(20000)), 0);
+	printf("SIGTERM with a hung system bus: exited after %ld ms\n",
+	    now_ms() - t0);
+	ck_assert_int_lt(now_ms() - t0, eo_ms(10000));
+	eod_free(d);
+	close(bus);
+	unlink(sun.sun_path);
+}
+END_TEST
+
 /* A list of descriptors that is not one: a clear refusal to start. */
 START_TEST(test_malformed_fd_list_refused)
 {
@@ -709,6 +819,333 @@ START_TEST(test_fdstore_removed_at_stop_and_reload)
 }
 END_TEST
 
+/*
+ * A damaged protocol state: a chargen position past the end of its
+ * cycle.  The stream goes on from the start of the cycle, every byte a
+ * chargen byte, never a read past the cycle (which crashed the daemon).
+ */
+START_TEST(test_chargen_position_out_of_cycle_not_fatal)
+{
+	static const unsigned char pos[4] = { 0xff, 0xff, 0xff, 0xff };
+	int client, fds[2], pe = eo_port(), po = eo_port(), pc = eo_port();
+	unsigned char got[8000];
+	char extra[256];
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+	size_t k;
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 1);
+	fds[0] = conn_pair(&client);
+	record_for(fds[0], &r, "cg", "chargen", sizeof(pos), 1, "");
+	r.pstate = pos;
+	ho_put_conn(&b, &r);
+	fds[1] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 2;
+	o.listen_names = "eo-conn:eo-state";
+	snprintf(extra, sizeof(extra), ",\n  { name = \"cg\"; protocol = "
+	    "\"chargen\"; port = %d; bind = [\"127.0.0.1\"]; }", pc);
+	d = eod_start_opts(&o, CONF, pe, po, extra);
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_uint_eq(recv_n(client, got, sizeof(got), eo_ms(10000)),
+	    sizeof(got));
+	/* The first line of the cycle, then the second. */
+	for (k = 0; k < 74 * 2; k++) {
+		size_t line = k / 74, col = k % 74;
+		unsigned char want = col == 72 ? '\r' : col == 73 ? '\n' :
+		    (unsigned char)(' ' + (line + col) % 95);
+
+		ck_assert_msg(got[k] == want, "byte %zu: %d, not %d", k,
+		    got[k], want);
+	}
+	ck_assert(eod_running(d));
+	close(client);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A saved connection whose descriptor did not come (the fd store keeps
+ * no more than FileDescriptorStoreMax= and drops the rest without a
+ * word to the sender): the new process says how many were lost.
+ */
+START_TEST(test_saved_connection_without_descriptor_logged)
+{
+	int client[2], fds[3], pe = eo_port(), po = eo_port();
+	struct ho_conn r;
+	struct ho_buf b;
+	struct eod_opts o;
+	struct eod *d;
+
+	memset(&b, 0, sizeof(b));
+	ho_put_header(&b, 2);
+	fds[0] = conn_pair(&client[0]);
+	record_for(fds[0], &r, "echo", "echo", 0, 0, "");
+	ho_put_conn(&b, &r);
+	fds[1] = conn_pair(&client[1]);
+	record_for(fds[1], &r, "echo", "echo", 0, 0, "");
+	ho_put_conn(&b, &r);
+	close(fds[1]);			/* dropped on the way */
+	fds[1] = state_fd(b.data, b.len);
+	ho_buf_free(&b);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = fds;
+	o.nlisten = 2;
+	o.listen_names = "eo-conn:eo-state";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert(eod_log_has(d, "restart: 1 connection lost: saved, but "
+	    "not handed over"));
+	eo_expect_echo(client[0], "kept");
+	close(client[0]);
+	close(client[1]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Connections in their last states: an echo client that has sent EOF
+ * while it is still owed most of its bytes (the daemon flushing, or the
+ * kernel holding them), and a
+ * chargen client mid-stream that reads slowly.  After the restart the
+ * first gets every byte, in order, then EOF; the second's stream goes
+ * on where it was, every byte the next one of the cycle.
+ */
+START_TEST(test_sigusr2_flushing_after_eof_and_chargen_mid_stream)
+{
+	int pe = eo_port(), po = eo_port(), pc = eo_port(), fe, fc, eof;
+	unsigned char *got = malloc(200000), *cg = malloc(200000);
+	unsigned char buf[CHUNK];
+	size_t k, n, sent = 0, line, col;
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"cg\"; protocol = "
+	    "\"chargen\"; port = %d; bind = [\"127.0.0.1\"]; }", pc);
+	d = eod_start(CONF, pe, po, extra);
+	fe = tcp_open_rcvbuf("127.0.0.1", pe, 4096);
+	while (sent < 100 * CHUNK) {
+		fill(buf, 5, sent, CHUNK);
+		ck_assert_int_eq(send_all(fe, buf, CHUNK), 0);
+		sent += CHUNK;
+	}
+	ck_assert_int_eq(shutdown(fe, SHUT_WR), 0);
+	fc = tcp_open_rcvbuf("127.0.0.1", pc, 4096);
+	ck_assert_uint_eq(recv_n(fc, cg, 1000, eo_ms(5000)), 1000);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	/* The echo client's may be done already, its bytes all in the
+	   kernel's buffers: then only chargen's is carried. */
+	ck_assert(eod_log_has(d, " carried over"));
+	ck_assert(!eod_log_has(d, "closed: "));
+	n = recv_all(fe, got, 200000, eo_ms(10000), &eof);
+	ck_assert_uint_eq(n, sent);
+	ck_assert_int_eq(eof, 1);
+	for (k = 0; k < sent; k += CHUNK) {
+		fill(buf, 5, k, CHUNK);
+		ck_assert_msg(memcmp(got + k, buf, CHUNK) == 0,
+		    "echo: bytes at %zu differ", k);
+	}
+	ck_assert_uint_eq(recv_n(fc, cg + 1000, 199000, eo_ms(10000)),
+	    199000);
+	for (k = 0; k < 200000; k++) {
+		line = k / 74 % 95;
+		col = k % 74;
+		ck_assert_msg(cg[k] == (col == 72 ? '\r' : col == 73 ? '\n' :
+		    (unsigned char)(' ' + (line + col) % 95)),
+		    "chargen: byte %zu is off the cycle", k);
+	}
+	close(fe);
+	close(fc);
+	free(got);
+	free(cg);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* The metrics page, fetched once; the response in buf. */
+static void
+get_metrics(int port, char *buf, size_t cap)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	int fd = tcp_open("127.0.0.1", port), eof;
+	size_t n;
+
+	ck_assert_int_eq(send_all(fd, req, sizeof(req) - 1), 0);
+	n = recv_all(fd, buf, cap - 1, eo_ms(10000), &eof);
+	buf[n] = '\0';
+	close(fd);
+	ck_assert_msg(strncmp(buf + 8, " 200", 4) == 0, "%.40s", buf);
+}
+
+/*
+ * A metrics listener's socket is handed over too (evhttp serves it in
+ * the new process), and the carried connections are counted there: the
+ * gauge says 2 after the restart as before it.
+ */
+START_TEST(test_sigusr2_metrics_served_and_counting)
+{
+	static const char want[] = "\necho_oracled_connections{listener="
+	    "\"echo\",protocol=\"echo\"} 2\n";
+	int pe = eo_port(), po = eo_port(), pm = eo_port(), a, b;
+	static char buf[1 << 16];
+	char extra[256];
+	struct eod *d;
+
+	snprintf(extra, sizeof(extra), ",\n  { name = \"m\"; protocol = "
+	    "\"metrics\"; port = %d; bind = [\"127.0.0.1\"]; }", pm);
+	d = eod_start(CONF, pe, po, extra);
+	a = tcp_open("127.0.0.1", pe);
+	b = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b");
+	get_metrics(pm, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, want));
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	get_metrics(pm, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, want) != NULL, "%s", buf);
+	eo_expect_echo(a, "a2");
+	eo_expect_echo(b, "b2");
+	close(a);
+	close(b);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Behind a proxy: a connection still in its PROXY header at the restart
+ * finishes it in the new process and is served; one already past it
+ * stays counted under the client its header named, so that the same
+ * client is refused a second connection after the restart.
+ */
+START_TEST(test_sigusr2_proxy_phase_and_source_carried)
+{
+	static const char hb[] = "PROXY TCP4 192.0.2.9 127.0.0.1 5555 7\r\n";
+	int pe = eo_port(), a, b, c;
+	struct eod *d;
+
+	d = eod_start("listeners = ( { name = \"echo\"; protocol = \"echo\"; "
+	    "port = %d; bind = [\"127.0.0.1\"]; proxy_protocol = true; "
+	    "proxy_from = [\"127.0.0.1\"]; "
+	    "max_connections_per_source = 1; } );\n", pe);
+	b = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(b, hb, sizeof(hb) - 1), 0);
+	eo_expect_echo(b, "b");
+	a = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(a, "PROXY TCP4 192.0", 16), 0);
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	ck_assert_int_eq(send_all(a, ".2.7 127.0.0.1 5555 7\r\n", 23), 0);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b2");
+	c = tcp_open("127.0.0.1", pe);
+	ck_assert_int_eq(send_all(c, hb, sizeof(hb) - 1), 0);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);	/* refused */
+	close(a);
+	close(b);
+	close(c);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * At max_connections when SIGUSR2 comes: both connections carried and
+ * counted, so that a third is still refused after the restart; once
+ * one of them closes, a newcomer is served again.
+ */
+START_TEST(test_sigusr2_at_max_connections)
+{
+	int pe = eo_port(), a, b, c, i;
+	struct eod *d;
+	char ch;
+
+	d = eod_start("max_connections = 2;\nlisteners = ( { name = \"echo\"; "
+	    "protocol = \"echo\"; port = %d; bind = [\"127.0.0.1\"]; } );\n",
+	    pe);
+	a = tcp_open("127.0.0.1", pe);
+	b = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(a, "a");
+	eo_expect_echo(b, "b");
+	notify_flush(d);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 2 connections carried over"));
+	c = tcp_open("127.0.0.1", pe);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);	/* refused */
+	close(c);
+	eo_expect_echo(a, "a2");
+	close(a);
+	for (i = 0; i < 100; i++) {
+		c = tcp_open("127.0.0.1", pe);
+		if (send_all(c, "x", 1) == 0 && recv_some(c, &ch, 1,
+		    eo_ms(1000)) == 1)
+			break;
+		close(c);
+		c = -1;
+		poll(NULL, 0, 20);
+	}
+	ck_assert_int_ne(c, -1);
+	eo_expect_echo(b, "b2");
+	close(b);
+	close(c);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A new configuration that passes -t but cannot be applied: it adds a
+ * listener on a port another program holds.  The restart is refused
+ * before the exec and the daemon serves on, connections and all; the
+ * new process used to find out itself, too late, and exit with every
+ * connection.
+ */
+START_TEST(test_sigusr2_unbindable_listener_refused)
+{
+	int pe = eo_port(), po = eo_port(), px = eo_port(), fd, taken;
+	char extra[256];
+	struct eod *d = eod_start(CONF, pe, po, "");
+	pid_t pid = d->pid;
+
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	ck_assert_int_ne(taken = eo_listen("127.0.0.1", px), -1);
+	snprintf(extra, sizeof(extra), ",\n  { name = \"new\"; protocol = "
+	    "\"echo\"; port = %d; bind = [\"127.0.0.1\"]; }", px);
+	eod_write_conf(d, CONF, pe, po, extra);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart refused", eo_ms(10000)), 0);
+	ck_assert(eod_running(d));
+	ck_assert_int_eq(d->pid, pid);
+	ck_assert(!eod_log_has(d, "handing"));
+	eo_expect_echo(fd, "after");
+	close(fd);
+	close(taken);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -726,6 +1163,16 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_per_source_count_carried);
 	tcase_add_test(tc, test_sigusr2_exec_failure_serves_on);
 	tcase_add_test(tc, test_malformed_fd_list_refused);
+	tcase_add_test(tc, test_sigusr2_twice_during_exec_not_fatal);
+	tcase_add_test(tc, test_sigusr2_question_over_new_max_question_length);
+	tcase_add_test(tc, test_sigterm_hung_bus_stops_in_bound);
+	tcase_add_test(tc, test_chargen_position_out_of_cycle_not_fatal);
+	tcase_add_test(tc, test_saved_connection_without_descriptor_logged);
+	tcase_add_test(tc, test_sigusr2_flushing_after_eof_and_chargen_mid_stream);
+	tcase_add_test(tc, test_sigusr2_metrics_served_and_counting);
+	tcase_add_test(tc, test_sigusr2_proxy_phase_and_source_carried);
+	tcase_add_test(tc, test_sigusr2_at_max_connections);
+	tcase_add_test(tc, test_sigusr2_unbindable_listener_refused);
 	tcase_add_test(tc, test_fdstore_listeners_survive_a_crash);
 	tcase_add_test(tc, test_fdstore_removed_at_stop_and_reload);
 	suite_add_tcase(s, tc);
