@@ -78,6 +78,9 @@ int	systemd_store(const char *name, const int *fds, size_t n);
  * it when it reports a hangup (a socket whose peer is closed).
  */
 int	systemd_store_nopoll(const char *name, int fd);
+/* Waits (5 s at most) until systemd has read every notification sent
+   so far; -1 if it did not say so in time. */
+int	systemd_barrier(void);
 /* Drops every stored descriptor named name. */
 void	systemd_store_remove(const char *name);
 /*

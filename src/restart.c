@@ -742,6 +742,12 @@ restart_to_store(struct server *srv)
 		    "systemd's fd store; exiting without draining", n,
 		    n == 1 ? "" : "s");
 		systemd_stopping();
+		/* systemd may see the exit before it has read the store's
+		   messages, and would drop what it had not read: wait until
+		   it has (bounded). */
+		if (systemd_barrier() == -1)
+			log_warnx("restart: systemd did not confirm the fd "
+			    "store in time; exiting anyway");
 		/* The workers stay frozen: nothing may touch a connection
 		   now that the next process owns it. */
 		_exit(0);

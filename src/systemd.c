@@ -18,6 +18,7 @@
 #include "systemd.h"
 
 #define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
+#define EO_SD_BARRIER_USEC (5 * 1000000ULL) /* systemd read our messages */
 
 void
 systemd_ready(const char *status)
@@ -382,6 +383,13 @@ systemd_store_nopoll(const char *name, int fd)
 
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
 	return sd_pid_notify_with_fds(0, 0, msg, &fd, 1) > 0 ? 0 : -1;
+}
+
+int
+systemd_barrier(void)
+{
+	/* Every message sent before is read once this returns >= 0. */
+	return sd_notify_barrier(0, EO_SD_BARRIER_USEC) >= 0 ? 0 : -1;
 }
 
 void

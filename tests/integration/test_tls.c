@@ -640,9 +640,10 @@ START_TEST(test_tls_client_never_reads)
 	size_t n, sent = 0;
 	struct tcli t;
 	int stuck = 0;
-	long rss;
+	long rss0, rss;
 
 	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	rss0 = eod_rss_kb(d);
 	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
 	/* Until the daemon's reading and both sockets' buffers are full. */
 	while (stuck < 5 && sent < (256u << 20)) {
@@ -656,12 +657,22 @@ START_TEST(test_tls_client_never_reads)
 		}
 		r = SSL_get_error(t.ssl, r);
 		ERR_clear_error();
+		/* A slow run (valgrind) may reach write_timeout first: the
+		   daemon closed it, as the log checked below must say. */
+		if (r == SSL_ERROR_SYSCALL || r == SSL_ERROR_SSL)
+			break;
 		ck_assert_int_eq(r, SSL_ERROR_WANT_WRITE);
 		stuck += poll(&p, 1, eo_ms(100)) == 0;
 	}
 	ck_assert_uint_lt(sent, 256u << 20);
 	rss = eod_rss_kb(d);
-	ck_assert_int_lt(rss, eo_mem(64 * 1024));
+	fprintf(stderr, "TLS non-reader: sent %zu bytes; daemon RSS %ld -> "
+	    "%ld KiB\n", sent, rss0, rss);
+	/* Growth: the queue's bound and OpenSSL's buffers, with slack for
+	   malloc.  Not under valgrind, whose quarantine keeps 20 MB of
+	   freed blocks out of reuse (--freelist-vol). */
+	if (getenv("EO_WRAPPER") == NULL)
+		ck_assert_int_lt(rss - rss0, eo_mem(2 * 1024));
 	ck_assert_int_eq(eod_log_wait(d, "closed: write_timeout (2 s)",
 	    eo_ms(10000)), 0);
 	tcli_close(&t);
