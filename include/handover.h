@@ -50,6 +50,7 @@
 #define EO_HO_FD_CARRIER "eo-carrier"
 #define EO_HO_TAG_STATE	'S'
 #define EO_HO_TAG_CONN	'C'
+#define EO_HO_FD_BATCH	253		/* SCM_MAX_FD: fds in one message */
 #define EO_HO_FD_TCP	"eo-l-"
 #define EO_HO_FD_UDP	"eo-u-"
 
@@ -140,5 +141,15 @@ int	ho_sock_ends(int fd, struct ho_addr *local, struct ho_addr *peer);
  * drained.  NULL or anything unknown: a stop.
  */
 int	ho_job_is_restart(const char *job_type);
+
+/*
+ * Descriptors over an AF_UNIX stream socket: n of them as messages of
+ * one byte, tag, and at most EO_HO_FD_BATCH descriptors each, never
+ * blocking; -1 if one was refused.  Receiving takes one message: its
+ * descriptors (close-on-exec) into fds (max of them; more are closed)
+ * and its tag; how many, or -1 at the end of the queue or on error.
+ */
+int	ho_send_fds(int sock, char tag, const int *fds, size_t n);
+long	ho_recv_fds(int sock, char *tag, int *fds, size_t max);
 
 #endif

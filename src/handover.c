@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "handover.h"
 
@@ -410,4 +411,80 @@ ho_job_is_restart(const char *job_type)
 		if (strcmp(job_type, restarts[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* ---- descriptors in flight ---------------------------------------- */
+
+union ho_cmsg {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(EO_HO_FD_BATCH * sizeof(int))];
+};
+
+/* A message of the one byte at tag, with room for control data in u. */
+static void
+ho_msg_init(struct msghdr *msg, struct iovec *iov, char *tag,
+    union ho_cmsg *u, size_t controllen)
+{
+	memset(msg, 0, sizeof(*msg));
+	memset(u, 0, sizeof(*u));
+	iov->iov_base = tag;
+	iov->iov_len = 1;
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 1;
+	msg->msg_control = u->buf;
+	msg->msg_controllen = controllen;
+}
+
+int
+ho_send_fds(int sock, char tag, const int *fds, size_t n)
+{
+	union ho_cmsg u;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	size_t i, k;
+
+	for (i = 0; i < n; i += k) {
+		k = n - i < EO_HO_FD_BATCH ? n - i : EO_HO_FD_BATCH;
+		ho_msg_init(&msg, &iov, &tag, &u, CMSG_SPACE(k * sizeof(int)));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds + i, k * sizeof(int));
+		/* Nobody may read until another process: never block. */
+		if (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+long
+ho_recv_fds(int sock, char *tag, int *fds, size_t max)
+{
+	union ho_cmsg u;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	size_t i, k, n = 0;
+	int fd;
+
+	/* A stream socket stops at each message that carries descriptors:
+	   one call, one message. */
+	ho_msg_init(&msg, &iov, tag, &u, sizeof(u.buf));
+	if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return (long)n;
 }

@@ -53,7 +53,6 @@
 
 #define EO_HANDOVER_ENV	"EO_HANDOVER_FDS"
 #define EO_HO_TALLY_MAX	32	/* closing reasons logged apart */
-#define EO_HO_FD_BATCH	253	/* SCM_MAX_FD: fds in one message */
 
 static char **restart_argv;
 
@@ -617,41 +616,6 @@ restart_store_listeners(struct server *srv)
 	free(fds);
 }
 
-/* n descriptors as messages tagged tag, at most a batch each; or -1. */
-static int
-restart_send_fds(int sock, char tag, const int *fds, size_t n)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(EO_HO_FD_BATCH * sizeof(int))];
-	} u;
-	struct cmsghdr *cm;
-	struct msghdr msg;
-	struct iovec iov;
-	size_t i, k;
-
-	for (i = 0; i < n; i += k) {
-		k = n - i < EO_HO_FD_BATCH ? n - i : EO_HO_FD_BATCH;
-		memset(&msg, 0, sizeof(msg));
-		memset(&u, 0, sizeof(u));
-		iov.iov_base = &tag;
-		iov.iov_len = 1;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = u.buf;
-		msg.msg_controllen = CMSG_SPACE(k * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds + i, k * sizeof(int));
-		/* Nobody reads until the next process: never block. */
-		if (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
-			return -1;
-	}
-	return 0;
-}
-
 /*
  * The connections and the state, in flight: systemd 252 compares every
  * descriptor it is given with each one it holds, so storing n
@@ -672,10 +636,10 @@ restart_store_carried(struct server *srv, struct worker_freeze *fz,
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return -1;
-	if (restart_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
+	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
 		goto fail;
 	for (i = 0; i < srv->nworkers; i++)
-		if (restart_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
+		if (ho_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
 		    fz[i].nfds) == -1)
 			goto fail;
 	close(sv[0]);

@@ -17,7 +17,6 @@
 #include "listener.h"
 #include "systemd.h"
 
-#define EO_SD_STORE_BATCH	253	/* SCM_MAX_FD: fds in one message */
 #define EO_SD_BARRIER_USEC (5 * 1000000ULL) /* systemd read our messages */
 
 void
@@ -212,54 +211,23 @@ systemd_add_conn(struct systemd_inherited *inh, size_t *cap, int fd)
 	return 0;
 }
 
-/*
- * The carrier's queue (handover.h): every message's descriptors, one
- * message per call (a stream socket stops at each message with
- * descriptors).  Its peer is closed: the queue ends in EOF.
- */
+/* The carrier's queue (handover.h), to its end; then it is closed. */
 static void
 systemd_uncarry(int carrier, struct systemd_inherited *inh, size_t *cap)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(EO_SD_STORE_BATCH * sizeof(int))];
-	} u;
-	struct cmsghdr *cm;
-	struct msghdr msg;
-	struct iovec iov;
+	int fds[EO_HO_FD_BATCH];
+	long i, k;
 	char tag;
-	size_t i, k;
-	int *fds;
 
-	for (;;) {
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = &tag;
-		iov.iov_len = 1;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		if (recvmsg(carrier, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
-			break;
-		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-		    cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET ||
-			    cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			fds = (int *)(void *)CMSG_DATA(cm);
-			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (i = 0; i < k; i++) {
-				if (tag == EO_HO_TAG_STATE &&
-				    inh->state_fd == -1)
-					inh->state_fd = fds[i];
-				else if (tag == EO_HO_TAG_CONN)
-					(void)systemd_add_conn(inh, cap,
-					    fds[i]);
-				else
-					close(fds[i]);
-			}
+	while ((k = ho_recv_fds(carrier, &tag, fds, EO_HO_FD_BATCH)) >= 0)
+		for (i = 0; i < k; i++) {
+			if (tag == EO_HO_TAG_STATE && inh->state_fd == -1)
+				inh->state_fd = fds[i];
+			else if (tag == EO_HO_TAG_CONN)
+				(void)systemd_add_conn(inh, cap, fds[i]);
+			else
+				close(fds[i]);
 		}
-	}
 	close(carrier);
 }
 
@@ -368,7 +336,7 @@ systemd_store(const char *name, const int *fds, size_t n)
 
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
 	for (i = 0; i < n; i += k) {
-		k = n - i < EO_SD_STORE_BATCH ? n - i : EO_SD_STORE_BATCH;
+		k = n - i < EO_HO_FD_BATCH ? n - i : EO_HO_FD_BATCH;
 		if (sd_pid_notify_with_fds(0, 0, msg, fds + i,
 		    (unsigned)k) <= 0)
 			return -1;

@@ -374,14 +374,18 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 	return w;
 }
 
-int
-worker_dispatch(struct worker *w, const struct conn_handoff *ho)
+/* A connection for w, new (rec NULL) or carried: counted in its load
+   until the worker has it; -1 if the message could not be posted. */
+static int
+worker_post_conn(struct worker *w, enum wmsg_type type,
+    const struct conn_handoff *ho, struct ho_conn *rec)
 {
 	struct wmsg m;
 
 	memset(&m, 0, sizeof(m));
-	m.type = EO_WM_CONN;
+	m.type = type;
 	m.ho = *ho;
+	m.rec = rec;
 	atomic_fetch_add_explicit(&w->home.load, 1, memory_order_relaxed);
 	if (worker_post(w, &m) == -1) {
 		atomic_fetch_sub_explicit(&w->home.load, 1,
@@ -392,22 +396,16 @@ worker_dispatch(struct worker *w, const struct conn_handoff *ho)
 }
 
 int
+worker_dispatch(struct worker *w, const struct conn_handoff *ho)
+{
+	return worker_post_conn(w, EO_WM_CONN, ho, NULL);
+}
+
+int
 worker_resume(struct worker *w, const struct conn_handoff *ho,
     struct ho_conn *rec)
 {
-	struct wmsg m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = EO_WM_RESUME;
-	m.ho = *ho;
-	m.rec = rec;
-	atomic_fetch_add_explicit(&w->home.load, 1, memory_order_relaxed);
-	if (worker_post(w, &m) == -1) {
-		atomic_fetch_sub_explicit(&w->home.load, 1,
-		    memory_order_relaxed);
-		return -1;
-	}
-	return 0;
+	return worker_post_conn(w, EO_WM_RESUME, ho, rec);
 }
 
 void
