@@ -12,17 +12,6 @@
  */
 #include "protocol.h"
 
-static enum proto_verdict
-metrics_refuse(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)out;
-	proto_take(in, in->len);
-	return EO_PROTO_CLOSE;
-}
-
 static const char *
 metrics_close_why(const void *state, const void *opts)
 {
@@ -40,7 +29,7 @@ const struct protocol proto_metrics = {
 	.unit_timeout = NULL,
 	.unit_timeout_name = NULL,
 	.init = NULL,
-	.input = metrics_refuse,
-	.eof = metrics_refuse,
+	.input = proto_drop_close,
+	.eof = proto_drop_close,
 	.close_why = metrics_close_why,
 };
