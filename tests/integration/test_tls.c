@@ -686,6 +686,59 @@ START_TEST(test_tls_client_never_reads)
 }
 END_TEST
 
+/* ---- how the daemon ends a session ------------------------------- */
+
+/*
+ * Reads until the stream ends; the bytes into buf.  Returns 1 if it
+ * ended with the server's close_notify, 0 with a bare EOF or an error
+ * ("unexpected eof while reading" to an OpenSSL 3 client).
+ */
+static int
+tcli_read_end(struct tcli *t, char *buf, size_t cap, size_t *got)
+{
+	size_t n;
+	int e;
+
+	*got = 0;
+	while (SSL_read_ex(t->ssl, buf + *got, cap - *got, &n) == 1)
+		if ((*got += n) == cap)
+			*got = 0;	/* bulk: only the end matters */
+	e = SSL_get_error(t->ssl, 0);
+	ERR_clear_error();
+	return e == SSL_ERROR_ZERO_RETURN &&
+	    (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
+/*
+ * A client that ends with a FIN and no close_notify is one that sent
+ * EOF: the oracle still says that its question was unfinished, the
+ * session ends with close_notify, and nothing is logged as an error.
+ */
+START_TEST(test_tls_eof_without_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("oracle", port, "", "");
+	static const char want[] = "error: unfinished question: questions "
+	    "end with '?'\r\n";
+	struct tcli t;
+	char buf[256];
+	size_t n, got;
+
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	ck_assert_int_eq(SSL_write_ex(t.ssl, "Will it rain", 12, &n), 1);
+	ck_assert_int_eq(shutdown(t.fd, SHUT_WR), 0);
+	ck_assert_int_eq(tcli_read_end(&t, buf, sizeof(buf), &got), 1);
+	ck_assert_uint_eq(got, sizeof(want) - 1);
+	ck_assert_int_eq(memcmp(buf, want, got), 0);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_log_wait(d, "closed: ", eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_log_has(d, "closed: error"), 0);
+	ck_assert_int_eq(eod_log_has(d, "unexpected eof"), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -730,6 +783,11 @@ main(void)
 	tcase_add_test(tc, test_tls_greeting_after_handshake);
 	tcase_add_test(tc, test_tls_data_with_close_notify);
 	tcase_add_test(tc, test_tls_client_never_reads);
+	suite_add_tcase(s, tc);
+	/* How sessions end: CK_RUN_CASE=ends runs these alone. */
+	tc = tcase_create("ends");
+	tcase_set_timeout(tc, eo_ms(120));
+	tcase_add_test(tc, test_tls_eof_without_close_notify);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
