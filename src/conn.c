@@ -28,6 +28,9 @@
  *	FLUSHING --(output sent)--> LINGERING, or closed if the client
  *	    already sent EOF
  *	LINGERING --(client EOF, or EO_LINGER_MS)--> closed
+ *	any TLS state but HANDSHAKE --(a timer's rule, output waiting)-->
+ *	    CLOSING --(the record in flight sent)--> as FLUSHING, or
+ *	    closed after EO_LINGER_MS
  *
  * Whatever ends a connection is recorded once, in the config's words
  * (c_why: "max_questions (10)", "client EOF"...), when it is decided;
@@ -87,8 +90,12 @@ enum conn_state {
 	EO_CONN_LINGERING,	/* all sent, write side shut; discarding
 				   input until EOF, so that no RST destroys
 				   replies the client has not read yet */
-	EO_CONN_HANDSHAKE	/* TLS: the handshake runs, within
+	EO_CONN_HANDSHAKE,	/* TLS: the handshake runs, within
 				   tls_handshake_timeout (c_t_unit) */
+	EO_CONN_CLOSING		/* TLS: a timer ended it (c_why) while
+				   output waited; the record in flight, then
+				   close_notify, go out within EO_LINGER_MS
+				   (c_t_unit); the rest is dropped */
 };
 
 #define EO_CF_READING	0x01u	/* c_ev is added */
@@ -163,6 +170,8 @@ static void	conn_tls_proxy(struct conn *);
 static void	conn_tls_finish(struct conn *);
 static void	conn_tls_subject(const struct conn *, char *, size_t);
 static void	conn_tls_bad(struct conn *, const char *, const char *);
+static void	conn_tls_notify(struct conn *);
+static void	conn_tls_closing(struct conn *, const char *);
 static void	conn_close(struct conn *, const char *);
 static void	conn_produce(struct conn *);
 static void	conn_proxy_bad(struct conn *, const char *);
@@ -335,6 +344,42 @@ conn_peer_text(const struct conn *c, char *buf, size_t len)
 	peer_format((struct sockaddr *)&ss, buf, len);
 }
 
+/*
+ * The timers' rules, by name: c_why while a TLS session ends (CLOSING),
+ * a pointer that must outlive the call; conn_rule_text() gives the
+ * close line their value.
+ */
+static const char conn_rule_idle[] = "idle_timeout";
+static const char conn_rule_write[] = "write_timeout";
+static const char conn_rule_unit[] = "unit_timeout";
+
+static const char *
+conn_unit_rule(const struct cfg_listener *lc)
+{
+	return lc->proto->unit_timeout_name != NULL ?
+	    lc->proto->unit_timeout_name : conn_rule_unit;
+}
+
+/* why, or for a timer's rule its words: "idle_timeout (300 s)". */
+static const char *
+conn_rule_text(const struct conn *c, const char *why, char *buf,
+    size_t len)
+{
+	const struct cfg_listener *lc = c->c_lc;
+	uint32_t secs;
+
+	if (why == conn_rule_idle)
+		secs = lc->idle_timeout;
+	else if (why == conn_rule_write)
+		secs = lc->write_timeout;
+	else if (why == conn_unit_rule(lc))
+		secs = lc->unit_timeout;
+	else
+		return why;
+	snprintf(buf, len, "%s (%u s)", why, secs);
+	return buf;
+}
+
 /* Records what ends the connection: the first rule to decide wins. */
 static void
 conn_end(struct conn *c, const char *why)
@@ -382,6 +427,10 @@ conn_set_state(struct conn *c, enum conn_state state)
 	case EO_CONN_FLUSHING:
 		conn_set_reading(c, 0);
 		break;
+	case EO_CONN_CLOSING:
+		conn_set_reading(c, 0);
+		c->c_t_unit = mono_ms() + EO_LINGER_MS;
+		break;
 	case EO_CONN_LINGERING:
 		conn_drop_bev(c);
 		c->c_t_unit = mono_ms() + EO_LINGER_MS;
@@ -400,9 +449,11 @@ conn_close(struct conn *c, const char *why)
 	struct conn_home *h = c->c_home;
 	int fd = conn_fd(c);
 	enum stats_close r;
+	char text[64];
 
 	if (why == NULL)
 		why = c->c_why != NULL ? c->c_why : "client EOF";
+	why = conn_rule_text(c, why, text, sizeof(text));
 	r = stats_close_reason(why);
 	stats_bump(&c->c_st->closed[r], 1);
 	stats_bump(&h->st->closed[r], 1);
@@ -421,6 +472,7 @@ conn_close(struct conn *c, const char *why)
 		    (unsigned long long)(c->c_out - conn_queued(c)),
 		    ms / 1000, ms % 1000, peer, subj);
 	}
+	conn_tls_notify(c);
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
 	SSL_free(c->c_ssl);
@@ -468,7 +520,7 @@ conn_update(struct conn *c)
 	if (c->c_state == EO_CONN_SERVING &&
 	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF)))
 		conn_set_state(c, EO_CONN_FLUSHING);
-	if (c->c_state == EO_CONN_FLUSHING) {
+	if (c->c_state == EO_CONN_FLUSHING || c->c_state == EO_CONN_CLOSING) {
 		if (queued == 0 && !(c->c_flags & EO_CF_BLOCKED))
 			conn_finish(c);
 		return;
@@ -1241,6 +1293,71 @@ conn_tls_finish(struct conn *c)
 }
 
 /*
+ * Any close once the session is up sends close_notify first, unless it
+ * went or output waits: a record may then be half written, and OpenSSL
+ * sends nothing else before it is whole (conn_tls_closing() waits for
+ * it when a timer ends the session).
+ */
+static void
+conn_tls_notify(struct conn *c)
+{
+	if (conn_is_tls(c) && c->c_state != EO_CONN_HANDSHAKE &&
+	    conn_queued(c) == 0 &&
+	    !(SSL_get_shutdown(c->c_ssl) & SSL_SENT_SHUTDOWN))
+		conn_tls_finish(c);
+}
+
+/*
+ * Drops the queued output but the first chain: libevent may have
+ * begun a record with it, and must retry the same bytes (its
+ * last_write) for OpenSSL to finish that record.  The chain moves out
+ * and back by pointer, so they stay where they were.
+ */
+static void
+conn_tls_cut(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->c_bev), *keep;
+	struct evbuffer_iovec first;
+	size_t dropped;
+
+	if (evbuffer_peek(out, -1, NULL, &first, 1) < 1 ||
+	    (keep = evbuffer_new()) == NULL)
+		return;		/* it all goes, within EO_LINGER_MS */
+	if (evbuffer_remove_buffer(out, keep, first.iov_len) ==
+	    (int)first.iov_len) {
+		dropped = evbuffer_get_length(out);
+		evbuffer_drain(out, dropped);
+		c->c_out -= dropped;
+	}
+	evbuffer_prepend_buffer(out, keep);
+	evbuffer_free(keep);
+}
+
+/*
+ * A timer ended a TLS session while output waits: the client stopped
+ * reading.  Dropped: the input and the output not yet begun.  The
+ * record in flight goes out if the client reads again, then
+ * close_notify (conn_finish), as at any end; EO_LINGER_MS at most.
+ */
+static void
+conn_tls_closing(struct conn *c, const char *rule)
+{
+	char text[64];
+
+	c->c_why = rule;	/* the timer's, not an earlier plan's */
+	if (log_enabled(EO_LOG_DEBUG))
+		log_debug("listener %s: conn %u.%u ending: %s; the record in "
+		    "flight and close_notify go out if the client reads",
+		    c->c_lc->name, c->c_home->id, c->c_id,
+		    conn_rule_text(c, rule, text, sizeof(text)));
+	c->c_flags = (uint8_t)((c->c_flags | EO_CF_DONE) &
+	    ~(EO_CF_BLOCKED | EO_CF_PARTIAL));
+	conn_tls_cut(c);
+	conn_set_state(c, EO_CONN_CLOSING);
+	conn_update(c);
+}
+
+/*
  * The PROXY header on a TLS listener: peeked, so that nothing past its
  * last byte leaves the socket, where OpenSSL reads the ClientHello.
  * Bytes of an unfinished header all belong to it: taken and held, as on
@@ -1496,47 +1613,53 @@ conn_output_moved(struct conn *c, uint32_t now)
 }
 
 /*
- * Which timeout has run out, if any: its rule in the config's words, in
- * why.  While output waits, the client owes reading, not input:
+ * Which timeout has run out, if any: its rule (conn_rule_text() words
+ * it).  While output waits, the client owes reading, not input:
  * write_timeout rules then, idle_timeout otherwise.  An unfinished unit
  * has its own clock.
  */
-static int
-conn_expired(struct conn *c, uint32_t now, char *why, size_t len)
+static const char *
+conn_expired(struct conn *c, uint32_t now)
 {
 	const struct cfg_listener *lc = c->c_lc;
-	const char *unit = lc->proto->unit_timeout_name;
 	int waiting;
 
 	/* First the most specific rule: when a question ran out of time,
 	   saying the connection was idle would mislead. */
 	if ((c->c_flags & EO_CF_PARTIAL) && lc->unit_timeout != 0 &&
-	    mono_since(now, c->c_t_unit) >= lc->unit_timeout * 1000u) {
-		snprintf(why, len, "%s (%u s)", unit != NULL ? unit :
-		    "unit_timeout", lc->unit_timeout);
-		return 1;
-	}
+	    mono_since(now, c->c_t_unit) >= lc->unit_timeout * 1000u)
+		return conn_unit_rule(lc);
 	/* Progress within the last look: no other clock can have run out. */
 	waiting = mono_since(now, c->c_t_progress) >= EO_LOOK_MS &&
 	    ((c->c_flags & EO_CF_OUTPUT) || conn_queued(c) > 0) &&
 	    conn_output_moved(c, now);
 	if (waiting && lc->write_timeout != 0) {
-		if (mono_since(now, c->c_t_out) >= lc->write_timeout * 1000u) {
-			snprintf(why, len, "write_timeout (%u s)",
-			    lc->write_timeout);
-			return 1;
-		}
+		if (mono_since(now, c->c_t_out) >= lc->write_timeout * 1000u)
+			return conn_rule_write;
 	} else if (c->c_state == EO_CONN_SERVING && lc->idle_timeout != 0 &&
-	    mono_since(now, c->c_t_progress) >= lc->idle_timeout * 1000u) {
-		snprintf(why, len, "idle_timeout (%u s)", lc->idle_timeout);
-		return 1;
-	}
-	return 0;
+	    mono_since(now, c->c_t_progress) >= lc->idle_timeout * 1000u)
+		return conn_rule_idle;
+	return NULL;
+}
+
+/*
+ * A timer's rule ends c: at once, or, for a TLS session whose output
+ * waits, once the record in flight and close_notify are out.
+ */
+static void
+conn_timed_out(struct conn *c, const char *rule)
+{
+	if (conn_is_tls(c) && c->c_state != EO_CONN_HANDSHAKE &&
+	    conn_queued(c) > 0)
+		conn_tls_closing(c, rule);
+	else
+		conn_close(c, rule);
 }
 
 static void
 conn_tick(struct conn *c, uint32_t now)
 {
+	const char *rule;
 	char why[64];
 
 	if (c->c_state == EO_CONN_PROXY && mono_since(now, c->c_t_unit) >=
@@ -1546,7 +1669,8 @@ conn_tick(struct conn *c, uint32_t now)
 		conn_proxy_bad(c, why);
 		return;
 	}
-	if (c->c_state == EO_CONN_LINGERING) {
+	if (c->c_state == EO_CONN_LINGERING ||
+	    c->c_state == EO_CONN_CLOSING) {
 		if ((int32_t)(now - c->c_t_unit) >= 0)
 			conn_close(c, NULL);
 		return;
@@ -1560,8 +1684,8 @@ conn_tick(struct conn *c, uint32_t now)
 		}
 		return;
 	}
-	if (conn_expired(c, now, why, sizeof(why))) {
-		conn_close(c, why);
+	if ((rule = conn_expired(c, now)) != NULL) {
+		conn_timed_out(c, rule);
 		return;
 	}
 	/* A quiet connection gives its buffers back: ~1 KiB each. */
@@ -1599,7 +1723,7 @@ conn_drain(struct conn *c)
 {
 	int unread = 0;
 
-	if (c->c_state == EO_CONN_LINGERING)
+	if (c->c_state == EO_CONN_LINGERING || c->c_state == EO_CONN_CLOSING)
 		return;
 	if (c->c_state == EO_CONN_HANDSHAKE) {
 		conn_close(c, "shutdown");	/* nothing owed yet */

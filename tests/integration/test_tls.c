@@ -709,6 +709,116 @@ tcli_read_end(struct tcli *t, char *buf, size_t cap, size_t *got)
 	    (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
 }
 
+/* A client served once, then quiet: idle_timeout ends it with
+   close_notify. */
+START_TEST(test_tls_idle_timeout_sends_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "idle_timeout = 1;", "");
+	struct tcli t;
+	char buf[256];
+	size_t got;
+
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&t, "then quiet\n"), 0);
+	ck_assert_int_eq(tcli_read_end(&t, buf, sizeof(buf), &got), 1);
+	ck_assert_uint_eq(got, 0);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_log_wait(d, "closed: idle_timeout (1 s)",
+	    eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* SIGTERM with a quiet client: closed at once, with close_notify. */
+START_TEST(test_tls_shutdown_sends_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "", "");
+	struct tcli t;
+	char buf[256];
+	size_t got;
+
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&t, "before the stop\n"), 0);
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(tcli_read_end(&t, buf, sizeof(buf), &got), 1);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	ck_assert_int_eq(eod_log_has(d, "closed: shutdown"), 1);
+	eod_free(d);
+}
+END_TEST
+
+/* At max_connections a new client evicts the quiet one, which gets
+   close_notify.  One worker: each evicts among its own. */
+START_TEST(test_tls_eviction_sends_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = eod_start("log_level = \"debug\";\nworkers = 1;\n"
+	    "max_connections = 1;\nevict_after = 1;\n" TLS_CONF, "echo", port, "", certs, certs,
+	    "");
+	struct tcli old, t;
+	char buf[256];
+	size_t got;
+
+	ck_assert_int_eq(tcli_open(&old, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&old, "soon quiet\n"), 0);
+	usleep((useconds_t)eo_ms(1500) * 1000);
+	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
+	ck_assert_int_eq(tcli_echo(&t, "newcomer\n"), 0);
+	ck_assert_int_eq(tcli_read_end(&old, buf, sizeof(buf), &got), 1);
+	tcli_close(&old);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_log_wait(d, "closed: evicted", eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * A client that stops reading: write_timeout ends it.  When it reads
+ * again, what was in flight arrives, then close_notify: the end is the
+ * daemon's rule, not a cut connection.
+ */
+START_TEST(test_tls_write_timeout_sends_close_notify)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "write_timeout = 1;", "");
+	static unsigned char junk[16384];
+	static char buf[65536];
+	size_t n, got, sent = 0;
+	struct tcli t;
+	int stuck = 0;
+
+	ck_assert_int_eq(tcli_start(&t, tcp_open_rcvbuf("127.0.0.1", port,
+	    4096), 0, NULL), 0);
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
+	while (stuck < 5 && sent < (64u << 20)) {
+		struct pollfd p = { t.fd, POLLOUT, 0 };
+
+		if (SSL_write_ex(t.ssl, junk, sizeof(junk), &n) == 1) {
+			sent += n;
+			stuck = 0;
+			continue;
+		}
+		ck_assert_int_eq(SSL_get_error(t.ssl, 0), SSL_ERROR_WANT_WRITE);
+		stuck += poll(&p, 1, eo_ms(100)) == 0;
+	}
+	/* write_timeout runs out; then the client reads. */
+	ck_assert_int_eq(eod_log_wait(d, "ending: write_timeout (1 s)",
+	    eo_ms(10000)), 0);
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) & ~O_NONBLOCK);
+	ck_assert_int_eq(tcli_read_end(&t, buf, sizeof(buf), &got), 1);
+	tcli_close(&t);
+	ck_assert_int_eq(eod_log_wait(d, "closed: write_timeout (1 s)",
+	    eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /*
  * A client that ends with a FIN and no close_notify is one that sent
  * EOF: the oracle still says that its question was unfinished, the
@@ -787,6 +897,10 @@ main(void)
 	/* How sessions end: CK_RUN_CASE=ends runs these alone. */
 	tc = tcase_create("ends");
 	tcase_set_timeout(tc, eo_ms(120));
+	tcase_add_test(tc, test_tls_idle_timeout_sends_close_notify);
+	tcase_add_test(tc, test_tls_shutdown_sends_close_notify);
+	tcase_add_test(tc, test_tls_eviction_sends_close_notify);
+	tcase_add_test(tc, test_tls_write_timeout_sends_close_notify);
 	tcase_add_test(tc, test_tls_eof_without_close_notify);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
