@@ -57,4 +57,18 @@ openssl ca -batch -config ca.cnf -notext -startdate 20200101000000Z \
   -enddate 20200102000000Z -in expired.csr -out expired.pem 2>/dev/null
 
 key other.key
+
+key junk.key
+: >junk.pem
+i=1
+while [ $i -le 249 ]; do
+  openssl req -x509 -new -key junk.key -subj "/CN=eo junk $i" -days 30 \
+    2>/dev/null >>junk.pem
+  i=$((i + 1))
+done
+openssl req -x509 -new -key junk.key -subj "/CN=eo stranger" -days 30 \
+  -out stranger.pem
+cat junk.pem >>stranger.pem
+cp client.pem padded.pem
+awk '{ print } /END CERTIFICATE/ && ++n == 30 { exit }' junk.pem >>padded.pem
 rm -f ./*.csr ./*.ext
