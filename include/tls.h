@@ -39,6 +39,13 @@ void	tls_print(const struct tls_ctx *t, FILE *f);
 
 /* A server connection's SSL object; NULL if out of memory.  Any thread. */
 SSL	*tls_ssl_new(const struct tls_ctx *t);
+/*
+ * Once the handshake is done: frees what the session holds but the
+ * daemon never reads again, the certificates a client sent after its
+ * own (verified by now), so that an idle connection's memory does not
+ * depend on the chain it came with.  The client's certificate stays.
+ */
+void	tls_session_trim(SSL *ssl);
 /* OpenSSL's error e as text: its reason ("wrong version number"). */
 void	tls_error_string(unsigned long e, char *buf, size_t len);
 /*

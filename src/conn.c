@@ -1173,6 +1173,7 @@ conn_tls_readcb(struct bufferevent *bev, void *arg)
 static void
 conn_tls_ready(struct conn *c)
 {
+	tls_session_trim(c->c_ssl);
 	conn_set_state(c, EO_CONN_SERVING);
 	conn_progress(c, mono_ms());
 	if (log_enabled(EO_LOG_DEBUG)) {

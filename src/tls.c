@@ -373,6 +373,19 @@ tls_ssl_new(const struct tls_ctx *t)
 	return SSL_new(t->ctx);
 }
 
+void
+tls_session_trim(SSL *ssl)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *x;
+
+	/* The session's own stack, emptied in place: on a server it holds
+	   what came after the client's certificate, which stays. */
+	if (chain != NULL)
+		while ((x = sk_X509_pop(chain)) != NULL)
+			X509_free(x);
+}
+
 int
 tls_peer_subject(SSL *ssl, char *buf, size_t len)
 {

@@ -896,6 +896,39 @@ START_TEST(test_tls_junk_chain_cheap)
 }
 END_TEST
 
+/*
+ * A valid client certificate padded with 30 unrelated ones: served,
+ * and its idle connection holds no more than a plain mutual-TLS one
+ * may (48 KiB), whatever came with the certificate.
+ */
+START_TEST(test_tls_idle_chain_memory)
+{
+	enum { N = 64 };
+	int port = eo_port(), i;
+	struct eod *d = start_mutual(port);
+	static struct tcli t[N];
+	long rss0, rss;
+
+	ck_assert_int_eq(tcli_open(&t[0], port, 0, "padded"), 0);
+	ck_assert_int_eq(tcli_echo(&t[0], "warm\n"), 0);
+	tcli_close(&t[0]);
+	rss0 = eod_rss_kb(d);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(tcli_open(&t[i], port, 0, "padded"), 0);
+		ck_assert_int_eq(tcli_echo(&t[i], "idle now\n"), 0);
+	}
+	usleep(200 * 1000);
+	rss = eod_rss_kb(d);
+	fprintf(stderr, "padded chain: %d idle connections, daemon RSS %ld -> "
+	    "%ld KiB (%ld KiB each)\n", N, rss0, rss, (rss - rss0) / N);
+	ck_assert_int_le(rss - rss0, N * eo_mem(48));
+	for (i = 0; i < N; i++)
+		tcli_close(&t[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -954,6 +987,7 @@ main(void)
 	tc = tcase_create("chain");
 	tcase_set_timeout(tc, eo_ms(120));
 	tcase_add_test(tc, test_tls_junk_chain_cheap);
+	tcase_add_test(tc, test_tls_idle_chain_memory);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
