@@ -117,26 +117,87 @@ tls_ssl_error(struct cfg_diag *d, const config_setting_t *s,
 	return -1;
 }
 
-/* The certificate chain and its key; the key must match. */
+/* What a PEM file holds, by its BEGIN lines (and the old Proc-Type). */
+#define TLS_PEM_CERT		0x1
+#define TLS_PEM_KEY		0x2
+#define TLS_PEM_ENCRYPTED	0x4
+
+static int
+tls_pem_kinds(const char *path)
+{
+	char line[256];
+	FILE *f;
+	int k = 0;
+
+	/* A regular file by now (tls_file_check): fopen cannot hang. */
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "-----BEGIN ", 11) == 0) {
+			if (strstr(line, "CERTIFICATE-----") != NULL)
+				k |= TLS_PEM_CERT;
+			else if (strstr(line, "PRIVATE KEY-----") != NULL)
+				k |= TLS_PEM_KEY;
+			if (strstr(line, "ENCRYPTED PRIVATE KEY") != NULL)
+				k |= TLS_PEM_ENCRYPTED;
+		} else if (strncmp(line, "Proc-Type: 4,ENCRYPTED", 22) == 0)
+			k |= TLS_PEM_ENCRYPTED;
+	}
+	fclose(f);
+	return k;
+}
+
+/*
+ * OpenSSL refused a file that should hold want (TLS_PEM_CERT or _KEY).
+ * Its reasons for the usual mistakes say little ("no start line" for a
+ * key given as the certificate, "interrupted or cancelled" for a key
+ * under a passphrase): those are named, the rest is OpenSSL's.
+ */
+static int
+tls_pem_error(struct cfg_diag *d, const config_setting_t *s,
+    const char *what, const char *path, int want)
+{
+	int k = tls_pem_kinds(path);
+	const char *why = NULL;
+
+	if (want == TLS_PEM_KEY && (k & TLS_PEM_ENCRYPTED))
+		why = "the key is encrypted: the daemon cannot ask for a "
+		    "passphrase";
+	else if (want == TLS_PEM_KEY && k == TLS_PEM_CERT)
+		why = "this file holds a certificate, not a private key";
+	else if (want == TLS_PEM_CERT && k == TLS_PEM_KEY)
+		why = "this file holds a private key, not a certificate";
+	if (why == NULL)
+		return tls_ssl_error(d, s, what, path);
+	ERR_clear_error();
+	cfg_error(d, s, "%s \"%s\": %s", what, path, why);
+	return -1;
+}
+
+/*
+ * The certificate chain and its key; the key must match.  Both are
+ * read even if the first is bad: one run names every mistake (the two
+ * given the other way round).
+ */
 static int
 tls_load_pair(struct cfg_diag *d, const config_setting_t *g,
     struct tls_ctx *t)
 {
 	const config_setting_t *sc = config_setting_get_member(g,
 	    "certificate"), *sk = config_setting_get_member(g, "key");
-
 	int bad;
 
-	/* Both checked: one run names every unreadable file. */
 	bad = tls_file_check(d, sc, "certificate", t->cert) == -1;
 	bad |= tls_file_check(d, sk, "key", t->key) == -1;
 	if (bad)
 		return -1;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, t->cert) != 1)
-		return tls_ssl_error(d, sc, "certificate", t->cert);
+		bad = tls_pem_error(d, sc, "certificate", t->cert,
+		    TLS_PEM_CERT) == -1;
+	/* Without a certificate loaded, the key is only read. */
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, t->key, SSL_FILETYPE_PEM) == 1 &&
-	    SSL_CTX_check_private_key(t->ctx) == 1)
-		return 0;
+	    (bad || SSL_CTX_check_private_key(t->ctx) == 1))
+		return bad ? -1 : 0;
 	/* OpenSSL says "key values mismatch": say which files. */
 	if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
 		ERR_clear_error();
@@ -144,7 +205,7 @@ tls_load_pair(struct cfg_diag *d, const config_setting_t *g,
 		    "\"%s\"", t->key, t->cert);
 		return -1;
 	}
-	return tls_ssl_error(d, sk, "key", t->key);
+	return tls_pem_error(d, sk, "key", t->key, TLS_PEM_KEY);
 }
 
 /* client_ca: whom client certificates must be signed by. */
@@ -178,6 +239,7 @@ static int
 tls_build(struct cfg_diag *d, const config_setting_t *g, struct tls_ctx *t)
 {
 	static const unsigned char sid[] = "echo-oracled";
+	int bad;
 
 	ERR_clear_error();
 	if ((t->ctx = SSL_CTX_new(TLS_server_method())) == NULL)
@@ -196,11 +258,10 @@ tls_build(struct cfg_diag *d, const config_setting_t *g, struct tls_ctx *t)
 	/* Resumed sessions of a verifying context need one (OpenSSL
 	   refuses them otherwise); sessions never cross contexts. */
 	SSL_CTX_set_session_id_context(t->ctx, sid, sizeof(sid) - 1);
-	if (tls_load_pair(d, g, t) == -1)
-		return -1;
-	if (t->ca != NULL && tls_load_ca(d, g, t) == -1)
-		return -1;
-	return 0;
+	bad = tls_load_pair(d, g, t) == -1;
+	if (t->ca != NULL)
+		bad |= tls_load_ca(d, g, t) == -1;
+	return bad ? -1 : 0;
 }
 
 /* A path setting, copied: 0 absent, 1 set, -1 error added. */
@@ -292,7 +353,7 @@ tls_get_verify(struct cfg_diag *d, const config_setting_t *g,
 	return 1;
 }
 
-/* The settings, each checked; the files are read only if all are good. */
+/* The settings, each checked. */
 static int
 tls_settings(struct cfg_diag *d, const config_setting_t *g,
     struct tls_ctx *t)
@@ -319,6 +380,7 @@ tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 {
 	const config_setting_t *g = config_setting_get_member(lg, "tls");
 	struct tls_ctx *t;
+	int bad;
 
 	*out = NULL;
 	if (g == NULL)
@@ -332,7 +394,12 @@ tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 		cfg_error(d, g, "out of memory");
 		return -1;
 	}
-	if (tls_settings(d, g, t) == -1 || tls_build(d, g, t) == -1) {
+	/* The files are read whenever both are named, even if another
+	   setting is bad: one run shows every mistake. */
+	bad = tls_settings(d, g, t) == -1;
+	if (t->cert != NULL && t->key != NULL)
+		bad |= tls_build(d, g, t) == -1;
+	if (bad) {
 		tls_free(t);
 		return -1;
 	}

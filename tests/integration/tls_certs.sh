@@ -57,6 +57,8 @@ openssl ca -batch -config ca.cnf -notext -startdate 20200101000000Z \
   -enddate 20200102000000Z -in expired.csr -out expired.pem 2>/dev/null
 
 key other.key
+# encrypted.key: server.key under a passphrase.
+openssl pkey -in server.key -aes256 -passout pass:secret -out encrypted.key
 
 key junk.key
 : >junk.pem

@@ -92,6 +92,15 @@ static const struct bad_case bad_cases[] = {
 	  "certificate \"/tmp/eo-unit-tls-" },
 	{ "", "certificate = \"@/server.pem\"; key = \"@/ca.pem\";", 3,
 	  "key \"/tmp/eo-unit-tls-" },
+	{ "", "certificate = \"@/server.pem\"; key = \"@/encrypted.key\";", 3,
+	  "key \"/tmp/eo-unit-tls-" },
+	{ "", "certificate = \"@/server.pem\"; key = \"@/encrypted.key\";", 3,
+	  "encrypted.key\": the key is encrypted: the daemon cannot ask for a "
+	  "passphrase" },
+	{ "", "certificate = \"@/server.key\"; key = \"@/server.pem\";", 3,
+	  "server.key\": this file holds a private key, not a certificate" },
+	{ "", "certificate = \"@/server.key\"; key = \"@/server.pem\";", 3,
+	  "server.pem\": this file holds a certificate, not a private key" },
 	{ "", PAIR "client_ca = \"@/missing.pem\";", 3,
 	  "client_ca: cannot read" },
 	{ "\n transport = \"udp\";", PAIR, 4, "tls is TCP only" },
@@ -164,6 +173,34 @@ START_TEST(test_unreadable_key)
 	chmod(dir, 0700);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "child (uid %u) status %d", (unsigned)uid, st);
+}
+END_TEST
+
+/*
+ * Every mistake in one run, inside a group too: a bad setting does not
+ * hide that the certificate and the key were given the other way round.
+ */
+START_TEST(test_every_mistake_in_group)
+{
+	static const char *const want[] = {
+		"verify_client must be",
+		"server.key\": this file holds a private key, not a certificate",
+		"server.pem\": this file holds a certificate, not a private key",
+	};
+	struct cfg_diag d;
+	size_t i, j;
+
+	ck_assert_ptr_null(load_tls("", "certificate = \"@/server.key\"; "
+	    "key = \"@/server.pem\"; verify_client = \"yes\";", &d));
+	for (i = 0; i < d.n; i++)
+		fprintf(stderr, "test_every_mistake_in_group: %s\n", d.msgs[i]);
+	for (j = 0; j < sizeof(want) / sizeof(want[0]); j++) {
+		for (i = 0; i < d.n; i++)
+			if (strstr(d.msgs[i], want[j]) != NULL)
+				break;
+		ck_assert_msg(i < d.n, "no \"%s\"", want[j]);
+	}
+	cfg_diag_free(&d);
 }
 END_TEST
 
@@ -289,6 +326,7 @@ main(void)
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_unreadable_key);
+	tcase_add_test(tc, test_every_mistake_in_group);
 	tcase_add_test(tc, test_defaults_and_print);
 	tcase_add_test(tc, test_timeout_global);
 	tcase_add_test(tc, test_metrics_refused);
