@@ -34,6 +34,12 @@ int	tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 	    struct tls_ctx **out);
 /* Frees a context; its SSL_CTX lives on while connections hold it. */
 void	tls_free(struct tls_ctx *t);
+/*
+ * Logs, at info, t's certificate (SHA-256 fingerprint and notAfter) if
+ * it is not the one was had (NULL: none): what a reload rotated.
+ */
+void	tls_log_change(const char *listener, const struct tls_ctx *was,
+	    const struct tls_ctx *t);
 /* The group as -T prints it, "tls = { ... };", without a newline. */
 void	tls_print(const struct tls_ctx *t, FILE *f);
 

@@ -35,6 +35,7 @@
 #include "protocol.h"
 #include "server_internal.h"
 #include "systemd.h"
+#include "tls.h"
 #include "worker.h"
 
 struct plan_move {
@@ -672,12 +673,32 @@ reload_failed(struct server *srv, const char *why)
 	systemd_ready(status);
 }
 
+/* Each TLS listener's certificate that the reload changed, logged. */
+static void
+reload_log_certs(const struct cfg *old, const struct cfg *cfg)
+{
+	const struct tls_ctx *was;
+	size_t i, j;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if (cfg->listeners[i].tls == NULL)
+			continue;
+		was = NULL;
+		for (j = 0; j < old->nlisteners; j++)
+			if (strcmp(old->listeners[j].name,
+			    cfg->listeners[i].name) == 0)
+				was = old->listeners[j].tls;
+		tls_log_change(cfg->listeners[i].name, was,
+		    cfg->listeners[i].tls);
+	}
+}
+
 /* Loads and applies the file the child found valid. */
 static void
 reload_apply(struct server *srv)
 {
 	struct cfg_diag d;
-	struct cfg *cfg;
+	struct cfg *cfg, *old = srv->cfg;
 	char err[512], status[512];
 	size_t i;
 
@@ -693,12 +714,16 @@ reload_apply(struct server *srv)
 	if (cfg->workers != srv->cfg->workers && !srv->check_restart)
 		log_notice("workers changed: takes effect at the next start; "
 		    "still %u", srv->nworkers);
+	cfg_ref(old);		/* to compare certificates once applied */
 	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		cfg_unref(cfg);
+		cfg_unref(old);
 		reload_failed(srv, "cannot open a listener, see the log");
 		return;
 	}
+	reload_log_certs(old, cfg);
+	cfg_unref(old);
 	restart_store_listeners(srv);
 	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
 	/*

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "log.h"
 #include "tls.h"
 
 #define TLS_PATH_MAX	4096
@@ -42,6 +44,8 @@ struct tls_ctx {
 	char		*ca;		/* NULL: no client_ca */
 	int		 verify;	/* enum tls_verify */
 	int		 min13;		/* min_version = "1.3" */
+	unsigned char	 sha256[32];	/* the server certificate's */
+	char		 until[24];	/* its notAfter, ISO 8601 UTC */
 };
 
 static const char *const tls_keys[] = { "certificate", "key", "client_ca",
@@ -234,6 +238,23 @@ tls_load_ca(struct cfg_diag *d, const config_setting_t *g,
 	return 0;
 }
 
+/* The loaded certificate's fingerprint and end, for the reload's log. */
+static void
+tls_remember(struct tls_ctx *t)
+{
+	X509 *x = SSL_CTX_get0_certificate(t->ctx);
+	unsigned n = 0;
+	struct tm tm;
+
+	if (x == NULL)
+		return;
+	X509_digest(x, EVP_sha256(), t->sha256, &n);
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		strftime(t->until, sizeof(t->until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(t->until, sizeof(t->until), "?");
+}
+
 /* The context from the settings read into t. */
 static int
 tls_build(struct cfg_diag *d, const config_setting_t *g, struct tls_ctx *t)
@@ -259,6 +280,8 @@ tls_build(struct cfg_diag *d, const config_setting_t *g, struct tls_ctx *t)
 	   refuses them otherwise); sessions never cross contexts. */
 	SSL_CTX_set_session_id_context(t->ctx, sid, sizeof(sid) - 1);
 	bad = tls_load_pair(d, g, t) == -1;
+	if (!bad)
+		tls_remember(t);
 	if (t->ca != NULL)
 		bad |= tls_load_ca(d, g, t) == -1;
 	return bad ? -1 : 0;
@@ -417,6 +440,22 @@ tls_free(struct tls_ctx *t)
 	free(t->key);
 	free(t->ca);
 	free(t);
+}
+
+void
+tls_log_change(const char *listener, const struct tls_ctx *was,
+    const struct tls_ctx *t)
+{
+	char hex[3 * 32];
+	int i;
+
+	if (was != NULL && memcmp(was->sha256, t->sha256, 32) == 0)
+		return;
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02X%s",
+		    t->sha256[i], i < 31 ? ":" : "");
+	log_info("listener %s: new certificate: SHA-256 %s, valid until %s",
+	    listener, hex, t->until);
 }
 
 void

@@ -141,6 +141,16 @@ file_digest(const char *name, unsigned char *out)
 	X509_free(x);
 }
 
+/* A SHA-256 as "AB:CD:...", as `openssl x509 -fingerprint` writes it. */
+static void
+digest_text(const unsigned char *md, char *out)
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		sprintf(out + 3 * i, "%02X%s", md[i], i < 31 ? ":" : "");
+}
+
 /* Blocking request and answer: sends msg, reads exactly len back. */
 static int
 tcli_echo(struct tcli *t, const char *msg)
@@ -434,7 +444,7 @@ START_TEST(test_tls_rotation_by_sighup)
 	unsigned char one[32], two[32], seen[32];
 	struct eod *d;
 	struct tcli old, t;
-	char cmd[256];
+	char cmd[256], hex[97], line[160];
 
 	copy_pair("server", "live");
 	d = eod_start("log_level = \"debug\";\nlisteners = ( { name = \"t\"; "
@@ -449,6 +459,11 @@ START_TEST(test_tls_rotation_by_sighup)
 
 	copy_pair("server2", "live");
 	ck_assert_int_eq(eod_reload(d), 0);
+	/* The log names the new certificate and says until when. */
+	digest_text(two, hex);
+	snprintf(line, sizeof(line), "listener t: new certificate: SHA-256 %s, "
+	    "valid until 20", hex);
+	ck_assert_int_eq(eod_log_wait(d, line, eo_ms(5000)), 0);
 	ck_assert_int_eq(tcli_open(&t, port, 0, NULL), 0);
 	tcli_peer_digest(&t, seen);
 	ck_assert_int_eq(memcmp(seen, two, 32), 0);
