@@ -936,7 +936,12 @@ START_TEST(test_tls_idle_chain_memory)
 	rss = eod_rss_kb(d);
 	fprintf(stderr, "padded chain: %d idle connections, daemon RSS %ld -> "
 	    "%ld KiB (%ld KiB each)\n", N, rss0, rss, (rss - rss0) / N);
-	ck_assert_int_le(rss - rss0, N * eo_mem(48));
+	/* Not under ASan or valgrind: their quarantines keep the freed
+	   chains out of reuse (as in test_tls_client_never_reads). */
+#ifndef EO_SANITIZED
+	if (getenv("EO_WRAPPER") == NULL)
+		ck_assert_int_le(rss - rss0, N * eo_mem(48));
+#endif
 	for (i = 0; i < N; i++)
 		tcli_close(&t[i]);
 	ck_assert_int_eq(eod_stop(d), 0);
