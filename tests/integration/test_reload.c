@@ -315,7 +315,7 @@ START_TEST(test_reload_include_unreadable_keeps_serving)
 	snprintf(mem, sizeof(mem), "%s/mem", d->dir);
 	snprintf(dir, sizeof(dir), "%s/dir", d->dir);
 	ck_assert_int_eq(symlink("/proc/self/mem", mem), 0);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	eod_write_conf(d, "@include \"mem\"\n" CONF_ONE, p);
 	ck_assert_int_eq(eod_reload(d), 1);
 	expect_serving(p);
@@ -351,7 +351,7 @@ START_TEST(test_reload_fifo_keeps_serving)
 	early = tcp_open("127.0.0.1", p);
 	eo_expect_echo(early, "before the reload");
 	ck_assert_int_eq(unlink(d->conf), 0);
-	ck_assert_int_eq(mkfifo(d->conf, 0600), 0);
+	ck_assert_int_eq(mkfifo(d->conf, 0644), 0);
 	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
 	ck_assert_int_eq(eod_wait_notify(d, "RELOADING=1", eo_ms(10000)), 0);
 	expect_serving(p);	/* while the check is stuck */
