@@ -22,7 +22,10 @@
  * a case passes as root and fails as the unit's user if it may.
  *
  * A case that needs root asks for it: eod_opts.root = 1, with a comment
- * saying why (a port below 1024, sending from a reserved port).  Files
+ * saying why (a port below 1024 bound by the daemon itself), and skips
+ * itself when eo_root() says the tests are not root.  A test's own
+ * sockets are the test's: sending from a reserved port needs the test to
+ * be root, not the daemon.  Files
  * the daemon reads must be readable by others (the harness's folder
  * and config are); a test that writes one with mode 0600 (a key, say)
  * makes it readable with eo_share(), one the daemon writes its own with
