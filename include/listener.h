@@ -78,17 +78,27 @@ void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
  * and its reason written to err.  No SO_REUSEPORT: with it, any process
  * of our uid could bind the port beside us and take a share of our
  * clients, silently.  So a wildcard and a specific address of one port
- * never listen together; a reload moves between them (reload.c).
+ * listen together only for the moment a reload moves between them
+ * (reload.c, listener_share_port()).
  */
 int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
 	    size_t errlen);
 /*
- * The same in two steps, for a move: the socket made first, so that
- * only bind() and listen() fall between closing the old socket and
- * listening on the new one.  listener_listen() leaves fd open on error.
+ * The same in two steps, for a move: the socket made first, bound
+ * beside the old one or, failing that, once it has closed (then only
+ * bind() and listen() fall between).  listener_listen() leaves fd open
+ * on error.
  */
 int	listener_socket(const struct cfg_addr *a, char *err, size_t errlen);
 int	listener_listen(int fd, const struct cfg_addr *a, int backlog,
 	    char *err, size_t errlen);
+/*
+ * SO_REUSEPORT on fd (on: 1) or off (0); 0 or -1.  Set on both sides,
+ * a move binds the new address beside the old one.  Linux remembers
+ * that the port was shared while a socket stays bound to it, so until
+ * then another process of our uid could still bind beside us: the unit
+ * runs under a user of its own.
+ */
+int	listener_share_port(int fd, int on);
 
 #endif

@@ -40,6 +40,10 @@ struct listen_sock {
 	unsigned char		 planned;	/* in the plan being made */
 	unsigned char		 fresh;		/* opened for that plan */
 	unsigned char		 parked;	/* systemd's, SYNs dropped */
+	unsigned char		 held;		/* how new clients are held
+						   off: EO_HELD_*, acceptor.c */
+	int			 held_backlog;	/* its backlog before a park
+						   shrank it */
 	char			*sd_name;	/* passed by systemd under
 						   this name; NULL: ours */
 	unsigned char		 dgram;		/* UDP: us and w, no evl */

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -34,6 +35,12 @@
 #define EO_RESUME_MS	100	/* accept again after running out of fds */
 #define EO_SPARE_DRAIN	64	/* accept-and-close at most this many */
 #define EO_RETIRE_MAX	(1 << 20) /* accepts when retiring, at most */
+
+/* How new clients are held off a socket (ls->held). */
+#define EO_HELD_GHOST	1	/* bound to a device that does not exist */
+#define EO_HELD_FILTER	2	/* a filter drops their SYNs */
+#define EO_HELD_SHRUNK	3	/* its queue has room for one */
+#define EO_GHOST_IFINDEX 0x7fffffff	/* never a device's index */
 
 static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -136,6 +143,9 @@ listen_sock_open_udp(struct server *srv, const struct cfg_addr *addr,
 void
 listen_sock_free(struct listen_sock *ls)
 {
+	/* systemd's copy queues clients for the next start: as it was. */
+	if (ls->sd_name != NULL && ls->held != 0)
+		listen_sock_unpark(ls);
 	if (ls->dgram)
 		worker_udp_close(ls->w, ls->us);	/* closes the fd */
 	else if (ls->fd != -1) {	/* -1: moved away, see listen_sock_close */
@@ -152,13 +162,26 @@ listen_sock_free(struct listen_sock *ls)
 /*
  * Closing a listening socket resets every connection in its queue,
  * though those clients' connect() succeeded.  So, for all the sockets
- * being closed at once: a filter that drops new SYNs (the client
- * retries, and meets the socket that replaces this one or a refusal)
- * but lets handshakes under way complete; accept and serve what is
- * queued; a millisecond for those handshakes; again; then close.
+ * being closed at once: new clients are held off, what is queued is
+ * accepted and served, a millisecond passes for handshakes under way,
+ * again, then the socket closes.
+ *
+ * Held off how, measured with clients connecting throughout (README,
+ * "Privileges"): a filter that drops SYNs needs CAP_NET_ADMIN in the
+ * socket's network namespace on TCP (Linux 6.x and stable kernels),
+ * which the unit does not have.  A backlog of 0 is worse than nothing:
+ * Linux then drops the last ACK of handshakes that raced each other,
+ * and those clients, connected already, are reset at the close.  What
+ * needs no privilege: binding the socket to a device that does not
+ * exist (SO_BINDTOIFINDEX, allowed once on a socket bound to none).
+ * No SYN matches it any more: one meets the socket that replaces it
+ * (bound beside it, reload.c) or a refusal, while handshakes under way
+ * and the queue stay the socket's.  It cannot be undone without
+ * CAP_NET_RAW, so it is for sockets about to close; the filter is the
+ * fallback (a socket bound to a device already, an older kernel).
  */
-static void
-acceptor_stop_syns(struct listen_sock *ls)
+static int
+acceptor_attach_drop(struct listen_sock *ls)
 {
 	/* Offset 0 is the TCP header: flags at 13, SYN is 0x02. */
 	struct sock_filter code[] = {
@@ -169,11 +192,73 @@ acceptor_stop_syns(struct listen_sock *ls)
 	};
 	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
 
+	return setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog));
+}
+
+/* Said once a process, at info: how the unit runs is not a fault. */
+static void
+acceptor_say_once(int *said, const char *what)
+{
+	if (*said)
+		return;
+	*said = 1;
+	log_info("listeners: %s", what);
+}
+
+static void
+acceptor_hold_off(struct listen_sock *ls)
+{
+	static int said;
+	int ghost = EO_GHOST_IFINDEX;
+
 	evconnlistener_disable(ls->evl);
-	if (setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
-	    sizeof(prog)) == -1)
-		log_warn("listener %s: cannot stop new clients on %s before "
-		    "closing it", listen_sock_owner(ls), ls->addr.text);
+	if (ls->held != 0)
+		return;
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_BINDTOIFINDEX, &ghost,
+	    sizeof(ghost)) == 0)
+		ls->held = EO_HELD_GHOST;
+	else if (acceptor_attach_drop(ls) == 0)
+		ls->held = EO_HELD_FILTER;
+	else
+		acceptor_say_once(&said, "neither SO_BINDTOIFINDEX nor, "
+		    "without CAP_NET_ADMIN, SO_ATTACH_FILTER: a client "
+		    "connecting while a listening socket closes may be reset");
+}
+
+/*
+ * A parked socket is systemd's and may be served again: the hold must
+ * come off.  The filter does; without CAP_NET_ADMIN the queue shrinks
+ * to a backlog of 0 instead, so one client completes its handshake and
+ * waits to be served, and the others' SYNs are dropped and retried.
+ */
+static void
+acceptor_hold_parked(struct listen_sock *ls)
+{
+	static int said;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	evconnlistener_disable(ls->evl);
+	if (ls->held != 0)
+		return;
+	if (acceptor_attach_drop(ls) == 0) {
+		ls->held = EO_HELD_FILTER;
+		return;
+	}
+	/* For a listening socket, Linux reports the backlog in
+	   tcpi_sacked: listen_sock_unpark() gives it back. */
+	ls->held_backlog = getsockopt(ls->fd, IPPROTO_TCP, TCP_INFO, &ti,
+	    &len) == 0 && ti.tcpi_sacked > 0 ? (int)ti.tcpi_sacked : SOMAXCONN;
+	if (listen(ls->fd, 0) == -1) {
+		log_warn("listener %s: cannot hold new clients off %s",
+		    listen_sock_owner(ls), ls->addr.text);
+		return;
+	}
+	ls->held = EO_HELD_SHRUNK;
+	acceptor_say_once(&said, "without CAP_NET_ADMIN, a socket from systemd "
+	    "that no listener serves keeps one client waiting (its backlog "
+	    "is 0) instead of none");
 }
 
 /*
@@ -256,7 +341,9 @@ acceptor_take_queued(struct listen_sock *ls)
 			break;
 		/* Accepted sockets inherit the listener's filter (an int:
 		   Linux refuses a shorter option, though it reads none). */
-		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &n, sizeof(n));
+		if (ls->held == EO_HELD_FILTER)
+			setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &n,
+			    sizeof(n));
 		acceptor_accept(ls->evl, fd, (struct sockaddr *)&ss, (int)len,
 		    ls);
 	}
@@ -275,7 +362,7 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 		return;
 	for (i = 0; i < n; i++)
 		if (!v[i]->dgram && v[i]->fd != -1) {
-			acceptor_stop_syns(v[i]);
+			acceptor_hold_off(v[i]);
 			acceptor_take_queued(v[i]);
 		}
 	nanosleep(&ms, NULL);
@@ -295,7 +382,7 @@ listen_sock_retire(struct listen_sock **v, size_t n)
 void
 listen_sock_park(struct listen_sock *ls)
 {
-	acceptor_stop_syns(ls);
+	acceptor_hold_parked(ls);
 	acceptor_take_queued(ls);
 	ls->parked = 1;
 }
@@ -306,30 +393,34 @@ listen_sock_unpark(struct listen_sock *ls)
 	int unused = 0;
 
 	/* Linux wants an int here, though it reads none. */
-	if (setsockopt(ls->fd, SOL_SOCKET, SO_DETACH_FILTER, &unused,
-	    sizeof(unused)) == -1)
+	if (ls->held == EO_HELD_FILTER && setsockopt(ls->fd, SOL_SOCKET,
+	    SO_DETACH_FILTER, &unused, sizeof(unused)) == -1)
 		log_warn("listener %s: cannot let new clients in on %s",
 		    listen_sock_owner(ls), ls->addr.text);
+	if (ls->held == EO_HELD_SHRUNK && listen(ls->fd, ls->held_backlog) ==
+	    -1)
+		log_warn("listener %s: cannot give %s its queue back",
+		    listen_sock_owner(ls), ls->addr.text);
+	ls->held = 0;
 	ls->parked = 0;
 }
 
 /*
- * A reload moves ls to another address of its port (a wildcard and a
- * specific address cannot listen together): new SYNs are dropped, so
- * those clients retry in a second and meet the new socket; what is
- * queued is served; then the socket closes, and the struct stays so
- * that listen_sock_reopen() can bind it back.  The wait is for
- * handshakes already under way (their client counts as connected):
- * 10 ms, not 1, since a loaded machine defers loopback packets to
- * ksoftirqd; short all the same, because it blocks the main loop, and
- * SYNs dropped meanwhile are only retried a second later.
+ * A reload moves ls to another address of its port: new SYNs go past
+ * it (to the new socket, bound beside it by reload.c, or refused if it
+ * could not be); what is queued is served; then the socket closes, and
+ * the struct stays so that listen_sock_reopen() can bind it back.  The
+ * wait is for handshakes already under way (their client counts as
+ * connected): 10 ms, not 1, since a loaded machine defers loopback
+ * packets to ksoftirqd; short all the same, because it blocks the main
+ * loop.
  */
 void
 listen_sock_close(struct listen_sock *ls)
 {
 	struct timespec ms = { 0, 10000000 };
 
-	acceptor_stop_syns(ls);
+	acceptor_hold_off(ls);
 	if (ls->bound != NULL) {
 		metrics_unbind(ls->srv, ls->bound);	/* frees ls->evl */
 		ls->bound = NULL;
@@ -342,6 +433,7 @@ listen_sock_close(struct listen_sock *ls)
 	close(ls->fd);
 	ls->evl = NULL;
 	ls->fd = -1;
+	ls->held = 0;	/* the hold was the closed socket's */
 }
 
 /* Undoes listen_sock_close(): the new address could not be bound. */

@@ -310,6 +310,12 @@ listener_listen(int fd, const struct cfg_addr *a, int backlog, char *err,
 }
 
 int
+listener_share_port(int fd, int on)
+{
+	return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+}
+
+int
 listener_bind(const struct cfg_addr *a, int backlog, char *err, size_t errlen)
 {
 	int fd;

@@ -374,28 +374,68 @@ plan_listener(struct server *srv, struct plan *p,
 	return plan_sockets(srv, p, lc, l, err, errlen);
 }
 
+/* Our sockets on m's port that the plan does not keep, from j on. */
+static struct listen_sock *
+plan_next_leaving(struct plan *p, const struct plan_move *m, size_t *j)
+{
+	struct listen_sock *ls;
+
+	for (; *j < p->nours && same_port(&p->ours[*j]->addr, m->addr);
+	    (*j)++) {
+		ls = p->ours[*j];
+		if (!ls->planned && ls->fd != -1) {
+			(*j)++;
+			return ls;
+		}
+	}
+	return NULL;
+}
+
 /*
  * The moves, once every other socket is found: our sockets on the
- * port that the plan does not keep are closed (their queue served),
- * then the new address bound at once.  If that fails, plan_abandon()
- * binds the old ones back.
+ * port that the plan does not keep are closed (their queue served).
+ * If that fails, plan_abandon() binds the old ones back.
  */
 static void
 plan_close_port(struct plan *p, const struct plan_move *m)
 {
 	struct listen_sock *ls;
-	size_t j;
+	size_t j = plan_port_first(p, m->addr);
 
-	for (j = plan_port_first(p, m->addr); j < p->nours &&
-	    same_port(&p->ours[j]->addr, m->addr); j++) {
-		ls = p->ours[j];
-		if (ls->planned || ls->fd == -1)
-			continue;
+	while ((ls = plan_next_leaving(p, m, &j)) != NULL) {
 		log_info("listener %s: closing %s to listen on %s",
 		    listen_sock_owner(ls), ls->addr.text, m->addr->text);
 		listen_sock_close(ls);
 		p->closed[p->nclosed++] = ls;
 	}
+}
+
+/*
+ * The new address listens beside the old ones before they close, so
+ * that no SYN meets the port with nobody listening (a refusal): with
+ * SO_REUSEPORT on both sides for that moment, a wildcard and a specific
+ * address of one port can.  Then listen_sock_close() sends the old
+ * socket's new SYNs past it, to this one.  0, or -1 with every socket
+ * as it was (another's socket holds the address, say).
+ */
+static int
+plan_bind_beside(struct plan *p, const struct plan_move *m, int fd)
+{
+	struct listen_sock *ls;
+	size_t j = plan_port_first(p, m->addr);
+	char why[256];
+	int ok = listener_share_port(fd, 1) == 0;
+
+	while (ok && (ls = plan_next_leaving(p, m, &j)) != NULL)
+		ok = listener_share_port(ls->fd, 1) == 0;
+	if (ok)
+		ok = listener_listen(fd, m->addr, m->lc->backlog, why,
+		    sizeof(why)) == 0;
+	j = plan_port_first(p, m->addr);
+	while ((ls = plan_next_leaving(p, m, &j)) != NULL)
+		listener_share_port(ls->fd, 0);
+	listener_share_port(fd, 0);
+	return ok ? 0 : -1;
 }
 
 static int
@@ -405,15 +445,16 @@ plan_moves(struct server *srv, struct plan *p, char *err, size_t errlen)
 	struct listen_sock *ls;
 	size_t i;
 	char why[256];
-	int fd;
+	int fd, beside;
 
 	for (i = 0; i < p->nmoves; i++) {
 		m = &p->moves[i];
 		if ((fd = listener_socket(m->addr, why, sizeof(why))) == -1)
 			goto fail;
+		beside = plan_bind_beside(p, m, fd) == 0;
 		plan_close_port(p, m);
-		if (listener_listen(fd, m->addr, m->lc->backlog, why,
-		    sizeof(why)) == -1 || (ls = listen_sock_new(srv, fd,
+		if ((!beside && listener_listen(fd, m->addr, m->lc->backlog,
+		    why, sizeof(why)) == -1) || (ls = listen_sock_new(srv, fd,
 		    m->addr, m->lc->backlog, NULL, why, sizeof(why))) == NULL) {
 			close(fd);
 			goto fail;

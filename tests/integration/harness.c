@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -25,6 +27,11 @@
 #include <arpa/inet.h>
 
 #include "harness.h"
+
+/* nobody: the unit's DynamicUser is as powerless, and needs no account
+   made for the tests. */
+#define EO_TEST_UID	65534
+#define EO_TEST_GID	65534
 
 static long
 now_ms(void)
@@ -52,6 +59,55 @@ eo_mem(long kib)
 #else
 	return kib;
 #endif
+}
+
+int
+eo_root(void)
+{
+	return geteuid() == 0;
+}
+
+void
+eo_share(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(chmod(path, S_ISDIR(st.st_mode) ? 0755 : 0644), 0);
+}
+
+void
+eo_give(const char *path)
+{
+	if (eo_root())
+		ck_assert_int_eq(chown(path, EO_TEST_UID, EO_TEST_GID), 0);
+}
+
+/*
+ * In the child, last before exec: the unit's powers, as setpriv(1)
+ * gives them.  The bounding set goes first (that needs CAP_SETPCAP);
+ * setuid() from root to another user then clears every capability
+ * left.  The parent-death signal goes with the change of user: set it
+ * again after.
+ */
+static void
+eod_drop_privileges(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+	int cap, last = CAP_LAST_CAP;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &last) != 1)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	for (cap = 0; cap <= last; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			_exit(126);
+	if (setgroups(0, NULL) == -1 || setgid(EO_TEST_GID) == -1 ||
+	    setuid(EO_TEST_UID) == -1)
+		_exit(126);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 /* Binds port on addr as the daemon would; 0 if it is free. */
@@ -227,6 +283,8 @@ eod_exec(struct eod *d, const struct eod_opts *o)
 		split_args(extra, argv, &argc, 64);
 	}
 	argv[argc] = NULL;
+	if (eo_root() && (o == NULL || !o->root))
+		eod_drop_privileges();
 	execvp(argv[0], argv);
 	_exit(127);
 }
@@ -251,6 +309,8 @@ eod_new(void)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", d->notify);
 	ck_assert_int_eq(bind(d->notify_fd, (struct sockaddr *)&sun,
 	    sizeof(sun)), 0);
+	/* Sending to it takes write permission, as the unprivileged. */
+	ck_assert_int_eq(chmod(d->notify, 0666), 0);
 	return d;
 }
 
@@ -556,7 +616,12 @@ eo_run(const char *args, char *out, size_t outlen)
 	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", EO_BINARY, args);
+	if (eo_root())
+		snprintf(cmd, sizeof(cmd), "setpriv --reuid=%d --regid=%d "
+		    "--clear-groups --inh-caps=-all --bounding-set=-all "
+		    "%s %s 2>&1", EO_TEST_UID, EO_TEST_GID, EO_BINARY, args);
+	else
+		snprintf(cmd, sizeof(cmd), "%s %s 2>&1", EO_BINARY, args);
 	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
 	while (len + 1 < outlen && fgets(out + len, (int)(outlen - len), p))
 		len += strlen(out + len);

@@ -11,6 +11,25 @@
  *
  * EO_WRAPPER (say "valgrind --leak-check=full --error-exitcode=99")
  * runs the daemon under a tool; EO_TIMEOUT_SCALE stretches every wait.
+ *
+ * The daemon runs as it is deployed: without privileges.  Run by root
+ * (as CI is), the harness starts it as nobody (65534), no supplementary
+ * group, every capability dropped from the bounding set, as
+ * `setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
+ * --bounding-set=-all` would; eo_run() does the same.  Run by another
+ * user, it runs as that user.  The kernel treats the two apart (Linux
+ * refuses SO_ATTACH_FILTER on TCP without CAP_NET_ADMIN, for one), so
+ * a case passes as root and fails as the unit's user if it may.
+ *
+ * A case that needs root asks for it: eod_opts.root = 1, with a comment
+ * saying why (a port below 1024 bound by the daemon itself), and skips
+ * itself when eo_root() says the tests are not root.  A test's own
+ * sockets are the test's: sending from a reserved port needs the test to
+ * be root, not the daemon.  Files
+ * the daemon reads must be readable by others (the harness's folder
+ * and config are); a test that writes one with mode 0600 (a key, say)
+ * makes it readable with eo_share(), one the daemon writes its own with
+ * eo_give().
  */
 #ifndef EO_HARNESS_H
 #define EO_HARNESS_H
@@ -45,7 +64,17 @@ struct eod_opts {
 	/* Another path to run the daemon from (a copy); NULL: the built
 	   one. */
 	const char	*binary;
+	/* Runs as root, with every capability: only a case that needs it
+	   (see above). */
+	int		root;
 };
+
+/* Whether a case can have root (eod_opts.root): the tests run as root. */
+int	eo_root(void);
+/* Makes path (a file a test wrote for the daemon) readable by it. */
+void	eo_share(const char *path);
+/* Makes path the daemon's user's own, for a file the daemon writes. */
+void	eo_give(const char *path);
 
 /* A listening socket on host:port, for socket activation tests. */
 int	eo_listen(const char *host, int port);
@@ -97,7 +126,8 @@ long	eod_cpu_ms(struct eod *d);
 /* Raises this process's descriptor limit to its hard limit. */
 void	eo_raise_nofile(void);
 
-/* Runs the binary with args; its exit code, stdout+stderr in out. */
+/* Runs the binary with args (without privileges, as eod_start); its exit
+   code, stdout+stderr in out. */
 int	eo_run(const char *args, char *out, size_t outlen);
 
 /* A connected TCP socket to host:port (blocking), or -1. */

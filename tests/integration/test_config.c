@@ -30,6 +30,7 @@ dir_make(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/eo-it-config.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
+	eo_share(dir);	/* mkdtemp's 0700 would keep the daemon out */
 }
 
 static void
@@ -182,9 +183,9 @@ START_TEST(test_include_unsafe_t_exits_78)
 
 	dir_make();
 	snprintf(other, sizeof(other), "%s/sub", dir);
-	ck_assert_int_eq(mkdir(other, 0700), 0);
+	ck_assert_int_eq(mkdir(other, 0755), 0);
 	snprintf(other, sizeof(other), "%s/fifo", dir);
-	ck_assert_int_eq(mkfifo(other, 0600), 0);
+	ck_assert_int_eq(mkfifo(other, 0644), 0);
 	snprintf(other, sizeof(other), "%s/mem.conf", dir);
 	ck_assert_int_eq(symlink("/proc/self/mem", other), 0);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -370,9 +371,9 @@ START_TEST(test_reload_unsafe_include_keeps_serving)
 	size_t i;
 
 	snprintf(path, sizeof(path), "%s/sub", d->dir);
-	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/fifo", d->dir);
-	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
 	fd = tcp_open("127.0.0.1", port);
 	for (i = 0; i < sizeof(incs) / sizeof(incs[0]); i++) {
 		eod_write_conf(d, "@include \"%s\"\nlisteners = ( { name = "
@@ -409,7 +410,7 @@ START_TEST(test_dropin_added_on_reload)
 
 	dir_make();
 	snprintf(sub, sizeof(sub), "%s/conf.d", dir);
-	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
 	d = eod_start("include_dir = \"%s\";\nlisteners = ( { name = \"e\";"
 	    " protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n",
 	    sub, pe);

@@ -406,6 +406,7 @@ START_TEST(test_sigusr2_exec_failure_serves_on)
 	ck_assert_int_eq(write(out, script, sizeof(script) - 1),
 	    (ssize_t)sizeof(script) - 1);
 	close(out);
+	eo_give(tmp);	/* the script opens itself to write, as the daemon */
 	ck_assert_int_eq(rename(tmp, copy), 0);
 	eod_signal(d, SIGUSR2);
 	ck_assert_int_eq(eod_log_wait(d, "restart failed: still serving",

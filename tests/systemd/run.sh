@@ -278,6 +278,13 @@ rig_run systemctl stop "$service" || fail "systemctl stop $service"
 check_clean_stop
 refuses "$port_echo" || fail "port $port_echo still accepts after stop"
 ok "its ports are closed"
+# Issue 29: without a capability, closing a listener logged "cannot stop
+# new clients on ...: Operation not permitted" at every stop.
+if rig_run journalctl -u "$service" -p warning..warning --no-pager -o cat |
+    grep -E '^listener .*(cannot|reset)'; then
+  fail "a listener warning in journalctl -u $service -p warning"
+fi
+ok "no listener warning at warning priority, reload and stop included"
 
 step "socket activation"
 write_config "${base[@]}"
