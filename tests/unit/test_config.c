@@ -386,6 +386,34 @@ START_TEST(test_many_listeners_fast)
 }
 END_TEST
 
+/*
+ * Issue 24 #9: the scan before libconfig searched the rest of the text
+ * for a float's '.' or 'e' at every number, so a file of integers took
+ * time in its size squared: 400 KB 1.3 s, 16 MiB would take half an
+ * hour.  The largest file allowed must be scanned well within this
+ * case's timeout.  libconfig stops at the syntax error on line 1, so
+ * the scan is nearly all the work (and the memory stays small).
+ */
+START_TEST(test_scan_integers_linear)
+{
+	size_t cap = EO_CFG_MAX_BYTES - 64, len, i;
+	struct cfg_diag d;
+	char *t = malloc(cap + 1);
+
+	ck_assert_ptr_nonnull(t);
+	len = (size_t)snprintf(t, cap, "workers = ;\nn = [");
+	for (i = 0; len + 16 < cap; i++)
+		len += (size_t)snprintf(t + len, cap - len, "%zu,%s",
+		    i % 100000, i % 16 == 15 ? "\n" : " ");
+	snprintf(t + len, cap - len, "0];\n");
+	ck_assert_ptr_null(load(t, &d));
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "test.conf:1: syntax error"));
+	cfg_diag_free(&d);
+	free(t);
+}
+END_TEST
+
 /* Issue 10 #5: name and address clashes are found beside other mistakes. */
 START_TEST(test_clashes_with_other_errors)
 {
@@ -1186,6 +1214,11 @@ main(void)
 	tcase_add_loop_test(tc, test_access_bad, 0,
 	    (int)(sizeof(access_bad_cases) / sizeof(access_bad_cases[0])));
 	tcase_add_test(tc, test_access_settings);
+	suite_add_tcase(s, tc);
+	/* The largest file: its own time limit, well within ctest's. */
+	tc = tcase_create("scale");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_scan_integers_linear);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
