@@ -486,7 +486,8 @@ stats_dump(struct server *srv)
 	    "(max_connections %llu, listener max_connections %llu, "
 	    "max_connections_per_source %llu, out of file descriptors %llu, "
 	    "shutting down or out of memory %llu, not in proxy_from %llu, "
-	    "denied by allow/deny %llu, bad PROXY header %llu), %llu evicted, "
+	    "denied by allow/deny %llu, bad PROXY header %llu, TLS handshake "
+	    "failed or timed out %llu), %llu evicted, "
 	    "%llu timed out; open per listener: %s (removed listeners %llu)",
 	    open, (unsigned long long)s.accepted, refused,
 	    (unsigned long long)s.refused[EO_REFUSED_FULL],
@@ -497,6 +498,7 @@ stats_dump(struct server *srv)
 	    (unsigned long long)s.refused[EO_REFUSED_UNTRUSTED],
 	    (unsigned long long)s.refused[EO_REFUSED_DENIED],
 	    (unsigned long long)s.refused[EO_REFUSED_PROXY],
+	    (unsigned long long)s.refused[EO_REFUSED_TLS],
 	    (unsigned long long)s.closed[EO_CLOSE_EVICTED],
 	    (unsigned long long)(s.closed[EO_CLOSE_IDLE_TIMEOUT] +
 	    s.closed[EO_CLOSE_WRITE_TIMEOUT] + s.closed[EO_CLOSE_UNIT_TIMEOUT]),
