@@ -512,6 +512,35 @@ START_TEST(test_warn_setting_without_effect)
 }
 END_TEST
 
+/* Warnings are capped as errors are: 50, then one line counts the rest. */
+START_TEST(test_warnings_capped)
+{
+	size_t cap = 70 * 128 + 64, len, i;
+	char *t = malloc(cap);
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	ck_assert_ptr_nonnull(t);
+	len = (size_t)snprintf(t, cap, "listeners = (\n");
+	for (i = 0; i < 70; i++)
+		len += (size_t)snprintf(t + len, cap - len, "%s{ name = \"l%zu\";"
+		    " protocol = \"echo\"; port = %zu; bind = \"::1\";"
+		    " proxy_timeout = 2; }\n", i ? "," : "", i, 1024 + i);
+	snprintf(t + len, cap - len, ");\n");
+	cfg = load(t, &d);
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(d.warns_total, 70);
+	ck_assert_uint_eq(d.nwarns, EO_CFG_MAX_ERRORS + 1);
+	ck_assert_ptr_nonnull(strstr(d.warns[0], "test.conf:2: warning: "
+	    "listener \"l0\": proxy_timeout"));
+	ck_assert_str_eq(d.warns[d.nwarns - 1], "test.conf: 20 more warnings "
+	    "not shown");
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	free(t);
+}
+END_TEST
+
 /*
  * Where they apply, the same settings say nothing: over UDP the UDP
  * ones, behind a proxy proxy_timeout, at the top level the defaults
@@ -1367,6 +1396,7 @@ main(void)
 	tcase_add_test(tc, test_unknown_far_no_guess);
 	tcase_add_loop_test(tc, test_warn_setting_without_effect, 0,
 	    (int)(sizeof(warn_cases) / sizeof(warn_cases[0])));
+	tcase_add_test(tc, test_warnings_capped);
 	tcase_add_test(tc, test_no_warning_where_settings_apply);
 	tcase_add_test(tc, test_print_no_ignored_settings);
 	tcase_add_test(tc, test_defaults);
