@@ -66,18 +66,18 @@ static const char *const listener_keys[] = { "name", "protocol", "port",
 
 #define NAME_GUESS_MAX	64	/* longer names get no guess */
 
-/*
- * Edits from a to b: a byte inserted, deleted, changed, or two
- * neighbours swapped, letter case aside (libconfig's names are
- * case-sensitive; people's typing is not).  SIZE_MAX if either is
- * longer than NAME_GUESS_MAX.
- */
+/* Letter case aside: libconfig's names are case-sensitive, typing is not. */
 static int
 name_same(char x, char y)
 {
 	return tolower((unsigned char)x) == tolower((unsigned char)y);
 }
 
+/*
+ * Edits from a to b: a byte inserted, deleted, changed, or two
+ * neighbours swapped (the commonest typo, "prot" for "port").
+ * SIZE_MAX if either is longer than NAME_GUESS_MAX.
+ */
 static size_t
 name_distance(const char *a, const char *b)
 {
@@ -745,7 +745,7 @@ static const struct {
 	{ "proxy_timeout", NE_PROXY }, { "tls_handshake_timeout", NE_TLS },
 };
 
-/* Why s, one of effect_keys[k], does nothing in l; NULL if it does. */
+/* Why the setting effect_keys[k] does nothing in l; NULL if it does. */
 static const char *
 no_effect_why(size_t k, const config_setting_t *lg,
     const struct cfg_listener *l)
