@@ -54,12 +54,21 @@ struct cfg_diag {
 	size_t		  nfiles;
 	size_t		  dropped;	/* past the memory cap, counted only */
 	struct cfg_srcs	 *srcs;		/* the text being loaded */
+	/* Warnings: valid settings that do nothing where they are set.
+	   "FILE:LINE: warning: ...", in the order found, capped as the
+	   errors are; kept whether or not the file is valid. */
+	char		**warns;
+	size_t		  nwarns;
+	size_t		  warns_total;	/* shown or not */
 };
 
 void	cfg_diag_init(struct cfg_diag *d);
 void	cfg_diag_free(struct cfg_diag *d);
 /* Adds "FILE:LINE: message" for where (NULL: no position known). */
 void	cfg_error(struct cfg_diag *d, const config_setting_t *where,
+	    const char *fmt, ...) EO_PRINTF(3, 4);
+/* Adds "FILE:LINE: warning: message": the file stays valid. */
+void	cfg_warn(struct cfg_diag *d, const config_setting_t *where,
 	    const char *fmt, ...) EO_PRINTF(3, 4);
 
 /*

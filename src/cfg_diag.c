@@ -40,9 +40,12 @@ cfg_diag_free(struct cfg_diag *d)
 		free(d->msgs[i]);
 	for (i = 0; i < d->nfiles; i++)
 		free(d->files[i]);
+	for (i = 0; i < d->nwarns; i++)
+		free(d->warns[i]);
 	free(d->msgs);
 	free(d->pos);
 	free(d->files);
+	free(d->warns);
 	cfg_diag_init(d);
 }
 
@@ -194,6 +197,59 @@ cfg_error(struct cfg_diag *d, const config_setting_t *where,
 	free(text);
 }
 
+/*
+ * Warnings come setting by setting, listener by listener: in file
+ * order already.  Past EO_CFG_MAX_ERRORS they are only counted.
+ */
+void
+cfg_warn(struct cfg_diag *d, const config_setting_t *where,
+    const char *fmt, ...)
+{
+	char *text = NULL, *raw = NULL, *msg = NULL, path[4200], **w;
+	va_list ap;
+	int r;
+
+	d->warns_total++;
+	if (d->nwarns >= EO_CFG_MAX_ERRORS)
+		return;
+	cfg_setting_path(d, where, path, sizeof(path));
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r != -1 && asprintf(&raw, "%s:%u: warning: %s%s", path,
+	    config_setting_source_line(where), d->context, text) != -1)
+		msg = diag_escape(raw);
+	if (msg != NULL && (w = realloc(d->warns, (d->nwarns + 1) *
+	    sizeof(*w))) != NULL) {
+		d->warns = w;
+		d->warns[d->nwarns++] = msg;
+		msg = NULL;
+	}
+	free(msg);
+	free(raw);
+	if (r != -1)
+		free(text);
+}
+
+/* The last warning line counts those not shown. */
+static void
+warns_finish(struct cfg_diag *d)
+{
+	size_t more = d->warns_total - d->nwarns;
+	char **w, *msg;
+
+	if (more == 0 || asprintf(&msg, "%s: %zu more warning%s not shown",
+	    d->file != NULL ? d->file : "(config)", more, more == 1 ? "" :
+	    "s") == -1)
+		return;
+	if ((w = realloc(d->warns, (d->nwarns + 1) * sizeof(*w))) == NULL) {
+		free(msg);
+		return;
+	}
+	d->warns = w;
+	d->warns[d->nwarns++] = msg;
+}
+
 /* One message and its position, to sort them together. */
 struct diag_item {
 	struct cfg_diag_pos	 pos;
@@ -263,6 +319,7 @@ cfg_diag_finish(struct cfg_diag *d)
 {
 	size_t i, more;
 
+	warns_finish(d);
 	if (d->n == 0 && d->dropped == 0)
 		return;
 	diag_tidy(d);

@@ -67,8 +67,10 @@ print_cidrs(FILE *f, const char *key, const struct cidr_list *cl)
 static void
 print_access(FILE *f, const struct cfg_listener *l)
 {
-	fprintf(f, "\n    proxy_protocol = %s; proxy_timeout = %u;",
-	    l->proxy_protocol ? "true" : "false", l->proxy_timeout);
+	fprintf(f, "\n    proxy_protocol = %s;", l->proxy_protocol ? "true" :
+	    "false");
+	if (l->proxy_protocol)
+		fprintf(f, " proxy_timeout = %u;", l->proxy_timeout);
 	print_cidrs(f, "proxy_from", &l->proxy_from);
 	print_cidrs(f, "allow", &l->allow);
 	print_cidrs(f, "deny", &l->deny);
@@ -88,19 +90,23 @@ print_listener(FILE *f, const struct cfg_listener *l)
 		fputs(i ? ", " : "", f);
 		print_addr(f, &l->addrs[i]);
 	}
-	fprintf(f, "];\n    backlog = %d; max_connections = %u;"
-	    " max_connections_per_source = %u;\n"
-	    "    idle_timeout = %u; write_timeout = %u;", l->backlog,
-	    l->max_conns, l->max_per_source, l->idle_timeout,
-	    l->write_timeout);
+	fputs("];", f);
+	/* What is in effect: no setting this kind of listener ignores. */
+	if (!l->udp)
+		fprintf(f, "\n    backlog = %d; max_connections = %u;"
+		    " max_connections_per_source = %u;\n"
+		    "    idle_timeout = %u; write_timeout = %u;", l->backlog,
+		    l->max_conns, l->max_per_source, l->idle_timeout,
+		    l->write_timeout);
 	print_access(f, l);
-	fprintf(f, "\n    transport = \"%s\"; allow_amplification = %s;"
-	    "\n    udp_rate_limit = %u; udp_rate_table = %u;", l->udp ? "udp" :
-	    "tcp", l->allow_amp ? "true" : "false", l->udp_rate,
-	    l->udp_rate_table);
-	fprintf(f, "\n    tls_handshake_timeout = %u;", l->tls_timeout);
+	fprintf(f, "\n    transport = \"%s\";", l->udp ? "udp" : "tcp");
+	if (l->udp)
+		fprintf(f, " allow_amplification = %s;\n    udp_rate_limit = "
+		    "%u; udp_rate_table = %u;", l->allow_amp ? "true" : "false",
+		    l->udp_rate, l->udp_rate_table);
 	if (l->tls != NULL) {
-		fputs("\n    ", f);
+		fprintf(f, "\n    tls_handshake_timeout = %u;\n    ",
+		    l->tls_timeout);
 		tls_print(l->tls, f);
 	}
 	if (l->proto->opts_print != NULL) {

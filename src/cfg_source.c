@@ -365,6 +365,22 @@ int_exact(const char *tok, size_t n, int *wide)
 }
 
 /*
+ * Whether the n bytes at t hold a '.', 'e' or 'E': a float.  Only those
+ * n: a search to the next such byte in the whole text (strcspn) made a
+ * file of integers take time in its size squared.
+ */
+static int
+span_has_float_mark(const char *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (t[i] == '.' || t[i] == 'e' || t[i] == 'E')
+			return 1;
+	return 0;
+}
+
+/*
  * A number, as libconfig's lexer cuts it.  An integer libconfig would
  * read wrongly is refused as written: it gives no sign of it, and what
  * it reads may look valid (port = 4294967303 reads as 7).
@@ -381,7 +397,7 @@ scan_number(struct scan *sc)
 	while (sc->p + n < sc->len && (isalnum((unsigned char)t[n]) ||
 	    t[n] == '.'))
 		n++;
-	if (!hex && strcspn(t, ".eE") < n) {
+	if (!hex && span_has_float_mark(t, n)) {
 		/* A float: its exponent may have a sign. */
 		if ((t[n - 1] == 'e' || t[n - 1] == 'E') &&
 		    (t[n] == '-' || t[n] == '+'))

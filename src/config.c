@@ -12,9 +12,11 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,70 @@ static const char *const listener_keys[] = { "name", "protocol", "port",
 
 /* ---- typed getters ------------------------------------------------ */
 
+#define NAME_GUESS_MAX	64	/* longer names get no guess */
+
+/* Letter case aside: libconfig's names are case-sensitive, typing is not. */
+static int
+name_same(char x, char y)
+{
+	return tolower((unsigned char)x) == tolower((unsigned char)y);
+}
+
+/*
+ * Edits from a to b: a byte inserted, deleted, changed, or two
+ * neighbours swapped (the commonest typo, "prot" for "port").
+ * SIZE_MAX if either is longer than NAME_GUESS_MAX.
+ */
+static size_t
+name_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, v;
+	size_t rows[3][NAME_GUESS_MAX + 1];	/* rows i-2, i-1, i */
+	size_t *pp, *p, *r;
+
+	if (la > NAME_GUESS_MAX || lb > NAME_GUESS_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		rows[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		r = rows[i % 3];
+		p = rows[(i + 2) % 3];
+		pp = rows[(i + 1) % 3];
+		r[0] = i;
+		for (j = 1; j <= lb; j++) {
+			v = p[j - 1] + !name_same(a[i - 1], b[j - 1]);
+			v = p[j] + 1 < v ? p[j] + 1 : v;
+			v = r[j - 1] + 1 < v ? r[j - 1] + 1 : v;
+			if (i > 1 && j > 1 && name_same(a[i - 1], b[j - 2]) &&
+			    name_same(a[i - 2], b[j - 1]) && pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			r[j] = v;
+		}
+	}
+	return rows[la % 3][lb];
+}
+
+/*
+ * The known name that name is likely a typo of: one edit away, or one
+ * for every four letters up to three; the nearest, the first on a tie.
+ * NULL if none is that close: a far guess misleads more than none.
+ */
+static const char *
+name_guess(const char *name, const char *const *known)
+{
+	size_t max = strlen(name) / 4, best = SIZE_MAX, dist;
+	const char *guess = NULL;
+
+	max = max < 1 ? 1 : max > 3 ? 3 : max;
+	for (; *known != NULL; known++)
+		if ((dist = name_distance(name, *known)) <= max &&
+		    dist < best) {
+			best = dist;
+			guess = *known;
+		}
+	return guess;
+}
+
 /*
  * Errors for each member of group whose name is not in known.  In a
  * listener (protos set) a group named after a protocol is left to
@@ -76,7 +142,7 @@ check_keys(struct cfg_diag *d, const config_setting_t *group,
 	for (i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(group,
 		    (unsigned)i);
-		const char *name = config_setting_name(s);
+		const char *name = config_setting_name(s), *guess;
 		const char *const *k;
 
 		if (name != NULL && protos && protocol_find(name) != NULL)
@@ -84,7 +150,12 @@ check_keys(struct cfg_diag *d, const config_setting_t *group,
 		for (k = known; *k != NULL; k++)
 			if (name != NULL && strcmp(name, *k) == 0)
 				break;
-		if (*k == NULL) {
+		if (*k == NULL && name != NULL &&
+		    (guess = name_guess(name, known)) != NULL) {
+			cfg_error(d, s, "unknown setting \"%s\" (did you mean "
+			    "\"%s\"?)", name, guess);
+			bad = 1;
+		} else if (*k == NULL) {
 			cfg_error(d, s, "unknown setting \"%s\"",
 			    name ? name : "?");
 			bad = 1;
@@ -655,6 +726,75 @@ parse_tls(struct cfg_diag *d, const config_setting_t *lg,
 	return tls_parse(d, lg, &l->tls) < 0 || bad ? -1 : 0;
 }
 
+/*
+ * Settings a listener accepts that do nothing in it.  conn.c runs the
+ * proxy_timeout clock only while a PROXY header is awaited, and the
+ * tls_handshake_timeout clock only while a TLS handshake runs; UDP
+ * (udp.c) has no connections, so no queue, cap or timeout of theirs.
+ */
+enum no_effect { NE_TCP, NE_UDP, NE_PROXY, NE_TLS };
+
+static const struct {
+	const char	*key;
+	enum no_effect	 only;		/* where it has one */
+} effect_keys[] = {
+	{ "backlog", NE_TCP }, { "max_connections", NE_TCP },
+	{ "max_connections_per_source", NE_TCP }, { "idle_timeout", NE_TCP },
+	{ "write_timeout", NE_TCP }, { "allow_amplification", NE_UDP },
+	{ "udp_rate_limit", NE_UDP }, { "udp_rate_table", NE_UDP },
+	{ "proxy_timeout", NE_PROXY }, { "tls_handshake_timeout", NE_TLS },
+};
+
+/* Why the setting effect_keys[k] does nothing in l; NULL if it does. */
+static const char *
+no_effect_why(size_t k, const config_setting_t *lg,
+    const struct cfg_listener *l)
+{
+	switch (effect_keys[k].only) {
+	case NE_TCP:
+		return l->udp ? "it is for TCP connections, and this listener "
+		    "is UDP, which has none" : NULL;
+	case NE_UDP:
+		return !l->udp ? "it is for UDP, and this listener is TCP "
+		    "(transport = \"udp\" would make it UDP)" : NULL;
+	case NE_PROXY:
+		return !l->proxy_protocol ? "it bounds the wait for a PROXY "
+		    "header, and proxy_protocol is off" : NULL;
+	case NE_TLS:
+		return config_setting_get_member(lg, "tls") == NULL ? "this "
+		    "listener has no tls group" : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A warning for each setting of the listener that does nothing there,
+ * in the order written: the file stays valid, as the same setting at
+ * the top level is a default for the listeners it applies to.
+ */
+static void
+warn_no_effect(struct cfg_diag *d, const config_setting_t *lg,
+    const struct cfg_listener *l)
+{
+	int i, n = config_setting_length(lg);
+	const char *name, *why;
+	size_t k;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(lg,
+		    (unsigned)i);
+
+		if ((name = config_setting_name(s)) == NULL)
+			continue;
+		for (k = 0; k < sizeof(effect_keys) / sizeof(effect_keys[0]);
+		    k++)
+			if (strcmp(name, effect_keys[k].key) == 0 &&
+			    (why = no_effect_why(k, lg, l)) != NULL)
+				cfg_warn(d, s, "%s has no effect: %s", name,
+				    why);
+	}
+}
+
 static int
 parse_listener(struct cfg_diag *d, const config_setting_t *lg,
     const struct cfg_defaults *def, struct cfg_listener *l)
@@ -707,6 +847,7 @@ parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 		bad |= parse_proto_opts(d, lg, l) < 0;
 	bad |= parse_transport(d, lg, l) < 0;
 	bad |= parse_tls(d, lg, def, l) < 0;
+	warn_no_effect(d, lg, l);
 	d->context[0] = '\0';
 	return bad ? -1 : 0;
 }

@@ -57,6 +57,25 @@ report(const struct cfg_diag *d, int test)
 	}
 }
 
+/*
+ * A valid file's warnings (settings that do nothing where they are
+ * set): -t prints them as it prints mistakes, with warning priority
+ * under systemd; the daemon logs them.
+ */
+static void
+report_warnings(const struct cfg_diag *d, int test)
+{
+	const char *prio = log_to_journal() ? "<4>" : "";
+	size_t i;
+
+	for (i = 0; i < d->nwarns; i++) {
+		if (test)
+			fprintf(stderr, "%s%s\n", prio, d->warns[i]);
+		else
+			log_warnx("%s", d->warns[i]);
+	}
+}
+
 /* What the command line asks for. */
 struct args {
 	const char	*path;
@@ -145,6 +164,7 @@ main(int argc, char **argv)
 		cfg_diag_free(&d);
 		return EX_CONFIG;
 	}
+	report_warnings(&d, a.test);
 	cfg_diag_free(&d);
 	if (a.test) {
 		if (a.test == 2)

@@ -751,6 +751,8 @@ reload_apply(struct server *srv)
 		reload_failed(srv, "the file changed while it was checked");
 		return;
 	}
+	for (i = 0; i < d.nwarns; i++)
+		log_warnx("%s", d.warns[i]);
 	cfg_diag_free(&d);
 	if (cfg->workers != srv->cfg->workers && !srv->check_restart)
 		log_notice("workers changed: takes effect at the next start; "

@@ -128,6 +128,10 @@ static const struct {
 	{ "PROXY header", EO_CLOSE_PROXY_HEADER },
 	{ "TLS handshake", EO_CLOSE_TLS_HANDSHAKE },
 	{ "tls_handshake_timeout", EO_CLOSE_TLS_TIMEOUT },
+	/* Refused once a PROXY header named the client. */
+	{ "denied by allow/deny", EO_CLOSE_DENIED },
+	{ "max_connections_per_source", EO_CLOSE_PER_SOURCE },
+	{ "restart", EO_CLOSE_RESTART },
 	/* The built-ins that close after speaking. */
 	{ "daytime sent", EO_CLOSE_PROTOCOL_CLOSED },
 	{ "time sent", EO_CLOSE_PROTOCOL_CLOSED },
@@ -150,6 +154,9 @@ static const char *const close_names[EO_NCLOSES] = {
 	[EO_CLOSE_PROXY_HEADER] = "proxy_header",
 	[EO_CLOSE_TLS_HANDSHAKE] = "tls_handshake_failed",
 	[EO_CLOSE_TLS_TIMEOUT] = "tls_handshake_timeout",
+	[EO_CLOSE_DENIED] = "denied",
+	[EO_CLOSE_PER_SOURCE] = "max_connections_per_source",
+	[EO_CLOSE_RESTART] = "restart",
 };
 
 static const char *const refusal_names[EO_NREFUSALS] = {
@@ -486,7 +493,8 @@ stats_dump(struct server *srv)
 	    "(max_connections %llu, listener max_connections %llu, "
 	    "max_connections_per_source %llu, out of file descriptors %llu, "
 	    "shutting down or out of memory %llu, not in proxy_from %llu, "
-	    "denied by allow/deny %llu, bad PROXY header %llu), %llu evicted, "
+	    "denied by allow/deny %llu, bad PROXY header %llu, TLS handshake "
+	    "failed or timed out %llu), %llu evicted, "
 	    "%llu timed out; open per listener: %s (removed listeners %llu)",
 	    open, (unsigned long long)s.accepted, refused,
 	    (unsigned long long)s.refused[EO_REFUSED_FULL],
@@ -497,6 +505,7 @@ stats_dump(struct server *srv)
 	    (unsigned long long)s.refused[EO_REFUSED_UNTRUSTED],
 	    (unsigned long long)s.refused[EO_REFUSED_DENIED],
 	    (unsigned long long)s.refused[EO_REFUSED_PROXY],
+	    (unsigned long long)s.refused[EO_REFUSED_TLS],
 	    (unsigned long long)s.closed[EO_CLOSE_EVICTED],
 	    (unsigned long long)(s.closed[EO_CLOSE_IDLE_TIMEOUT] +
 	    s.closed[EO_CLOSE_WRITE_TIMEOUT] + s.closed[EO_CLOSE_UNIT_TIMEOUT]),

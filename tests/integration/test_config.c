@@ -304,6 +304,58 @@ START_TEST(test_t_journal_priority)
 END_TEST
 
 /*
+ * Issue 31: a setting that does nothing where it is set was accepted
+ * without a word.  -t warns, naming the line and why, and still exits
+ * 0; under systemd with warning priority.  A reload onto such a file
+ * succeeds and logs the warning; a typo names the setting meant.
+ */
+START_TEST(test_t_warns_setting_without_effect)
+{
+	char path[128], out[4096], want[512];
+	int port = eo_port(), fd;
+	struct eod *d;
+
+	dir_make();
+	dir_write(path, sizeof(path), "w.conf", "listeners = ( { name = \"e\";"
+	    " protocol = \"echo\"; port = 7007;\n bind = \"127.0.0.1\";"
+	    " proxy_timeout = 5; } );\n");
+	ck_assert_int_eq(run_t(path, 0, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s:2: warning: listener \"e\": "
+	    "proxy_timeout has no effect: it bounds the wait for a PROXY "
+	    "header, and proxy_protocol is off\n", path);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "configuration is valid"));
+	ck_assert_int_eq(run_t(path, 1, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "<4>%s:2: warning: listener \"e\": "
+	    "proxy_timeout", path);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	dir_write(path, sizeof(path), "w.conf", "listeners = ( { name = \"e\";"
+	    " protocol = \"echo\"; port = 7007;\n bind = \"127.0.0.1\";"
+	    " idle_timout = 5; } );\n");
+	ck_assert_int_eq(run_t(path, 0, out, sizeof(out)), 78);
+	snprintf(want, sizeof(want), "%s:2: listener \"e\": unknown setting "
+	    "\"idle_timout\" (did you mean \"idle_timeout\"?)\n", path);
+	ck_assert_msg(strstr(out, want) != NULL, "got %s", out);
+	dir_clean();
+
+	d = eod_start("listeners = ( { name = \"e\"; protocol = \"echo\"; "
+	    "port = %d; bind = \"127.0.0.1\"; } );\n", port);
+	eod_write_conf(d, "listeners = ( { name = \"e\"; protocol = \"echo\"; "
+	    "port = %d; bind = \"127.0.0.1\";\n udp_rate_limit = 5; } );\n",
+	    port);
+	ck_assert_int_eq(eod_reload(d), 0);
+	snprintf(want, sizeof(want), "%s:2: warning: listener \"e\": "
+	    "udp_rate_limit has no effect: it is for UDP", d->conf);
+	ck_assert_msg(eod_log_has(d, want), "no \"%s\"", want);
+	fd = tcp_open("127.0.0.1", port);
+	eo_expect_echo(fd, "served after the reload");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
  * A control byte in a configuration string reached -t's output as it
  * is: "x\n<0>forged line" printed a second line the journal reads as
  * of emergency priority.  It is escaped as -T writes it.
@@ -446,6 +498,7 @@ main(void)
 	tcase_add_test(tc, test_values_refused);
 	tcase_add_test(tc, test_errors_capped);
 	tcase_add_test(tc, test_t_journal_priority);
+	tcase_add_test(tc, test_t_warns_setting_without_effect);
 	tcase_add_test(tc, test_t_control_bytes_escaped);
 	tcase_add_test(tc, test_T_prints_config_in_effect);
 	tcase_add_test(tc, test_reload_unsafe_include_keeps_serving);

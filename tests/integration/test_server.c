@@ -100,8 +100,9 @@ START_TEST(test_sigusr1_counters)
 	    "refused (max_connections 0, listener max_connections 0, "
 	    "max_connections_per_source 1, out of file descriptors 0, "
 	    "shutting down or out of memory 0, not in proxy_from 0, denied by "
-	    "allow/deny 0, bad PROXY header 0), 0 evicted, 0 timed out; open "
-	    "per listener: echo 1, other 0", eo_ms(5000)), 0);
+	    "allow/deny 0, bad PROXY header 0, TLS handshake failed or timed "
+	    "out 0), 0 evicted, 0 timed out; open per listener: echo 1, "
+	    "other 0", eo_ms(5000)), 0);
 	ck_assert_int_eq(kill(d->pid, SIGUSR2), 0);
 	ck_assert_int_eq(eod_log_wait(d, "restart: 1 connection carried over",
 	    eo_ms(15000)), 0);

@@ -404,6 +404,33 @@ START_TEST(test_tls_plaintext_closed)
 }
 END_TEST
 
+/*
+ * Issue 31: SIGUSR1's refusal breakdown had no slot for failed TLS
+ * handshakes, so its parts did not add up to the refused total.
+ */
+START_TEST(test_sigusr1_counts_tls_refusals)
+{
+	int port = eo_port();
+	struct eod *d = start_tls("echo", port, "", "");
+	int fd = tcp_open("127.0.0.1", port);
+	static const char get[] = "GET / HTTP/1.0\r\n\r\n";
+
+	ck_assert_int_eq(send_all(fd, get, sizeof(get) - 1), 0);
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(eod_log_wait(d, "closed: TLS handshake failed",
+	    eo_ms(5000)), 0);
+	ck_assert_int_eq(kill(d->pid, SIGUSR1), 0);
+	ck_assert_int_eq(eod_log_wait(d, "1 refused (max_connections 0, "
+	    "listener max_connections 0, max_connections_per_source 0, out "
+	    "of file descriptors 0, shutting down or out of memory 0, not in "
+	    "proxy_from 0, denied by allow/deny 0, bad PROXY header 0, TLS "
+	    "handshake failed or timed out 1)", eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* A client silent after connect: closed at tls_handshake_timeout. */
 START_TEST(test_tls_handshake_timeout)
 {
@@ -986,6 +1013,7 @@ main(void)
 	tcase_add_test(tc, test_tls_13_only);
 	tcase_add_test(tc, test_tls_mutual);
 	tcase_add_test(tc, test_tls_plaintext_closed);
+	tcase_add_test(tc, test_sigusr1_counts_tls_refusals);
 	tcase_add_test(tc, test_tls_handshake_timeout);
 	tcase_add_test(tc, test_tls_rotation_by_sighup);
 	tcase_add_test(tc, test_tls_restart_closes_cleanly);

@@ -232,6 +232,23 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;\n"
 	  " bind = \"::1\"; port = 8; } );\n", 2,
 	  "port is set twice: first at line 1" },
+	/* issue 31: an unknown setting names the known one it is close to */
+	{ "idle_timout = 5;\n" OK_LISTENERS, 1, "unknown setting "
+	  "\"idle_timout\" (did you mean \"idle_timeout\"?)" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
+	  " bind = \"::1\";\n prot = 1; } );\n", 2,
+	  "unknown setting \"prot\" (did you mean \"port\"?)" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
+	  " bind = \"::1\";\n Backlog = 1; } );\n", 2,
+	  "unknown setting \"Backlog\" (did you mean \"backlog\"?)" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
+	  " bind = \"::1\";\n udp-rate-limit = 1; } );\n", 2,
+	  "unknown setting \"udp-rate-limit\" (did you mean "
+	  "\"udp_rate_limit\"?)" },
+	{ "listeners = ( { name = \"o\"; protocol = \"oracle\"; port = 7;"
+	  " bind = \"::1\"; oracle = {\n max_question = 5; }; } );\n", 2,
+	  "unknown setting \"max_question\" (did you mean "
+	  "\"max_questions\"?)" },
 	/* a syntax error quotes its line and says it stops there */
 	{ "idle_timeout = 1;\nworkers = ;\n" OK_LISTENERS, 2,
 	  "syntax error in \"workers = ;\" (libconfig stops at the first" },
@@ -383,6 +400,177 @@ START_TEST(test_many_listeners_fast)
 	   Linear or n log n gives ~10-13x, quadratic ~100x. */
 	ck_assert_msg(big / small < 50.0, "1,000 "
 	    "listeners took %.3f s, 10,000 took %.3f s", small, big);
+}
+END_TEST
+
+/*
+ * Issue 24 #9: the scan before libconfig searched the rest of the text
+ * for a float's '.' or 'e' at every number, so a file of integers took
+ * time in its size squared: 400 KB 1.3 s, 16 MiB would take half an
+ * hour.  The largest file allowed must be scanned well within this
+ * case's timeout.  libconfig stops at the syntax error on line 1, so
+ * the scan is nearly all the work (and the memory stays small).
+ */
+START_TEST(test_scan_integers_linear)
+{
+	size_t cap = EO_CFG_MAX_BYTES - 64, len, i;
+	struct cfg_diag d;
+	char *t = malloc(cap + 1);
+
+	ck_assert_ptr_nonnull(t);
+	len = (size_t)snprintf(t, cap, "workers = ;\nn = [");
+	for (i = 0; len + 16 < cap; i++)
+		len += (size_t)snprintf(t + len, cap - len, "%zu,%s",
+		    i % 100000, i % 16 == 15 ? "\n" : " ");
+	snprintf(t + len, cap - len, "0];\n");
+	ck_assert_ptr_null(load(t, &d));
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "test.conf:1: syntax error"));
+	cfg_diag_free(&d);
+	free(t);
+}
+END_TEST
+
+/* Issue 31: a name far from every known one gets no guess. */
+START_TEST(test_unknown_far_no_guess)
+{
+	struct cfg_diag d;
+
+	ck_assert_ptr_null(load("colour = 1;\nlisteners = ( { name = \"e\"; "
+	    "protocol = \"echo\"; port = 7; bind = \"::1\"; tmeout = 1; } "
+	    ");\n", &d));
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_str_eq(d.msgs[0], "test.conf:1: unknown setting \"colour\"");
+	ck_assert_str_eq(d.msgs[1], "test.conf:2: listener \"e\": unknown "
+	    "setting \"tmeout\"");
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* A valid file whose one listener sets a setting that does nothing. */
+struct warn_case {
+	const char	*text;
+	const char	*words;		/* after "test.conf:2: warning: " */
+};
+
+#define TCP_L	"listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;" \
+		" bind = \"::1\";\n"
+#define UDP_L	"listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;" \
+		" bind = \"::1\"; transport = \"udp\";\n"
+
+static const struct warn_case warn_cases[] = {
+	{ TCP_L " allow_amplification = true; } );\n", "listener \"e\": "
+	  "allow_amplification has no effect: it is for UDP, and this "
+	  "listener is TCP" },
+	{ TCP_L " udp_rate_limit = 5; } );\n", "listener \"e\": "
+	  "udp_rate_limit has no effect: it is for UDP" },
+	{ TCP_L " udp_rate_table = 5; } );\n", "listener \"e\": "
+	  "udp_rate_table has no effect: it is for UDP" },
+	{ TCP_L " proxy_timeout = 5; } );\n", "listener \"e\": proxy_timeout "
+	  "has no effect: it bounds the wait for a PROXY header, and "
+	  "proxy_protocol is off" },
+	{ TCP_L " tls_handshake_timeout = 5; } );\n", "listener \"e\": "
+	  "tls_handshake_timeout has no effect: this listener has no tls "
+	  "group" },
+	{ UDP_L " max_connections = 5; } );\n", "listener \"e\": "
+	  "max_connections has no effect: it is for TCP connections, and "
+	  "this listener is UDP" },
+	{ UDP_L " idle_timeout = 5; } );\n", "listener \"e\": idle_timeout "
+	  "has no effect: it is for TCP connections" },
+	{ UDP_L " backlog = 5; } );\n", "listener \"e\": backlog has no "
+	  "effect: it is for TCP connections" },
+	{ UDP_L " write_timeout = 5; } );\n", "listener \"e\": write_timeout "
+	  "has no effect: it is for TCP connections" },
+	{ UDP_L " max_connections_per_source = 5; } );\n", "listener \"e\": "
+	  "max_connections_per_source has no effect: it is for TCP" },
+	{ UDP_L " proxy_timeout = 5; } );\n", "listener \"e\": proxy_timeout "
+	  "has no effect" },
+	{ UDP_L " tls_handshake_timeout = 5; } );\n", "listener \"e\": "
+	  "tls_handshake_timeout has no effect" },
+};
+
+/*
+ * Issue 31: a setting that does nothing where it is set was accepted
+ * without a word.  The file stays valid (-t exits 0), with a warning
+ * naming the line and why.
+ */
+START_TEST(test_warn_setting_without_effect)
+{
+	const struct warn_case *wc = &warn_cases[_i];
+	struct cfg_diag d;
+	struct cfg *cfg = load(wc->text, &d);
+	char want[512];
+
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(d.n, 0);
+	ck_assert_msg(d.nwarns == 1, "case %d: %zu warnings", _i, d.nwarns);
+	snprintf(want, sizeof(want), "test.conf:2: warning: %s", wc->words);
+	ck_assert_msg(strncmp(d.warns[0], want, strlen(want)) == 0,
+	    "case %d: got %s", _i, d.warns[0]);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* Warnings are capped as errors are: 50, then one line counts the rest. */
+START_TEST(test_warnings_capped)
+{
+	size_t cap = 70 * 128 + 64, len, i;
+	char *t = malloc(cap);
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	ck_assert_ptr_nonnull(t);
+	len = (size_t)snprintf(t, cap, "listeners = (\n");
+	for (i = 0; i < 70; i++)
+		len += (size_t)snprintf(t + len, cap - len, "%s{ name = \"l%zu\";"
+		    " protocol = \"echo\"; port = %zu; bind = \"::1\";"
+		    " proxy_timeout = 2; }\n", i ? "," : "", i, 1024 + i);
+	snprintf(t + len, cap - len, ");\n");
+	cfg = load(t, &d);
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_uint_eq(d.warns_total, 70);
+	ck_assert_uint_eq(d.nwarns, EO_CFG_MAX_ERRORS + 1);
+	ck_assert_ptr_nonnull(strstr(d.warns[0], "test.conf:2: warning: "
+	    "listener \"l0\": proxy_timeout"));
+	ck_assert_str_eq(d.warns[d.nwarns - 1], "test.conf: 20 more warnings "
+	    "not shown");
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	free(t);
+}
+END_TEST
+
+/*
+ * Where they apply, the same settings say nothing: over UDP the UDP
+ * ones, behind a proxy proxy_timeout, at the top level the defaults
+ * that some listeners use; and the shipped file warns of nothing.
+ */
+START_TEST(test_no_warning_where_settings_apply)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load("idle_timeout = 5; backlog = 9;"
+	    " max_connections_per_source = 2; write_timeout = 7;"
+	    " tls_handshake_timeout = 3;\nlisteners = (\n"
+	    " { name = \"u\"; protocol = \"echo\"; port = 7; bind = \"::1\";"
+	    "   transport = \"udp\"; udp_rate_limit = 5; udp_rate_table = 9;"
+	    "   allow_amplification = true; },\n"
+	    " { name = \"p\"; protocol = \"echo\"; port = 7; bind = \"::1\";"
+	    "   proxy_protocol = true; proxy_from = \"::1\";"
+	    "   proxy_timeout = 4; backlog = 3; idle_timeout = 2;"
+	    "   max_connections = 9; }\n"
+	    ");\n", &d);
+
+	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
+	ck_assert_msg(d.nwarns == 0, "%s", d.warns[0]);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(EO_SOURCE_DIR "/conf/echo-oracled.conf", &d);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_msg(d.nwarns == 0, "%s", d.warns[0]);
+	cfg_unref(cfg);
+	cfg_diag_free(&d);
 }
 END_TEST
 
@@ -615,6 +803,41 @@ START_TEST(test_print_loads_back)
 	    "      answers = [\"Yes \\\"really\\\".\", \"No\\\\.\"]; };"));
 	ck_assert_ptr_nonnull(strstr(text, "daytime = { format = \"%H:%M\\t%Z\";"
 	    " timezone = \"Europe/Paris\"; };"));
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_diag_free(&d);
+	free(text);
+	free(again);
+}
+END_TEST
+
+/*
+ * -T prints what is in effect: loaded back, it warns of nothing, so
+ * it prints no setting a listener ignores.
+ */
+START_TEST(test_print_no_ignored_settings)
+{
+	struct cfg_diag d;
+	struct cfg *a, *b;
+	char *text, *again;
+
+	a = load("listeners = (\n"
+	    " { name = \"t\"; protocol = \"echo\"; port = 7; bind = \"::1\"; },\n"
+	    " { name = \"u\"; protocol = \"echo\"; port = 7; bind = \"::1\";"
+	    "   transport = \"udp\"; udp_rate_limit = 5; },\n"
+	    " { name = \"p\"; protocol = \"echo\"; port = 8; bind = \"::1\";"
+	    "   proxy_protocol = true; proxy_from = \"::1\";"
+	    "   proxy_timeout = 4; }\n"
+	    ");\n", &d);
+	ck_assert_msg(a != NULL, "%s", d.n ? d.msgs[0] : "?");
+	text = print_text(a);
+	b = load(text, &d);
+	ck_assert_msg(b != NULL, "%s\n%s", d.n ? d.msgs[0] : "?", text);
+	ck_assert_msg(d.nwarns == 0, "%s\n%s", d.warns[0], text);
+	ck_assert_uint_eq(b->listeners[1].udp_rate, 5);
+	ck_assert_uint_eq(b->listeners[2].proxy_timeout, 4);
+	again = print_text(b);
+	ck_assert_str_eq(again, text);
 	cfg_unref(a);
 	cfg_unref(b);
 	cfg_diag_free(&d);
@@ -1170,6 +1393,12 @@ main(void)
 	tcase_add_test(tc, test_errors_capped_not_quadratic);
 	tcase_add_test(tc, test_many_listeners_fast);
 	tcase_add_test(tc, test_clashes_with_other_errors);
+	tcase_add_test(tc, test_unknown_far_no_guess);
+	tcase_add_loop_test(tc, test_warn_setting_without_effect, 0,
+	    (int)(sizeof(warn_cases) / sizeof(warn_cases[0])));
+	tcase_add_test(tc, test_warnings_capped);
+	tcase_add_test(tc, test_no_warning_where_settings_apply);
+	tcase_add_test(tc, test_print_no_ignored_settings);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_int_same_line);
@@ -1186,6 +1415,11 @@ main(void)
 	tcase_add_loop_test(tc, test_access_bad, 0,
 	    (int)(sizeof(access_bad_cases) / sizeof(access_bad_cases[0])));
 	tcase_add_test(tc, test_access_settings);
+	suite_add_tcase(s, tc);
+	/* The largest file: its own time limit, well within ctest's. */
+	tc = tcase_create("scale");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_scan_integers_linear);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -1,6 +1,7 @@
 /*
  * stats: the watchdog's rule for a stuck worker (issue 10: the watchdog
- * withheld while a worker is stuck had no test).
+ * withheld while a worker is stuck had no test), and the close reasons'
+ * labels.
  */
 #include <check.h>
 #include <time.h>
@@ -46,6 +47,33 @@ START_TEST(test_stuck_after)
 }
 END_TEST
 
+/*
+ * A connection refused after it was accepted (its PROXY header named
+ * a client that allow/deny or the per-source limit refuses) and one a
+ * restart closes (TLS) were counted in connections_closed_total under
+ * reason "error", which the metrics table gives to a failed system
+ * call.  conn.c's words for them each have their own label.
+ */
+START_TEST(test_late_refusal_and_restart_not_error)
+{
+	static const struct {
+		const char	*why;		/* as conn.c closes with it */
+		const char	*label;
+	} cases[] = {
+		{ "denied by allow/deny", "denied" },
+		{ "max_connections_per_source (1)", "max_connections_per_source" },
+		{ "restart (TLS state cannot be carried)", "restart" },
+		{ "restart (ending when it was carried)", "restart" },
+		{ "error: read: Connection timed out", "error" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(stats_close_name(stats_close_reason(
+		    cases[i].why)), cases[i].label);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -54,6 +82,7 @@ main(void)
 
 	tcase_add_test(tc, test_watchdog_withheld_while_worker_stuck);
 	tcase_add_test(tc, test_stuck_after);
+	tcase_add_test(tc, test_late_refusal_and_restart_not_error);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
