@@ -337,6 +337,12 @@ plan_sockets(struct server *srv, struct plan *p,
 			p->socks[p->nsocks++] = NULL;	/* plan_moves() */
 			continue;
 		}
+		if (ls == NULL && systemd_socket_only()) {
+			/* No network of our own: the bind would fail with a
+			   reason that names no cause. */
+			systemd_socket_only_why(lc->name, err, errlen);
+			return -1;
+		}
 		if (ls == NULL) {
 			ls = lc->udp ? listen_sock_open_udp(srv, &lc->addrs[i],
 			    why, sizeof(why)) : listen_sock_open(srv,
