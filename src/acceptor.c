@@ -545,7 +545,10 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
 		return;
 	}
-	acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
+	/* Behind a proxy, accepted once the header admits the client
+	   (conn.c): a client it refuses is a refusal, not a connection. */
+	if (!lc->proxy_protocol)
+		acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
 }
 
 /*

@@ -404,8 +404,12 @@ conn_close(struct conn *c, const char *why)
 	if (why == NULL)
 		why = c->c_why != NULL ? c->c_why : "client EOF";
 	r = stats_close_reason(why);
-	stats_bump(&c->c_st->closed[r], 1);
-	stats_bump(&h->st->closed[r], 1);
+	/* Closed before its PROXY header admitted it: never accepted
+	   (conn_proxy_accepted), so no close of a served connection. */
+	if (c->c_state != EO_CONN_PROXY) {
+		stats_bump(&c->c_st->closed[r], 1);
+		stats_bump(&h->st->closed[r], 1);
+	}
 	if (log_enabled(EO_LOG_DEBUG)) {
 		char peer[EO_ADDR_TEXT_MAX];
 		uint32_t ms = mono_since(mono_ms(), c->c_t_start);
@@ -786,6 +790,14 @@ conn_proxy_admit(struct conn *c, const struct proxy_result *r)
 	return 0;
 }
 
+/* Behind a proxy a connection counts as accepted once admitted. */
+static void
+conn_proxy_accepted(struct conn *c)
+{
+	stats_bump(&c->c_home->st->accepted, 1);
+	stats_bump(&c->c_st->accepted, 1);
+}
+
 /* The accept line, once the client is known: who, and through whom. */
 static void
 conn_proxy_log(struct conn *c, const struct proxy_result *r,
@@ -820,6 +832,7 @@ conn_proxy_done(struct conn *c, const unsigned char *data, size_t len,
 		conn_peer_text(c, proxy, sizeof(proxy));
 	if (conn_proxy_admit(c, r) == -1)
 		return;
+	conn_proxy_accepted(c);
 	conn_set_state(c, EO_CONN_SERVING);
 	conn_progress(c, mono_ms());
 	if (log_enabled(EO_LOG_DEBUG))

@@ -144,10 +144,10 @@ systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
 
 		if (lc == NULL || !lc->enabled) {
 			snprintf(err, errlen, "socket activation: systemd "
-			    "passed a socket named \"%s\" but %s has no %s "
-			    "listener of that name (FileDescriptorName= must "
+			    "passed a socket named \"%s\" but %s has no "
+			    "%slistener of that name (FileDescriptorName= must "
 			    "be a listener's name)", sd[i].name, cfg->path,
-			    lc == NULL ? "" : "enabled");
+			    lc == NULL ? "" : "enabled ");
 			return -1;
 		}
 	}

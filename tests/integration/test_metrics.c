@@ -284,6 +284,60 @@ START_TEST(test_metrics_allow_deny)
 }
 END_TEST
 
+#define PROXY_CONF							\
+	"listeners = (\n"						\
+	" { name = \"echo\"; protocol = \"echo\"; port = %d;"		\
+	"   bind = \"127.0.0.1\"; proxy_protocol = true;"		\
+	"   proxy_from = [\"127.0.0.1\"]; deny = [\"192.0.2.66\"];"	\
+	"   max_connections_per_source = 1; },\n"			\
+	" { name = \"metrics\"; protocol = \"metrics\"; port = %d;"	\
+	"   bind = \"127.0.0.1\"; }\n);\n"
+
+/* A connection to port that sends hdr: refused (EOF, no echo) or not. */
+static int
+proxied(int port, const char *hdr)
+{
+	int fd = tcp_open("127.0.0.1", port);
+
+	ck_assert_int_eq(send_all(fd, hdr, strlen(hdr)), 0);
+	return fd;
+}
+
+/*
+ * Issue 24 #9: a client refused once its PROXY header named it (deny,
+ * max_connections_per_source) was counted as accepted and as closed for
+ * "error".  It is a refusal: that counter alone moves.
+ */
+START_TEST(test_metrics_refusal_after_proxy_header_counts_as_refusal)
+{
+	int port = eo_port(), mport = eo_port(), fa, fb, fc;
+	struct eod *d = eod_start(PROXY_CONF, port, mport);
+
+	fa = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1000 7007\r\n");
+	eo_expect_echo(fa, "served");
+	fb = proxied(port, "PROXY TCP4 192.0.2.66 127.0.0.1 1000 7007\r\n");
+	ck_assert_int_ne(wait_eof(fb, eo_ms(5000)), 0);
+	fc = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1001 7007\r\n");
+	ck_assert_int_ne(wait_eof(fc, eo_ms(5000)), 0);
+	close(fb);
+	close(fc);
+	close(fa);
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\""), 1), 1);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"denied\""), 1), 1);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"max_connections_per_source\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_accepted_total",
+	    "echo", "")), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"error\"")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections", "echo", "")), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 #define SWITCH_CONF							\
 	"listeners = (\n"						\
 	" { name = \"a\"; protocol = \"%s\"; port = %d;"		\
@@ -563,6 +617,8 @@ main(int argc, char **argv)
 		tcase_add_test(tc, test_metrics_evicted_counts_once);
 		tcase_add_test(tc, test_metrics_http);
 		tcase_add_test(tc, test_metrics_allow_deny);
+		tcase_add_test(tc,
+		    test_metrics_refusal_after_proxy_header_counts_as_refusal);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
 		tcase_add_test(tc, test_metrics_socket_activation);
 	}

@@ -201,6 +201,8 @@ START_TEST(test_activation_mismatch)
 		const char	*words;
 	} cases[] = {
 		{ "echo:chargen", "systemd passed a socket named \"chargen\"" },
+		/* Issue 24 #9: it said "has no  listener". */
+		{ "echo:chargen", "has no listener of that name" },
 		{ "echo", "listener \"oracle\" has no socket from systemd, "
 		    "and the socket-only drop-in "
 		    "(echo-oracled-socket-only.conf" },
@@ -213,12 +215,12 @@ START_TEST(test_activation_mismatch)
 		int fds[2] = { eo_listen("127.0.0.1", pe),
 		    eo_listen("127.0.0.1", po) };
 		struct eod_opts o = { .listen_fds = fds,
-		    .nlisten = i == 1 ? 1 : 2, .listen_names = cases[i].names,
+		    .nlisten = i == 2 ? 1 : 2, .listen_names = cases[i].names,
 		    .expect_fail = 1 };
 		struct eod *d;
 
 		/* The socket-only drop-in's Environment= line. */
-		if (i == 1)
+		if (i == 2)
 			setenv("ECHO_ORACLED_SOCKET_ONLY", "1", 1);
 		d = eod_start_opts(&o, "listeners = (\n"
 		    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
