@@ -71,6 +71,8 @@ enum stats_close {
 	EO_CLOSE_PROXY_HEADER,		/* a bad, partial or late PROXY header */
 	EO_CLOSE_TLS_HANDSHAKE,		/* the TLS handshake failed */
 	EO_CLOSE_TLS_TIMEOUT,		/* tls_handshake_timeout */
+	EO_CLOSE_HEALTH_CHECK,		/* a balancer's check (PROXY LOCAL)
+					   ended by the balancer */
 	EO_NCLOSES
 };
 

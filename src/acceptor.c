@@ -493,6 +493,17 @@ acceptor_over_max(struct server *srv, struct listen_sock *ls, int fd,
 	return 0;
 }
 
+/* The port of sa, an IPv4 or IPv6 peer; 0 for anything else. */
+static uint16_t
+acceptor_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
 static void
 acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int slen, void *arg)
@@ -517,6 +528,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	ho.fd = fd;
 	ho.lc = lc;
 	peer_key_from(&ho.peer, sa);
+	ho.port = acceptor_port(sa);
 	if (acceptor_screen(srv, ls, fd, lc, sa) == -1 ||
 	    acceptor_over_max(srv, ls, fd, &ho) == -1)
 		return;

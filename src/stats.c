@@ -150,6 +150,7 @@ static const char *const close_names[EO_NCLOSES] = {
 	[EO_CLOSE_PROXY_HEADER] = "proxy_header",
 	[EO_CLOSE_TLS_HANDSHAKE] = "tls_handshake_failed",
 	[EO_CLOSE_TLS_TIMEOUT] = "tls_handshake_timeout",
+	[EO_CLOSE_HEALTH_CHECK] = "health_check",
 };
 
 static const char *const refusal_names[EO_NREFUSALS] = {

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -338,6 +340,61 @@ START_TEST(test_metrics_refusal_after_proxy_header_counts_as_refusal)
 }
 END_TEST
 
+/*
+ * Issue 31 #2: every balancer health check (a v2 LOCAL header, then a
+ * close, HAProxy's with a reset) was counted as client_reset or
+ * client_eof, one a second per listener, drowning the real ones.  They
+ * are counted as health_check.  And the check's log line named port 0,
+ * the connection being gone when the worker looked at it: the accept's
+ * own address is kept.
+ */
+START_TEST(test_metrics_health_checks_counted_as_such)
+{
+	static const unsigned char local[16] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00,
+	    0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0, 0 };
+	int port = eo_port(), mport = eo_port(), i, fd;
+	struct eod *d = eod_start("log_level = \"debug\";\n" PROXY_CONF,
+	    port, mport);
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	struct linger rst = { 1, 0 };
+	char want[64];
+
+	for (i = 0; i < 4; i++) {
+		fd = tcp_open("127.0.0.1", port);
+		ck_assert_int_eq(send_all(fd, local, sizeof(local)), 0);
+		if (i % 2 == 1) {
+			/* HAProxy's way: a reset at once. */
+			ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me,
+			    &len), 0);
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst,
+			    sizeof(rst));
+		}
+		close(fd);
+	}
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"health_check\""), 4), 4);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_reset\"")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\"")), 0);
+	/* A client's own close is still the client's. */
+	fd = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1000 7007\r\n");
+	eo_expect_echo(fd, "client");
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"health_check\"")), 4);
+	snprintf(want, sizeof(want), "accepted from 127.0.0.1:%d (PROXY v2 "
+	    "LOCAL", ntohs(me.sin_port));
+	ck_assert_int_eq(eod_log_wait(d, want, eo_ms(3000)), 0);
+	ck_assert(!eod_log_has(d, "127.0.0.1:0 "));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 #define SWITCH_CONF							\
 	"listeners = (\n"						\
 	" { name = \"a\"; protocol = \"%s\"; port = %d;"		\
@@ -619,6 +676,7 @@ main(int argc, char **argv)
 		tcase_add_test(tc, test_metrics_allow_deny);
 		tcase_add_test(tc,
 		    test_metrics_refusal_after_proxy_header_counts_as_refusal);
+		tcase_add_test(tc, test_metrics_health_checks_counted_as_such);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
 		tcase_add_test(tc, test_metrics_socket_activation);
 	}
