@@ -492,11 +492,6 @@ plan_serve_socks(struct server *srv, struct plan *p)
 		    ls->backlog != lc->backlog && listen(ls->fd,
 		    lc->backlog) == 0)
 			ls->backlog = lc->backlog;
-		if (listen_sock_serve(ls) == -1) {
-			log_warnx("listener %s: out of memory: not serving %s",
-			    lc->name, ls->addr.text);
-			continue;
-		}
 		/* The new settings, kept socket or not: the worker swaps. */
 		if (ls->dgram)
 			worker_udp_serve(ls->w, ls->us, lc, srv->guard);

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_main.h"
@@ -248,8 +249,10 @@ START_TEST(test_metrics_http)
 	    "connections_accepted_total counter\n"));
 	ck_assert_int_eq(series_value(http_body(buf),
 	    "echo_oracled_build_info{version=\"" EO_VERSION "\"}"), 1);
-	/* The metrics listener is evhttp's: no connection series. */
-	ck_assert_ptr_null(strstr(buf, "listener=\"metrics\""));
+	/* The metrics listener counts like every listener: this scrape. */
+	ck_assert_int_eq(series_value(http_body(buf), "echo_oracled_"
+	    "connections_accepted_total{listener=\"metrics\",protocol="
+	    "\"metrics\"}"), 1);
 	ck_assert_int_eq(http_req(mport, "GET", "/", buf, sizeof(buf)), 404);
 	ck_assert_int_eq(http_req(mport, "GET", "/metricsx", buf,
 	    sizeof(buf)), 404);
@@ -263,7 +266,8 @@ START_TEST(test_metrics_http)
 }
 END_TEST
 
-/* allow and deny apply to scrapers as to every listener's clients. */
+/* allow and deny apply to scrapers as to every listener's clients: at
+   accept, before any byte is read (issue 24 #6; it was a 403). */
 START_TEST(test_metrics_allow_deny)
 {
 	int port = eo_port(), mport = eo_port();
@@ -278,9 +282,12 @@ START_TEST(test_metrics_allow_deny)
 	ck_assert_int_eq(http_req_from("127.0.0.1", mport, "GET", "/metrics",
 	    buf, sizeof(buf)), 200);
 	ck_assert_int_eq(http_req_from("127.0.0.2", mport, "GET", "/metrics",
-	    buf, sizeof(buf)), 403);
+	    buf, sizeof(buf)), -1);
 	ck_assert_int_eq(http_req_from("127.0.0.3", mport, "GET", "/metrics",
 	    buf, sizeof(buf)), 200);
+	ck_assert_int_eq(series_value(http_body(buf), "echo_oracled_"
+	    "connections_refused_total{listener=\"m\",protocol=\"metrics\","
+	    "reason=\"denied\"}"), 1);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -390,6 +397,115 @@ START_TEST(test_metrics_health_checks_counted_as_such)
 	    "LOCAL", ntohs(me.sin_port));
 	ck_assert_int_eq(eod_log_wait(d, want, eo_ms(3000)), 0);
 	ck_assert(!eod_log_has(d, "127.0.0.1:0 "));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 24 #6: allow/deny was applied only to a whole request, and
+ * metrics connections counted against no limit, so 300 connections
+ * from a denied address, each sending a byte now and then, took every
+ * descriptor under a limit of 200: every echo client was refused "out
+ * of file descriptors".  The denied are refused at accept, as on every
+ * listener, and counted so.
+ */
+START_TEST(test_metrics_denied_slow_scrapers_starve_no_listener)
+{
+	struct eod_opts o = { .nofile = 200 };
+	int port = eo_port(), mport = eo_port(), fds[300], i, fd;
+	struct eod *d = eod_start_opts(&o, "max_connections = 100;\n"
+	    "listeners = (\n"
+	    " { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; },\n"
+	    " { name = \"metrics\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; deny = [\"127.0.0.2\"]; }\n);\n",
+	    port, mport);
+
+	for (i = 0; i < 300; i++) {
+		fds[i] = tcp_connect_from("127.0.0.2", "127.0.0.1", mport);
+		if (fds[i] != -1)
+			send(fds[i], "G", 1, MSG_NOSIGNAL);
+	}
+	for (i = 0; i < 300; i++)
+		if (fds[i] != -1)
+			send(fds[i], "E", 1, MSG_NOSIGNAL);
+	fd = tcp_open("127.0.0.1", port);
+	eo_expect_echo(fd, "still served");
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, "echo_oracled_connections_refused_"
+	    "total{listener=\"metrics\",protocol=\"metrics\",reason="
+	    "\"denied\"}", 300), 300);
+	ck_assert_int_eq(scrape_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"out_of_fds\"")), 0);
+	for (i = 0; i < 300; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * evhttp's timeout was per read: a byte every few seconds held a
+ * connection for ever.  The whole request has 10 s.
+ */
+START_TEST(test_metrics_request_bounded_in_time)
+{
+	int port = eo_port(), cport = eo_port(), mport = eo_port(), i;
+	struct eod *d = eod_start(CONF, port, cport, mport);
+	int fd = tcp_open("127.0.0.1", mport);
+	struct timespec t0, t1;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(send_all(fd, "GET /metrics HTTP/1.1\r\n", 23), 0);
+	for (i = 0; i < 30; i++) {
+		if (send(fd, "X", 1, MSG_NOSIGNAL) != 1 ||
+		    wait_eof(fd, eo_ms(1000)) != 0)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(i < 30, "still open after 30 s of one byte a second");
+	ck_assert_int_ge(ms, 9000);
+	ck_assert_int_le(ms, eo_ms(13000));
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Metrics connections count in the limits like every listener's: its
+ * own max_connections refuses the third, and the gauge shows two.
+ */
+START_TEST(test_metrics_connections_count_in_limits)
+{
+	int port = eo_port(), mport = eo_port(), m2 = eo_port(), a, b, c;
+	struct eod *d = eod_start("listeners = (\n"
+	    " { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; },\n"
+	    " { name = \"metrics\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; max_connections = 2; },\n"
+	    " { name = \"m2\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; }\n);\n", port, mport, m2);
+
+	a = tcp_open("127.0.0.1", mport);
+	b = tcp_open("127.0.0.1", mport);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections{listener="
+	    "\"metrics\",protocol=\"metrics\"}", 2), 2);
+	c = tcp_open("127.0.0.1", mport);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections_refused_"
+	    "total{listener=\"metrics\",protocol=\"metrics\",reason="
+	    "\"listener_max_connections\"}", 1), 1);
+	close(a);
+	close(b);
+	close(c);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections{listener="
+	    "\"metrics\",protocol=\"metrics\"}", 0), 0);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -677,6 +793,10 @@ main(int argc, char **argv)
 		tcase_add_test(tc,
 		    test_metrics_refusal_after_proxy_header_counts_as_refusal);
 		tcase_add_test(tc, test_metrics_health_checks_counted_as_such);
+		tcase_add_test(tc,
+		    test_metrics_denied_slow_scrapers_starve_no_listener);
+		tcase_add_test(tc, test_metrics_request_bounded_in_time);
+		tcase_add_test(tc, test_metrics_connections_count_in_limits);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
 		tcase_add_test(tc, test_metrics_socket_activation);
 	}
