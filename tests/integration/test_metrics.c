@@ -348,6 +348,38 @@ START_TEST(test_metrics_refusal_after_proxy_header_counts_as_refusal)
 END_TEST
 
 /*
+ * The same across a restart in place: a connection in its PROXY header
+ * at SIGUSR2 whose header, finished in the new process, names a denied
+ * client is a refusal there too, not an accepted connection closed for
+ * "error".
+ */
+START_TEST(test_metrics_refusal_after_proxy_header_across_restart)
+{
+	int port = eo_port(), mport = eo_port(), fd;
+	struct eod *d = eod_start(PROXY_CONF, port, mport);
+	char buf[4096];
+
+	fd = proxied(port, "PROXY TCP4 192.0.2");
+	while (recv(d->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_int_eq(send_all(fd, ".66 127.0.0.1 1000 7007\r\n", 25), 0);
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"denied\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_accepted_total",
+	    "echo", "")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"error\"")), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
  * Issue 31 #2: every balancer health check (a v2 LOCAL header, then a
  * close, HAProxy's with a reset) was counted as client_reset or
  * client_eof, one a second per listener, drowning the real ones.  They
@@ -792,6 +824,8 @@ main(int argc, char **argv)
 		tcase_add_test(tc, test_metrics_allow_deny);
 		tcase_add_test(tc,
 		    test_metrics_refusal_after_proxy_header_counts_as_refusal);
+		tcase_add_test(tc,
+		    test_metrics_refusal_after_proxy_header_across_restart);
 		tcase_add_test(tc, test_metrics_health_checks_counted_as_such);
 		tcase_add_test(tc,
 		    test_metrics_denied_slow_scrapers_starve_no_listener);
