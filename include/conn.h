@@ -60,6 +60,9 @@ struct conn_handoff {
 	struct listener		*lis;	/* a reference, passed on */
 	const struct cfg_listener *lc;	/* lc->cfg referenced, passed on */
 	struct peer_key		 peer;
+	uint16_t		 port;	/* the peer's, from accept(): the
+					   socket may be reset before the
+					   worker could ask */
 	uint8_t			 per_source; /* counted per source */
 	uint8_t			 evict;	/* over max_connections: evict a
 					   quiet one or refuse this one */

@@ -20,8 +20,8 @@
 struct event;
 struct event_base;
 struct evconnlistener;
-struct evhttp;
-struct evhttp_bound_socket;
+struct conn_handoff;
+struct metrics;
 struct guard;
 struct listener;
 struct udp_sock;
@@ -32,8 +32,6 @@ struct listen_sock {
 	struct server		*srv;
 	struct listener		*lis;		/* serving it; NULL: parked */
 	struct evconnlistener	*evl;
-	struct evhttp_bound_socket *bound;	/* serving a metrics
-						   listener: evhttp's */
 	struct cfg_addr		 addr;
 	int			 fd;
 	int			 backlog;
@@ -102,7 +100,8 @@ struct server {
 	unsigned long		*beats;		/* workers' last heartbeat */
 	time_t			*beat_at;	/* when it last moved */
 
-	struct evhttp		*http;		/* metrics listeners' */
+	struct metrics		*metrics;	/* metrics listeners' open
+						   connections */
 	time_t			 started;	/* wall clock */
 	uint64_t		 reloads[2];	/* failed, succeeded */
 	time_t			 reload_ok_at;	/* the last good config */
@@ -147,12 +146,6 @@ void	listen_sock_unpark(struct listen_sock *ls);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);
-/*
- * Hands ls to evhttp if its listener speaks an http protocol (metrics),
- * back to the acceptor if not; ls->lis is set.  -1 if out of memory:
- * the socket is then not served.
- */
-int	listen_sock_serve(struct listen_sock *ls);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
 
@@ -195,14 +188,17 @@ void	restart_store_forget(struct server *srv);
  */
 void	restart_to_store(struct server *srv);
 
-/* metrics.c: the Prometheus endpoint, on evhttp, main thread. */
+/* metrics.c: the Prometheus endpoint, main thread. */
 int	metrics_init(struct server *srv);
+/* Closes the open scrapes (counted as shutdown) and frees the rest. */
 void	metrics_fini(struct server *srv);
-/* evl's accepted connections go to evhttp; NULL if out of memory. */
-struct evhttp_bound_socket *metrics_bind(struct server *srv,
-	    struct evconnlistener *evl);
-/* Undoes metrics_bind(): frees the evconnlistener, not the socket. */
-void	metrics_unbind(struct server *srv, struct evhttp_bound_socket *b);
+/*
+ * Serves ho, admitted and counted by the acceptor, on the main thread:
+ * one request, EO_METRICS_TIMEOUT seconds at most.  Takes ho's socket
+ * and counts, given back when it closes; -1 (out of memory): nothing
+ * taken.
+ */
+int	metrics_take(struct server *srv, const struct conn_handoff *ho);
 
 /* stats.c: counters, burst lines, STATUS=, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);

@@ -71,9 +71,9 @@ enum stats_close {
 	EO_CLOSE_PROXY_HEADER,		/* a bad, partial or late PROXY header */
 	EO_CLOSE_TLS_HANDSHAKE,		/* the TLS handshake failed */
 	EO_CLOSE_TLS_TIMEOUT,		/* tls_handshake_timeout */
-	EO_CLOSE_DENIED,		/* allow/deny, after a PROXY header */
-	EO_CLOSE_PER_SOURCE,		/* the same, per-source limit */
 	EO_CLOSE_RESTART,		/* a restart could not carry it */
+	EO_CLOSE_HEALTH_CHECK,		/* a balancer's check (PROXY LOCAL)
+					   ended by the balancer */
 	EO_NCLOSES
 };
 

@@ -52,15 +52,24 @@ struct systemd_inherited {
 };
 
 /*
- * The same, checked against cfg: every name must be an enabled listener
- * and, when activated at all, every enabled listener must have a
- * socket.  The hand-over's descriptors go to inh instead.  The sockets
- * come non-blocking and close-on-exec, with their address.  Returns how
- * many of systemd's, or -1 with the reason in err (nothing to free
- * then).
+ * The same, checked against cfg: every name must be an enabled listener.
+ * An enabled listener without a socket is bound by the daemon itself,
+ * unless systemd_socket_only(): then it is an error.  The hand-over's
+ * descriptors go to inh instead.  The sockets come non-blocking and
+ * close-on-exec, with their address.  Returns how many of systemd's,
+ * or -1 with the reason in err (nothing to free then).
  */
 int	systemd_adopt(const struct cfg *cfg, struct systemd_socket **out,
 	    struct systemd_inherited *inh, char *err, size_t errlen);
+/*
+ * Whether the socket-only drop-in is in place: the environment variable
+ * EO_SOCKET_ONLY_ENV is set (not to "" or "0").  Then the daemon has no
+ * network of its own and binds no listener itself.
+ */
+#define EO_SOCKET_ONLY_ENV	"ECHO_ORACLED_SOCKET_ONLY"
+int	systemd_socket_only(void);
+/* The error for listener name, which has no socket from systemd. */
+void	systemd_socket_only_why(const char *name, char *err, size_t errlen);
 /* Closes what is left in inh (-1: taken) and frees it. */
 void	systemd_inherited_free(struct systemd_inherited *inh);
 

@@ -149,10 +149,7 @@ listen_sock_free(struct listen_sock *ls)
 	if (ls->dgram)
 		worker_udp_close(ls->w, ls->us);	/* closes the fd */
 	else if (ls->fd != -1) {	/* -1: moved away, see listen_sock_close */
-		if (ls->bound != NULL)
-			metrics_unbind(ls->srv, ls->bound); /* frees ls->evl */
-		else
-			evconnlistener_free(ls->evl);
+		evconnlistener_free(ls->evl);
 		close(ls->fd);
 	}
 	free(ls->sd_name);
@@ -261,65 +258,6 @@ acceptor_hold_parked(struct listen_sock *ls)
 	    "is 0) instead of none");
 }
 
-/*
- * The server whose metrics sockets evhttp serves.  evhttp_bind_listener()
- * makes evhttp the evconnlistener's callback argument, and libevent
- * passes that same argument to the error callback: this is how the
- * error callback finds its way back.  One server per process.
- */
-static struct server *http_srv;
-
-static void
-acceptor_http_error(struct evconnlistener *evl, void *arg)
-{
-	size_t i;
-
-	(void)arg;
-	for (i = 0; http_srv != NULL && i < http_srv->nsocks; i++)
-		if (http_srv->socks[i]->evl == evl) {
-			acceptor_error(evl, http_srv->socks[i]);
-			return;
-		}
-}
-
-/*
- * A metrics listener's socket stays ours: its place in the plan, its
- * evconnlistener (enabled and paused with the others), its error
- * callback.  evhttp_bind_listener() only makes evhttp the one that
- * accepts.  Back to the acceptor (a reload gave the address to another
- * protocol), evhttp frees that evconnlistener and a new one is made;
- * neither closes the socket (no LEV_OPT_CLOSE_ON_FREE).
- */
-int
-listen_sock_serve(struct listen_sock *ls)
-{
-	int http = ls->lis != NULL && listener_config(ls->lis)->proto->http;
-	struct evconnlistener *evl;
-
-	if (ls->dgram)
-		return 0;	/* a worker's: never evhttp's (TCP only) */
-	if (http == (ls->bound != NULL))
-		return 0;
-	if (http) {
-		evconnlistener_disable(ls->evl);
-		if ((ls->bound = metrics_bind(ls->srv, ls->evl)) == NULL)
-			return -1;
-		http_srv = ls->srv;
-		evconnlistener_set_error_cb(ls->evl, acceptor_http_error);
-		return 0;
-	}
-	evl = evconnlistener_new(ls->srv->base, acceptor_accept, ls,
-	    LEV_OPT_CLOSE_ON_EXEC, 0, ls->fd);
-	if (evl == NULL)
-		return -1;
-	evconnlistener_set_error_cb(evl, acceptor_error);
-	evconnlistener_disable(evl);
-	metrics_unbind(ls->srv, ls->bound);
-	ls->bound = NULL;
-	ls->evl = evl;
-	return 0;
-}
-
 static void
 acceptor_take_queued(struct listen_sock *ls)
 {
@@ -327,9 +265,7 @@ acceptor_take_queued(struct listen_sock *ls)
 	socklen_t len;
 	int fd, n;
 
-	/* evhttp's sockets are not ours to accept on: their queued
-	   scrapers are reset, and retry. */
-	if (ls->bound != NULL || ls->dgram)
+	if (ls->dgram)
 		return;
 	for (n = 0; n < EO_RETIRE_MAX; n++) {
 		len = sizeof(ss);
@@ -421,15 +357,10 @@ listen_sock_close(struct listen_sock *ls)
 	struct timespec ms = { 0, 10000000 };
 
 	acceptor_hold_off(ls);
-	if (ls->bound != NULL) {
-		metrics_unbind(ls->srv, ls->bound);	/* frees ls->evl */
-		ls->bound = NULL;
-	} else {
-		acceptor_take_queued(ls);
-		nanosleep(&ms, NULL);
-		acceptor_take_queued(ls);
-		evconnlistener_free(ls->evl);
-	}
+	acceptor_take_queued(ls);
+	nanosleep(&ms, NULL);
+	acceptor_take_queued(ls);
+	evconnlistener_free(ls->evl);
 	close(ls->fd);
 	ls->evl = NULL;
 	ls->fd = -1;
@@ -585,6 +516,37 @@ acceptor_over_max(struct server *srv, struct listen_sock *ls, int fd,
 	return 0;
 }
 
+/* The port of sa, an IPv4 or IPv6 peer; 0 for anything else. */
+static uint16_t
+acceptor_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+/*
+ * HTTP (metrics) is served on this thread, admitted and counted as
+ * every listener's.  Over max_connections with evict_after set, where
+ * another listener's newcomer would evict a quiet connection, a scrape
+ * is served all the same: the quiet ones are the workers', and a full
+ * daemon is when its metrics are wanted most.  It is short (at most
+ * EO_METRICS_TIMEOUT) and bounded by its listener's own limits.
+ */
+static void
+acceptor_http(struct server *srv, struct listen_sock *ls,
+    const struct conn_handoff *ho)
+{
+	if (metrics_take(srv, ho) == -1) {
+		conn_handoff_release(&srv->stats, ho);
+		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
+		return;
+	}
+	acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
+}
+
 static void
 acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int slen, void *arg)
@@ -599,8 +561,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	(void)evl;
 	(void)slen;
 	stats_add(&srv->stats.conns, 1);
-	/* A retiring metrics socket's queue: workers cannot serve HTTP. */
-	if (ls->lis == NULL || srv->stopping || ls->bound != NULL) {
+	if (ls->lis == NULL || srv->stopping) {
 		acceptor_refuse(srv, ls, fd, EO_REFUSED_OTHER, 0);
 		return;
 	}
@@ -609,6 +570,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	ho.fd = fd;
 	ho.lc = lc;
 	peer_key_from(&ho.peer, sa);
+	ho.port = acceptor_port(sa);
 	if (acceptor_screen(srv, ls, fd, lc, sa) == -1 ||
 	    acceptor_over_max(srv, ls, fd, &ho) == -1)
 		return;
@@ -632,12 +594,19 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	ho.lis = ls->lis;
 	ho.per_source = (uint8_t)per_source;
 	cfg_ref(lc->cfg);
+	if (lc->proto->http) {
+		acceptor_http(srv, ls, &ho);
+		return;
+	}
 	if (worker_dispatch(acceptor_pick(srv), &ho) == -1) {
 		conn_handoff_release(&srv->stats, &ho);
 		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
 		return;
 	}
-	acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
+	/* Behind a proxy, accepted once the header admits the client
+	   (conn.c): a client it refuses is a refusal, not a connection. */
+	if (!lc->proxy_protocol)
+		acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
 }
 
 /*

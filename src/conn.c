@@ -134,9 +134,11 @@ struct conn {
 	uint32_t		 c_acked;	/* of c_out, what the client had
 						   taken at the last look (low
 						   32 bits: only compared) */
-	uint16_t		 c_port;	/* peer's, if debug at adopt */
+	uint16_t		 c_port;	/* peer's, from the accept */
 	uint8_t			 c_state;	/* enum conn_state */
 	uint8_t			 c_flags;	/* EO_CF_* */
+	uint8_t			 c_check;	/* a balancer's health check
+						   (PROXY LOCAL) */
 	struct peer_key		 c_peer;	/* for the per-source count */
 	SSL			*c_ssl;		/* TLS: from the handshake to
 						   the close; NULL: plaintext */
@@ -455,8 +457,17 @@ conn_close(struct conn *c, const char *why)
 		why = c->c_why != NULL ? c->c_why : "client EOF";
 	why = conn_rule_text(c, why, text, sizeof(text));
 	r = stats_close_reason(why);
-	stats_bump(&c->c_st->closed[r], 1);
-	stats_bump(&h->st->closed[r], 1);
+	/* A balancer's check ends by the balancer's close, once a second:
+	   not a client's EOF or reset. */
+	if (c->c_check && (r == EO_CLOSE_CLIENT_EOF ||
+	    r == EO_CLOSE_CLIENT_RESET))
+		r = EO_CLOSE_HEALTH_CHECK;
+	/* Closed before its PROXY header admitted it: never accepted
+	   (conn_proxy_accepted), so no close of a served connection. */
+	if (c->c_state != EO_CONN_PROXY) {
+		stats_bump(&c->c_st->closed[r], 1);
+		stats_bump(&h->st->closed[r], 1);
+	}
 	if (log_enabled(EO_LOG_DEBUG)) {
 		char peer[EO_ADDR_TEXT_MAX];
 		uint32_t ms = mono_since(mono_ms(), c->c_t_start);
@@ -838,6 +849,14 @@ conn_proxy_admit(struct conn *c, const struct proxy_result *r)
 	return 0;
 }
 
+/* Behind a proxy a connection counts as accepted once admitted. */
+static void
+conn_proxy_accepted(struct conn *c)
+{
+	stats_bump(&c->c_home->st->accepted, 1);
+	stats_bump(&c->c_st->accepted, 1);
+}
+
 /* The accept line, once the client is known: who, and through whom. */
 static void
 conn_proxy_log(struct conn *c, const struct proxy_result *r,
@@ -872,6 +891,8 @@ conn_proxy_done(struct conn *c, const unsigned char *data, size_t len,
 		conn_peer_text(c, proxy, sizeof(proxy));
 	if (conn_proxy_admit(c, r) == -1)
 		return;
+	c->c_check = r->command == EO_PROXY_CMD_LOCAL;
+	conn_proxy_accepted(c);
 	conn_set_state(c, EO_CONN_SERVING);
 	conn_progress(c, mono_ms());
 	if (log_enabled(EO_LOG_DEBUG))
@@ -1483,24 +1504,12 @@ conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
 	conn_handoff_release(h->stats, ho);
 }
 
-/*
- * The accept line.  The peer's port is not in the handoff: one
- * getpeername(2), only when debug is on; the close line reuses it.
- */
+/* The accept line, with the port accept(2) gave (conn_handoff). */
 static void
 conn_log_accept(struct conn *c)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char peer[EO_ADDR_TEXT_MAX];
 
-	if (getpeername(conn_fd(c), (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			c->c_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			c->c_port = ntohs(((struct sockaddr_in6 *)&ss)->
-			    sin6_port);
-	}
 	/* Behind a proxy the line waits for the header to name the client
 	   (conn_proxy_log); the port kept names the proxy until then. */
 	if (c->c_state == EO_CONN_PROXY)
@@ -1531,6 +1540,7 @@ conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
 	c->c_st = stats_slot(listener_stats(ho->lis), h->id);
 	c->c_lc = ho->lc;
 	c->c_peer = ho->peer;
+	c->c_port = ho->port;
 	c->c_flags = EO_CF_READING | (ho->per_source ? EO_CF_SOURCE : 0);
 	c->c_id = ++h->last_id;
 	c->c_t_start = now;

@@ -1,14 +1,17 @@
 /*
  * The Prometheus endpoint: GET /metrics in the text exposition format
- * 0.0.4, served by evhttp on the main thread.
+ * 0.0.4, served on the main thread.
  *
  * A metrics listener is a listener like the others (protocol =
  * "metrics", src/proto/metrics.c): its sockets come from the plan, so
- * bind lists, reloads and socket activation apply; the acceptor binds
- * them to the one evhttp made here (listen_sock_serve()).  evhttp
- * accepts those connections itself, so the acceptor's admission
- * (max_connections, per source) does not count them: keep the listener
- * on loopback, as the shipped config does.
+ * bind lists, reloads and socket activation apply, and the acceptor
+ * admits and counts its connections as every listener's (allow/deny at
+ * accept, max_connections, per source), then gives them to
+ * metrics_take() instead of a worker.  The request is parsed by
+ * http_parser (Debian's libhttp-parser); a connection serves one
+ * request and lives EO_METRICS_TIMEOUT seconds at most, so that a
+ * client trickling bytes cannot hold it.  (evhttp could not do either:
+ * its timeout is per read, and it accepts by itself, libevent #1471.)
  *
  * A scrape sums every thread's counter slots (include/stats.h) and reads
  * /proc/self: the workers never wait for it.
@@ -28,13 +31,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
+#include <event2/event.h>
+#include <http_parser.h>
 
 #include "config.h"
+#include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,8 +48,9 @@
 #include "server_internal.h"
 #include "stats.h"
 
-#define EO_METRICS_TIMEOUT	10	/* s: a scrape's request, or idle */
-#define EO_METRICS_HEADERS	8192	/* bytes of request headers */
+#define EO_METRICS_TIMEOUT	10	/* s: a whole scrape, request and
+					   reply, from the accept */
+#define EO_METRICS_HEADERS	8192	/* bytes of request */
 #define EO_METRICS_TYPE		"text/plain; version=0.0.4; charset=utf-8"
 
 /* ---- pure helpers -------------------------------------------------- */
@@ -384,13 +391,12 @@ m_render(struct server *srv, struct evbuffer *b)
 
 	if (ls == NULL)
 		return -1;
-	/* Not the metrics listeners: evhttp, not the acceptor, takes
-	   their connections, so their counters would stay 0.  Nor the UDP
-	   ones: no connections; their datagrams are in m_udp(). */
+	/* Not the UDP ones: no connections; their datagrams are in
+	   m_udp(). */
 	for (i = 0; i < srv->nlis; i++) {
 		const struct cfg_listener *lc = listener_config(srv->lis[i]);
 
-		if (lc->proto->http || lc->udp)
+		if (lc->udp)
 			continue;	/* UDP: m_udp(), process totals */
 		metrics_escape(lc->name, ls[n].name, sizeof(ls[n].name));
 		ls[n].proto = lc->proto->name;
@@ -408,139 +414,258 @@ m_render(struct server *srv, struct evbuffer *b)
 
 /* ---- HTTP ------------------------------------------------------------ */
 
-/* Every request: GET /metrics, or 405 for another method, 404 elsewhere. */
-/* Same family and port, and the same address or a wildcard socket. */
-static int
-metrics_sock_is(const struct listen_sock *ls, const struct sockaddr *sa)
+/*
+ * One scrape's connection, on the main thread.  The acceptor admitted it
+ * as every listener's (allow/deny, max_connections, per source) and
+ * counted it; it lives EO_METRICS_TIMEOUT seconds at most, request and
+ * reply together, and serves one request.
+ */
+struct mconn {
+	TAILQ_ENTRY(mconn)	 entry;
+	struct server		*srv;
+	struct conn_handoff	 ho;		/* fd, listener, counts */
+	struct bufferevent	*bev;
+	struct event		*deadline;
+	http_parser		 parser;
+	size_t			 nread;		/* request bytes so far */
+	char			 url[256];	/* the target, cut short */
+	size_t			 urllen;
+	int			 answered;	/* a reply is queued */
+};
+
+TAILQ_HEAD(mconn_list, mconn);
+
+struct metrics {
+	struct mconn_list	 conns;
+};
+
+/* Counts the close under reason, frees c and gives its counts back. */
+static void
+mconn_close(struct mconn *c, enum stats_close reason)
 {
-	const struct sockaddr *la = (const struct sockaddr *)&ls->addr.ss;
+	struct server *srv = c->srv;
+	struct stats_slot *one = stats_slot(listener_stats(c->ho.lis),
+	    stats_acceptor());
+	struct stats_slot *all = stats_slot(srv->stats.all,
+	    stats_acceptor());
 
-	if (la->sa_family != sa->sa_family)
-		return 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)la;
-		const struct sockaddr_in *y = (const void *)sa;
+	stats_bump(&one->closed[reason], 1);
+	stats_bump(&all->closed[reason], 1);
+	TAILQ_REMOVE(&srv->metrics->conns, c, entry);
+	bufferevent_free(c->bev);
+	event_free(c->deadline);
+	conn_handoff_release(&srv->stats, &c->ho);	/* closes the fd */
+	free(c);
+}
 
-		return x->sin_port == y->sin_port && (x->sin_addr.s_addr ==
-		    htonl(INADDR_ANY) || x->sin_addr.s_addr == y->sin_addr.s_addr);
+/* The reply, whole, then the close once it is sent (mconn_writecb). */
+static void
+mconn_reply(struct mconn *c, int code, const char *reason,
+    const char *extra, struct evbuffer *body)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = body != NULL ? evbuffer_get_length(body) : 0;
+
+	c->answered = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", code, reason,
+	    code == 200 ? EO_METRICS_TYPE : "text/plain", len,
+	    extra != NULL ? extra : "");
+	if (body != NULL)
+		evbuffer_add_buffer(out, body);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* A reply whose body is its status line's reason. */
+static void
+mconn_error(struct mconn *c, int code, const char *reason,
+    const char *extra)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b != NULL)
+		evbuffer_add_printf(b, "%s\n", reason);
+	mconn_reply(c, code, reason, extra, b);
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+static int
+mconn_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct mconn *c = p->data;
+	size_t room = sizeof(c->url) - 1 - c->urllen;
+
+	/* A longer target is no path of ours: cut, it answers 404. */
+	if (len > room)
+		len = room;
+	memcpy(c->url + c->urllen, at, len);
+	c->urllen += len;
+	c->url[c->urllen] = '\0';
+	return 0;
+}
+
+/* The request is whole: GET /metrics, or 405 for another method, 404. */
+static int
+mconn_on_complete(http_parser *p)
+{
+	struct mconn *c = p->data;
+	struct http_parser_url u;
+	struct evbuffer *b;
+
+	http_parser_url_init(&u);
+	if (c->answered)
+		return 1;
+	if (p->method != HTTP_GET) {
+		mconn_error(c, 405, "Method Not Allowed", "Allow: GET\r\n");
+		return 1;
 	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)la;
-		const struct sockaddr_in6 *y = (const void *)sa;
+	if (http_parser_parse_url(c->url, c->urllen, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH)) || u.field_data[UF_PATH].len != 8 ||
+	    memcmp(c->url + u.field_data[UF_PATH].off, "/metrics", 8) != 0) {
+		mconn_error(c, 404, "Not Found", NULL);
+		return 1;
+	}
+	if ((b = evbuffer_new()) == NULL || m_render(c->srv, b) == -1) {
+		if (b != NULL)
+			evbuffer_free(b);
+		mconn_error(c, 503, "Out of memory", NULL);
+		return 1;
+	}
+	mconn_reply(c, 200, "OK", NULL, b);
+	evbuffer_free(b);
+	return 1;		/* one request per connection */
+}
 
-		return x->sin6_port == y->sin6_port &&
-		    (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
-		    IN6_ARE_ADDR_EQUAL(&x->sin6_addr, &y->sin6_addr));
+/* A request with a body: a scrape has none. */
+static int
+mconn_on_headers(http_parser *p)
+{
+	struct mconn *c = p->data;
+
+	if ((p->flags & F_CHUNKED) || (p->content_length > 0 &&
+	    p->content_length != ULLONG_MAX)) {
+		mconn_error(c, 413, "Payload Too Large", NULL);
+		return -1;	/* http_parser: an error, stop */
 	}
 	return 0;
 }
 
-/*
- * Whether the client of req may scrape: allow and deny of the metrics
- * listener it came in on.  One evhttp serves every metrics listener, so
- * the listener is found by the connection's local address.  A scrape is
- * rare: two system calls per request are no cost.
- */
-static int
-metrics_admits(struct server *srv, struct evhttp_request *req)
+static const http_parser_settings mconn_settings = {
+	.on_url = mconn_on_url,
+	.on_headers_complete = mconn_on_headers,
+	.on_message_complete = mconn_on_complete,
+};
+
+static void
+mconn_readcb(struct bufferevent *bev, void *arg)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev;
-	struct sockaddr_storage local, peer;
-	socklen_t llen = sizeof(local), plen = sizeof(peer);
-	evutil_socket_t fd;
-	size_t i;
+	struct mconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char buf[2048];
+	size_t n;
+	int k;
 
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
-	    (fd = bufferevent_getfd(bev)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &plen) == -1)
-		return 0;
-	for (i = 0; i < srv->nsocks; i++) {
-		struct listen_sock *ls = srv->socks[i];
-
-		if (ls->bound != NULL && ls->lis != NULL &&
-		    metrics_sock_is(ls, (struct sockaddr *)&local))
-			return cfg_listener_admits(listener_config(ls->lis),
-			    (struct sockaddr *)&peer);
+	while (!c->answered && (k = evbuffer_remove(in, buf,
+	    sizeof(buf))) > 0) {
+		n = (size_t)k;
+		/* Bounded: a request larger than any scrape's is refused. */
+		if ((c->nread += n) > EO_METRICS_HEADERS) {
+			mconn_error(c, 431, "Request Header Fields Too Large",
+			    NULL);
+			break;
+		}
+		if (http_parser_execute(&c->parser, &mconn_settings, buf,
+		    n) != n && !c->answered)
+			mconn_error(c, 400, "Bad Request", NULL);
 	}
-	return 0;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* The reply is sent: the connection is done. */
+static void
+mconn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct mconn *c = arg;
+
+	if (c->answered &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		mconn_close(c, EO_CLOSE_PROTOCOL_CLOSED);
 }
 
 static void
-metrics_request(struct evhttp_request *req, void *arg)
+mconn_eventcb(struct bufferevent *bev, short what, void *arg)
 {
-	struct server *srv = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *b;
+	struct mconn *c = arg;
 
-	if (!metrics_admits(srv, req)) {
-		evhttp_send_error(req, 403, "Forbidden");
+	(void)bev;
+	/* A client that half-closes after its request still gets the
+	   reply: only an error ends a connection that has one queued. */
+	if ((what & BEV_EVENT_EOF) && c->answered)
 		return;
+	mconn_close(c, (what & BEV_EVENT_EOF) ? EO_CLOSE_CLIENT_EOF :
+	    EO_CLOSE_CLIENT_RESET);
+}
+
+/* EO_METRICS_TIMEOUT after the accept, whatever came or went since. */
+static void
+mconn_deadlinecb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mconn_close(arg, EO_CLOSE_IDLE_TIMEOUT);
+}
+
+int
+metrics_take(struct server *srv, const struct conn_handoff *ho)
+{
+	struct timeval tv = { EO_METRICS_TIMEOUT, 0 };
+	struct mconn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -1;
+	c->srv = srv;
+	c->ho = *ho;
+	/* Not BEV_OPT_CLOSE_ON_FREE: conn_handoff_release() closes it. */
+	c->bev = bufferevent_socket_new(srv->base, ho->fd, 0);
+	c->deadline = evtimer_new(srv->base, mconn_deadlinecb, c);
+	if (c->bev == NULL || c->deadline == NULL ||
+	    evtimer_add(c->deadline, &tv) == -1 ||
+	    bufferevent_enable(c->bev, EV_READ) == -1) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return -1;
 	}
-	/* evhttp_send_error() would drop the Allow header 405 requires. */
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(h, "Allow", "GET");
-		evhttp_add_header(h, "Content-Type", "text/plain");
-		if ((b = evbuffer_new()) != NULL)
-			evbuffer_add_printf(b, "only GET /metrics\n");
-		evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", b);
-		if (b != NULL)
-			evbuffer_free(b);
-		return;
-	}
-	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL || m_render(srv, b) == -1) {
-		if (b != NULL)
-			evbuffer_free(b);
-		evhttp_send_error(req, HTTP_SERVUNAVAIL, "Out of memory");
-		return;
-	}
-	evhttp_add_header(h, "Content-Type", EO_METRICS_TYPE);
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	bufferevent_setcb(c->bev, mconn_readcb, mconn_writecb, mconn_eventcb,
+	    c);
+	TAILQ_INSERT_TAIL(&srv->metrics->conns, c, entry);
+	return 0;
 }
 
 int
 metrics_init(struct server *srv)
 {
-	if ((srv->http = evhttp_new(srv->base)) == NULL)
+	if ((srv->metrics = calloc(1, sizeof(*srv->metrics))) == NULL)
 		return -1;
-	/* Every method reaches metrics_request(), which answers 405:
-	   evhttp itself would answer 501 to those it was not told of. */
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-	    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(srv->http, metrics_request, srv);
-	evhttp_set_timeout(srv->http, EO_METRICS_TIMEOUT);
-	evhttp_set_max_headers_size(srv->http, EO_METRICS_HEADERS);
-	evhttp_set_max_body_size(srv->http, 0);
+	TAILQ_INIT(&srv->metrics->conns);
 	return 0;
 }
 
 void
 metrics_fini(struct server *srv)
 {
-	if (srv->http != NULL)
-		evhttp_free(srv->http);
-	srv->http = NULL;
-}
+	struct mconn *c;
 
-struct evhttp_bound_socket *
-metrics_bind(struct server *srv, struct evconnlistener *evl)
-{
-	return evhttp_bind_listener(srv->http, evl);
-}
-
-void
-metrics_unbind(struct server *srv, struct evhttp_bound_socket *b)
-{
-	evhttp_del_accept_socket(srv->http, b);
+	if (srv->metrics == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&srv->metrics->conns)) != NULL)
+		mconn_close(c, EO_CLOSE_SHUTDOWN);
+	free(srv->metrics);
+	srv->metrics = NULL;
 }

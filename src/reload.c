@@ -338,6 +338,12 @@ plan_sockets(struct server *srv, struct plan *p,
 			p->socks[p->nsocks++] = NULL;	/* plan_moves() */
 			continue;
 		}
+		if (ls == NULL && systemd_socket_only()) {
+			/* No network of our own: the bind would fail with a
+			   reason that names no cause. */
+			systemd_socket_only_why(lc->name, err, errlen);
+			return -1;
+		}
 		if (ls == NULL) {
 			ls = lc->udp ? listen_sock_open_udp(srv, &lc->addrs[i],
 			    why, sizeof(why)) : listen_sock_open(srv,
@@ -528,11 +534,6 @@ plan_serve_socks(struct server *srv, struct plan *p)
 		    ls->backlog != lc->backlog && listen(ls->fd,
 		    lc->backlog) == 0)
 			ls->backlog = lc->backlog;
-		if (listen_sock_serve(ls) == -1) {
-			log_warnx("listener %s: out of memory: not serving %s",
-			    lc->name, ls->addr.text);
-			continue;
-		}
 		/* The new settings, kept socket or not: the worker swaps. */
 		if (ls->dgram)
 			worker_udp_serve(ls->w, ls->us, lc, srv->guard);

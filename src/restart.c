@@ -401,6 +401,7 @@ restart_carry(struct server *srv, struct listener *l, int fd,
 	ho.lis = l;
 	ho.lc = lc;
 	ho.peer = rec->client;
+	ho.port = rec->client_port;
 	ho.per_source = (uint8_t)per_source;
 	cfg_ref(lc->cfg);
 	stats_add(&srv->stats.conns, 1);

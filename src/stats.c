@@ -128,9 +128,7 @@ static const struct {
 	{ "PROXY header", EO_CLOSE_PROXY_HEADER },
 	{ "TLS handshake", EO_CLOSE_TLS_HANDSHAKE },
 	{ "tls_handshake_timeout", EO_CLOSE_TLS_TIMEOUT },
-	/* Refused once a PROXY header named the client. */
-	{ "denied by allow/deny", EO_CLOSE_DENIED },
-	{ "max_connections_per_source", EO_CLOSE_PER_SOURCE },
+	/* Closed by a restart that could not carry it. */
 	{ "restart", EO_CLOSE_RESTART },
 	/* The built-ins that close after speaking. */
 	{ "daytime sent", EO_CLOSE_PROTOCOL_CLOSED },
@@ -154,9 +152,8 @@ static const char *const close_names[EO_NCLOSES] = {
 	[EO_CLOSE_PROXY_HEADER] = "proxy_header",
 	[EO_CLOSE_TLS_HANDSHAKE] = "tls_handshake_failed",
 	[EO_CLOSE_TLS_TIMEOUT] = "tls_handshake_timeout",
-	[EO_CLOSE_DENIED] = "denied",
-	[EO_CLOSE_PER_SOURCE] = "max_connections_per_source",
 	[EO_CLOSE_RESTART] = "restart",
+	[EO_CLOSE_HEALTH_CHECK] = "health_check",
 };
 
 static const char *const refusal_names[EO_NREFUSALS] = {

@@ -15,6 +15,7 @@
 
 #include "handover.h"
 #include "listener.h"
+#include "log.h"
 #include "systemd.h"
 
 #define EO_SD_BARRIER_USEC (5 * 1000000ULL) /* systemd read our messages */
@@ -126,7 +127,10 @@ out:
 	return n;
 }
 
-/* A name of sd that is no enabled listener, or a listener without one. */
+/*
+ * A name of sd that is no enabled listener, or (socket-only) a listener
+ * without one.
+ */
 static int
 systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
     char *err, size_t errlen)
@@ -140,10 +144,10 @@ systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
 
 		if (lc == NULL || !lc->enabled) {
 			snprintf(err, errlen, "socket activation: systemd "
-			    "passed a socket named \"%s\" but %s has no %s "
-			    "listener of that name (FileDescriptorName= must "
+			    "passed a socket named \"%s\" but %s has no "
+			    "%slistener of that name (FileDescriptorName= must "
 			    "be a listener's name)", sd[i].name, cfg->path,
-			    lc == NULL ? "" : "enabled");
+			    lc == NULL ? "" : "enabled ");
 			return -1;
 		}
 	}
@@ -153,16 +157,37 @@ systemd_match(const struct cfg *cfg, const struct systemd_socket *sd, int n,
 		for (i = 0; i < n; i++)
 			if (strcmp(sd[i].name, lc->name) == 0)
 				break;
-		if (lc->enabled && i == n) {
-			snprintf(err, errlen, "socket activation: listener "
-			    "\"%s\" has no socket from systemd: add a "
-			    "ListenStream= (ListenDatagram= for UDP) with "
-			    "FileDescriptorName=%s, or "
-			    "disable the listener", lc->name, lc->name);
+		if (!lc->enabled || i < n)
+			continue;
+		if (systemd_socket_only()) {
+			systemd_socket_only_why(lc->name, err, errlen);
 			return -1;
 		}
+		/* As nginx and HAProxy do with inherited sockets: the
+		   plan binds the rest (the metrics port, say) itself. */
+		log_info("socket activation: listener \"%s\" has no socket "
+		    "from systemd: bound by the daemon itself", lc->name);
 	}
 	return 0;
+}
+
+int
+systemd_socket_only(void)
+{
+	const char *s = getenv(EO_SOCKET_ONLY_ENV);
+
+	return s != NULL && s[0] != '\0' && strcmp(s, "0") != 0;
+}
+
+void
+systemd_socket_only_why(const char *name, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "socket activation: listener \"%s\" has no "
+	    "socket from systemd, and the socket-only drop-in "
+	    "(echo-oracled-socket-only.conf, %s=1) lets the daemon open "
+	    "none: add a socket unit with ListenStream= (ListenDatagram= "
+	    "for UDP) and FileDescriptorName=%s, disable the listener, or "
+	    "remove the drop-in", name, EO_SOCKET_ONLY_ENV, name);
 }
 
 /* Whether name is one of the hand-over's (handover.h), not systemd's. */

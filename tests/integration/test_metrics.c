@@ -18,8 +18,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_main.h"
@@ -246,8 +249,10 @@ START_TEST(test_metrics_http)
 	    "connections_accepted_total counter\n"));
 	ck_assert_int_eq(series_value(http_body(buf),
 	    "echo_oracled_build_info{version=\"" EO_VERSION "\"}"), 1);
-	/* The metrics listener is evhttp's: no connection series. */
-	ck_assert_ptr_null(strstr(buf, "listener=\"metrics\""));
+	/* The metrics listener counts like every listener: this scrape. */
+	ck_assert_int_eq(series_value(http_body(buf), "echo_oracled_"
+	    "connections_accepted_total{listener=\"metrics\",protocol="
+	    "\"metrics\"}"), 1);
 	ck_assert_int_eq(http_req(mport, "GET", "/", buf, sizeof(buf)), 404);
 	ck_assert_int_eq(http_req(mport, "GET", "/metricsx", buf,
 	    sizeof(buf)), 404);
@@ -261,7 +266,8 @@ START_TEST(test_metrics_http)
 }
 END_TEST
 
-/* allow and deny apply to scrapers as to every listener's clients. */
+/* allow and deny apply to scrapers as to every listener's clients: at
+   accept, before any byte is read (issue 24 #6; it was a 403). */
 START_TEST(test_metrics_allow_deny)
 {
 	int port = eo_port(), mport = eo_port();
@@ -276,9 +282,262 @@ START_TEST(test_metrics_allow_deny)
 	ck_assert_int_eq(http_req_from("127.0.0.1", mport, "GET", "/metrics",
 	    buf, sizeof(buf)), 200);
 	ck_assert_int_eq(http_req_from("127.0.0.2", mport, "GET", "/metrics",
-	    buf, sizeof(buf)), 403);
+	    buf, sizeof(buf)), -1);
 	ck_assert_int_eq(http_req_from("127.0.0.3", mport, "GET", "/metrics",
 	    buf, sizeof(buf)), 200);
+	ck_assert_int_eq(series_value(http_body(buf), "echo_oracled_"
+	    "connections_refused_total{listener=\"m\",protocol=\"metrics\","
+	    "reason=\"denied\"}"), 1);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+#define PROXY_CONF							\
+	"listeners = (\n"						\
+	" { name = \"echo\"; protocol = \"echo\"; port = %d;"		\
+	"   bind = \"127.0.0.1\"; proxy_protocol = true;"		\
+	"   proxy_from = [\"127.0.0.1\"]; deny = [\"192.0.2.66\"];"	\
+	"   max_connections_per_source = 1; },\n"			\
+	" { name = \"metrics\"; protocol = \"metrics\"; port = %d;"	\
+	"   bind = \"127.0.0.1\"; }\n);\n"
+
+/* A connection to port that sends hdr: refused (EOF, no echo) or not. */
+static int
+proxied(int port, const char *hdr)
+{
+	int fd = tcp_open("127.0.0.1", port);
+
+	ck_assert_int_eq(send_all(fd, hdr, strlen(hdr)), 0);
+	return fd;
+}
+
+/*
+ * Issue 24 #9: a client refused once its PROXY header named it (deny,
+ * max_connections_per_source) was counted as accepted and as closed for
+ * "error".  It is a refusal: that counter alone moves.
+ */
+START_TEST(test_metrics_refusal_after_proxy_header_counts_as_refusal)
+{
+	int port = eo_port(), mport = eo_port(), fa, fb, fc;
+	struct eod *d = eod_start(PROXY_CONF, port, mport);
+
+	fa = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1000 7007\r\n");
+	eo_expect_echo(fa, "served");
+	fb = proxied(port, "PROXY TCP4 192.0.2.66 127.0.0.1 1000 7007\r\n");
+	ck_assert_int_ne(wait_eof(fb, eo_ms(5000)), 0);
+	fc = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1001 7007\r\n");
+	ck_assert_int_ne(wait_eof(fc, eo_ms(5000)), 0);
+	close(fb);
+	close(fc);
+	close(fa);
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\""), 1), 1);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"denied\""), 1), 1);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"max_connections_per_source\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_accepted_total",
+	    "echo", "")), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"error\"")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections", "echo", "")), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * The same across a restart in place: a connection in its PROXY header
+ * at SIGUSR2 whose header, finished in the new process, names a denied
+ * client is a refusal there too, not an accepted connection closed for
+ * "error".
+ */
+START_TEST(test_metrics_refusal_after_proxy_header_across_restart)
+{
+	int port = eo_port(), mport = eo_port(), fd;
+	struct eod *d = eod_start(PROXY_CONF, port, mport);
+	char buf[4096];
+
+	fd = proxied(port, "PROXY TCP4 192.0.2");
+	while (recv(d->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_notify(d, "READY=1", eo_ms(15000)), 0);
+	ck_assert(eod_log_has(d, "restart: 1 connection carried over"));
+	ck_assert_int_eq(send_all(fd, ".66 127.0.0.1 1000 7007\r\n", 25), 0);
+	ck_assert_int_ne(wait_eof(fd, eo_ms(5000)), 0);
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"denied\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_accepted_total",
+	    "echo", "")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"error\"")), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 31 #2: every balancer health check (a v2 LOCAL header, then a
+ * close, HAProxy's with a reset) was counted as client_reset or
+ * client_eof, one a second per listener, drowning the real ones.  They
+ * are counted as health_check.  And the check's log line named port 0,
+ * the connection being gone when the worker looked at it: the accept's
+ * own address is kept.
+ */
+START_TEST(test_metrics_health_checks_counted_as_such)
+{
+	static const unsigned char local[16] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00,
+	    0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0, 0 };
+	int port = eo_port(), mport = eo_port(), i, fd;
+	struct eod *d = eod_start("log_level = \"debug\";\n" PROXY_CONF,
+	    port, mport);
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	struct linger rst = { 1, 0 };
+	char want[64];
+
+	for (i = 0; i < 4; i++) {
+		fd = tcp_open("127.0.0.1", port);
+		ck_assert_int_eq(send_all(fd, local, sizeof(local)), 0);
+		if (i % 2 == 1) {
+			/* HAProxy's way: a reset at once. */
+			ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me,
+			    &len), 0);
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst,
+			    sizeof(rst));
+		}
+		close(fd);
+	}
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"health_check\""), 4), 4);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_reset\"")), 0);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\"")), 0);
+	/* A client's own close is still the client's. */
+	fd = proxied(port, "PROXY TCP4 192.0.2.1 127.0.0.1 1000 7007\r\n");
+	eo_expect_echo(fd, "client");
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"client_eof\""), 1), 1);
+	ck_assert_int_eq(scrape_value(mport, S("connections_closed_total",
+	    "echo", ",reason=\"health_check\"")), 4);
+	snprintf(want, sizeof(want), "accepted from 127.0.0.1:%d (PROXY v2 "
+	    "LOCAL", ntohs(me.sin_port));
+	ck_assert_int_eq(eod_log_wait(d, want, eo_ms(3000)), 0);
+	ck_assert(!eod_log_has(d, "127.0.0.1:0 "));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 24 #6: allow/deny was applied only to a whole request, and
+ * metrics connections counted against no limit, so 300 connections
+ * from a denied address, each sending a byte now and then, took every
+ * descriptor under a limit of 200: every echo client was refused "out
+ * of file descriptors".  The denied are refused at accept, as on every
+ * listener, and counted so.
+ */
+START_TEST(test_metrics_denied_slow_scrapers_starve_no_listener)
+{
+	struct eod_opts o = { .nofile = 200 };
+	int port = eo_port(), mport = eo_port(), fds[300], i, fd;
+	struct eod *d = eod_start_opts(&o, "max_connections = 100;\n"
+	    "listeners = (\n"
+	    " { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; },\n"
+	    " { name = \"metrics\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; deny = [\"127.0.0.2\"]; }\n);\n",
+	    port, mport);
+
+	for (i = 0; i < 300; i++) {
+		fds[i] = tcp_connect_from("127.0.0.2", "127.0.0.1", mport);
+		if (fds[i] != -1)
+			send(fds[i], "G", 1, MSG_NOSIGNAL);
+	}
+	for (i = 0; i < 300; i++)
+		if (fds[i] != -1)
+			send(fds[i], "E", 1, MSG_NOSIGNAL);
+	fd = tcp_open("127.0.0.1", port);
+	eo_expect_echo(fd, "still served");
+	close(fd);
+	ck_assert_int_eq(wait_value(mport, "echo_oracled_connections_refused_"
+	    "total{listener=\"metrics\",protocol=\"metrics\",reason="
+	    "\"denied\"}", 300), 300);
+	ck_assert_int_eq(scrape_value(mport, S("connections_refused_total",
+	    "echo", ",reason=\"out_of_fds\"")), 0);
+	for (i = 0; i < 300; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * evhttp's timeout was per read: a byte every few seconds held a
+ * connection for ever.  The whole request has 10 s.
+ */
+START_TEST(test_metrics_request_bounded_in_time)
+{
+	int port = eo_port(), cport = eo_port(), mport = eo_port(), i;
+	struct eod *d = eod_start(CONF, port, cport, mport);
+	int fd = tcp_open("127.0.0.1", mport);
+	struct timespec t0, t1;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(send_all(fd, "GET /metrics HTTP/1.1\r\n", 23), 0);
+	for (i = 0; i < 30; i++) {
+		if (send(fd, "X", 1, MSG_NOSIGNAL) != 1 ||
+		    wait_eof(fd, eo_ms(1000)) != 0)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(i < 30, "still open after 30 s of one byte a second");
+	ck_assert_int_ge(ms, 9000);
+	ck_assert_int_le(ms, eo_ms(13000));
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Metrics connections count in the limits like every listener's: its
+ * own max_connections refuses the third, and the gauge shows two.
+ */
+START_TEST(test_metrics_connections_count_in_limits)
+{
+	int port = eo_port(), mport = eo_port(), m2 = eo_port(), a, b, c;
+	struct eod *d = eod_start("listeners = (\n"
+	    " { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; },\n"
+	    " { name = \"metrics\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; max_connections = 2; },\n"
+	    " { name = \"m2\"; protocol = \"metrics\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; }\n);\n", port, mport, m2);
+
+	a = tcp_open("127.0.0.1", mport);
+	b = tcp_open("127.0.0.1", mport);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections{listener="
+	    "\"metrics\",protocol=\"metrics\"}", 2), 2);
+	c = tcp_open("127.0.0.1", mport);
+	ck_assert_int_ne(wait_eof(c, eo_ms(5000)), 0);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections_refused_"
+	    "total{listener=\"metrics\",protocol=\"metrics\",reason="
+	    "\"listener_max_connections\"}", 1), 1);
+	close(a);
+	close(b);
+	close(c);
+	ck_assert_int_eq(wait_value(m2, "echo_oracled_connections{listener="
+	    "\"metrics\",protocol=\"metrics\"}", 0), 0);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -563,6 +822,15 @@ main(int argc, char **argv)
 		tcase_add_test(tc, test_metrics_evicted_counts_once);
 		tcase_add_test(tc, test_metrics_http);
 		tcase_add_test(tc, test_metrics_allow_deny);
+		tcase_add_test(tc,
+		    test_metrics_refusal_after_proxy_header_counts_as_refusal);
+		tcase_add_test(tc,
+		    test_metrics_refusal_after_proxy_header_across_restart);
+		tcase_add_test(tc, test_metrics_health_checks_counted_as_such);
+		tcase_add_test(tc,
+		    test_metrics_denied_slow_scrapers_starve_no_listener);
+		tcase_add_test(tc, test_metrics_request_bounded_in_time);
+		tcase_add_test(tc, test_metrics_connections_count_in_limits);
 		tcase_add_test(tc, test_metrics_reload_switches_protocol);
 		tcase_add_test(tc, test_metrics_socket_activation);
 	}

@@ -528,8 +528,8 @@ ask(int fd)
 }
 
 /*
- * Two daemons behind the example: echo (send-proxy-v2) and oracle
- * (send-proxy) byte-exact; the daemons log the real client; the
+ * Two daemons behind the example: echo and oracle (send-proxy-v2)
+ * byte-exact; the daemons log the real client; the
  * per-source limit counts the real clients; a direct connection from
  * outside proxy_from is refused.
  */
@@ -564,8 +564,8 @@ START_TEST(test_haproxy_two_instances)
 	fd = connect_from("127.0.0.3", h.oracle_port);
 	ask(fd);
 	close(fd);
-	ck_assert(eod_log_wait(d[0], "(PROXY v1 from 127.0.0.1:", 0) == 0 ||
-	    eod_log_wait(d[1], "(PROXY v1 from 127.0.0.1:", eo_ms(3000)) == 0);
+	ck_assert(eod_log_wait(d[0], "(PROXY v2 from 127.0.0.1:", 0) == 0 ||
+	    eod_log_wait(d[1], "(PROXY v2 from 127.0.0.1:", eo_ms(3000)) == 0);
 
 	/* One connection per client per instance: leastconn puts the
 	   second from 127.0.0.2 on the other instance, the third meets
@@ -593,6 +593,113 @@ START_TEST(test_haproxy_two_instances)
 	eod_stop(d[1]);
 	eod_free(d[0]);
 	eod_free(d[1]);
+}
+END_TEST
+
+/* The value of series (written whole) on the metrics port; -1: none. */
+static long long
+scrape(int mport, const char *series)
+{
+	static char buf[262144];
+	const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	size_t n, len = strlen(series);
+	const char *p = buf;
+	int fd = tcp_open("127.0.0.1", mport), eof = 0;
+
+	ck_assert_int_eq(send_all(fd, req, sizeof(req) - 1), 0);
+	n = recv_all(fd, buf, sizeof(buf) - 1, eo_ms(5000), &eof);
+	close(fd);
+	buf[n] = '\0';
+	while ((p = strstr(p, series)) != NULL) {
+		if (p[-1] == '\n' && p[len] == ' ')
+			return atoll(p + len + 1);
+		p += len;
+	}
+	return -1;
+}
+
+#define CLOSED(lis, proto, reason)					\
+	"echo_oracled_connections_closed_total{listener=\"" lis "\","	\
+	"protocol=\"" proto "\",reason=\"" reason "\"}"
+#define REFUSED(lis, proto, reason)					\
+	"echo_oracled_connections_refused_total{listener=\"" lis "\","	\
+	"protocol=\"" proto "\",reason=\"" reason "\"}"
+
+/* Both listeners allow only the clients, never the balancer. */
+#define EO_ALLOWING(pe, po, pm)						\
+	"listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
+	" bind = \"127.0.0.1\"; proxy_protocol = true;"			\
+	" proxy_from = [\"127.0.0.1\"]; allow = [\"127.0.0.2\"]; },\n"	\
+	" { name = \"oracle\"; protocol = \"oracle\"; port = %d;"	\
+	" bind = \"127.0.0.1\"; proxy_protocol = true;"			\
+	" proxy_from = [\"127.0.0.1\"]; allow = [\"127.0.0.2\"];"	\
+	" oracle = { answers = [\"Yes.\"]; }; },\n"			\
+	" { name = \"metrics\"; protocol = \"metrics\"; port = %d;"	\
+	" bind = \"127.0.0.1\"; } );\n", pe, po, pm
+
+/*
+ * Issue 31 #2: the example's oracle backend used send-proxy (v1), whose
+ * checks carry HAProxy's own address; with an allow list that does not
+ * hold the balancer every check was refused as "denied" and closed as
+ * an error, and every check of either kind was counted client_reset.
+ * With the example's v2 (LOCAL checks): no refusal, no client_reset,
+ * the checks under health_check, both servers of both backends up.
+ */
+START_TEST(test_haproxy_checks_pass_allow_list)
+{
+	int pe[2] = { eo_port(), eo_port() }, po[2] = { eo_port(), eo_port() };
+	int pm[2] = { eo_port(), eo_port() }, i, k, fd;
+	struct eod *d[2];
+	struct hap h;
+
+	if (!hap_found()) {
+		fprintf(stderr, "test_haproxy_checks_pass_allow_list: skipped: "
+		    "/usr/sbin/haproxy not installed (apt-get install "
+		    "haproxy)\n");
+		return;
+	}
+	for (k = 0; k < 2; k++)
+		d[k] = eod_start(EO_ALLOWING(pe[k], po[k], pm[k]));
+	hap_start(&h, pe, po);
+	fd = connect_from("127.0.0.2", h.oracle_port);
+	ask(fd);
+	close(fd);
+	/* Checks every second: three each, at least, on every listener. */
+	for (i = 0; i < eo_ms(15000) / 100; i++) {
+		for (k = 0; k < 2; k++)
+			if (scrape(pm[k], CLOSED("echo", "echo",
+			    "health_check")) < 3 || scrape(pm[k],
+			    CLOSED("oracle", "oracle", "health_check")) < 3)
+				break;
+		if (k == 2)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(k, 2);
+	/* hap_start()'s probe of the oracle frontend, from 127.0.0.1, is
+	   the one client outside allow that may have come through. */
+	ck_assert_int_le(scrape(pm[0], REFUSED("oracle", "oracle", "denied")) +
+	    scrape(pm[1], REFUSED("oracle", "oracle", "denied")), 1);
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(scrape(pm[k], REFUSED("echo", "echo",
+		    "denied")), 0);
+		ck_assert_int_eq(scrape(pm[k], CLOSED("oracle", "oracle",
+		    "client_reset")), 0);
+		ck_assert_int_eq(scrape(pm[k], CLOSED("echo", "echo",
+		    "client_reset")), 0);
+		ck_assert_int_eq(scrape(pm[k], CLOSED("oracle", "oracle",
+		    "error")), 0);
+	}
+	ck_assert_int_eq(hap_log_wait(&h, "is DOWN", 0), -1);
+	/* And a client outside allow is still refused through it. */
+	fd = connect_from("127.0.0.3", h.echo_port);
+	ck_assert(refused(fd));
+	close(fd);
+	hap_stop(&h);
+	for (k = 0; k < 2; k++) {
+		eod_stop(d[k]);
+		eod_free(d[k]);
+	}
 }
 END_TEST
 
@@ -662,6 +769,7 @@ main(void)
 	tcase_add_test(tc, test_allow_deny_plain);
 	tcase_add_test(tc, test_haproxy_two_instances);
 	tcase_add_test(tc, test_haproxy_instance_stopped);
+	tcase_add_test(tc, test_haproxy_checks_pass_allow_list);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

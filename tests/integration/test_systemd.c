@@ -132,7 +132,68 @@ START_TEST(test_activation_udp)
 }
 END_TEST
 
-/* A socket for no listener, a listener without a socket: exit 78. */
+/*
+ * Issue 24 #3: the README's recipe (the three socket units, the shipped
+ * config with its metrics listener) exited 78, "listener metrics has no
+ * socket from systemd".  A listener without a socket is bound by the
+ * daemon itself, as nginx and HAProxy do; under the socket-only drop-in
+ * a reload that adds one is refused, naming the drop-in.
+ */
+START_TEST(test_activation_listener_without_socket_bound_itself)
+{
+	int pe = eo_port(), po = eo_port(), more = eo_port();
+	int fds[1] = { eo_listen("127.0.0.1", pe) };
+	struct eod_opts o = { .listen_fds = fds, .nlisten = 1,
+	    .listen_names = "echo" };
+	struct eod *d = eod_start_opts(&o, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", pe, po);
+	char buf[64];
+	int fd;
+
+	close(fds[0]);
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "from systemd");
+	close(fd);
+	fd = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(fd, "Bound?", 6), 0);
+	ck_assert_uint_eq(recv_n(fd, buf, 7, eo_ms(5000)), 7);
+	ck_assert_int_eq(memcmp(buf, "Bound? ", 7), 0);
+	close(fd);
+	ck_assert(eod_log_has(d, "listener \"oracle\" has no socket from "
+	    "systemd: bound by the daemon itself"));
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+
+	/* Socket-only: every listener from systemd, at a reload too. */
+	fds[0] = eo_listen("127.0.0.1", pe);
+	setenv("ECHO_ORACLED_SOCKET_ONLY", "1", 1);
+	d = eod_start_opts(&o, "listeners = ( { name = \"echo\"; "
+	    "protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n",
+	    pe);
+	unsetenv("ECHO_ORACLED_SOCKET_ONLY");
+	close(fds[0]);
+	eod_write_conf(d, "listeners = (\n"
+	    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; },\n"
+	    "{ name = \"more\"; protocol = \"echo\"; port = %d;"
+	    "  bind = \"127.0.0.1\"; } );\n", pe, more);
+	ck_assert_int_eq(eod_reload(d), 1);
+	ck_assert(eod_log_has(d, "listener \"more\" has no socket from "
+	    "systemd, and the socket-only drop-in"));
+	ck_assert_int_eq(tcp_connect("127.0.0.1", more), -1);
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "still served");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* A socket for no listener, a listener without a socket (socket-only):
+   exit 78. */
 START_TEST(test_activation_mismatch)
 {
 	static const struct {
@@ -140,7 +201,11 @@ START_TEST(test_activation_mismatch)
 		const char	*words;
 	} cases[] = {
 		{ "echo:chargen", "systemd passed a socket named \"chargen\"" },
-		{ "echo", "listener \"oracle\" has no socket from systemd" },
+		/* Issue 24 #9: it said "has no  listener". */
+		{ "echo:chargen", "has no listener of that name" },
+		{ "echo", "listener \"oracle\" has no socket from systemd, "
+		    "and the socket-only drop-in "
+		    "(echo-oracled-socket-only.conf" },
 		{ NULL, "socket named \"unknown\"" },
 	};
 	size_t i;
@@ -150,14 +215,20 @@ START_TEST(test_activation_mismatch)
 		int fds[2] = { eo_listen("127.0.0.1", pe),
 		    eo_listen("127.0.0.1", po) };
 		struct eod_opts o = { .listen_fds = fds,
-		    .nlisten = i == 1 ? 1 : 2, .listen_names = cases[i].names,
+		    .nlisten = i == 2 ? 1 : 2, .listen_names = cases[i].names,
 		    .expect_fail = 1 };
-		struct eod *d = eod_start_opts(&o, "listeners = (\n"
+		struct eod *d;
+
+		/* The socket-only drop-in's Environment= line. */
+		if (i == 2)
+			setenv("ECHO_ORACLED_SOCKET_ONLY", "1", 1);
+		d = eod_start_opts(&o, "listeners = (\n"
 		    "{ name = \"echo\"; protocol = \"echo\"; port = %d;"
 		    "  bind = \"127.0.0.1\"; },\n"
 		    "{ name = \"oracle\"; protocol = \"oracle\"; port = %d;"
 		    "  bind = \"127.0.0.1\"; } );\n", pe, po);
 
+		unsetenv("ECHO_ORACLED_SOCKET_ONLY");
 		ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 78);
 		ck_assert_msg(eod_log_has(d, cases[i].words), "case %zu", i);
 		close(fds[0]);
@@ -357,6 +428,7 @@ main(void)
 	tcase_set_timeout(tc, eo_ms(60));
 	tcase_add_test(tc, test_activation);
 	tcase_add_test(tc, test_activation_udp);
+	tcase_add_test(tc, test_activation_listener_without_socket_bound_itself);
 	tcase_add_test(tc, test_activation_mismatch);
 	tcase_add_test(tc, test_activation_unix_socket_refused);
 	tcase_add_test(tc, test_notify);

@@ -28,7 +28,7 @@ case $reported in
 esac
 pkg_ok "Version $version, the daemon's -V: $reported"
 depends=$(field Depends)
-for lib in libc6 libevent-core libevent-extra libconfig libsystemd0; do
+for lib in libc6 libevent-core libhttp-parser libconfig libsystemd0; do
   grep -q "$lib" <<<"$depends" || pkg_die "Depends lacks $lib: $depends"
 done
 pkg_ok "Depends (dpkg-shlibdeps): $depends"

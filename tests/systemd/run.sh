@@ -318,6 +318,60 @@ check_clean_stop
 rig_run rm "/run/systemd/system/$service.d/socket-only.conf"
 rig_run systemctl daemon-reload
 
+step "the README's recipe: the shipped config and units, as shipped"
+# Their own ports (7007, 7070 and the metrics' 9107, which no socket unit
+# passes: the daemon binds that listener itself).
+for port in 7007 7070 9107; do
+  refuses "$port" || fail "port $port (the shipped config's) is already in use on this machine"
+done
+for unit in "${sockets[@]}"; do
+  rig_run rm -r "/run/systemd/system/$unit.d"
+done
+rig_install "$shipped_conf" "$conf"
+rig_run systemctl daemon-reload
+rig_run systemctl enable --now "${sockets[@]}" 2>/dev/null \
+  || fail "systemctl enable --now ${sockets[*]}"
+ok "systemctl enable --now ${sockets[*]}"
+echoes 7007 10 || fail "no echo on 7007 through the shipped units and config"
+[ "$(rig_run systemctl is-active "$service")" = active ] || fail "$service is not active after nc localhost 7007"
+ok "nc localhost 7007 started $service, which echoes"
+reply=$(answers 7070) || fail "no answer from the oracle on 7070"
+ok "oracle on 7070: $reply"
+udp_echoes 7007 || fail "no UDP echo on 7007"
+ok "echo over UDP on 7007"
+# HTTP/1.0 with Connection: close: the reply ends with the connection.
+metrics_up() {
+  exec 8<>/dev/tcp/127.0.0.1/9107 || return 1
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&8
+  timeout 5 cat <&8 | grep -q '^echo_oracled_build_info' || { exec 8<&-; return 1; }
+  exec 8<&-
+}
+metrics_up || fail "no metrics on 9107, the listener without a socket unit"
+ok "metrics on 9107: bound by the daemon itself"
+rig_run journalctl -u "$service" --no-pager -o cat \
+  | grep -q 'listener "metrics" has no socket from systemd: bound by the daemon' \
+  || fail "the journal does not say that the daemon binds metrics itself"
+ok "journal: the daemon says it binds \"metrics\" itself"
+
+step "the shipped config with the socket-only drop-in: a clear refusal"
+rig_run systemctl stop "$service" 2>/dev/null || fail "systemctl stop $service"
+rig_install "$unit_dir/echo-oracled-socket-only.conf" "/run/systemd/system/$service.d/socket-only.conf"
+rig_run systemctl daemon-reload
+echoes 7007 3 2>/dev/null && fail "socket-only with a listener without a socket unit served anyway"
+only_refused() {
+  [ "$(prop "$service" ExecMainStatus)" = 78 ] &&
+    rig_run journalctl -u "$service" --no-pager -o cat \
+      | grep 'listener "metrics" has no socket from systemd' \
+      | grep -q 'echo-oracled-socket-only.conf'
+}
+wait_until 10 only_refused || fail "no exit 78 naming the socket-only drop-in"
+ok "exit 78: $(rig_run journalctl -u "$service" --no-pager -o cat | grep -m1 'echo-oracled-socket-only.conf')"
+rig_run systemctl disable --now "${sockets[@]}" 2>/dev/null || fail "systemctl disable --now"
+rig_run systemctl stop "$service" 2>/dev/null || true
+rig_run systemctl reset-failed 2>/dev/null || true
+rig_run rm "/run/systemd/system/$service.d/socket-only.conf"
+rig_run systemctl daemon-reload
+
 step "exposure"
 check_exposure "$service"
 rig_install "$unit_dir/echo-oracled-low-ports.conf" "/run/systemd/system/$service.d/low-ports.conf"
