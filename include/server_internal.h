@@ -159,10 +159,14 @@ int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
-/* At start: the binary reload_run() runs as the check. */
-void	reload_find_exe(void);
-/* That binary's path. */
+/* First thing in main(): the binary reload_run() runs as the check and
+   restart_exec() runs again, from argv[0] as the daemon was started by
+   (or as a previous process of ours carried it in EO_EXE). */
+void	reload_find_exe(const char *argv0);
+/* That binary's path: absolute, links not followed. */
 const char *reload_exe_path(void);
+/* Puts the path in EO_EXE for a re-exec (on), or takes it out. */
+int	reload_exe_carry(int on);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
 

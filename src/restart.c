@@ -6,9 +6,9 @@
  * for SIGHUP), accepting stops (the listening sockets stay open, so
  * clients queue in their backlog), each worker writes out its own
  * connections and stays frozen, the state goes into a sealed memfd,
- * and the process execs the binary at the path it was started from,
- * with its own argv: the same PID, so systemd and pid files keep
- * tracking it.
+ * and the process execs whatever file the path it was started by names
+ * now (reload_find_exe(): an upgrade may have moved a link), with its
+ * own argv: the same PID, so systemd and pid files keep tracking it.
  *
  * The descriptors travel the systemd way, as LISTEN_FDS from 3 on, but
  * it is the new process that moves them there (restart_arrange_fds(),
@@ -60,6 +60,7 @@ void
 restart_set_argv(char **argv)
 {
 	restart_argv = argv;
+	reload_find_exe(argv[0]);
 }
 
 /* ---- the new process: descriptors into place ---------------------- */
@@ -255,6 +256,20 @@ restart_list(struct server *srv, struct worker_freeze *fz, int state,
 	return fds->failed || names->failed ? -1 : 0;
 }
 
+/* Which file the exec is about to run: the path may be a link. */
+static void
+restart_log_exe(size_t n)
+{
+	char *file = realpath(reload_exe_path(), NULL);
+
+	log_notice("restart: handing %zu connection%s over to a new %s%s%s%s",
+	    n, n == 1 ? "" : "s", reload_exe_path(), file != NULL &&
+	    strcmp(file, reload_exe_path()) != 0 ? " (the file " : "",
+	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? file : "",
+	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? ")" : "");
+	free(file);
+}
+
 /* Execs with fz's connections; returns only if that failed. */
 static void
 restart_handover(struct server *srv, struct worker_freeze *fz)
@@ -274,8 +289,8 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 	for (i = 0; i < srv->nworkers; i++)
 		n += fz[i].nfds;
 	if (restart_list(srv, fz, state, 1, &fds, &names) == 0) {
-		log_notice("restart: handing %zu connection%s over to a new %s",
-		    n, n == 1 ? "" : "s", reload_exe_path());
+		restart_log_exe(n);
+		reload_exe_carry(1);
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
 		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
 		/* Blocked across the exec, as the mask is: one that came
@@ -286,6 +301,7 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		execv(reload_exe_path(), restart_argv);
 		log_warn("restart: cannot execute %s", reload_exe_path());
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+		reload_exe_carry(0);
 		unsetenv(EO_HANDOVER_ENV);
 		unsetenv("LISTEN_FDNAMES");
 	} else
@@ -497,6 +513,21 @@ restart_report(const struct restart_tally *t, size_t nt, size_t carried,
 	    carried == 1 ? "" : "s");
 }
 
+/* The file that runs now, as the kernel says (valgrind: ours). */
+static void
+restart_log_running(void)
+{
+	char file[4096];
+	ssize_t n = readlink("/proc/self/exe", file, sizeof(file) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(file) - 1)
+		snprintf(file, sizeof(file), "?");
+	else
+		file[n] = '\0';
+	log_notice("restart: running %s, started as %s", file,
+	    reload_exe_path());
+}
+
 void
 restart_import(struct server *srv, struct systemd_inherited *inh)
 {
@@ -509,6 +540,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 
 	if (inh->nconns == 0 && inh->state_fd == -1)
 		return;
+	restart_log_running();
 	/* Ours now: a stored connection must not outlive the service, nor
 	   come back after a later crash. */
 	systemd_store_remove(EO_HO_FD_CONN);

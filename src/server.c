@@ -435,7 +435,6 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
-	reload_find_exe();
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||
 	    (srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {

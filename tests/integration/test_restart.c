@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,6 +182,140 @@ START_TEST(test_usr2_twice_carries_carried_connections)
 }
 END_TEST
 
+/* A copy of the built binary at path, executable. */
+static void
+copy_binary(const char *path)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out;
+
+	ck_assert_int_ne(in = open(EO_BINARY, O_RDONLY | O_CLOEXEC), -1);
+	ck_assert_int_ne(out = open(path, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0755), -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+}
+
+/* dir/current points at dir/version now, swapped in one rename. */
+static void
+point_current(const char *dir, const char *version)
+{
+	char link[PATH_MAX], next[PATH_MAX];
+
+	snprintf(link, sizeof(link), "%s/current", dir);
+	snprintf(next, sizeof(next), "%s/current.next", dir);
+	unlink(next);
+	ck_assert_int_eq(symlink(version, next), 0);
+	ck_assert_int_eq(rename(next, link), 0);
+}
+
+/* SIGUSR2; the process that was started says READY=1 again, running
+   dir/version: by the kernel's word when not under a wrapper (valgrind
+   is /proc/PID/exe there), and by its log. */
+static void
+expect_reexec_runs(struct eod *d, const char *dir, const char *version)
+{
+	char want[PATH_MAX], line[PATH_MAX + 32], exe[PATH_MAX], proc[64];
+	const char *w = getenv("EO_WRAPPER");
+	ssize_t n;
+
+	eod_notify_pids(d);
+	eod_signal(d, SIGUSR2);
+	if (eod_wait_notify(d, "READY=1", eo_ms(30000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("no READY=1 after SIGUSR2");
+	}
+	ck_assert_int_eq(d->notify_pid, d->pid);
+	snprintf(want, sizeof(want), "%s/%s/echo-oracled", dir, version);
+	if (w == NULL || *w == '\0') {
+		snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)d->pid);
+		ck_assert_int_gt(n = readlink(proc, exe, sizeof(exe) - 1), 0);
+		exe[n] = '\0';
+		ck_assert_str_eq(exe, want);
+	}
+	snprintf(line, sizeof(line), "restart: running %s", want);
+	if (!eod_log_has(d, line)) {
+		eod_log_dump(d);
+		ck_abort_msg("no \"%s\" in the log", line);
+	}
+}
+
+/*
+ * An upgrade by a link: the daemon started by dir/current/echo-oracled
+ * (a link to v1), the link moved to v2, SIGUSR2: v2 runs; moved back,
+ * SIGUSR2 again: v1 runs.  Started the three ways a shell finds it: by
+ * that absolute path, as ./echo-oracled from inside dir/current (the
+ * working folder is v1's, $PWD says current), and by its bare name
+ * through PATH.  The old one resolved /proc/self/exe at start and ran
+ * v1 for ever.
+ */
+START_TEST(test_usr2_upgrade_by_link_runs_the_new_file)
+{
+	static const char *how[] = { "absolute", "relative", "path" };
+	char dir[] = "/tmp/eo-link.XXXXXX", path[PATH_MAX], cwd[PATH_MAX];
+	char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char *old_pwd = getenv("PWD") ? strdup(getenv("PWD")) : NULL;
+	int pe = eo_port(), po = eo_port(), fd;
+	struct eod_opts o;
+	struct eod *d;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	chmod(dir, 0755);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	snprintf(path, sizeof(path), "%s/v1", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/v2", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/v1/echo-oracled", dir);
+	copy_binary(path);
+	snprintf(path, sizeof(path), "%s/v2/echo-oracled", dir);
+	copy_binary(path);
+	memset(&o, 0, sizeof(o));
+	o.binary = path;
+	point_current(dir, "v1");
+	if (_i == 0)
+		snprintf(path, sizeof(path), "%s/current/echo-oracled", dir);
+	else if (_i == 1) {
+		snprintf(path, sizeof(path), "%s/current", dir);
+		ck_assert_int_eq(chdir(path), 0);
+		setenv("PWD", path, 1);
+		snprintf(path, sizeof(path), "./echo-oracled");
+	} else {
+		snprintf(path, sizeof(path), "%s/current:%s", dir,
+		    old_path != NULL ? old_path : "/usr/bin:/bin");
+		setenv("PATH", path, 1);
+		snprintf(path, sizeof(path), "echo-oracled");
+	}
+	printf("upgrade by link, started by its %s path: %s\n", how[_i], path);
+	d = eod_start_opts(&o, CONF, pe, po);
+	/* Back, so that nothing else of the test depends on them. */
+	ck_assert_int_eq(chdir(cwd), 0);
+	if (old_path != NULL)
+		setenv("PATH", old_path, 1);
+	if (old_pwd != NULL)
+		setenv("PWD", old_pwd, 1);
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "v1");
+	point_current(dir, "v2");
+	expect_reexec_runs(d, dir, "v2");
+	eo_expect_echo(fd, "v2");
+	point_current(dir, "v1");
+	expect_reexec_runs(d, dir, "v1");
+	eo_expect_echo(fd, "v1 again");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	ck_assert_int_eq(system(path), 0);
+	free(old_path);
+	free(old_pwd);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -189,6 +325,8 @@ main(void)
 	tcase_set_timeout(tc, eo_ms(600));
 	tcase_add_test(tc, test_usr2_reexec_under_load_drops_nothing);
 	tcase_add_test(tc, test_usr2_twice_carries_carried_connections);
+	tcase_add_loop_test(tc, test_usr2_upgrade_by_link_runs_the_new_file,
+	    0, 3);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
