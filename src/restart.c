@@ -223,6 +223,20 @@ restart_list_one(struct ho_buf *fds, struct ho_buf *names, int fd,
 }
 
 /*
+ * What goes before a listening socket's name: none for systemd's, so
+ * that the next process matches it with its listener as at start; but
+ * one that a reload parked names no enabled listener, and the next
+ * process would refuse the name and exit: it goes as parked.
+ */
+static const char *
+restart_sock_prefix(const struct listen_sock *ls)
+{
+	if (ls->sd_name != NULL)
+		return ls->lis == NULL ? EO_HO_FD_PARKED : "";
+	return ls->dgram ? EO_HO_FD_UDP : EO_HO_FD_TCP;
+}
+
+/*
  * Lists every descriptor to hand over, systemd's sockets under their
  * own name; on sets close-on-exec off, off sets it back.
  */
@@ -239,8 +253,7 @@ restart_list(struct server *srv, struct worker_freeze *fz, int state,
 		if (ls->fd == -1)
 			continue;
 		fcntl(ls->fd, F_SETFD, on ? 0 : FD_CLOEXEC);
-		restart_list_one(fds, names, ls->fd, ls->sd_name != NULL ?
-		    "" : ls->dgram ? EO_HO_FD_UDP : EO_HO_FD_TCP,
+		restart_list_one(fds, names, ls->fd, restart_sock_prefix(ls),
 		    ls->sd_name != NULL ? ls->sd_name : listen_sock_owner(ls));
 	}
 	for (k = 0; k < srv->nworkers; k++)

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "guard.h"
+#include "handover.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -296,11 +297,21 @@ server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
 		return -1;
 	}
 	for (i = 0; i < inh->nours; i++) {
+		const char *name = inh->ours[i].name;
+
+		/* systemd's, parked by a reload: systemd's again, and parked
+		   by the plan, since no enabled listener has its name. */
+		if (strncmp(name, EO_HO_FD_PARKED, strlen(EO_HO_FD_PARKED)) == 0)
+			name += strlen(EO_HO_FD_PARKED);
+		else
+			name = NULL;
 		if ((ls = listen_sock_new(srv, inh->ours[i].fd,
-		    &inh->ours[i].addr, 0, NULL, err, errlen)) == NULL)
+		    &inh->ours[i].addr, 0, name, err, errlen)) == NULL)
 			return -1;	/* inh closes the rest */
 		inh->ours[i].fd = -1;
 		srv->socks[srv->nsocks++] = ls;
+		if (name != NULL)
+			continue;	/* never in the fd store */
 		/* Stored by the previous process, maybe: the first store
 		   of ours takes out the names no listener has now. */
 		if (restart_stored_name(srv, inh->ours[i].name) == -1) {

@@ -281,6 +281,62 @@ END_TEST
  * a second one from its address is refused after the restart, and the
  * count is given back when it closes.
  */
+/*
+ * Issue 24, defect 4: a socket-activated listener disabled by a reload
+ * (its socket parked: systemd's, so not closed), then SIGUSR2.  The
+ * check passed, but the new process was handed the parked socket under
+ * its systemd name, refused it as a name no enabled listener has, and
+ * exited 78 with every connection.  Now it comes parked, and a reload
+ * that enables the listener again serves on that same socket.
+ */
+START_TEST(test_sigusr2_after_parking_socket_activated_listener)
+{
+	int pe = eo_port(), po = eo_port(), socks[2], fd, q;
+	struct eod_opts o;
+	struct eod *d;
+	char buf[64];
+
+	socks[0] = eo_listen("127.0.0.1", pe);
+	socks[1] = eo_listen("127.0.0.1", po);
+	ck_assert(socks[0] != -1 && socks[1] != -1);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = socks;
+	o.nlisten = 2;
+	o.listen_names = "echo:oracle";
+	d = eod_start_opts(&o, CONF, pe, po, "");
+	fd = tcp_open("127.0.0.1", pe);
+	eo_expect_echo(fd, "before");
+	snprintf(buf, sizeof(buf), "port = %d; enabled = false;", po);
+	eod_write_conf(d, "workers = 2;\nlisteners = (\n"
+	    "  { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    " bind = [\"127.0.0.1\"]; },\n"
+	    "  { name = \"oracle\"; protocol = \"oracle\"; %s"
+	    " bind = [\"127.0.0.1\"]; }\n);\n", pe, buf);
+	ck_assert_int_eq(eod_reload(d), 0);
+	notify_flush(d);
+	eod_notify_pids(d);
+	eod_signal(d, SIGUSR2);
+	if (eod_wait_notify(d, "READY=1", eo_ms(15000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("no READY=1 after SIGUSR2 with a parked socket");
+	}
+	ck_assert_int_eq(d->notify_pid, d->pid);
+	eo_expect_echo(fd, "after");
+	/* Enabled again: the parked socket, the one systemd passed. */
+	eod_write_conf(d, CONF, pe, po, "");
+	ck_assert_int_eq(eod_reload(d), 0);
+	q = tcp_open("127.0.0.1", po);
+	ck_assert_int_eq(send_all(q, "back?", 5), 0);
+	expect_line(q, "back? Yes.\r\n");
+	close(q);
+	close(fd);
+	close(socks[0]);
+	close(socks[1]);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 START_TEST(test_sigusr2_per_source_count_carried)
 {
 	int pe = eo_port(), held, fd, i;
@@ -1163,6 +1219,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr2_carries_every_connection);
 	tcase_add_test(tc, test_sigusr2_bad_config_keeps_serving);
 	tcase_add_test(tc, test_sigusr2_removed_listener_closes_cleanly);
+	tcase_add_test(tc, test_sigusr2_after_parking_socket_activated_listener);
 	tcase_add_test(tc, test_unknown_state_version_closes_inherited);
 	tcase_add_test(tc, test_garbage_state_closes_inherited);
 	tcase_add_test(tc, test_state_checked_per_connection);
