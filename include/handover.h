@@ -3,10 +3,11 @@
  *
  * The descriptors travel the systemd way (LISTEN_FDS, LISTEN_FDNAMES):
  * our own listening sockets as "eo-l-NAME" (TCP) and "eo-u-NAME" (UDP),
- * systemd's under their own name ("eo-p-NAME" if parked),
- * every established connection as "eo-conn", and this state, serialized
- * into a sealed memfd, as "eo-state".  systemd does not promise an order
- * and merges duplicates, so a connection finds its record by its
+ * systemd's under their own name ("eo-p-NAME" if parked), and one
+ * "eo-carrier" socket whose queue holds every established connection and
+ * this state, serialized into a sealed memfd (stored one by one, as a
+ * fallback under systemd: "eo-conn" and "eo-state").  systemd promises no
+ * order and merges duplicates, so a connection finds its record by its
  * 4-tuple, not by its position.
  *
  * The format, all integers little-endian:

@@ -10,13 +10,16 @@
  * now (reload_find_exe(): an upgrade may have moved a link), with its
  * own argv: the same PID, so systemd and pid files keep tracking it.
  *
- * The descriptors travel the systemd way, as LISTEN_FDS from 3 on, but
- * it is the new process that moves them there (restart_arrange_fds(),
- * first thing in main()), from the numbers the old one lists in
- * EO_HANDOVER_FDS.  Moving them before exec would overwrite whatever
- * holds 3.. now (the event loop's own descriptors): an exec that then
- * failed could not go back to serving.  This way a failed exec only
- * has to set close-on-exec again and thaw the workers.
+ * The state and the connections travel in flight in one socket's queue
+ * (restart_carrier()), however many there are; that socket and the
+ * listening sockets travel the systemd way, as LISTEN_FDS from 3 on,
+ * but it is the new process that moves them there
+ * (restart_arrange_fds(), first thing in main()), from the numbers the
+ * old one lists in EO_HANDOVER_FDS.  Moving them before exec would
+ * overwrite whatever holds 3.. now (the event loop's own descriptors):
+ * an exec that then failed could not go back to serving.  This way a
+ * failed exec only has to close the carrier, set close-on-exec again
+ * and thaw the workers.
  *
  * Under systemd, `systemctl restart` sends SIGTERM as a stop does;
  * server.c asks systemd which it is (systemd_restarting()).  For a
@@ -237,15 +240,17 @@ restart_sock_prefix(const struct listen_sock *ls)
 }
 
 /*
- * Lists every descriptor to hand over, systemd's sockets under their
- * own name; on sets close-on-exec off, off sets it back.
+ * Lists every descriptor to hand over: the listening sockets, systemd's
+ * under their own name, and the carrier, whose queue holds the state
+ * and the connections: how many connections there are must not grow
+ * the environment (LISTEN_FDNAMES past 128 KiB, MAX_ARG_STRLEN, fails
+ * the exec with E2BIG).  on sets close-on-exec off, off sets it back.
  */
 static int
-restart_list(struct server *srv, struct worker_freeze *fz, int state,
-    int on, struct ho_buf *fds, struct ho_buf *names)
+restart_list(struct server *srv, int carrier, int on, struct ho_buf *fds,
+    struct ho_buf *names)
 {
-	size_t i, j;
-	unsigned k;
+	size_t i;
 
 	for (i = 0; i < srv->nsocks; i++) {
 		struct listen_sock *ls = srv->socks[i];
@@ -256,17 +261,50 @@ restart_list(struct server *srv, struct worker_freeze *fz, int state,
 		restart_list_one(fds, names, ls->fd, restart_sock_prefix(ls),
 		    ls->sd_name != NULL ? ls->sd_name : listen_sock_owner(ls));
 	}
-	for (k = 0; k < srv->nworkers; k++)
-		for (j = 0; j < fz[k].nfds; j++) {
-			fcntl(fz[k].fds[j], F_SETFD, on ? 0 : FD_CLOEXEC);
-			restart_list_one(fds, names, fz[k].fds[j], "",
-			    EO_HO_FD_CONN);
-		}
-	fcntl(state, F_SETFD, on ? 0 : FD_CLOEXEC);
-	restart_list_one(fds, names, state, "", EO_HO_FD_STATE);
+	fcntl(carrier, F_SETFD, on ? 0 : FD_CLOEXEC);
+	restart_list_one(fds, names, carrier, "", EO_HO_FD_CARRIER);
 	ho_buf_add(fds, "", 1);
 	ho_buf_add(names, "", 1);
 	return fds->failed || names->failed ? -1 : 0;
+}
+
+/*
+ * The state and fz's connections, in flight: sent over a socketpair in
+ * SCM_RIGHTS messages, they are kept alive by the kernel in the
+ * receiving end's queue, whose descriptor is returned (or -1).  One
+ * descriptor carries them all, through an exec's environment
+ * (EO_HANDOVER_FDS) or systemd's fd store: systemd 252 compares every
+ * descriptor it is given with each one it holds, so storing n
+ * connections one by one costs n^2 (measured under tests/systemd: 0.9
+ * s for 1,100 connections, 4.1 s for 2,300; some 80 s for 10,000).
+ * The next process reads them back (systemd.c).
+ */
+static int
+restart_carrier(struct server *srv, struct worker_freeze *fz)
+{
+	unsigned i;
+	int sv[2], state;
+
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		close(state);
+		return -1;
+	}
+	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
+		goto fail;
+	for (i = 0; i < srv->nworkers; i++)
+		if (ho_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
+		    fz[i].nfds) == -1)
+			goto fail;
+	close(state);
+	close(sv[0]);
+	return sv[1];
+fail:
+	close(state);
+	close(sv[0]);
+	close(sv[1]);
+	return -1;
 }
 
 /* Which file the exec is about to run: the path may be a link. */
@@ -291,17 +329,18 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 	sigset_t mask;
 	size_t n = 0;
 	unsigned i;
-	int state;
+	int carrier;
 
 	memset(&fds, 0, sizeof(fds));
 	memset(&names, 0, sizeof(names));
-	if ((state = restart_state(srv, fz)) == -1) {
-		log_warn("restart: cannot write the state out");
+	if ((carrier = restart_carrier(srv, fz)) == -1) {
+		log_warn("restart: cannot put the state and the connections "
+		    "in flight");
 		return;
 	}
 	for (i = 0; i < srv->nworkers; i++)
 		n += fz[i].nfds;
-	if (restart_list(srv, fz, state, 1, &fds, &names) == 0) {
+	if (restart_list(srv, carrier, 1, &fds, &names) == 0) {
 		restart_log_exe(n);
 		reload_exe_carry(1);
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
@@ -319,10 +358,11 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		unsetenv("LISTEN_FDNAMES");
 	} else
 		log_warnx("restart: out of memory");
-	restart_list(srv, fz, state, 0, &fds, &names);
+	restart_list(srv, carrier, 0, &fds, &names);
 	ho_buf_free(&fds);
 	ho_buf_free(&names);
-	close(state);
+	/* The copies in flight go with it; the workers keep theirs. */
+	close(carrier);
 }
 
 void
@@ -661,64 +701,59 @@ restart_store_listeners(struct server *srv)
 	free(fds);
 }
 
-/*
- * The connections and the state, in flight: systemd 252 compares every
- * descriptor it is given with each one it holds, so storing n
- * connections one by one costs n^2 (measured under tests/systemd: 0.9 s
- * for 1,100 connections, 4.1 s for 2,300; some 80 s for 10,000).  Sent
- * over a socketpair in SCM_RIGHTS messages, they are kept alive by the
- * kernel in the receiving end's queue, and that one socket goes to the
- * store (FDPOLL=0: its peer is closed, which systemd would otherwise
- * take for a hangup and drop it).  The next process reads them back
- * (systemd.c).  -1 if any step failed: nothing stored then.
- */
+/* The carrier into the store (FDPOLL=0: its peer is closed, which
+   systemd would otherwise take for a hangup and drop it); or -1. */
 static int
-restart_store_carried(struct server *srv, struct worker_freeze *fz,
-    int state)
+restart_store_carried(struct server *srv, struct worker_freeze *fz)
 {
-	unsigned i;
-	int sv[2];
+	int carrier = restart_carrier(srv, fz);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	if (carrier == -1)
 		return -1;
-	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
-		goto fail;
-	for (i = 0; i < srv->nworkers; i++)
-		if (ho_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
-		    fz[i].nfds) == -1)
-			goto fail;
-	close(sv[0]);
-	if (systemd_store_nopoll(EO_HO_FD_CARRIER, sv[1]) == -1) {
-		close(sv[1]);
+	if (systemd_store_nopoll(EO_HO_FD_CARRIER, carrier) == -1) {
+		close(carrier);
 		return -1;
 	}
-	close(sv[1]);
+	close(carrier);
 	return 0;
-fail:
-	close(sv[0]);
-	close(sv[1]);
-	return -1;
 }
+
+/*
+ * Stored one by one, each connection adds "eo-conn:" to the next
+ * process's LISTEN_FDNAMES: past 128 KiB (MAX_ARG_STRLEN) systemd could
+ * not start it (E2BIG).  At most this many, then; the rest of the room
+ * is the sockets' names.
+ */
+#define EO_HO_STORE_ONE_MAX	(96 * 1024 / sizeof(EO_HO_FD_CONN))
 
 /*
  * Every worker's connections and the state into the store; or -1.  In
  * flight over one socket if the kernel takes them so, else one by one
- * (slow with many, but they get there).
+ * (slow with many, but they get there) if their names leave the next
+ * process an environment it can be started with.
  */
 static int
 restart_store_conns(struct server *srv, struct worker_freeze *fz)
 {
+	size_t n = 0;
 	unsigned i;
-	int state;
+	int state, e;
 
-	if ((state = restart_state(srv, fz)) == -1)
-		return -1;
-	if (restart_store_carried(srv, fz, state) == 0) {
-		close(state);
+	if (restart_store_carried(srv, fz) == 0)
 		return 0;
+	e = errno;
+	for (i = 0; i < srv->nworkers; i++)
+		n += fz[i].nfds;
+	if (n > EO_HO_STORE_ONE_MAX) {
+		log_warnx("restart: cannot send the connections over a socket "
+		    "(%s), and %zu stored one by one would be more names than "
+		    "the next process can be started with", strerror(e), n);
+		return -1;
 	}
 	log_warnx("restart: cannot send the connections over a socket "
-	    "(%s): storing them one by one", strerror(errno));
+	    "(%s): storing them one by one", strerror(e));
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
 	for (i = 0; i < srv->nworkers; i++)
 		if (systemd_store(EO_HO_FD_CONN, fz[i].fds, fz[i].nfds) == -1)
 			break;

@@ -17,8 +17,10 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -316,6 +318,85 @@ START_TEST(test_usr2_upgrade_by_link_runs_the_new_file)
 }
 END_TEST
 
+#define NBIG	17000
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every client sends its own 6 bytes and gets them back. */
+static void
+echo_all(const int *fds, int n, char tag)
+{
+	char want[16], got[16];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "%c%05d", tag, i);
+		ck_assert_int_eq(send_all(fds[i], want, 6), 0);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "%c%05d", tag, i);
+		ck_assert_msg(recv_n(fds[i], got, 6, eo_ms(20000)) == 6 &&
+		    memcmp(got, want, 6) == 0, "client %d: no echo", i);
+	}
+}
+
+/*
+ * Issue 24, defect 5: each carried descriptor added its name to
+ * LISTEN_FDNAMES, so past about 16,000 connections the variable passed
+ * 128 KiB (MAX_ARG_STRLEN) and the exec failed with E2BIG.  17,000
+ * connections through SIGUSR2, each still echoing after.
+ */
+START_TEST(test_usr2_carries_17000_connections)
+{
+	int pe = eo_port(), po = eo_port(), *fds, i;
+	struct rlimit rl;
+	struct eod *d;
+	char line[64];
+	long t0;
+
+	eo_raise_nofile();
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_msg(rl.rlim_cur >= NBIG + 200, "RLIMIT_NOFILE %lu: too "
+	    "small for %d clients", (unsigned long)rl.rlim_cur, NBIG);
+	d = eod_start("max_connections = 18000;\nlisteners = (\n"
+	    "  { name = \"echo\"; protocol = \"echo\"; port = %d;"
+	    " bind = [\"127.0.0.1\"]; },\n"
+	    "  { name = \"oracle\"; protocol = \"oracle\"; port = %d;"
+	    " bind = [\"127.0.0.1\"]; }\n);\n", pe, po);
+	ck_assert_ptr_nonnull(fds = calloc(NBIG, sizeof(*fds)));
+	for (i = 0; i < NBIG; i++)
+		fds[i] = tcp_open("127.0.0.1", pe);
+	echo_all(fds, NBIG, 'b');
+	eod_notify_pids(d);
+	t0 = now_ms();
+	eod_signal(d, SIGUSR2);
+	if (eod_wait_notify(d, "READY=1", eo_ms(60000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("no READY=1 after SIGUSR2 with %d connections",
+		    NBIG);
+	}
+	printf("SIGUSR2 with %d connections: ready again after %ld ms\n",
+	    NBIG, now_ms() - t0);
+	ck_assert_int_eq(d->notify_pid, d->pid);
+	snprintf(line, sizeof(line), "restart: %d connections carried over",
+	    NBIG);
+	ck_assert(eod_log_has(d, line));
+	echo_all(fds, NBIG, 'a');
+	for (i = 0; i < NBIG; i++)
+		close(fds[i]);
+	free(fds);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -327,6 +408,7 @@ main(void)
 	tcase_add_test(tc, test_usr2_twice_carries_carried_connections);
 	tcase_add_loop_test(tc, test_usr2_upgrade_by_link_runs_the_new_file,
 	    0, 3);
+	tcase_add_test(tc, test_usr2_carries_17000_connections);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
