@@ -88,6 +88,8 @@ struct server {
 	char			**stored;	/* names in systemd's fd
 						   store: our listeners' */
 	size_t			 nstored;
+	struct restart_linger	*lingering;	/* closing what a restart
+						   could not carry */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -177,6 +179,9 @@ struct systemd_inherited;
 void	restart_exec(struct server *srv);
 /* At start, after the first plan: takes back inh's connections. */
 void	restart_import(struct server *srv, struct systemd_inherited *inh);
+/* Closes at once the connections a restart could not carry that are
+   still being closed cleanly (server_free()). */
+void	restart_linger_end(struct server *srv);
 /*
  * Under systemd, after each plan: our own listening sockets into the
  * fd store (eo-l-NAME, eo-u-NAME), so that after a crash systemd still

@@ -44,6 +44,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/util.h>
+
+#include "clock.h"
 #include "conn.h"
 #include "handover.h"
 #include "listener.h"
@@ -419,16 +425,135 @@ restart_count(struct restart_tally *t, size_t *nt, const char *listener,
 }
 
 /*
- * Closes a connection that cannot be carried, cleanly: what it was
- * owed sent if the socket takes it, the client told EOF, what it sent
- * meanwhile read first (closing over unread input would reset it).
+ * A connection that cannot be carried, closed as a client expects: sent
+ * all it was owed, then a FIN, and its input read and dropped until it
+ * closes too.  Closing over unread input would reset it, and a reset
+ * throws away what the client had not read yet.  Served on the main
+ * thread's loop, as long as it makes progress (EO_LINGER_IDLE) and at
+ * most EO_LINGER_MAX in all.
+ */
+#define EO_LINGER_IDLE	10	/* seconds without a byte either way */
+#define EO_LINGER_MAX	60	/* seconds in all */
+
+struct restart_linger {
+	struct bufferevent	*bev;
+	struct server		*srv;
+	struct restart_linger	*prev, *next;
+	time_t			 until;		/* mono_sec(): give up */
+	int			 shut;		/* FIN sent */
+	int			 eof;		/* the client's FIN read */
+};
+
+static void
+restart_linger_free(struct restart_linger *lg)
+{
+	if (lg->prev != NULL)
+		lg->prev->next = lg->next;
+	else
+		lg->srv->lingering = lg->next;
+	if (lg->next != NULL)
+		lg->next->prev = lg->prev;
+	bufferevent_free(lg->bev);	/* closes the socket */
+	free(lg);
+}
+
+void
+restart_linger_end(struct server *srv)
+{
+	while (srv->lingering != NULL)
+		restart_linger_free(srv->lingering);
+}
+
+/* Owed bytes all sent: the FIN; or, the client's read too, the end. */
+static void
+restart_linger_writecb(struct bufferevent *bev, void *arg)
+{
+	struct restart_linger *lg = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (lg->eof) {
+		restart_linger_free(lg);
+		return;
+	}
+	if (!lg->shut) {
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		lg->shut = 1;
+	}
+}
+
+static void
+restart_linger_readcb(struct bufferevent *bev, void *arg)
+{
+	struct restart_linger *lg = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (mono_sec() >= lg->until)
+		restart_linger_free(lg);
+}
+
+static void
+restart_linger_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct restart_linger *lg = arg;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		lg->eof = 1;	/* half-closed: it may still read */
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	restart_linger_free(lg);	/* done, reset, or idle too long */
+}
+
+/* Starts closing fd so, what rec says it was owed first; -1: no memory
+   (fd untouched). */
+static int
+restart_linger(struct server *srv, int fd, const struct ho_conn *rec)
+{
+	struct timeval idle = { EO_LINGER_IDLE, 0 };
+	struct restart_linger *lg = calloc(1, sizeof(*lg));
+
+	if (lg == NULL || (lg->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(lg);
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	lg->srv = srv;
+	lg->until = mono_sec() + EO_LINGER_MAX;
+	if (rec != NULL && rec->queued_len > 0 &&
+	    bufferevent_write(lg->bev, rec->queued, rec->queued_len) == -1) {
+		bufferevent_setfd(lg->bev, -1);	/* fd stays the caller's */
+		bufferevent_free(lg->bev);
+		free(lg);
+		return -1;
+	}
+	if ((lg->next = srv->lingering) != NULL)
+		lg->next->prev = lg;
+	srv->lingering = lg;
+	bufferevent_setcb(lg->bev, restart_linger_readcb,
+	    restart_linger_writecb, restart_linger_eventcb, lg);
+	bufferevent_set_timeouts(lg->bev, &idle, &idle);
+	bufferevent_enable(lg->bev, EV_READ | EV_WRITE);
+	restart_linger_writecb(lg->bev, lg);	/* nothing owed: the FIN */
+	return 0;
+}
+
+/*
+ * Closes a connection that cannot be carried, cleanly if memory allows
+ * (restart_linger()); else what it was owed sent if the socket takes
+ * it at once, the client told EOF, what it sent meanwhile read first.
  */
 static void
-restart_close(int fd, const struct ho_conn *rec)
+restart_close(struct server *srv, int fd, const struct ho_conn *rec)
 {
 	char buf[4096];
 	int i;
 
+	if (restart_linger(srv, fd, rec) == 0)
+		return;
 	if (rec != NULL && rec->queued_len > 0)
 		(void)send(fd, rec->queued, rec->queued_len,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -505,7 +630,7 @@ restart_take(struct server *srv, int fd, const struct ho_conn *recs,
 			break;
 	if (i == nrecs) {
 		restart_count(t, nt, "?", "no saved state");
-		restart_close(fd, NULL);
+		restart_close(srv, fd, NULL);
 		return 0;
 	}
 	used[i] = 1;
@@ -515,7 +640,7 @@ restart_take(struct server *srv, int fd, const struct ho_conn *recs,
 		return 1;
 	restart_count(t, nt, recs[i].listener, why);
 	if (strcmp(why, "out of memory") != 0)	/* else already closed */
-		restart_close(fd, &recs[i]);
+		restart_close(srv, fd, &recs[i]);
 	return 0;
 }
 
@@ -611,7 +736,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 		    inh->nconns == 1 ? "" : "s");
 	for (i = 0; i < inh->nconns; i++) {
 		if (n < 0)
-			restart_close(inh->conns[i], NULL);
+			restart_close(srv, inh->conns[i], NULL);
 		else
 			carried += (size_t)restart_take(srv, inh->conns[i],
 			    recs, n, used, t, &nt);

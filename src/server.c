@@ -173,6 +173,7 @@ server_free(struct server *srv)
 {
 	size_t i;
 
+	restart_linger_end(srv);
 	/* Sockets first: a UDP socket's worker closes it. */
 	for (i = 0; i < srv->nsocks; i++)
 		listen_sock_free(srv->socks[i]);
