@@ -289,7 +289,7 @@ static int
 restart_carrier(struct server *srv, struct worker_freeze *fz)
 {
 	unsigned i;
-	int sv[2], state;
+	int sv[2], state, big = 1 << 30;
 
 	if ((state = restart_state(srv, fz)) == -1)
 		return -1;
@@ -297,6 +297,10 @@ restart_carrier(struct server *srv, struct worker_freeze *fz)
 		close(state);
 		return -1;
 	}
+	/* Each message of 253 descriptors costs about 750 bytes of the
+	   send buffer: the default (208 KiB) holds some 70,000.  As much
+	   as the kernel allows (net.core.wmem_max). */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
 		goto fail;
 	for (i = 0; i < srv->nworkers; i++)
