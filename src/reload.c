@@ -703,8 +703,11 @@ reload_find_exe(const char *argv0)
 	else if (argv0 != NULL && argv0[0] == '/')
 		r = snprintf(path, sizeof(path), "%s", argv0) <
 		    (int)sizeof(path) ? 0 : -1;
-	else if (argv0 != NULL && strchr(argv0, '/') != NULL)
+	else if (argv0 != NULL && strchr(argv0, '/') != NULL) {
+		while (strncmp(argv0, "./", 2) == 0)
+			argv0 += 2;	/* the same file, a tidier log */
 		r = reload_join(path, sizeof(path), "", 0, argv0);
+	}
 	else if (argv0 != NULL && argv0[0] != '\0')
 		r = reload_search_path(path, sizeof(path), argv0);
 	unsetenv(EO_EXE_ENV);
