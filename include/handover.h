@@ -3,9 +3,11 @@
  *
  * The descriptors travel the systemd way (LISTEN_FDS, LISTEN_FDNAMES):
  * our own listening sockets as "eo-l-NAME" (TCP) and "eo-u-NAME" (UDP),
- * every established connection as "eo-conn", and this state, serialized
- * into a sealed memfd, as "eo-state".  systemd does not promise an order
- * and merges duplicates, so a connection finds its record by its
+ * systemd's under their own name ("eo-p-NAME" if parked), and one
+ * "eo-carrier" socket whose queue holds every established connection and
+ * this state, serialized into a sealed memfd (stored one by one, as a
+ * fallback under systemd: "eo-conn" and "eo-state").  systemd promises no
+ * order and merges duplicates, so a connection finds its record by its
  * 4-tuple, not by its position.
  *
  * The format, all integers little-endian:
@@ -53,6 +55,10 @@
 #define EO_HO_FD_BATCH	253		/* SCM_MAX_FD: fds in one message */
 #define EO_HO_FD_TCP	"eo-l-"
 #define EO_HO_FD_UDP	"eo-u-"
+/* A socket from systemd that no listener serves (a reload parked it),
+   before its FileDescriptorName=: it stays parked in the next process,
+   whose configuration has no enabled listener of that name. */
+#define EO_HO_FD_PARKED	"eo-p-"
 
 /* One end of a connection, as getsockname(2) or getpeername(2) say. */
 struct ho_addr {

@@ -26,7 +26,8 @@ struct server *server_start(struct cfg *cfg, int debug, char *err,
 /* Runs until stopped by a signal; then frees everything. */
 void	server_run(struct server *srv);
 
-/* The command line a restart in place (SIGUSR2) execs again. */
+/* The command line a restart in place (SIGUSR2) execs again, and the
+   file it runs: the one argv[0] names at the time (reload.c). */
 void	restart_set_argv(char **argv);
 /*
  * First thing in main(): after a restart in place, moves the inherited

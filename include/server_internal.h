@@ -90,6 +90,8 @@ struct server {
 	char			**stored;	/* names in systemd's fd
 						   store: our listeners' */
 	size_t			 nstored;
+	struct restart_linger	*lingering;	/* closing what a restart
+						   could not carry */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
@@ -156,10 +158,14 @@ int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
-/* At start: the binary reload_run() runs as the check. */
-void	reload_find_exe(void);
-/* That binary's path. */
+/* First thing in main(): the binary reload_run() runs as the check and
+   restart_exec() runs again, from argv[0] as the daemon was started by
+   (or as a previous process of ours carried it in EO_EXE). */
+void	reload_find_exe(const char *argv0);
+/* That binary's path: absolute, links not followed. */
 const char *reload_exe_path(void);
+/* Puts the path in EO_EXE for a re-exec (on), or takes it out. */
+int	reload_exe_carry(int on);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
 
@@ -170,6 +176,9 @@ struct systemd_inherited;
 void	restart_exec(struct server *srv);
 /* At start, after the first plan: takes back inh's connections. */
 void	restart_import(struct server *srv, struct systemd_inherited *inh);
+/* Closes at once the connections a restart could not carry that are
+   still being closed cleanly (server_free()). */
+void	restart_linger_end(struct server *srv);
 /*
  * Under systemd, after each plan: our own listening sockets into the
  * fd store (eo-l-NAME, eo-u-NAME), so that after a crash systemd still

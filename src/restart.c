@@ -6,17 +6,20 @@
  * for SIGHUP), accepting stops (the listening sockets stay open, so
  * clients queue in their backlog), each worker writes out its own
  * connections and stays frozen, the state goes into a sealed memfd,
- * and the process execs the binary at the path it was started from,
- * with its own argv: the same PID, so systemd and pid files keep
- * tracking it.
+ * and the process execs whatever file the path it was started by names
+ * now (reload_find_exe(): an upgrade may have moved a link), with its
+ * own argv: the same PID, so systemd and pid files keep tracking it.
  *
- * The descriptors travel the systemd way, as LISTEN_FDS from 3 on, but
- * it is the new process that moves them there (restart_arrange_fds(),
- * first thing in main()), from the numbers the old one lists in
- * EO_HANDOVER_FDS.  Moving them before exec would overwrite whatever
- * holds 3.. now (the event loop's own descriptors): an exec that then
- * failed could not go back to serving.  This way a failed exec only
- * has to set close-on-exec again and thaw the workers.
+ * The state and the connections travel in flight in one socket's queue
+ * (restart_carrier()), however many there are; that socket and the
+ * listening sockets travel the systemd way, as LISTEN_FDS from 3 on,
+ * but it is the new process that moves them there
+ * (restart_arrange_fds(), first thing in main()), from the numbers the
+ * old one lists in EO_HANDOVER_FDS.  Moving them before exec would
+ * overwrite whatever holds 3.. now (the event loop's own descriptors):
+ * an exec that then failed could not go back to serving.  This way a
+ * failed exec only has to close the carrier, set close-on-exec again
+ * and thaw the workers.
  *
  * Under systemd, `systemctl restart` sends SIGTERM as a stop does;
  * server.c asks systemd which it is (systemd_restarting()).  For a
@@ -41,6 +44,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/util.h>
+
+#include "clock.h"
 #include "conn.h"
 #include "handover.h"
 #include "listener.h"
@@ -60,6 +69,7 @@ void
 restart_set_argv(char **argv)
 {
 	restart_argv = argv;
+	reload_find_exe(argv[0]);
 }
 
 /* ---- the new process: descriptors into place ---------------------- */
@@ -222,15 +232,31 @@ restart_list_one(struct ho_buf *fds, struct ho_buf *names, int fd,
 }
 
 /*
- * Lists every descriptor to hand over, systemd's sockets under their
- * own name; on sets close-on-exec off, off sets it back.
+ * What goes before a listening socket's name: none for systemd's, so
+ * that the next process matches it with its listener as at start; but
+ * one that a reload parked names no enabled listener, and the next
+ * process would refuse the name and exit: it goes as parked.
+ */
+static const char *
+restart_sock_prefix(const struct listen_sock *ls)
+{
+	if (ls->sd_name != NULL)
+		return ls->lis == NULL ? EO_HO_FD_PARKED : "";
+	return ls->dgram ? EO_HO_FD_UDP : EO_HO_FD_TCP;
+}
+
+/*
+ * Lists every descriptor to hand over: the listening sockets, systemd's
+ * under their own name, and the carrier, whose queue holds the state
+ * and the connections: how many connections there are must not grow
+ * the environment (LISTEN_FDNAMES past 128 KiB, MAX_ARG_STRLEN, fails
+ * the exec with E2BIG).  on sets close-on-exec off, off sets it back.
  */
 static int
-restart_list(struct server *srv, struct worker_freeze *fz, int state,
-    int on, struct ho_buf *fds, struct ho_buf *names)
+restart_list(struct server *srv, int carrier, int on, struct ho_buf *fds,
+    struct ho_buf *names)
 {
-	size_t i, j;
-	unsigned k;
+	size_t i;
 
 	for (i = 0; i < srv->nsocks; i++) {
 		struct listen_sock *ls = srv->socks[i];
@@ -238,21 +264,71 @@ restart_list(struct server *srv, struct worker_freeze *fz, int state,
 		if (ls->fd == -1)
 			continue;
 		fcntl(ls->fd, F_SETFD, on ? 0 : FD_CLOEXEC);
-		restart_list_one(fds, names, ls->fd, ls->sd_name != NULL ?
-		    "" : ls->dgram ? EO_HO_FD_UDP : EO_HO_FD_TCP,
+		restart_list_one(fds, names, ls->fd, restart_sock_prefix(ls),
 		    ls->sd_name != NULL ? ls->sd_name : listen_sock_owner(ls));
 	}
-	for (k = 0; k < srv->nworkers; k++)
-		for (j = 0; j < fz[k].nfds; j++) {
-			fcntl(fz[k].fds[j], F_SETFD, on ? 0 : FD_CLOEXEC);
-			restart_list_one(fds, names, fz[k].fds[j], "",
-			    EO_HO_FD_CONN);
-		}
-	fcntl(state, F_SETFD, on ? 0 : FD_CLOEXEC);
-	restart_list_one(fds, names, state, "", EO_HO_FD_STATE);
+	fcntl(carrier, F_SETFD, on ? 0 : FD_CLOEXEC);
+	restart_list_one(fds, names, carrier, "", EO_HO_FD_CARRIER);
 	ho_buf_add(fds, "", 1);
 	ho_buf_add(names, "", 1);
 	return fds->failed || names->failed ? -1 : 0;
+}
+
+/*
+ * The state and fz's connections, in flight: sent over a socketpair in
+ * SCM_RIGHTS messages, they are kept alive by the kernel in the
+ * receiving end's queue, whose descriptor is returned (or -1).  One
+ * descriptor carries them all, through an exec's environment
+ * (EO_HANDOVER_FDS) or systemd's fd store: systemd 252 compares every
+ * descriptor it is given with each one it holds, so storing n
+ * connections one by one costs n^2 (measured under tests/systemd: 0.9
+ * s for 1,100 connections, 4.1 s for 2,300; some 80 s for 10,000).
+ * The next process reads them back (systemd.c).
+ */
+static int
+restart_carrier(struct server *srv, struct worker_freeze *fz)
+{
+	unsigned i;
+	int sv[2], state, big = 1 << 30;
+
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		close(state);
+		return -1;
+	}
+	/* Each message of 253 descriptors costs about 750 bytes of the
+	   send buffer: the default (208 KiB) holds some 70,000.  As much
+	   as the kernel allows (net.core.wmem_max). */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
+		goto fail;
+	for (i = 0; i < srv->nworkers; i++)
+		if (ho_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
+		    fz[i].nfds) == -1)
+			goto fail;
+	close(state);
+	close(sv[0]);
+	return sv[1];
+fail:
+	close(state);
+	close(sv[0]);
+	close(sv[1]);
+	return -1;
+}
+
+/* Which file the exec is about to run: the path may be a link. */
+static void
+restart_log_exe(size_t n)
+{
+	char *file = realpath(reload_exe_path(), NULL);
+
+	log_notice("restart: handing %zu connection%s over to a new %s%s%s%s",
+	    n, n == 1 ? "" : "s", reload_exe_path(), file != NULL &&
+	    strcmp(file, reload_exe_path()) != 0 ? " (the file " : "",
+	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? file : "",
+	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? ")" : "");
+	free(file);
 }
 
 /* Execs with fz's connections; returns only if that failed. */
@@ -263,19 +339,20 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 	sigset_t mask;
 	size_t n = 0;
 	unsigned i;
-	int state;
+	int carrier;
 
 	memset(&fds, 0, sizeof(fds));
 	memset(&names, 0, sizeof(names));
-	if ((state = restart_state(srv, fz)) == -1) {
-		log_warn("restart: cannot write the state out");
+	if ((carrier = restart_carrier(srv, fz)) == -1) {
+		log_warn("restart: cannot put the state and the connections "
+		    "in flight");
 		return;
 	}
 	for (i = 0; i < srv->nworkers; i++)
 		n += fz[i].nfds;
-	if (restart_list(srv, fz, state, 1, &fds, &names) == 0) {
-		log_notice("restart: handing %zu connection%s over to a new %s",
-		    n, n == 1 ? "" : "s", reload_exe_path());
+	if (restart_list(srv, carrier, 1, &fds, &names) == 0) {
+		restart_log_exe(n);
+		reload_exe_carry(1);
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
 		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
 		/* Blocked across the exec, as the mask is: one that came
@@ -286,14 +363,16 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		execv(reload_exe_path(), restart_argv);
 		log_warn("restart: cannot execute %s", reload_exe_path());
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+		reload_exe_carry(0);
 		unsetenv(EO_HANDOVER_ENV);
 		unsetenv("LISTEN_FDNAMES");
 	} else
 		log_warnx("restart: out of memory");
-	restart_list(srv, fz, state, 0, &fds, &names);
+	restart_list(srv, carrier, 0, &fds, &names);
 	ho_buf_free(&fds);
 	ho_buf_free(&names);
-	close(state);
+	/* The copies in flight go with it; the workers keep theirs. */
+	close(carrier);
 }
 
 void
@@ -350,16 +429,135 @@ restart_count(struct restart_tally *t, size_t *nt, const char *listener,
 }
 
 /*
- * Closes a connection that cannot be carried, cleanly: what it was
- * owed sent if the socket takes it, the client told EOF, what it sent
- * meanwhile read first (closing over unread input would reset it).
+ * A connection that cannot be carried, closed as a client expects: sent
+ * all it was owed, then a FIN, and its input read and dropped until it
+ * closes too.  Closing over unread input would reset it, and a reset
+ * throws away what the client had not read yet.  Served on the main
+ * thread's loop, as long as it makes progress (EO_LINGER_IDLE) and at
+ * most EO_LINGER_MAX in all.
+ */
+#define EO_LINGER_IDLE	10	/* seconds without a byte either way */
+#define EO_LINGER_MAX	60	/* seconds in all */
+
+struct restart_linger {
+	struct bufferevent	*bev;
+	struct server		*srv;
+	struct restart_linger	*prev, *next;
+	time_t			 until;		/* mono_sec(): give up */
+	int			 shut;		/* FIN sent */
+	int			 eof;		/* the client's FIN read */
+};
+
+static void
+restart_linger_free(struct restart_linger *lg)
+{
+	if (lg->prev != NULL)
+		lg->prev->next = lg->next;
+	else
+		lg->srv->lingering = lg->next;
+	if (lg->next != NULL)
+		lg->next->prev = lg->prev;
+	bufferevent_free(lg->bev);	/* closes the socket */
+	free(lg);
+}
+
+void
+restart_linger_end(struct server *srv)
+{
+	while (srv->lingering != NULL)
+		restart_linger_free(srv->lingering);
+}
+
+/* Owed bytes all sent: the FIN; or, the client's read too, the end. */
+static void
+restart_linger_writecb(struct bufferevent *bev, void *arg)
+{
+	struct restart_linger *lg = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (lg->eof) {
+		restart_linger_free(lg);
+		return;
+	}
+	if (!lg->shut) {
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		lg->shut = 1;
+	}
+}
+
+static void
+restart_linger_readcb(struct bufferevent *bev, void *arg)
+{
+	struct restart_linger *lg = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (mono_sec() >= lg->until)
+		restart_linger_free(lg);
+}
+
+static void
+restart_linger_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct restart_linger *lg = arg;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		lg->eof = 1;	/* half-closed: it may still read */
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	restart_linger_free(lg);	/* done, reset, or idle too long */
+}
+
+/* Starts closing fd so, what rec says it was owed first; -1: no memory
+   (fd untouched). */
+static int
+restart_linger(struct server *srv, int fd, const struct ho_conn *rec)
+{
+	struct timeval idle = { EO_LINGER_IDLE, 0 };
+	struct restart_linger *lg = calloc(1, sizeof(*lg));
+
+	if (lg == NULL || (lg->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(lg);
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	lg->srv = srv;
+	lg->until = mono_sec() + EO_LINGER_MAX;
+	if (rec != NULL && rec->queued_len > 0 &&
+	    bufferevent_write(lg->bev, rec->queued, rec->queued_len) == -1) {
+		bufferevent_setfd(lg->bev, -1);	/* fd stays the caller's */
+		bufferevent_free(lg->bev);
+		free(lg);
+		return -1;
+	}
+	if ((lg->next = srv->lingering) != NULL)
+		lg->next->prev = lg;
+	srv->lingering = lg;
+	bufferevent_setcb(lg->bev, restart_linger_readcb,
+	    restart_linger_writecb, restart_linger_eventcb, lg);
+	bufferevent_set_timeouts(lg->bev, &idle, &idle);
+	bufferevent_enable(lg->bev, EV_READ | EV_WRITE);
+	restart_linger_writecb(lg->bev, lg);	/* nothing owed: the FIN */
+	return 0;
+}
+
+/*
+ * Closes a connection that cannot be carried, cleanly if memory allows
+ * (restart_linger()); else what it was owed sent if the socket takes
+ * it at once, the client told EOF, what it sent meanwhile read first.
  */
 static void
-restart_close(int fd, const struct ho_conn *rec)
+restart_close(struct server *srv, int fd, const struct ho_conn *rec)
 {
 	char buf[4096];
 	int i;
 
+	if (restart_linger(srv, fd, rec) == 0)
+		return;
 	if (rec != NULL && rec->queued_len > 0)
 		(void)send(fd, rec->queued, rec->queued_len,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -437,7 +635,7 @@ restart_take(struct server *srv, int fd, const struct ho_conn *recs,
 			break;
 	if (i == nrecs) {
 		restart_count(t, nt, "?", "no saved state");
-		restart_close(fd, NULL);
+		restart_close(srv, fd, NULL);
 		return 0;
 	}
 	used[i] = 1;
@@ -447,7 +645,7 @@ restart_take(struct server *srv, int fd, const struct ho_conn *recs,
 		return 1;
 	restart_count(t, nt, recs[i].listener, why);
 	if (strcmp(why, "out of memory") != 0)	/* else already closed */
-		restart_close(fd, &recs[i]);
+		restart_close(srv, fd, &recs[i]);
 	return 0;
 }
 
@@ -498,6 +696,21 @@ restart_report(const struct restart_tally *t, size_t nt, size_t carried,
 	    carried == 1 ? "" : "s");
 }
 
+/* The file that runs now, as the kernel says (valgrind: ours). */
+static void
+restart_log_running(void)
+{
+	char file[4096];
+	ssize_t n = readlink("/proc/self/exe", file, sizeof(file) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(file) - 1)
+		snprintf(file, sizeof(file), "?");
+	else
+		file[n] = '\0';
+	log_notice("restart: running %s, started as %s", file,
+	    reload_exe_path());
+}
+
 void
 restart_import(struct server *srv, struct systemd_inherited *inh)
 {
@@ -510,6 +723,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 
 	if (inh->nconns == 0 && inh->state_fd == -1)
 		return;
+	restart_log_running();
 	/* Ours now: a stored connection must not outlive the service, nor
 	   come back after a later crash. */
 	systemd_store_remove(EO_HO_FD_CONN);
@@ -527,7 +741,7 @@ restart_import(struct server *srv, struct systemd_inherited *inh)
 		    inh->nconns == 1 ? "" : "s");
 	for (i = 0; i < inh->nconns; i++) {
 		if (n < 0)
-			restart_close(inh->conns[i], NULL);
+			restart_close(srv, inh->conns[i], NULL);
 		else
 			carried += (size_t)restart_take(srv, inh->conns[i],
 			    recs, n, used, t, &nt);
@@ -617,64 +831,59 @@ restart_store_listeners(struct server *srv)
 	free(fds);
 }
 
-/*
- * The connections and the state, in flight: systemd 252 compares every
- * descriptor it is given with each one it holds, so storing n
- * connections one by one costs n^2 (measured under tests/systemd: 0.9 s
- * for 1,100 connections, 4.1 s for 2,300; some 80 s for 10,000).  Sent
- * over a socketpair in SCM_RIGHTS messages, they are kept alive by the
- * kernel in the receiving end's queue, and that one socket goes to the
- * store (FDPOLL=0: its peer is closed, which systemd would otherwise
- * take for a hangup and drop it).  The next process reads them back
- * (systemd.c).  -1 if any step failed: nothing stored then.
- */
+/* The carrier into the store (FDPOLL=0: its peer is closed, which
+   systemd would otherwise take for a hangup and drop it); or -1. */
 static int
-restart_store_carried(struct server *srv, struct worker_freeze *fz,
-    int state)
+restart_store_carried(struct server *srv, struct worker_freeze *fz)
 {
-	unsigned i;
-	int sv[2];
+	int carrier = restart_carrier(srv, fz);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	if (carrier == -1)
 		return -1;
-	if (ho_send_fds(sv[0], EO_HO_TAG_STATE, &state, 1) == -1)
-		goto fail;
-	for (i = 0; i < srv->nworkers; i++)
-		if (ho_send_fds(sv[0], EO_HO_TAG_CONN, fz[i].fds,
-		    fz[i].nfds) == -1)
-			goto fail;
-	close(sv[0]);
-	if (systemd_store_nopoll(EO_HO_FD_CARRIER, sv[1]) == -1) {
-		close(sv[1]);
+	if (systemd_store_nopoll(EO_HO_FD_CARRIER, carrier) == -1) {
+		close(carrier);
 		return -1;
 	}
-	close(sv[1]);
+	close(carrier);
 	return 0;
-fail:
-	close(sv[0]);
-	close(sv[1]);
-	return -1;
 }
+
+/*
+ * Stored one by one, each connection adds "eo-conn:" to the next
+ * process's LISTEN_FDNAMES: past 128 KiB (MAX_ARG_STRLEN) systemd could
+ * not start it (E2BIG).  At most this many, then; the rest of the room
+ * is the sockets' names.
+ */
+#define EO_HO_STORE_ONE_MAX	(96 * 1024 / sizeof(EO_HO_FD_CONN))
 
 /*
  * Every worker's connections and the state into the store; or -1.  In
  * flight over one socket if the kernel takes them so, else one by one
- * (slow with many, but they get there).
+ * (slow with many, but they get there) if their names leave the next
+ * process an environment it can be started with.
  */
 static int
 restart_store_conns(struct server *srv, struct worker_freeze *fz)
 {
+	size_t n = 0;
 	unsigned i;
-	int state;
+	int state, e;
 
-	if ((state = restart_state(srv, fz)) == -1)
-		return -1;
-	if (restart_store_carried(srv, fz, state) == 0) {
-		close(state);
+	if (restart_store_carried(srv, fz) == 0)
 		return 0;
+	e = errno;
+	for (i = 0; i < srv->nworkers; i++)
+		n += fz[i].nfds;
+	if (n > EO_HO_STORE_ONE_MAX) {
+		log_warnx("restart: cannot send the connections over a socket "
+		    "(%s), and %zu stored one by one would be more names than "
+		    "the next process can be started with", strerror(e), n);
+		return -1;
 	}
 	log_warnx("restart: cannot send the connections over a socket "
-	    "(%s): storing them one by one", strerror(errno));
+	    "(%s): storing them one by one", strerror(e));
+	if ((state = restart_state(srv, fz)) == -1)
+		return -1;
 	for (i = 0; i < srv->nworkers; i++)
 		if (systemd_store(EO_HO_FD_CONN, fz[i].fds, fz[i].nfds) == -1)
 			break;

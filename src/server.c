@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "guard.h"
+#include "handover.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -172,6 +173,7 @@ server_free(struct server *srv)
 {
 	size_t i;
 
+	restart_linger_end(srv);
 	/* Sockets first: a UDP socket's worker closes it. */
 	for (i = 0; i < srv->nsocks; i++)
 		listen_sock_free(srv->socks[i]);
@@ -296,11 +298,21 @@ server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
 		return -1;
 	}
 	for (i = 0; i < inh->nours; i++) {
+		const char *name = inh->ours[i].name;
+
+		/* systemd's, parked by a reload: systemd's again, and parked
+		   by the plan, since no enabled listener has its name. */
+		if (strncmp(name, EO_HO_FD_PARKED, strlen(EO_HO_FD_PARKED)) == 0)
+			name += strlen(EO_HO_FD_PARKED);
+		else
+			name = NULL;
 		if ((ls = listen_sock_new(srv, inh->ours[i].fd,
-		    &inh->ours[i].addr, 0, NULL, err, errlen)) == NULL)
+		    &inh->ours[i].addr, 0, name, err, errlen)) == NULL)
 			return -1;	/* inh closes the rest */
 		inh->ours[i].fd = -1;
 		srv->socks[srv->nsocks++] = ls;
+		if (name != NULL)
+			continue;	/* never in the fd store */
 		/* Stored by the previous process, maybe: the first store
 		   of ours takes out the names no listener has now. */
 		if (restart_stored_name(srv, inh->ours[i].name) == -1) {
@@ -435,7 +447,6 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
 	srv->debug = debug;
-	reload_find_exe();
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||
 	    (srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {

@@ -369,11 +369,70 @@ eod_gone(struct eod *d)
 	return d->ended;
 }
 
+static void
+close_rights(struct cmsghdr *c)
+{
+	size_t i, k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	int fd;
+
+	for (i = 0; i < k; i++) {
+		memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+		close(fd);
+	}
+}
+
+/* One notification and the PID of its sender, as the kernel tells it
+   (SO_PASSCRED), not as the message says: systemd's check. */
+static ssize_t
+notify_recv(int fd, char *buf, size_t len, pid_t *from)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(struct ucred))];
+	} cm;
+	struct iovec iov = { buf, len };
+	struct msghdr msg;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	*from = 0;
+	if ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) <= 0)
+		return n;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS) {
+			struct ucred u;
+
+			memcpy(&u, CMSG_DATA(c), sizeof(u));
+			*from = u.pid;
+		} else if (c->cmsg_type == SCM_RIGHTS)
+			close_rights(c);	/* FDSTORE=1's: not kept */
+	}
+	return n;
+}
+
+void
+eod_notify_pids(struct eod *d)
+{
+	int one = 1;
+
+	ck_assert_int_eq(setsockopt(d->notify_fd, SOL_SOCKET, SO_PASSCRED,
+	    &one, sizeof(one)), 0);
+	d->notify_pid = 0;
+}
+
 int
 eod_wait_notify(struct eod *d, const char *what, int ms)
 {
 	long end = now_ms() + ms;
 	char buf[4096];
+	pid_t from;
 
 	for (;;) {
 		struct pollfd p = { d->notify_fd, POLLIN, 0 };
@@ -384,11 +443,14 @@ eod_wait_notify(struct eod *d, const char *what, int ms)
 			return -1;
 		if (poll(&p, 1, left > 200 ? 200 : (int)left) <= 0)
 			continue;
-		if ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		if ((n = notify_recv(d->notify_fd, buf, sizeof(buf) - 1,
+		    &from)) <= 0)
 			continue;
 		buf[n] = '\0';
-		if (strstr(buf, what) != NULL)
+		if (strstr(buf, what) != NULL) {
+			d->notify_pid = from;
 			return 0;
+		}
 	}
 }
 

@@ -44,6 +44,8 @@ struct eod {
 	char		log[96];	/* its stderr */
 	char		notify[96];	/* its NOTIFY_SOCKET */
 	int		notify_fd;
+	pid_t		notify_pid;	/* sender of the last message
+					   eod_wait_notify() matched */
 	int		status;		/* from waitpid, once it has ended */
 	int		ended;
 };
@@ -101,6 +103,9 @@ void	eod_write_conf(struct eod *d, const char *fmt, ...)
 int	eod_reload(struct eod *d);
 /* Waits for a notify datagram containing what; 0 or -1 on timeout. */
 int	eod_wait_notify(struct eod *d, const char *what, int ms);
+/* From now on, notify_pid is the sender of what eod_wait_notify()
+   matched (SO_PASSCRED: the kernel's word); 0 until then. */
+void	eod_notify_pids(struct eod *d);
 /* Sends sig, without waiting for anything. */
 void	eod_signal(struct eod *d, int sig);
 /* Whether it is still running (it has not exited). */

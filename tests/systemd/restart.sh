@@ -145,9 +145,13 @@ EOF
 # SYSTEMD_NSS_DYNAMIC_BYPASS=1, to avoid a deadlock with PID 1) and drops
 # its connections: the daemon could not ask whether a stop is a restart.
 # DynamicUser= takes a static account of the unit's name when one exists:
-# make it, as an installation must (see README, "Restarts").
-rig_run useradd --system --no-create-home --home-dir /nonexistent \
-  --shell /usr/sbin/nologin echo-oracled
+# make it, as an installation must (see README, "Restarts"), unless the
+# machine has it already (the package installed there): the rig's /etc
+# is the machine's, under an overlay.
+if ! rig_run getent passwd echo-oracled >/dev/null; then
+  rig_run useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin echo-oracled
+fi
 rig_run systemctl daemon-reload
 [ "$(prop FileDescriptorStoreMax)" -ge $((n_echo + n_oracle + 64)) ] \
   || fail "FileDescriptorStoreMax=$(prop FileDescriptorStoreMax) cannot hold this test's connections"
