@@ -5,6 +5,7 @@
  * refused over UDP, and reloads that keep, add and remove UDP sockets.
  */
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -136,12 +137,20 @@ START_TEST(test_udp_echo_nc)
 }
 END_TEST
 
-/* The counters SIGUSR1 logs contain want, within a few seconds. */
+/*
+ * The counters SIGUSR1 logs contain want, within a few seconds.  want
+ * must begin and end with what surrounds a value (a name, ", ", ")"),
+ * so that "udp_rate_limit 4," cannot match 45 or 400.
+ */
 static void
 expect_counter(struct eod *d, const char *want)
 {
+	size_t n = strlen(want);
 	int i;
 
+	ck_assert_msg(n > 0 && !isdigit((unsigned char)want[0]) &&
+	    !isdigit((unsigned char)want[n - 1]),
+	    "\"%s\" would match a longer number", want);
 	for (i = 0; i < 50; i++) {
 		eod_signal(d, SIGUSR1);
 		if (eod_log_wait(d, want, eo_ms(100)) == 0)
@@ -222,7 +231,7 @@ START_TEST(test_udp_guard_own_port_no_storm)
 	expect_counter(d, "own service port 1,");
 	/* A second on: a storm would have received thousands. */
 	usleep(1000000);
-	expect_counter(d, "1 datagrams received, 0 answered");
+	expect_counter(d, ": 1 datagrams received, 0 answered,");
 	ck_assert_int_lt(eod_cpu_ms(d) - cpu, 500);
 	ck_assert_int_eq(eod_log_wait(d, "from the port of one of our own UDP "
 	    "services", eo_ms(5000)), 0);
@@ -310,7 +319,7 @@ START_TEST(test_udp_rate_limit)
 	struct eod *d = eod_start("listeners = ( { name = \"u\"; protocol = "
 	    "\"echo\"; port = %d; transport = \"udp\"; bind = \"127.0.0.1\";\n"
 	    "  udp_rate_limit = 5; } );\n", p);
-	char buf[64];
+	char buf[64], want[64];
 	long t0, took;
 
 	fd = udp_client("127.0.0.1", 0, "127.0.0.1", p);
@@ -324,7 +333,9 @@ START_TEST(test_udp_rate_limit)
 	ck_assert_int_ge(got, 5);
 	ck_assert_msg(got <= 5 + 1 + took * 5 / 1000, "%d replies in %ld ms",
 	    got, took);
-	expect_counter(d, "udp_rate_limit 4");
+	/* Every datagram not answered was over the limit, no more. */
+	snprintf(want, sizeof(want), "udp_rate_limit %d,", 50 - got);
+	expect_counter(d, want);
 	close(fd);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
