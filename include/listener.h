@@ -66,7 +66,8 @@ int	listener_admit_source(struct listener *l, const struct peer_key *peer,
 void	listener_release(struct listener *l, const struct peer_key *peer,
 	    int per_source);
 
-/* Extracts the counting key of a peer address. */
+/* Extracts the counting key of a peer address: an IPv4-mapped IPv6
+   address gives its IPv4 one's key. */
 void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
 /* The key's address alone ("127.0.0.1", "::1"), as it is counted. */
 void	peer_key_format(const struct peer_key *k, char *buf, size_t len);

@@ -234,6 +234,13 @@ peer_key_from(struct peer_key *k, const struct sockaddr *sa)
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s = (const void *)sa;
 
+		/* ::ffff:a.b.c.d is a.b.c.d (a PROXY header may write
+		   either; allow/deny already match both): one count. */
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			k->family = AF_INET;
+			memcpy(k->addr, &s->sin6_addr.s6_addr[12], 4);
+			return;
+		}
 		k->family = AF_INET6;
 		memcpy(k->addr, &s->sin6_addr, 16);
 	}
