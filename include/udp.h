@@ -34,6 +34,7 @@ struct udp_sock;
 #define EO_UDP_ROUNDS	8	/* batches per wakeup: then the others */
 #define EO_UDP_MAX	65536	/* room per datagram: the largest fits */
 #define EO_UDP_REPLY_MAX 65507	/* the largest IPv4 UDP payload */
+#define EO_UDP6_REPLY_MAX 65527	/* IPv6's: no IP header in its 65,535 */
 
 /* A worker's UDP side: its sockets and the batch buffers they share. */
 struct udp_home {

@@ -256,6 +256,15 @@ udp_admit(struct udp_sock *us, struct udp_batch *b, unsigned i,
 	return 1;
 }
 
+/* The largest reply the source's family can carry: a datagram of
+   65,508 to 65,527 bytes fits IPv6, not IPv4. */
+static size_t
+udp_reply_max(const struct sockaddr_storage *to)
+{
+	return to->ss_family == AF_INET6 ? EO_UDP6_REPLY_MAX :
+	    EO_UDP_REPLY_MAX;
+}
+
 /* The replies to n datagrams, into the out half: their number. */
 static unsigned
 udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
@@ -272,7 +281,8 @@ udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
 		if (!udp_admit(us, b, i, now))
 			continue;
 		len = p->dgram(us->lc->popts, b->iin[i].iov_base,
-		    b->in[i].msg_len, out, EO_UDP_REPLY_MAX, &h->rng);
+		    b->in[i].msg_len, out, udp_reply_max(&b->from[i]),
+		    &h->rng);
 		if (len == 0)
 			continue;
 		b->iout[k].iov_base = out;

@@ -75,7 +75,7 @@ udp_recv(int fd, void *buf, size_t cap, int ms)
 static void
 expect_echo(int fd, size_t size)
 {
-	static unsigned char out[65507], in[65536];
+	static unsigned char out[65527], in[65536];
 	size_t i;
 
 	for (i = 0; i < size; i++)
@@ -107,6 +107,9 @@ START_TEST(test_udp_echo_sizes)
 		expect_echo(f4, sizes[i]);
 		expect_echo(f6, sizes[i]);
 	}
+	/* Issue 24: IPv6 carries 20 bytes more than IPv4 (65,527). */
+	expect_echo(f6, 65508);
+	expect_echo(f6, 65527);
 	/* An empty datagram has nothing to echo: no reply. */
 	ck_assert_int_eq(send(f4, buf, 0, 0), 0);
 	ck_assert_int_eq(udp_recv(f4, buf, sizeof(buf), 300), -1);
