@@ -41,7 +41,12 @@ struct udp_sock {
 	struct rate_slot	*rate;		/* udp_rate_table slots */
 	size_t			 nrate;
 	uint64_t		 seed;		/* for the slots' hash */
+	int			 pktinfo;	/* a wildcard's family; 0:
+						   bound to one address */
 };
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+#define EO_UDP_CMSG	CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 /* Buffers for one batch, shared by a worker's sockets. */
 struct udp_batch {
@@ -50,6 +55,12 @@ struct udp_batch {
 	struct iovec		 iin[EO_UDP_BATCH];
 	struct iovec		 iout[EO_UDP_BATCH];
 	struct sockaddr_storage	 from[EO_UDP_BATCH];
+	/* Where each datagram was sent, and where its reply leaves
+	   from (wildcard sockets only). */
+	union {
+		struct cmsghdr	 align;
+		unsigned char	 buf[EO_UDP_CMSG];
+	}			 cin[EO_UDP_BATCH], cout[EO_UDP_BATCH];
 	unsigned long		 drops[EO_UDP_NDROPS];
 	unsigned char		*bin;		/* EO_UDP_BATCH * EO_UDP_MAX */
 	unsigned char		*bout;
@@ -79,6 +90,40 @@ udp_bind(const struct cfg_addr *a, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * A socket bound to a wildcard would answer from whatever address the
+ * route back prefers, which a client that sent to another of the
+ * host's addresses drops: ask for each datagram's destination, to
+ * answer from it.  The family if asked; 0 if not needed (or refused:
+ * replies then leave as the route says, logged).
+ */
+static int
+udp_want_pktinfo(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr_in *s4 = (const void *)&ss;
+	const struct sockaddr_in6 *s6 = (const void *)&ss;
+	int on = 1, r;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET && s4->sin_addr.s_addr == INADDR_ANY)
+		r = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+	else if (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+		r = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on,
+		    sizeof(on));
+	else
+		return 0;
+	if (r == -1) {
+		log_warn("UDP socket on a wildcard: cannot learn datagrams' "
+		    "destinations; replies leave from the route's address");
+		return 0;
+	}
+	return ss.ss_family;
+}
+
 struct udp_sock *
 udp_sock_new(int fd)
 {
@@ -87,6 +132,7 @@ udp_sock_new(int fd)
 	if (us == NULL)
 		return NULL;
 	us->fd = fd;
+	us->pktinfo = udp_want_pktinfo(fd);
 	proto_seed(&us->seed);
 	return us;
 }
@@ -215,6 +261,10 @@ udp_recv(struct udp_sock *us, struct udp_batch *b)
 		m->msg_namelen = sizeof(b->from[i]);
 		m->msg_iov = &b->iin[i];
 		m->msg_iovlen = 1;
+		if (us->pktinfo) {
+			m->msg_control = b->cin[i].buf;
+			m->msg_controllen = sizeof(b->cin[i].buf);
+		}
 	}
 	while ((n = recvmmsg(us->fd, b->in, EO_UDP_BATCH, MSG_DONTWAIT,
 	    NULL)) == -1 && errno == EINTR)
@@ -256,6 +306,56 @@ udp_admit(struct udp_sock *us, struct udp_batch *b, unsigned i,
 	return 1;
 }
 
+/* Writes one control message at r: the room it takes. */
+static size_t
+udp_cmsg_put(struct cmsghdr *r, int level, int type, const void *data,
+    size_t len)
+{
+	r->cmsg_len = CMSG_LEN(len);
+	r->cmsg_level = level;
+	r->cmsg_type = type;
+	memcpy(CMSG_DATA(r), data, len);
+	return CMSG_SPACE(len);
+}
+
+/*
+ * The control message that makes reply k leave from the address
+ * datagram i was sent to: IPv4's local address of the datagram (an
+ * interface's own when it was sent to a broadcast), IPv6's destination
+ * with its interface if link-local (the scope needs it).  Without
+ * one, the kernel picks the source address as the route says.
+ */
+static void
+udp_reply_from(struct udp_batch *b, unsigned i, unsigned k)
+{
+	struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
+	struct cmsghdr *c, *r = (struct cmsghdr *)(void *)b->cout[k].buf;
+	struct in_pktinfo p4;
+	struct in6_pktinfo p6;
+
+	for (c = CMSG_FIRSTHDR(in); c != NULL; c = CMSG_NXTHDR(in, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			memcpy(&p4, CMSG_DATA(c), sizeof(p4));
+			p4.ipi_ifindex = 0;
+			p4.ipi_addr.s_addr = INADDR_ANY;
+			out->msg_controllen = udp_cmsg_put(r, IPPROTO_IP,
+			    IP_PKTINFO, &p4, sizeof(p4));
+		} else if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			memcpy(&p6, CMSG_DATA(c), sizeof(p6));
+			if (IN6_IS_ADDR_MULTICAST(&p6.ipi6_addr))
+				p6.ipi6_addr = in6addr_any;
+			if (!IN6_IS_ADDR_LINKLOCAL(&p6.ipi6_addr))
+				p6.ipi6_ifindex = 0;
+			out->msg_controllen = udp_cmsg_put(r, IPPROTO_IPV6,
+			    IPV6_PKTINFO, &p6, sizeof(p6));
+		} else
+			continue;
+		out->msg_control = r;
+		return;
+	}
+}
+
 /* The largest reply the source's family can carry: a datagram of
    65,508 to 65,527 bytes fits IPv6, not IPv4. */
 static size_t
@@ -292,6 +392,8 @@ udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
 		b->out[k].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
 		b->out[k].msg_hdr.msg_iov = &b->iout[k];
 		b->out[k].msg_hdr.msg_iovlen = 1;
+		if (us->pktinfo)
+			udp_reply_from(b, i, k);
 		k++;
 	}
 	return k;

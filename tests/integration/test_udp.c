@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,75 @@ START_TEST(test_udp_echo_nc)
 	pclose(f);
 	out[n] = '\0';
 	ck_assert_str_eq(out, "from nc -u");
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/*
+ * Issue 24: a listener on a wildcard answers from the address the
+ * datagram was sent to.  A client bound to from and connected to to
+ * takes only replies from to: an echo (or a time protocol's 4 bytes)
+ * comes back only if the reply left from to.
+ */
+static void
+expect_reply_from(const char *from, const char *to, int port, size_t want)
+{
+	int fd = udp_client(from, 0, to, port);
+	unsigned char buf[64];
+
+	ck_assert_int_eq(send(fd, "whose?", 6, 0), 6);
+	ck_assert_msg(udp_recv(fd, buf, sizeof(buf), 2000) == (ssize_t)want,
+	    "no reply from %s:%d to %s", to, port, from);
+	close(fd);
+}
+
+#define WILDCARD_CONF "listeners = (\n"				\
+    "{ name = \"u\"; protocol = \"echo\"; port = %d; transport = \"udp\";\n" \
+    "  bind = [\"0.0.0.0\", \"::\"]; udp_rate_limit = 0; },\n"		\
+    "{ name = \"t\"; protocol = \"time\"; port = %d; transport = \"udp\";\n" \
+    "  bind = [\"0.0.0.0\", \"::\"]; allow_amplification = true; } );\n"
+
+START_TEST(test_udp_wildcard_replies_from_address_asked)
+{
+	static const char *const to[] = { "127.0.0.1", "127.0.0.2",
+	    "127.0.0.3" };
+	int p = eo_port(), q = eo_port();
+	struct eod *d = eod_start(WILDCARD_CONF, p, q);
+	size_t i;
+
+	for (i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		expect_reply_from("127.0.0.1", to[i], p, 6);
+		expect_reply_from("127.0.0.1", to[i], q, 4);
+	}
+	expect_reply_from("::1", "::1", p, 6);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* The same over IPv6: a second address on lo, in a network namespace
+   of the test's own (the test runs in a child process: it ends there). */
+START_TEST(test_udp_wildcard_replies_from_address_asked_v6)
+{
+	int p, q;
+	struct eod *d;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: a network namespace needs root\n");
+		return;
+	}
+	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare: %s",
+	    strerror(errno));
+	ck_assert_int_eq(system("ip link set lo up && ip -6 addr add "
+	    "2001:db8::2/128 dev lo nodad"), 0);
+	p = eo_port();
+	q = eo_port();
+	d = eod_start(WILDCARD_CONF, p, q);
+	expect_reply_from("::1", "2001:db8::2", p, 6);
+	expect_reply_from("::1", "2001:db8::2", q, 4);
+	expect_reply_from("2001:db8::2", "::1", p, 6);
+	expect_reply_from("127.0.0.1", "127.0.0.2", p, 6);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
@@ -509,6 +579,8 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_udp_echo_sizes);
 	tcase_add_test(tc, test_udp_echo_nc);
+	tcase_add_test(tc, test_udp_wildcard_replies_from_address_asked);
+	tcase_add_test(tc, test_udp_wildcard_replies_from_address_asked_v6);
 	tcase_add_test(tc, test_udp_guard_reserved_port);
 	tcase_add_test(tc, test_udp_guard_own_port_no_storm);
 	tcase_add_test(tc, test_udp_guard_own_port);

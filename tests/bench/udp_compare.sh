@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+#
+# udp_compare.sh - UDP echo: echo-oracled against the raw reference
+# (udp_echo: recvmmsg, sendmmsg the same buffers back), the rows of
+# compare.sh's UDP case alone, with the daemon's socket bound to one
+# address and to the wildcard (whose replies carry IP_PKTINFO so that
+# they leave from the address asked).  Rounds interleave the targets;
+# the median and the best of each are printed with their ratios to
+# the reference's.
+#
+#   udp_compare.sh [-d daemon] [-b bindir] [-r rounds] [-t secs]
+#
+# Servers on CPU 0, loadgen on CPU 1, as compare.sh's 1-worker rows.
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+daemon=$repo/build/echo-oracled bindir=$repo/build/tests/bench
+rounds=5 secs=5
+while getopts d:b:r:t: o; do
+	case $o in
+	d) daemon=$OPTARG ;; b) bindir=$OPTARG ;;
+	r) rounds=$OPTARG ;; t) secs=$OPTARG ;;
+	*) echo "usage: $0 [-d daemon] [-b bindir] [-r rounds] [-t secs]" >&2
+	   exit 2 ;;
+	esac
+done
+P_ONE=17301 P_ANY=17302 P_REF=17303
+work=$(mktemp -d /tmp/eo-udpbench.XXXXXX) || exit 2
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+cat >"$work/d.cfg" <<CFG
+workers = 1;
+log_level = "warning";
+listeners = (
+  { name = "one"; protocol = "echo"; port = $P_ONE; transport = "udp";
+    bind = ["127.0.0.1"]; udp_rate_limit = 0; },
+  { name = "any"; protocol = "echo"; port = $P_ANY; transport = "udp";
+    bind = ["0.0.0.0"]; udp_rate_limit = 0; }
+);
+CFG
+taskset -c 0 "$daemon" -c "$work/d.cfg" 2>"$work/d.log" & pids+=($!)
+taskset -c 0 "$bindir/udp_echo" -o $P_REF -t 1 2>"$work/u.log" & pids+=($!)
+sleep 1
+
+declare -A vals
+for ((r = 1; r <= rounds; r++)); do
+	for t in ref:$P_REF one:$P_ONE any:$P_ANY; do
+		out=$(taskset -c 1 "$bindir/loadgen" udp -o "${t#*:}" -c 8 \
+		    -p 16 -s 64 -d "$secs" -w 1 | grep -m1 '^mode=')
+		v=$(printf '%s\n' "$out" | sed -n 's/.* rate=\([^ ]*\).*/\1/p')
+		echo "round $r ${t%%:*}: ${v:-?} datagrams/s" >&2
+		vals[${t%%:*}]+="$v "
+	done
+done
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1}
+	END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ref=$(printf '%s' "${vals[ref]}" | median)
+rbest=$(printf '%s' "${vals[ref]}" | tr ' ' '\n' | grep . | sort -g | tail -1)
+# The machine may be shared: the best round shows what each can do when
+# left alone, the median what it did.
+for t in ref one any; do
+	m=$(printf '%s' "${vals[$t]}" | median)
+	b=$(printf '%s' "${vals[$t]}" | tr ' ' '\n' | grep . | sort -g | tail -1)
+	awk -v t="$t" -v m="$m" -v r="$ref" -v b="$b" -v rb="$rbest" \
+	    'BEGIN { printf "%-4s median %8.0f/s %.3fx, best %8.0f/s %.3fx\n",
+	    t, m, m / r, b, b / rb }'
+done
