@@ -5,6 +5,7 @@
  * else on the thread of the worker that serves the socket.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -24,10 +25,33 @@
 #include "stats.h"
 #include "udp.h"
 
-/* One source in the rate limit table. */
-struct rate_slot {
-	struct peer_key		 key;
-	uint64_t		 tat;
+/*
+ * The per-source reply rate limit of a socket: a count-min sketch of
+ * GCRA theoretical arrival times.  A source's TAT is kept in one cell
+ * of each of EO_RATE_ROWS rows, each row hashed apart; its estimate is
+ * the least of its cells, and an allowed reply raises each of its cells
+ * to its new TAT, never lowers one (the conservative update).  So every
+ * cell is at least the TAT of each source that maps to it, the estimate
+ * is never below the source's own, and no crowd of other sources can
+ * give a source a fresh burst: crowding over-counts (a source whose
+ * cells are all busy with others may be refused early), it never
+ * under-counts.  A table of one slot per source (what this replaced)
+ * under-counts: a forged source that lands in the victim's slot resets
+ * the victim, whose next datagram starts a new burst.  An LRU set per
+ * bucket under-counts the same way once enough sources pass through a
+ * bucket; a limit against reflection must err the other way.
+ *
+ * Cells are atomics, read and raised with compare-and-swap, without a
+ * lock: two workers checking one source at the same instant may both
+ * pass it, at most one reply more per worker.
+ */
+#define EO_RATE_ROWS	4
+
+struct udp_rate {
+	atomic_uint		 refs;
+	size_t			 width;		/* cells per row */
+	uint64_t		 seed;
+	_Atomic uint64_t	*cells;		/* EO_RATE_ROWS rows */
 };
 
 struct udp_sock {
@@ -38,9 +62,7 @@ struct udp_sock {
 	int			 watched;
 	const struct cfg_listener *lc;		/* NULL: parked */
 	struct guard		*guard;
-	struct rate_slot	*rate;		/* udp_rate_table slots */
-	size_t			 nrate;
-	uint64_t		 seed;		/* for the slots' hash */
+	struct udp_rate		*rate;		/* NULL until a limit needs it */
 	int			 pktinfo;	/* a wildcard's family; 0:
 						   bound to one address */
 };
@@ -133,7 +155,6 @@ udp_sock_new(int fd)
 		return NULL;
 	us->fd = fd;
 	us->pktinfo = udp_want_pktinfo(fd);
-	proto_seed(&us->seed);
 	return us;
 }
 
@@ -199,26 +220,103 @@ udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate)
 	return 1;
 }
 
-/* The source's slot: its own, or the one it takes over. */
-static struct rate_slot *
-udp_rate_slot(struct udp_sock *us, const struct peer_key *k, uint64_t now)
+struct udp_rate *
+udp_rate_new(size_t width)
 {
-	uint64_t hash = us->seed ^ 0xcbf29ce484222325ULL;
-	struct rate_slot *s;
+	struct udp_rate *t = calloc(1, sizeof(*t));
 	size_t i;
 
-	hash = (hash ^ k->family) * 0x100000001b3ULL;
-	for (i = 0; i < sizeof(k->addr); i++)
-		hash = (hash ^ k->addr[i]) * 0x100000001b3ULL;
-	hash ^= hash >> 29;
-	s = &us->rate[hash % us->nrate];
-	/* Bounded: a new source evicts the one in its slot, which
-	   starts afresh if it comes back. */
-	if (memcmp(&s->key, k, sizeof(*k)) != 0) {
-		s->key = *k;
-		s->tat = now;
+	if (t == NULL || width == 0 ||
+	    (t->cells = calloc(width * EO_RATE_ROWS, sizeof(*t->cells))) ==
+	    NULL) {
+		free(t);
+		return NULL;
 	}
-	return s;
+	for (i = 0; i < width * EO_RATE_ROWS; i++)
+		atomic_init(&t->cells[i], 0);
+	atomic_init(&t->refs, 1);
+	t->width = width;
+	proto_seed(&t->seed);
+	return t;
+}
+
+size_t
+udp_rate_width(const struct udp_rate *t)
+{
+	return t->width;
+}
+
+void
+udp_rate_ref(struct udp_rate *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void
+udp_rate_unref(struct udp_rate *t)
+{
+	if (t == NULL || atomic_fetch_sub_explicit(&t->refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	free(t->cells);
+	free(t);
+}
+
+/* A 64-bit mix (splitmix64's finaliser): every input bit moves all. */
+static uint64_t
+udp_mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* The key's cell in each row: two hashes, combined (Kirsch and
+   Mitzenmacher), seeded per table so that sources cannot be chosen to
+   share a victim's cells. */
+static void
+udp_rate_cells(const struct udp_rate *t, const void *key, size_t len,
+    size_t *cell)
+{
+	const unsigned char *k = key;
+	uint64_t h = t->seed ^ 0xcbf29ce484222325ULL, h1, h2;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ k[i]) * 0x100000001b3ULL;
+	h1 = udp_mix(h);
+	h2 = udp_mix(h1 ^ t->seed) | 1;
+	for (i = 0; i < EO_RATE_ROWS; i++)
+		cell[i] = i * t->width + (size_t)((h1 + i * h2) % t->width);
+}
+
+int
+udp_rate_check(struct udp_rate *t, const void *key, size_t len,
+    uint64_t now_us, uint32_t rate)
+{
+	size_t cell[EO_RATE_ROWS], i;
+	uint64_t tat = UINT64_MAX, c;
+
+	if (rate == 0)
+		return 1;
+	udp_rate_cells(t, key, len, cell);
+	for (i = 0; i < EO_RATE_ROWS; i++) {
+		c = atomic_load_explicit(&t->cells[cell[i]],
+		    memory_order_relaxed);
+		if (c < tat)
+			tat = c;
+	}
+	if (!udp_rate_allow(&tat, now_us, rate))
+		return 0;
+	for (i = 0; i < EO_RATE_ROWS; i++) {
+		c = atomic_load_explicit(&t->cells[cell[i]],
+		    memory_order_relaxed);
+		while (c < tat && !atomic_compare_exchange_weak_explicit(
+		    &t->cells[cell[i]], &c, tat, memory_order_relaxed,
+		    memory_order_relaxed))
+			;
+	}
+	return 1;
 }
 
 static int
@@ -226,12 +324,10 @@ udp_rate_ok(struct udp_sock *us, const struct sockaddr *sa, uint64_t now)
 {
 	struct peer_key k;
 
-	if (us->lc->udp_rate == 0 || us->nrate == 0)
+	if (us->lc->udp_rate == 0 || us->rate == NULL)
 		return 1;
-	memset(&k, 0, sizeof(k));
 	peer_key_from(&k, sa);
-	return udp_rate_allow(&udp_rate_slot(us, &k, now)->tat, now,
-	    us->lc->udp_rate);
+	return udp_rate_check(us->rate, &k, sizeof(k), now, us->lc->udp_rate);
 }
 
 static uint64_t
@@ -456,29 +552,6 @@ udp_readcb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The rate table for lc: kept if its size is unchanged. */
-static int
-udp_rate_table(struct udp_sock *us, const struct cfg_listener *lc)
-{
-	struct rate_slot *t;
-	size_t n = lc->udp_rate == 0 ? 0 : lc->udp_rate_table;
-
-	if (n == us->nrate)
-		return 0;
-	if (n == 0) {
-		free(us->rate);
-		us->rate = NULL;
-		us->nrate = 0;
-		return 0;
-	}
-	if ((t = calloc(n, sizeof(*t))) == NULL)
-		return -1;
-	free(us->rate);
-	us->rate = t;
-	us->nrate = n;
-	return 0;
-}
-
 static void
 udp_drop_refs(struct udp_sock *us)
 {
@@ -497,6 +570,23 @@ udp_link(struct udp_home *h, struct udp_sock *us)
 	if ((us->next = h->socks) != NULL)
 		h->socks->prev = us;
 	h->socks = us;
+}
+
+/* The rate table for lc: kept if its size is unchanged. */
+static int
+udp_rate_table(struct udp_sock *us, const struct cfg_listener *lc)
+{
+	struct udp_rate *t;
+
+	if (lc->udp_rate == 0)
+		return 0;
+	if (us->rate != NULL && udp_rate_width(us->rate) == lc->udp_rate_table)
+		return 0;
+	if ((t = udp_rate_new(lc->udp_rate_table)) == NULL)
+		return -1;
+	udp_rate_unref(us->rate);
+	us->rate = t;
+	return 0;
 }
 
 void
@@ -545,6 +635,6 @@ udp_close(struct udp_home *h, struct udp_sock *us)
 	if (us->ev != NULL)
 		event_free(us->ev);
 	close(us->fd);
-	free(us->rate);
+	udp_rate_unref(us->rate);
 	free(us);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -415,6 +416,116 @@ START_TEST(test_udp_rate_limit)
 }
 END_TEST
 
+/* Replies waiting on fd now, read and counted. */
+static long
+drain(int fd)
+{
+	char buf[256];
+	long n = 0;
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		n++;
+	return n;
+}
+
+/* Datagram i of a flood into pkt: every 9th from the victim (vport on
+   127.0.0.5), the others from a random source of 127/8; its length. */
+static size_t
+flood_packet(unsigned char *pkt, long i, int vport, int to, uint64_t *rng)
+{
+	struct iphdr *ip = (struct iphdr *)pkt;
+	struct udphdr *u = (struct udphdr *)(pkt + sizeof(*ip));
+	size_t len = sizeof(*ip) + sizeof(*u) + 5;
+	uint32_t src = 0x7f000005;
+	uint16_t sport = (uint16_t)vport;
+
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+	if (i % 9 != 0) {
+		src = 0x7f000000 | (uint32_t)(*rng & 0xfffffe);
+		sport = (uint16_t)(1024 + (*rng >> 32) % 60000);
+	}
+	memset(pkt, 0, len);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_UDP;
+	ip->saddr = htonl(src);
+	ip->daddr = htonl(0x7f000001);
+	u->source = htons(sport);
+	u->dest = htons((uint16_t)to);
+	u->len = htons((uint16_t)(sizeof(*u) + 5));
+	memcpy(pkt + sizeof(*ip) + sizeof(*u), "flood", 5);
+	return len;			/* the kernel fills in the rest */
+}
+
+/*
+ * Issue 30: the probe's flood.  A victim's address mixed with 8 random
+ * forged sources of 127/8 per datagram, 100,000 a second (as far as
+ * this machine sends them) for 3 s, to a limit of 100: the victim gets
+ * at most 1.1x its burst and rate.  The table of one slot per source
+ * gave it a fresh burst whenever a forged source took its slot.
+ */
+START_TEST(test_udp_rate_limit_forged_flood_victim)
+{
+	int p = eo_port(), vport = eo_port(), raw, victim, on = 1;
+	struct eod *d;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	static unsigned char pkt[64][64];
+	struct mmsghdr mm[64];
+	struct iovec iov[64];
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	long sent = 0, got = 0, due, t0, took;
+	unsigned k;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: forging sources needs root\n");
+		return;
+	}
+	d = eod_start("listeners = ( { name = \"u\"; protocol = \"echo\"; "
+	    "port = %d; transport = \"udp\"; bind = \"127.0.0.1\";\n"
+	    "  udp_rate_limit = 100; } );\n", p);
+	victim = udp_client("127.0.0.5", vport, "127.0.0.1", p);
+	ck_assert_int_ge(raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC,
+	    IPPROTO_RAW), 0);
+	ck_assert_int_eq(setsockopt(raw, IPPROTO_IP, IP_HDRINCL, &on,
+	    sizeof(on)), 0);
+	sl = sa_of(&ss, "127.0.0.1", p);
+	t0 = now_ms();
+	while ((took = now_ms() - t0) < 3000) {
+		due = took * 100;		/* 100,000 a second */
+		for (k = 0; k < 64 && sent + k < due; k++) {
+			iov[k].iov_base = pkt[k];
+			iov[k].iov_len = flood_packet(pkt[k], sent + k, vport,
+			    p, &rng);
+			memset(&mm[k], 0, sizeof(mm[k]));
+			mm[k].msg_hdr.msg_name = &ss;
+			mm[k].msg_hdr.msg_namelen = sl;
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		if (k > 0 && sendmmsg(raw, mm, k, 0) > 0)
+			sent += k;
+		got += drain(victim);
+		if (sent >= due)
+			usleep(200);
+	}
+	usleep(300000);
+	got += drain(victim);
+	fprintf(stderr, "forged flood: %ld datagrams in %ld ms, the victim "
+	    "%ld replies\n", sent, took, got);
+	ck_assert_int_ge(got, 100);
+	ck_assert_msg(got * 10 <= 11 * (100 + 100 * took / 1000), "the victim "
+	    "got %ld replies in %ld ms: limit 100 a second", got, took);
+	close(raw);
+	close(victim);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 START_TEST(test_udp_oracle_refused)
 {
 	struct eod_opts o = { .expect_fail = 1 };
@@ -586,6 +697,7 @@ main(void)
 	tcase_add_test(tc, test_udp_guard_own_port);
 	tcase_add_test(tc, test_udp_vanished_clients);
 	tcase_add_test(tc, test_udp_rate_limit);
+	tcase_add_test(tc, test_udp_rate_limit_forged_flood_victim);
 	tcase_add_test(tc, test_udp_oracle_refused);
 	tcase_add_test(tc, test_udp_reload);
 	tcase_add_test(tc, test_udp_deny_and_metrics);
