@@ -44,6 +44,14 @@ const char *listener_name(const struct listener *l);
 /* Its counters, one slot per thread (stats.h); any thread. */
 struct stats_lis *listener_stats(const struct listener *l);
 unsigned listener_nconns(const struct listener *l);
+/*
+ * The UDP reply rate limit's table, one for all the listener's sockets
+ * (and so its workers), sized by its config's udp_rate_table: made
+ * again when that changes (the old one kept if memory runs out), NULL
+ * without a limit or any memory.  Main thread; the listener keeps its
+ * reference.
+ */
+struct udp_rate *listener_udp_rate(struct listener *l);
 
 void	listener_ref(struct listener *l);
 void	listener_unref(struct listener *l);

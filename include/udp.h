@@ -60,12 +60,14 @@ void	udp_home_init(struct udp_home *h, struct event_base *base,
 /* Closes every socket it still has. */
 void	udp_home_fini(struct udp_home *h);
 /*
- * Serves us under lc and g, taking over one reference to lc->cfg and
- * one to g; starts watching it if it was parked or new.  On failure
+ * Serves us under lc, g and its listener's rate table (NULL if lc has
+ * no rate limit), taking over one reference to lc->cfg, one to g and
+ * one to rate; starts watching it if it was parked or new.  On failure
  * (out of memory) the socket stays parked and the error is logged.
  */
 void	udp_serve(struct udp_home *h, struct udp_sock *us,
-	    const struct cfg_listener *lc, struct guard *g);
+	    const struct cfg_listener *lc, struct guard *g,
+	    struct udp_rate *rate);
 /* Stops watching us; it stays open (systemd's, for a later reload). */
 void	udp_park(struct udp_sock *us);
 /* Stops watching us, closes its socket and frees it. */
@@ -79,9 +81,10 @@ void	udp_close(struct udp_home *h, struct udp_sock *us);
 int	udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate);
 
 /*
- * A rate limit table: width cells in each of 4 rows (see src/udp.c for
- * why a count-min sketch).  NULL: out of memory or width 0.
- * Reference-counted, checked from any thread.
+ * The rate limit of one listener, over all its sockets and workers: a
+ * table of width cells in each of 4 rows (see src/udp.c for why a
+ * count-min sketch).  Made on the main thread (NULL: out of memory or
+ * width 0), reference-counted, checked from any thread.
  */
 struct udp_rate *udp_rate_new(size_t width);
 size_t	udp_rate_width(const struct udp_rate *t);

@@ -26,7 +26,8 @@
 #include "udp.h"
 
 /*
- * The per-source reply rate limit of a socket: a count-min sketch of
+ * The per-source reply rate limit of one listener, shared by its
+ * sockets and so by the workers that serve them: a count-min sketch of
  * GCRA theoretical arrival times.  A source's TAT is kept in one cell
  * of each of EO_RATE_ROWS rows, each row hashed apart; its estimate is
  * the least of its cells, and an allowed reply raises each of its cells
@@ -62,7 +63,7 @@ struct udp_sock {
 	int			 watched;
 	const struct cfg_listener *lc;		/* NULL: parked */
 	struct guard		*guard;
-	struct udp_rate		*rate;		/* NULL until a limit needs it */
+	struct udp_rate		*rate;		/* its listener's; NULL: none */
 	int			 pktinfo;	/* a wildcard's family; 0:
 						   bound to one address */
 };
@@ -558,8 +559,10 @@ udp_drop_refs(struct udp_sock *us)
 	if (us->lc != NULL)
 		cfg_unref(us->lc->cfg);
 	guard_unref(us->guard);
+	udp_rate_unref(us->rate);
 	us->lc = NULL;
 	us->guard = NULL;
+	us->rate = NULL;
 }
 
 static void
@@ -572,36 +575,21 @@ udp_link(struct udp_home *h, struct udp_sock *us)
 	h->socks = us;
 }
 
-/* The rate table for lc: kept if its size is unchanged. */
-static int
-udp_rate_table(struct udp_sock *us, const struct cfg_listener *lc)
-{
-	struct udp_rate *t;
-
-	if (lc->udp_rate == 0)
-		return 0;
-	if (us->rate != NULL && udp_rate_width(us->rate) == lc->udp_rate_table)
-		return 0;
-	if ((t = udp_rate_new(lc->udp_rate_table)) == NULL)
-		return -1;
-	udp_rate_unref(us->rate);
-	us->rate = t;
-	return 0;
-}
-
 void
 udp_serve(struct udp_home *h, struct udp_sock *us,
-    const struct cfg_listener *lc, struct guard *g)
+    const struct cfg_listener *lc, struct guard *g, struct udp_rate *rate)
 {
 	if (us->home == NULL)
 		udp_link(h, us);
 	udp_drop_refs(us);
 	us->lc = lc;
 	us->guard = g;
+	us->rate = rate;
 	if (us->ev == NULL)
 		us->ev = event_new(h->base, us->fd, EV_READ | EV_PERSIST,
 		    udp_readcb, us);
-	if (udp_batch_alloc(h) == -1 || udp_rate_table(us, lc) == -1 ||
+	/* No table for a limit: its listener ran out of memory. */
+	if (udp_batch_alloc(h) == -1 || (lc->udp_rate != 0 && rate == NULL) ||
 	    us->ev == NULL || (!us->watched && event_add(us->ev, NULL) == -1)) {
 		log_warnx("listener %s: out of memory: not serving its UDP "
 		    "socket", lc->name);
@@ -635,6 +623,5 @@ udp_close(struct udp_home *h, struct udp_sock *us)
 	if (us->ev != NULL)
 		event_free(us->ev);
 	close(us->fd);
-	udp_rate_unref(us->rate);
 	free(us);
 }

@@ -526,6 +526,49 @@ START_TEST(test_udp_rate_limit_forged_flood_victim)
 }
 END_TEST
 
+/*
+ * Issue 30: a listener on two addresses (two sockets, on two workers)
+ * is one limit, not one each.  One client sends to both, 5,000 a second
+ * for 2 s: at most 1.1x the burst and rate of 100, not twice that.
+ */
+START_TEST(test_udp_rate_limit_per_listener_not_per_socket)
+{
+	int p = eo_port(), fd, i;
+	struct eod *d = eod_start("workers = 2;\nlisteners = ( { name = \"u\"; "
+	    "protocol = \"echo\"; port = %d; transport = \"udp\";\n"
+	    "  bind = [\"127.0.0.1\", \"127.0.0.2\"]; udp_rate_limit = 100; "
+	    "} );\n", p);
+	struct sockaddr_storage to[2];
+	socklen_t tl[2];
+	long got = 0, t0, took;
+
+	tl[0] = sa_of(&to[0], "127.0.0.1", p);
+	tl[1] = sa_of(&to[1], "127.0.0.2", p);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	t0 = now_ms();
+	for (i = 0; (took = now_ms() - t0) < 2000; i++) {
+		if (i >= took * 5) {
+			usleep(1000);
+			i--;
+		} else
+			sendto(fd, "both", 4, 0,
+			    (struct sockaddr *)&to[i % 2], tl[i % 2]);
+		got += drain(fd);
+	}
+	usleep(300000);
+	got += drain(fd);
+	fprintf(stderr, "one listener on two addresses: %ld replies in %ld "
+	    "ms\n", got, took);
+	ck_assert_int_ge(got, 100);
+	ck_assert_msg(got * 10 <= 11 * (100 + 100 * took / 1000), "%ld "
+	    "replies in %ld ms: limit 100 a second", got, took);
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 START_TEST(test_udp_oracle_refused)
 {
 	struct eod_opts o = { .expect_fail = 1 };
@@ -698,6 +741,7 @@ main(void)
 	tcase_add_test(tc, test_udp_vanished_clients);
 	tcase_add_test(tc, test_udp_rate_limit);
 	tcase_add_test(tc, test_udp_rate_limit_forged_flood_victim);
+	tcase_add_test(tc, test_udp_rate_limit_per_listener_not_per_socket);
 	tcase_add_test(tc, test_udp_oracle_refused);
 	tcase_add_test(tc, test_udp_reload);
 	tcase_add_test(tc, test_udp_deny_and_metrics);
