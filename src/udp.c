@@ -5,9 +5,9 @@
  * else on the thread of the worker that serves the socket.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +43,8 @@
  * bucket; a limit against reflection must err the other way.
  *
  * Cells are atomics, read and raised with compare-and-swap, without a
- * lock: two workers checking one source at the same instant may both
- * pass it, at most one reply more per worker.
+ * lock: two workers that judge one source at the same instant may both
+ * answer it on the same estimate, one reply more for each such race.
  */
 #define EO_RATE_ROWS	4
 
