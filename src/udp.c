@@ -403,7 +403,12 @@ udp_admit(struct udp_sock *us, struct udp_batch *b, unsigned i,
 	return 1;
 }
 
-/* Writes one control message at r: the room it takes. */
+/*
+ * Writes one control message at r: the msg_controllen for it alone.
+ * Its length without the trailing padding: sendmsg() copies up to 36
+ * bytes of control on the stack and allocates beyond, which an IPv6
+ * one padded (40) would cost on every reply.
+ */
 static size_t
 udp_cmsg_put(struct cmsghdr *r, int level, int type, const void *data,
     size_t len)
@@ -412,7 +417,7 @@ udp_cmsg_put(struct cmsghdr *r, int level, int type, const void *data,
 	r->cmsg_level = level;
 	r->cmsg_type = type;
 	memcpy(CMSG_DATA(r), data, len);
-	return CMSG_SPACE(len);
+	return CMSG_LEN(len);
 }
 
 /*
