@@ -44,6 +44,14 @@ const char *listener_name(const struct listener *l);
 /* Its counters, one slot per thread (stats.h); any thread. */
 struct stats_lis *listener_stats(const struct listener *l);
 unsigned listener_nconns(const struct listener *l);
+/*
+ * The UDP reply rate limit's table, one for all the listener's sockets
+ * (and so its workers), sized by its config's udp_rate_table: made
+ * again when that changes (the old one kept if memory runs out), NULL
+ * without a limit or any memory.  Main thread; the listener keeps its
+ * reference.
+ */
+struct udp_rate *listener_udp_rate(struct listener *l);
 
 void	listener_ref(struct listener *l);
 void	listener_unref(struct listener *l);
@@ -66,7 +74,8 @@ int	listener_admit_source(struct listener *l, const struct peer_key *peer,
 void	listener_release(struct listener *l, const struct peer_key *peer,
 	    int per_source);
 
-/* Extracts the counting key of a peer address. */
+/* Extracts the counting key of a peer address: an IPv4-mapped IPv6
+   address gives its IPv4 one's key. */
 void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
 /* The key's address alone ("127.0.0.1", "::1"), as it is counted. */
 void	peer_key_format(const struct peer_key *k, char *buf, size_t len);

@@ -28,12 +28,14 @@
 struct event_base;
 struct guard;
 struct stats;
+struct udp_rate;
 struct udp_sock;
 
 #define EO_UDP_BATCH	32	/* datagrams per recvmmsg() */
 #define EO_UDP_ROUNDS	8	/* batches per wakeup: then the others */
 #define EO_UDP_MAX	65536	/* room per datagram: the largest fits */
 #define EO_UDP_REPLY_MAX 65507	/* the largest IPv4 UDP payload */
+#define EO_UDP6_REPLY_MAX 65527	/* IPv6's: no IP header in its 65,535 */
 
 /* A worker's UDP side: its sockets and the batch buffers they share. */
 struct udp_home {
@@ -58,12 +60,14 @@ void	udp_home_init(struct udp_home *h, struct event_base *base,
 /* Closes every socket it still has. */
 void	udp_home_fini(struct udp_home *h);
 /*
- * Serves us under lc and g, taking over one reference to lc->cfg and
- * one to g; starts watching it if it was parked or new.  On failure
+ * Serves us under lc, g and its listener's rate table (NULL if lc has
+ * no rate limit), taking over one reference to lc->cfg, one to g and
+ * one to rate; starts watching it if it was parked or new.  On failure
  * (out of memory) the socket stays parked and the error is logged.
  */
 void	udp_serve(struct udp_home *h, struct udp_sock *us,
-	    const struct cfg_listener *lc, struct guard *g);
+	    const struct cfg_listener *lc, struct guard *g,
+	    struct udp_rate *rate);
 /* Stops watching us; it stays open (systemd's, for a later reload). */
 void	udp_park(struct udp_sock *us);
 /* Stops watching us, closes its socket and frees it. */
@@ -75,5 +79,25 @@ void	udp_close(struct udp_home *h, struct udp_sock *us);
  * bursts of up to rate.  1: reply (and *tat moves), 0: drop.
  */
 int	udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate);
+
+/*
+ * The rate limit of one listener, over all its sockets and workers: a
+ * table of width cells in each of 4 rows (see src/udp.c for why a
+ * count-min sketch).  Made on the main thread (NULL: out of memory or
+ * width 0), reference-counted, checked from any thread.
+ */
+struct udp_rate *udp_rate_new(size_t width);
+size_t	udp_rate_width(const struct udp_rate *t);
+void	udp_rate_ref(struct udp_rate *t);
+/* NULL is allowed. */
+void	udp_rate_unref(struct udp_rate *t);
+/*
+ * Whether the source key (len bytes) may have a reply at now_us, rate
+ * replies a second in bursts of rate (0: any); 1 counts it.  A source
+ * is never allowed more than udp_rate_allow() on its own TAT would
+ * allow, however many other sources share the table.
+ */
+int	udp_rate_check(struct udp_rate *t, const void *key, size_t len,
+	    uint64_t now_us, uint32_t rate);
 
 #endif

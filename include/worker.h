@@ -18,6 +18,7 @@ struct cfg_listener;
 struct conn_handoff;
 struct guard;
 struct stats;
+struct udp_rate;
 struct udp_sock;
 struct worker;
 
@@ -40,12 +41,14 @@ void	worker_abort(struct worker *w);
 void	worker_stop(struct worker *w);
 
 /*
- * UDP sockets (main thread): w serves us from now on under lc (taking
- * references to lc->cfg and g), stops watching it, or closes and frees
- * it.  After worker_udp_close() the caller must not touch us.
+ * UDP sockets (main thread): w serves us from now on under lc and its
+ * listener's rate table (taking references to lc->cfg, g and rate, which
+ * may be NULL), stops watching it, or closes and frees it.  After
+ * worker_udp_close() the caller must not touch us.
  */
 void	worker_udp_serve(struct worker *w, struct udp_sock *us,
-	    const struct cfg_listener *lc, struct guard *g);
+	    const struct cfg_listener *lc, struct guard *g,
+	    struct udp_rate *rate);
 void	worker_udp_park(struct worker *w, struct udp_sock *us);
 void	worker_udp_close(struct worker *w, struct udp_sock *us);
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "listener.h"
 #include "stats.h"
+#include "udp.h"
 
 #define SRC_BUCKETS	1024	/* per-source table; chains grow past it */
 
@@ -35,6 +36,7 @@ struct listener {
 	pthread_mutex_t		 src_mtx;	/* guards src */
 	struct src_entry	**src;		/* NULL until first needed */
 	struct stats_lis	*stats;		/* per thread: stats.h */
+	struct udp_rate		*udp_rate;	/* NULL until first needed */
 };
 
 struct listener *
@@ -110,8 +112,27 @@ listener_unref(struct listener *l)
 		free(l->src);
 	}
 	pthread_mutex_destroy(&l->src_mtx);
+	udp_rate_unref(l->udp_rate);
 	stats_lis_free(l->stats);
 	free(l);
+}
+
+struct udp_rate *
+listener_udp_rate(struct listener *l)
+{
+	const struct cfg_listener *lc = l->lc;
+	struct udp_rate *t;
+
+	if (!lc->udp || lc->udp_rate == 0)
+		return NULL;
+	if (l->udp_rate != NULL && udp_rate_width(l->udp_rate) ==
+	    lc->udp_rate_table)
+		return l->udp_rate;
+	if ((t = udp_rate_new(lc->udp_rate_table)) == NULL)
+		return l->udp_rate;
+	udp_rate_unref(l->udp_rate);
+	l->udp_rate = t;
+	return t;
 }
 
 static size_t
@@ -234,6 +255,13 @@ peer_key_from(struct peer_key *k, const struct sockaddr *sa)
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s = (const void *)sa;
 
+		/* ::ffff:a.b.c.d is a.b.c.d (a PROXY header may write
+		   either; allow/deny already match both): one count. */
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			k->family = AF_INET;
+			memcpy(k->addr, &s->sin6_addr.s6_addr[12], 4);
+			return;
+		}
 		k->family = AF_INET6;
 		memcpy(k->addr, &s->sin6_addr, 16);
 	}

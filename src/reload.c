@@ -537,7 +537,8 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			ls->backlog = lc->backlog;
 		/* The new settings, kept socket or not: the worker swaps. */
 		if (ls->dgram)
-			worker_udp_serve(ls->w, ls->us, lc, srv->guard);
+			worker_udp_serve(ls->w, ls->us, lc, srv->guard,
+			    listener_udp_rate(p->owner[i]));
 		else if (!srv->paused && !srv->stopping)
 			evconnlistener_enable(ls->evl);
 	}

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,34 @@
 #include "stats.h"
 #include "udp.h"
 
-/* One source in the rate limit table. */
-struct rate_slot {
-	struct peer_key		 key;
-	uint64_t		 tat;
+/*
+ * The per-source reply rate limit of one listener, shared by its
+ * sockets and so by the workers that serve them: a count-min sketch of
+ * GCRA theoretical arrival times.  A source's TAT is kept in one cell
+ * of each of EO_RATE_ROWS rows, each row hashed apart; its estimate is
+ * the least of its cells, and an allowed reply raises each of its cells
+ * to its new TAT, never lowers one (the conservative update).  So every
+ * cell is at least the TAT of each source that maps to it, the estimate
+ * is never below the source's own, and no crowd of other sources can
+ * give a source a fresh burst: crowding over-counts (a source whose
+ * cells are all busy with others may be refused early), it never
+ * under-counts.  A table of one slot per source (what this replaced)
+ * under-counts: a forged source that lands in the victim's slot resets
+ * the victim, whose next datagram starts a new burst.  An LRU set per
+ * bucket under-counts the same way once enough sources pass through a
+ * bucket; a limit against reflection must err the other way.
+ *
+ * Cells are atomics, read and raised with compare-and-swap, without a
+ * lock: two workers that judge one source at the same instant may both
+ * answer it on the same estimate, one reply more for each such race.
+ */
+#define EO_RATE_ROWS	4
+
+struct udp_rate {
+	atomic_uint		 refs;
+	size_t			 width;		/* cells per row */
+	uint64_t		 seed;
+	_Atomic uint64_t	*cells;		/* EO_RATE_ROWS rows */
 };
 
 struct udp_sock {
@@ -38,10 +63,13 @@ struct udp_sock {
 	int			 watched;
 	const struct cfg_listener *lc;		/* NULL: parked */
 	struct guard		*guard;
-	struct rate_slot	*rate;		/* udp_rate_table slots */
-	size_t			 nrate;
-	uint64_t		 seed;		/* for the slots' hash */
+	struct udp_rate		*rate;		/* its listener's; NULL: none */
+	int			 pktinfo;	/* a wildcard's family; 0:
+						   bound to one address */
 };
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+#define EO_UDP_CMSG	CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 /* Buffers for one batch, shared by a worker's sockets. */
 struct udp_batch {
@@ -50,6 +78,12 @@ struct udp_batch {
 	struct iovec		 iin[EO_UDP_BATCH];
 	struct iovec		 iout[EO_UDP_BATCH];
 	struct sockaddr_storage	 from[EO_UDP_BATCH];
+	/* Where each datagram was sent, and where its reply leaves
+	   from (wildcard sockets only). */
+	union {
+		struct cmsghdr	 align;
+		unsigned char	 buf[EO_UDP_CMSG];
+	}			 cin[EO_UDP_BATCH], cout[EO_UDP_BATCH];
 	unsigned long		 drops[EO_UDP_NDROPS];
 	unsigned char		*bin;		/* EO_UDP_BATCH * EO_UDP_MAX */
 	unsigned char		*bout;
@@ -79,6 +113,40 @@ udp_bind(const struct cfg_addr *a, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * A socket bound to a wildcard would answer from whatever address the
+ * route back prefers, which a client that sent to another of the
+ * host's addresses drops: ask for each datagram's destination, to
+ * answer from it.  The family if asked; 0 if not needed (or refused:
+ * replies then leave as the route says, logged).
+ */
+static int
+udp_want_pktinfo(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr_in *s4 = (const void *)&ss;
+	const struct sockaddr_in6 *s6 = (const void *)&ss;
+	int on = 1, r;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET && s4->sin_addr.s_addr == INADDR_ANY)
+		r = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+	else if (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+		r = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on,
+		    sizeof(on));
+	else
+		return 0;
+	if (r == -1) {
+		log_warn("UDP socket on a wildcard: cannot learn datagrams' "
+		    "destinations; replies leave from the route's address");
+		return 0;
+	}
+	return ss.ss_family;
+}
+
 struct udp_sock *
 udp_sock_new(int fd)
 {
@@ -87,7 +155,7 @@ udp_sock_new(int fd)
 	if (us == NULL)
 		return NULL;
 	us->fd = fd;
-	proto_seed(&us->seed);
+	us->pktinfo = udp_want_pktinfo(fd);
 	return us;
 }
 
@@ -153,26 +221,103 @@ udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate)
 	return 1;
 }
 
-/* The source's slot: its own, or the one it takes over. */
-static struct rate_slot *
-udp_rate_slot(struct udp_sock *us, const struct peer_key *k, uint64_t now)
+struct udp_rate *
+udp_rate_new(size_t width)
 {
-	uint64_t hash = us->seed ^ 0xcbf29ce484222325ULL;
-	struct rate_slot *s;
+	struct udp_rate *t = calloc(1, sizeof(*t));
 	size_t i;
 
-	hash = (hash ^ k->family) * 0x100000001b3ULL;
-	for (i = 0; i < sizeof(k->addr); i++)
-		hash = (hash ^ k->addr[i]) * 0x100000001b3ULL;
-	hash ^= hash >> 29;
-	s = &us->rate[hash % us->nrate];
-	/* Bounded: a new source evicts the one in its slot, which
-	   starts afresh if it comes back. */
-	if (memcmp(&s->key, k, sizeof(*k)) != 0) {
-		s->key = *k;
-		s->tat = now;
+	if (t == NULL || width == 0 ||
+	    (t->cells = calloc(width * EO_RATE_ROWS, sizeof(*t->cells))) ==
+	    NULL) {
+		free(t);
+		return NULL;
 	}
-	return s;
+	for (i = 0; i < width * EO_RATE_ROWS; i++)
+		atomic_init(&t->cells[i], 0);
+	atomic_init(&t->refs, 1);
+	t->width = width;
+	proto_seed(&t->seed);
+	return t;
+}
+
+size_t
+udp_rate_width(const struct udp_rate *t)
+{
+	return t->width;
+}
+
+void
+udp_rate_ref(struct udp_rate *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void
+udp_rate_unref(struct udp_rate *t)
+{
+	if (t == NULL || atomic_fetch_sub_explicit(&t->refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	free(t->cells);
+	free(t);
+}
+
+/* A 64-bit mix (splitmix64's finaliser): every input bit moves all. */
+static uint64_t
+udp_mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* The key's cell in each row: two hashes, combined (Kirsch and
+   Mitzenmacher), seeded per table so that sources cannot be chosen to
+   share a victim's cells. */
+static void
+udp_rate_cells(const struct udp_rate *t, const void *key, size_t len,
+    size_t *cell)
+{
+	const unsigned char *k = key;
+	uint64_t h = t->seed ^ 0xcbf29ce484222325ULL, h1, h2;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ k[i]) * 0x100000001b3ULL;
+	h1 = udp_mix(h);
+	h2 = udp_mix(h1 ^ t->seed) | 1;
+	for (i = 0; i < EO_RATE_ROWS; i++)
+		cell[i] = i * t->width + (size_t)((h1 + i * h2) % t->width);
+}
+
+int
+udp_rate_check(struct udp_rate *t, const void *key, size_t len,
+    uint64_t now_us, uint32_t rate)
+{
+	size_t cell[EO_RATE_ROWS], i;
+	uint64_t tat = UINT64_MAX, c;
+
+	if (rate == 0)
+		return 1;
+	udp_rate_cells(t, key, len, cell);
+	for (i = 0; i < EO_RATE_ROWS; i++) {
+		c = atomic_load_explicit(&t->cells[cell[i]],
+		    memory_order_relaxed);
+		if (c < tat)
+			tat = c;
+	}
+	if (!udp_rate_allow(&tat, now_us, rate))
+		return 0;
+	for (i = 0; i < EO_RATE_ROWS; i++) {
+		c = atomic_load_explicit(&t->cells[cell[i]],
+		    memory_order_relaxed);
+		while (c < tat && !atomic_compare_exchange_weak_explicit(
+		    &t->cells[cell[i]], &c, tat, memory_order_relaxed,
+		    memory_order_relaxed))
+			;
+	}
+	return 1;
 }
 
 static int
@@ -180,12 +325,10 @@ udp_rate_ok(struct udp_sock *us, const struct sockaddr *sa, uint64_t now)
 {
 	struct peer_key k;
 
-	if (us->lc->udp_rate == 0 || us->nrate == 0)
+	if (us->lc->udp_rate == 0 || us->rate == NULL)
 		return 1;
-	memset(&k, 0, sizeof(k));
 	peer_key_from(&k, sa);
-	return udp_rate_allow(&udp_rate_slot(us, &k, now)->tat, now,
-	    us->lc->udp_rate);
+	return udp_rate_check(us->rate, &k, sizeof(k), now, us->lc->udp_rate);
 }
 
 static uint64_t
@@ -215,6 +358,10 @@ udp_recv(struct udp_sock *us, struct udp_batch *b)
 		m->msg_namelen = sizeof(b->from[i]);
 		m->msg_iov = &b->iin[i];
 		m->msg_iovlen = 1;
+		if (us->pktinfo) {
+			m->msg_control = b->cin[i].buf;
+			m->msg_controllen = sizeof(b->cin[i].buf);
+		}
 	}
 	while ((n = recvmmsg(us->fd, b->in, EO_UDP_BATCH, MSG_DONTWAIT,
 	    NULL)) == -1 && errno == EINTR)
@@ -256,6 +403,70 @@ udp_admit(struct udp_sock *us, struct udp_batch *b, unsigned i,
 	return 1;
 }
 
+/*
+ * Writes one control message at r: the msg_controllen for it alone.
+ * Its length without the trailing padding: sendmsg() copies up to 36
+ * bytes of control on the stack and allocates beyond, which an IPv6
+ * one padded (40) would cost on every reply.
+ */
+static size_t
+udp_cmsg_put(struct cmsghdr *r, int level, int type, const void *data,
+    size_t len)
+{
+	r->cmsg_len = CMSG_LEN(len);
+	r->cmsg_level = level;
+	r->cmsg_type = type;
+	memcpy(CMSG_DATA(r), data, len);
+	return CMSG_LEN(len);
+}
+
+/*
+ * The control message that makes reply k leave from the address
+ * datagram i was sent to: IPv4's local address of the datagram (an
+ * interface's own when it was sent to a broadcast), IPv6's destination
+ * with its interface if link-local (the scope needs it).  Without
+ * one, the kernel picks the source address as the route says.
+ */
+static void
+udp_reply_from(struct udp_batch *b, unsigned i, unsigned k)
+{
+	struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
+	struct cmsghdr *c, *r = (struct cmsghdr *)(void *)b->cout[k].buf;
+	struct in_pktinfo p4;
+	struct in6_pktinfo p6;
+
+	for (c = CMSG_FIRSTHDR(in); c != NULL; c = CMSG_NXTHDR(in, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			memcpy(&p4, CMSG_DATA(c), sizeof(p4));
+			p4.ipi_ifindex = 0;
+			p4.ipi_addr.s_addr = INADDR_ANY;
+			out->msg_controllen = udp_cmsg_put(r, IPPROTO_IP,
+			    IP_PKTINFO, &p4, sizeof(p4));
+		} else if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			memcpy(&p6, CMSG_DATA(c), sizeof(p6));
+			if (IN6_IS_ADDR_MULTICAST(&p6.ipi6_addr))
+				p6.ipi6_addr = in6addr_any;
+			if (!IN6_IS_ADDR_LINKLOCAL(&p6.ipi6_addr))
+				p6.ipi6_ifindex = 0;
+			out->msg_controllen = udp_cmsg_put(r, IPPROTO_IPV6,
+			    IPV6_PKTINFO, &p6, sizeof(p6));
+		} else
+			continue;
+		out->msg_control = r;
+		return;
+	}
+}
+
+/* The largest reply the source's family can carry: a datagram of
+   65,508 to 65,527 bytes fits IPv6, not IPv4. */
+static size_t
+udp_reply_max(const struct sockaddr_storage *to)
+{
+	return to->ss_family == AF_INET6 ? EO_UDP6_REPLY_MAX :
+	    EO_UDP_REPLY_MAX;
+}
+
 /* The replies to n datagrams, into the out half: their number. */
 static unsigned
 udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
@@ -272,7 +483,8 @@ udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
 		if (!udp_admit(us, b, i, now))
 			continue;
 		len = p->dgram(us->lc->popts, b->iin[i].iov_base,
-		    b->in[i].msg_len, out, EO_UDP_REPLY_MAX, &h->rng);
+		    b->in[i].msg_len, out, udp_reply_max(&b->from[i]),
+		    &h->rng);
 		if (len == 0)
 			continue;
 		b->iout[k].iov_base = out;
@@ -282,6 +494,8 @@ udp_answer(struct udp_sock *us, struct udp_home *h, struct udp_batch *b,
 		b->out[k].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
 		b->out[k].msg_hdr.msg_iov = &b->iout[k];
 		b->out[k].msg_hdr.msg_iovlen = 1;
+		if (us->pktinfo)
+			udp_reply_from(b, i, k);
 		k++;
 	}
 	return k;
@@ -344,37 +558,16 @@ udp_readcb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The rate table for lc: kept if its size is unchanged. */
-static int
-udp_rate_table(struct udp_sock *us, const struct cfg_listener *lc)
-{
-	struct rate_slot *t;
-	size_t n = lc->udp_rate == 0 ? 0 : lc->udp_rate_table;
-
-	if (n == us->nrate)
-		return 0;
-	if (n == 0) {
-		free(us->rate);
-		us->rate = NULL;
-		us->nrate = 0;
-		return 0;
-	}
-	if ((t = calloc(n, sizeof(*t))) == NULL)
-		return -1;
-	free(us->rate);
-	us->rate = t;
-	us->nrate = n;
-	return 0;
-}
-
 static void
 udp_drop_refs(struct udp_sock *us)
 {
 	if (us->lc != NULL)
 		cfg_unref(us->lc->cfg);
 	guard_unref(us->guard);
+	udp_rate_unref(us->rate);
 	us->lc = NULL;
 	us->guard = NULL;
+	us->rate = NULL;
 }
 
 static void
@@ -389,17 +582,19 @@ udp_link(struct udp_home *h, struct udp_sock *us)
 
 void
 udp_serve(struct udp_home *h, struct udp_sock *us,
-    const struct cfg_listener *lc, struct guard *g)
+    const struct cfg_listener *lc, struct guard *g, struct udp_rate *rate)
 {
 	if (us->home == NULL)
 		udp_link(h, us);
 	udp_drop_refs(us);
 	us->lc = lc;
 	us->guard = g;
+	us->rate = rate;
 	if (us->ev == NULL)
 		us->ev = event_new(h->base, us->fd, EV_READ | EV_PERSIST,
 		    udp_readcb, us);
-	if (udp_batch_alloc(h) == -1 || udp_rate_table(us, lc) == -1 ||
+	/* No table for a limit: its listener ran out of memory. */
+	if (udp_batch_alloc(h) == -1 || (lc->udp_rate != 0 && rate == NULL) ||
 	    us->ev == NULL || (!us->watched && event_add(us->ev, NULL) == -1)) {
 		log_warnx("listener %s: out of memory: not serving its UDP "
 		    "socket", lc->name);
@@ -433,6 +628,5 @@ udp_close(struct udp_home *h, struct udp_sock *us)
 	if (us->ev != NULL)
 		event_free(us->ev);
 	close(us->fd);
-	free(us->rate);
 	free(us);
 }

@@ -31,7 +31,8 @@ enum wmsg_type {
 	EO_WM_DRAIN,
 	EO_WM_ABORT,
 	EO_WM_STOP,
-	EO_WM_UDP_SERVE,	/* serve msg.us under msg.lc, msg.guard */
+	EO_WM_UDP_SERVE,	/* serve msg.us under msg.lc, msg.guard,
+				   msg.rate */
 	EO_WM_UDP_PARK,
 	EO_WM_UDP_CLOSE,
 	EO_WM_FREEZE,		/* export msg.fz, wait to be thawed */
@@ -46,6 +47,7 @@ struct wmsg {
 	struct udp_sock		*us;
 	const struct cfg_listener *lc;
 	struct guard		*guard;
+	struct udp_rate		*rate;
 	struct worker_freeze	*fz;
 	struct ho_conn		*rec;
 };
@@ -116,7 +118,7 @@ worker_udp_mail(struct worker *w, struct wmsg *m)
 {
 	switch (m->type) {
 	case EO_WM_UDP_SERVE:
-		udp_serve(&w->udp, m->us, m->lc, m->guard);
+		udp_serve(&w->udp, m->us, m->lc, m->guard, m->rate);
 		break;
 	case EO_WM_UDP_PARK:
 		udp_park(m->us);
@@ -455,7 +457,7 @@ worker_stop(struct worker *w)
 /* UDP mail must arrive, like control mail: a lost close leaks. */
 static void
 worker_udp_post(struct worker *w, enum wmsg_type type, struct udp_sock *us,
-    const struct cfg_listener *lc, struct guard *g)
+    const struct cfg_listener *lc, struct guard *g, struct udp_rate *rate)
 {
 	struct wmsg m;
 
@@ -464,29 +466,32 @@ worker_udp_post(struct worker *w, enum wmsg_type type, struct udp_sock *us,
 	m.us = us;
 	m.lc = lc;
 	m.guard = g;
+	m.rate = rate;
 	while (worker_post(w, &m) == -1)
 		usleep(1000);
 }
 
 void
 worker_udp_serve(struct worker *w, struct udp_sock *us,
-    const struct cfg_listener *lc, struct guard *g)
+    const struct cfg_listener *lc, struct guard *g, struct udp_rate *rate)
 {
 	cfg_ref(lc->cfg);
 	guard_ref(g);
-	worker_udp_post(w, EO_WM_UDP_SERVE, us, lc, g);
+	if (rate != NULL)
+		udp_rate_ref(rate);
+	worker_udp_post(w, EO_WM_UDP_SERVE, us, lc, g, rate);
 }
 
 void
 worker_udp_park(struct worker *w, struct udp_sock *us)
 {
-	worker_udp_post(w, EO_WM_UDP_PARK, us, NULL, NULL);
+	worker_udp_post(w, EO_WM_UDP_PARK, us, NULL, NULL, NULL);
 }
 
 void
 worker_udp_close(struct worker *w, struct udp_sock *us)
 {
-	worker_udp_post(w, EO_WM_UDP_CLOSE, us, NULL, NULL);
+	worker_udp_post(w, EO_WM_UDP_CLOSE, us, NULL, NULL, NULL);
 }
 
 unsigned

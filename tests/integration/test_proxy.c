@@ -316,6 +316,38 @@ START_TEST(test_proxy_per_source_counts_client)
 }
 END_TEST
 
+/*
+ * Issue 30: one client, two names.  A proxy may write an IPv4 client as
+ * 10.7.7.7 or as ::ffff:10.7.7.7; allow/deny treat them as one address,
+ * and so must max_connections_per_source: 4 served, not 8.
+ */
+START_TEST(test_proxy_per_source_v4_mapped_one_client)
+{
+	int port = eo_port(), fd[8], i;
+	struct eod *d = eod_start(PROXIED(port, "proxy_from = "
+	    "[\"127.0.0.1\"]; max_connections_per_source = 4;"));
+	const char v4[] = "PROXY TCP4 10.7.7.7 127.0.0.1 1000 7007\r\n";
+	const char v6[] = "PROXY TCP6 ::ffff:10.7.7.7 ::1 1000 7007\r\n";
+
+	for (i = 0; i < 8; i++) {
+		const char *h = i % 2 ? v6 : v4;
+
+		fd[i] = connect_from("127.0.0.1", port);
+		ck_assert_int_eq(send_all(fd[i], h, strlen(h)), 0);
+		if (i < 4)
+			ck_assert_msg(echoes(fd[i], "in\n"), "#%d refused", i);
+		else
+			ck_assert_msg(refused(fd[i]), "#%d served", i);
+	}
+	ck_assert_int_eq(eod_log_wait(d, "reached max_connections_per_source"
+	    " (4): 10.7.7.7, the latest", eo_ms(5000)), 0);
+	for (i = 0; i < 8; i++)
+		close(fd[i]);
+	eod_stop(d);
+	eod_free(d);
+}
+END_TEST
+
 /* allow and deny on the client in the header. */
 START_TEST(test_proxy_deny_client)
 {
@@ -765,6 +797,7 @@ main(void)
 	tcase_add_test(tc, test_proxy_local_health_check);
 	tcase_add_test(tc, test_proxy_untrusted_refused);
 	tcase_add_test(tc, test_proxy_per_source_counts_client);
+	tcase_add_test(tc, test_proxy_per_source_v4_mapped_one_client);
 	tcase_add_test(tc, test_proxy_deny_client);
 	tcase_add_test(tc, test_allow_deny_plain);
 	tcase_add_test(tc, test_haproxy_two_instances);

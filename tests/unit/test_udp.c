@@ -52,6 +52,82 @@ START_TEST(test_rate_high)
 }
 END_TEST
 
+/* Through the shared table, one source alone: the same GCRA. */
+START_TEST(test_rate_table_one_source)
+{
+	struct udp_rate *t = udp_rate_new(64);
+	uint64_t now = 1000000;
+	uint32_t key = 7;
+	int i, n = 0;
+
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < 50; i++)
+		n += udp_rate_check(t, &key, sizeof(key), now, 5);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(udp_rate_check(t, &key, sizeof(key), now + 200000,
+	    5), 1);
+	ck_assert_int_eq(udp_rate_check(t, &key, sizeof(key), now + 200000,
+	    5), 0);
+	/* Another source has a burst of its own. */
+	key = 8;
+	for (i = 0, n = 0; i < 50; i++)
+		n += udp_rate_check(t, &key, sizeof(key), now, 5);
+	ck_assert_int_eq(n, 5);
+	udp_rate_unref(t);
+}
+END_TEST
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * Issue 30: a flood of forged sources, 8 random ones for each of the
+ * victim's, 100,000 a second within 127/8, for 10 seconds against a
+ * limit of 100 and the default table.  The victim is never answered
+ * when its own GCRA would refuse (the old table of one slot per source
+ * gave it a fresh burst whenever one of the 8 landed in its slot:
+ * 1,566 to 1,905 replies a second), and the flood's one-off sources
+ * are still answered: crowding costs them almost nothing.
+ */
+START_TEST(test_rate_table_flood_never_undercounts_victim)
+{
+	struct udp_rate *t = udp_rate_new(4096);
+	uint64_t rng = 88172645463325252ULL, tat = 0, now;
+	uint32_t victim = 0x7f000005, src;
+	long i, nvictim = 0, nrandom = 0, okrandom = 0;
+
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < 1000000; i++) {
+		now = 1000000 + (uint64_t)i * 10;	/* 100,000/s */
+		if (i % 9 == 0) {
+			if (udp_rate_check(t, &victim, sizeof(victim), now,
+			    100)) {
+				ck_assert_msg(udp_rate_allow(&tat, now, 100),
+				    "victim answered beyond its limit at "
+				    "%lu us", (unsigned long)now);
+				nvictim++;
+			}
+			continue;
+		}
+		src = 0x7f000000 | (uint32_t)(xorshift(&rng) & 0xffffff);
+		nrandom++;
+		okrandom += udp_rate_check(t, &src, sizeof(src), now, 100);
+	}
+	/* 10 s: a burst of 100, then 100 a second. */
+	ck_assert_int_le(nvictim, 100 + 1000);
+	ck_assert_int_ge(nvictim, 1000);
+	ck_assert_msg(okrandom * 100 >= nrandom * 99, "%ld of %ld answered",
+	    okrandom, nrandom);
+	udp_rate_unref(t);
+}
+END_TEST
+
 START_TEST(test_echo_dgram)
 {
 	unsigned char in[65507], out[65507];
@@ -228,6 +304,8 @@ main(void)
 	tcase_add_test(tc, test_rate_burst_then_steady);
 	tcase_add_test(tc, test_rate_zero_is_unlimited);
 	tcase_add_test(tc, test_rate_high);
+	tcase_add_test(tc, test_rate_table_one_source);
+	tcase_add_test(tc, test_rate_table_flood_never_undercounts_victim);
 	tcase_add_test(tc, test_echo_dgram);
 	tcase_add_test(tc, test_config_udp);
 	tcase_add_test(tc, test_config_udp_clash);
