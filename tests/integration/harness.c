@@ -83,6 +83,74 @@ eo_give(const char *path)
 		ck_assert_int_eq(chown(path, EO_TEST_UID, EO_TEST_GID), 0);
 }
 
+/* Whether the unprivileged user can execute path (asked by a child). */
+static int
+eo_nobody_can_run(const char *path)
+{
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) == -1)
+		return 0;
+	if (pid == 0) {
+		if (setgroups(0, NULL) == -1 || setgid(EO_TEST_GID) == -1 ||
+		    setuid(EO_TEST_UID) == -1)
+			_exit(2);
+		_exit(access(path, X_OK) == 0 ? 0 : 1);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static char eo_bin_copy[64];
+
+static void
+eo_binary_remove(void)
+{
+	char dir[sizeof(eo_bin_copy)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", eo_bin_copy);
+	unlink(eo_bin_copy);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		rmdir(dir);
+	}
+}
+
+/*
+ * A clone under /root (mode 0700) holds a binary nobody cannot reach:
+ * copy it, once, to a folder nobody can, rather than open the clone's
+ * folders to every user of the machine.
+ */
+const char *
+eo_binary(void)
+{
+	char dir[] = "/tmp/eo-bin.XXXXXX";
+	char buf[65536];
+	ssize_t n;
+	int in, out;
+
+	if (eo_bin_copy[0] != '\0')
+		return eo_bin_copy;
+	if (!eo_root() || eo_nobody_can_run(EO_BINARY))
+		return EO_BINARY;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(eo_bin_copy, sizeof(eo_bin_copy), "%s/echo-oracled", dir);
+	ck_assert_int_ne(in = open(EO_BINARY, O_RDONLY | O_CLOEXEC), -1);
+	ck_assert_int_ne(out = open(eo_bin_copy, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0755), -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+	atexit(eo_binary_remove);
+	return eo_bin_copy;
+}
+
 /*
  * In the child, last before exec: the unit's powers, as setpriv(1)
  * gives them.  The bounding set goes first (that needs CAP_SETPCAP);
@@ -274,7 +342,7 @@ eod_exec(struct eod *d, const struct eod_opts *o)
 		split_args(wrapper, argv, &argc, 64);
 	}
 	argv[argc++] = (char *)(o != NULL && o->binary != NULL ? o->binary :
-	    EO_BINARY);
+	    eo_binary());
 	argv[argc++] = (char *)"-f";
 	argv[argc++] = (char *)"-c";
 	argv[argc++] = d->conf;
@@ -323,6 +391,7 @@ eod_vstart(const struct eod_opts *o, const char *fmt, va_list ap)
 	struct eod *d = eod_new();
 
 	write_file(d->conf, fmt, ap);
+	(void)eo_binary();	/* any copy made here, not in the child */
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0)
@@ -681,7 +750,7 @@ eo_run(const char *args, char *out, size_t outlen)
 	if (eo_root())
 		snprintf(cmd, sizeof(cmd), "setpriv --reuid=%d --regid=%d "
 		    "--clear-groups --inh-caps=-all --bounding-set=-all "
-		    "%s %s 2>&1", EO_TEST_UID, EO_TEST_GID, EO_BINARY, args);
+		    "%s %s 2>&1", EO_TEST_UID, EO_TEST_GID, eo_binary(), args);
 	else
 		snprintf(cmd, sizeof(cmd), "%s %s 2>&1", EO_BINARY, args);
 	ck_assert_ptr_nonnull(p = popen(cmd, "r"));

@@ -29,7 +29,9 @@
  * the daemon reads must be readable by others (the harness's folder
  * and config are); a test that writes one with mode 0600 (a key, say)
  * makes it readable with eo_share(), one the daemon writes its own with
- * eo_give().
+ * eo_give().  The binary itself may sit where nobody cannot reach it (a
+ * clone under /root, mode 0700): eo_binary() then runs a copy of it from
+ * a folder of its own under /tmp.
  */
 #ifndef EO_HARNESS_H
 #define EO_HARNESS_H
@@ -77,6 +79,12 @@ int	eo_root(void);
 void	eo_share(const char *path);
 /* Makes path the daemon's user's own, for a file the daemon writes. */
 void	eo_give(const char *path);
+/*
+ * The daemon's binary as the unprivileged user can run it: EO_BINARY, or
+ * (root only, when that user cannot reach EO_BINARY) a copy made once per
+ * test process in a folder of its own, removed at exit.
+ */
+const char *eo_binary(void);
 
 /* A listening socket on host:port, for socket activation tests. */
 int	eo_listen(const char *host, int port);
