@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "signals.h"
 #include "stats.h"
 
 struct event;
@@ -72,7 +73,6 @@ struct server {
 	struct listen_sock	**socks;	/* all, parked included */
 	size_t			 nsocks;
 
-#define EO_NSIGNALS	5
 	struct event		*ev_sig[EO_NSIGNALS]; /* server.c's list */
 	struct event		*ev_tick;	/* 1 s: bursts, status */
 	struct event		*ev_resume;	/* after EMFILE */
@@ -120,9 +120,6 @@ struct server {
 };
 
 
-/* server.c: blocks (SIG_BLOCK) or unblocks the signals it handles. */
-void	server_sigmask(int how, sigset_t *old);
-
 /* acceptor.c: listening sockets and accepting from them. */
 struct listen_sock *listen_sock_new(struct server *srv, int fd,
 	    const struct cfg_addr *addr, int backlog, const char *sd_name,
@@ -158,14 +155,6 @@ int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
-/* First thing in main(): the binary reload_run() runs as the check and
-   restart_exec() runs again, from argv[0] as the daemon was started by
-   (or as a previous process of ours carried it in EO_EXE). */
-void	reload_find_exe(const char *argv0);
-/* That binary's path: absolute, links not followed. */
-const char *reload_exe_path(void);
-/* Puts the path in EO_EXE for a re-exec (on), or takes it out. */
-int	reload_exe_carry(int on);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
 

@@ -7,7 +7,7 @@
  * clients queue in their backlog), each worker writes out its own
  * connections and stays frozen, the state goes into a sealed memfd,
  * and the process execs whatever file the path it was started by names
- * now (reload_find_exe(): an upgrade may have moved a link), with its
+ * now (self_exe_find(): an upgrade may have moved a link), with its
  * own argv: the same PID, so systemd and pid files keep tracking it.
  *
  * The state and the connections travel in flight in one socket's queue
@@ -55,6 +55,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "self_exe.h"
 #include "server_internal.h"
 #include "stats.h"
 #include "systemd.h"
@@ -69,7 +70,7 @@ void
 restart_set_argv(char **argv)
 {
 	restart_argv = argv;
-	reload_find_exe(argv[0]);
+	self_exe_find(argv[0]);
 }
 
 /* ---- the new process: descriptors into place ---------------------- */
@@ -321,13 +322,13 @@ fail:
 static void
 restart_log_exe(size_t n)
 {
-	char *file = realpath(reload_exe_path(), NULL);
+	char *file = realpath(self_exe_path(), NULL);
 
 	log_notice("restart: handing %zu connection%s over to a new %s%s%s%s",
-	    n, n == 1 ? "" : "s", reload_exe_path(), file != NULL &&
-	    strcmp(file, reload_exe_path()) != 0 ? " (the file " : "",
-	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? file : "",
-	    file != NULL && strcmp(file, reload_exe_path()) != 0 ? ")" : "");
+	    n, n == 1 ? "" : "s", self_exe_path(), file != NULL &&
+	    strcmp(file, self_exe_path()) != 0 ? " (the file " : "",
+	    file != NULL && strcmp(file, self_exe_path()) != 0 ? file : "",
+	    file != NULL && strcmp(file, self_exe_path()) != 0 ? ")" : "");
 	free(file);
 }
 
@@ -352,18 +353,18 @@ restart_handover(struct server *srv, struct worker_freeze *fz)
 		n += fz[i].nfds;
 	if (restart_list(srv, carrier, 1, &fds, &names) == 0) {
 		restart_log_exe(n);
-		reload_exe_carry(1);
+		self_exe_carry(1);
 		setenv(EO_HANDOVER_ENV, (char *)fds.data, 1);
 		setenv("LISTEN_FDNAMES", (char *)names.data, 1);
 		/* Blocked across the exec, as the mask is: one that came
 		   before the new process handles it (a second SIGUSR2, a
 		   SIGHUP) would kill it with every connection, by its
 		   default action.  Pending, it is delivered there. */
-		server_sigmask(SIG_BLOCK, &mask);
-		execv(reload_exe_path(), restart_argv);
-		log_warn("restart: cannot execute %s", reload_exe_path());
+		signals_mask(SIG_BLOCK, &mask);
+		execv(self_exe_path(), restart_argv);
+		log_warn("restart: cannot execute %s", self_exe_path());
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
-		reload_exe_carry(0);
+		self_exe_carry(0);
 		unsetenv(EO_HANDOVER_ENV);
 		unsetenv("LISTEN_FDNAMES");
 	} else
@@ -708,7 +709,7 @@ restart_log_running(void)
 	else
 		file[n] = '\0';
 	log_notice("restart: running %s, started as %s", file,
-	    reload_exe_path());
+	    self_exe_path());
 }
 
 void
