@@ -181,80 +181,6 @@ src_line(struct cfg_src *s, long line)
 	return s->lines[line - 1];
 }
 
-/* The text libconfig calls file (NULL: the main one), or NULL. */
-static struct cfg_src *
-srcs_find(struct cfg_srcs *S, const char *file)
-{
-	size_t i;
-
-	if (S == NULL)
-		return NULL;
-	for (i = 0; i < S->n; i++)
-		if ((file == NULL && S->v[i].name == NULL) ||
-		    (file != NULL && S->v[i].name != NULL &&
-		    strcmp(file, S->v[i].name) == 0))
-			return &S->v[i];
-	return NULL;
-}
-
-/*
- * The text the setting s was read from.  libconfig names included
- * files; a text it read from memory (the main file, a drop-in) has no
- * name, so a drop-in's root carries its index in S as a hook.
- */
-static struct cfg_src *
-setting_src(const struct cfg_diag *d, const config_setting_t *s)
-{
-	const char *file = config_setting_source_file(s);
-	const config_setting_t *r = s;
-	uintptr_t i;
-
-	if (d->srcs == NULL)
-		return NULL;
-	if (file != NULL)
-		return srcs_find(d->srcs, file);
-	while (config_setting_parent(r) != NULL)
-		r = config_setting_parent(r);
-	i = (uintptr_t)config_setting_get_hook(r);
-	return i > 0 && i <= d->srcs->n ? &d->srcs->v[i - 1] :
-	    srcs_find(d->srcs, NULL);
-}
-
-/* The file s is in, as messages name it. */
-void
-cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
-    char *buf, size_t len)
-{
-	const char *file = config_setting_source_file(s);
-	const struct cfg_src *src;
-
-	if (file != NULL)
-		snprintf(buf, len, "%s%s", cfg_diag_dir(d, file), file);
-	else if ((src = setting_src(d, s)) != NULL)
-		snprintf(buf, len, "%s", src->path);
-	else
-		snprintf(buf, len, "%s", d->file != NULL ? d->file :
-		    "(config)");
-}
-
-/*
- * Where b is, for a message about a: "line N" in the same file,
- * "FILE:N" in another.
- */
-void
-cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
-    const config_setting_t *b, char *buf, size_t len)
-{
-	char fa[4200], fb[4200];
-
-	cfg_setting_path(d, a, fa, sizeof(fa));
-	cfg_setting_path(d, b, fb, sizeof(fb));
-	if (strcmp(fa, fb) == 0)
-		snprintf(buf, len, "line %u", config_setting_source_line(b));
-	else
-		snprintf(buf, len, "%s:%u", fb, config_setting_source_line(b));
-}
-
 /* ---- scanning the text before libconfig ------------------------------ */
 
 /* A scan of one text, as libconfig's lexer will read it. */
@@ -648,7 +574,7 @@ cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 {
 	const char *file = config_error_file(lc), *t = "";
 	const config_setting_t *first = NULL;
-	struct cfg_src *src = file != NULL ? srcs_find(d->srcs, file) :
+	struct cfg_src *src = file != NULL ? cfg_srcs_find(d->srcs, file) :
 	    &d->srcs->v[self];
 	int line = config_error_line(lc), n = 0;
 	char *path = NULL, where[4200];

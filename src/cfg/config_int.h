@@ -48,6 +48,8 @@ char	*cfg_file_slurp(struct cfg_srcs *S, const char *path, size_t *len,
 ssize_t	 cfg_srcs_add(struct cfg_srcs *S, const char *name, const char *path,
 	    char *text, size_t len, const struct stat *st);
 int	 cfg_scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src);
+/* The text libconfig calls file (NULL: the main one) in S, or NULL. */
+struct cfg_src *cfg_srcs_find(struct cfg_srcs *S, const char *file);
 void	 cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
 	    char *buf, size_t len);
 void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
