@@ -1,8 +1,10 @@
 /*
  * The configuration's files and their text, before and around libconfig:
  * reading them safely, scanning them as libconfig's lexer will, reading
- * integers at full width, explaining syntax errors; and cfg_load_file()
- * and cfg_load_string(), which hand the result to cfg_build().
+ * integers at full width, explaining syntax errors; and cfg_read_file()
+ * and cfg_read_string(), which hand the result to the builder they are
+ * given (config.c's cfg_load_file() gives cfg_build(): the reader sits
+ * below the loader and never calls it by name).
  *
  * libconfig 1.5 must never open a file that could hurt the process: it
  * calls exit() when an @include names a directory or a file whose read
@@ -618,7 +620,7 @@ cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 
 /* Scans S's texts, then hands the main one to libconfig. */
 static struct cfg *
-cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
+cfg_parse(struct cfg_diag *d, struct cfg_srcs *S, cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	config_t lc;
@@ -634,14 +636,14 @@ cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
 	if (config_read_string(&lc, S->v[0].text) == CONFIG_FALSE)
 		cfg_syntax_error(d, &lc, 0);
 	else
-		cfg = cfg_build(&lc, d->file, d);
+		cfg = build(&lc, d->file, d);
 	config_destroy(&lc);
 	d->srcs = NULL;
 	return cfg;
 }
 
 struct cfg *
-cfg_load_file(const char *path, struct cfg_diag *d)
+cfg_read_file(const char *path, struct cfg_diag *d, cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	struct cfg_srcs S;
@@ -663,7 +665,7 @@ cfg_load_file(const char *path, struct cfg_diag *d)
 	else if (cfg_srcs_add(&S, NULL, path, text, len, &st) == -1)
 		cfg_diag_addf(d, path, 0, "out of memory");
 	else
-		cfg = cfg_parse(d, &S);
+		cfg = cfg_parse(d, &S, build);
 	srcs_free(&S);
 	free(dir);
 	cfg_diag_finish(d);
@@ -672,7 +674,8 @@ cfg_load_file(const char *path, struct cfg_diag *d)
 }
 
 struct cfg *
-cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
+cfg_read_string(const char *text, const char *name, struct cfg_diag *d,
+    cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	struct cfg_srcs S;
@@ -686,7 +689,7 @@ cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
 	    cfg_srcs_add(&S, NULL, name, copy, strlen(copy), &st) == -1)
 		cfg_diag_addf(d, name, 0, "out of memory");
 	else
-		cfg = cfg_parse(d, &S);
+		cfg = cfg_parse(d, &S, build);
 	srcs_free(&S);
 	cfg_diag_finish(d);
 	d->file = NULL;

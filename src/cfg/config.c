@@ -1339,7 +1339,7 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 	return bad ? -1 : 0;
 }
 
-struct cfg *
+static struct cfg *
 cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 {
 	struct cfg *cfg = calloc(1, sizeof(*cfg));
@@ -1358,4 +1358,16 @@ cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 		return NULL;
 	}
 	return cfg;
+}
+
+struct cfg *
+cfg_load_file(const char *path, struct cfg_diag *d)
+{
+	return cfg_read_file(path, d, cfg_build);
+}
+
+struct cfg *
+cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
+{
+	return cfg_read_string(text, name, d, cfg_build);
 }

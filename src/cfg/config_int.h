@@ -57,6 +57,17 @@ void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
 void	 cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self);
 
 /* config.c */
-struct cfg *cfg_build(config_t *lc, const char *name, struct cfg_diag *d);
+/* Makes a struct cfg of a parsed file: config.c's cfg_build(). */
+typedef struct cfg *(*cfg_builder)(config_t *lc, const char *name,
+    struct cfg_diag *d);
+/*
+ * Reads the file at path (or text, named name), its includes and
+ * drop-ins, checked as cfg_source.c says, and hands what libconfig made
+ * of it to build: its result, or NULL with the reasons in d.
+ */
+struct cfg *cfg_read_file(const char *path, struct cfg_diag *d,
+	    cfg_builder build);
+struct cfg *cfg_read_string(const char *text, const char *name,
+	    struct cfg_diag *d, cfg_builder build);
 
 #endif
