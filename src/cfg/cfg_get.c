@@ -1,6 +1,7 @@
 /*
  * The typed getters: a setting read with its type and range checked,
- * or an error naming it.  The small kit the loader, the protocols' and
+ * or an error naming it, and a string written back as libconfig reads
+ * it (for -T).  The small kit the loader, the protocols' and
  * TLS's option parsers share; it calls only diagnostics (cfg_diag.c),
  * so that a protocol's parser never calls back into the loader.
  */
@@ -178,4 +179,28 @@ cfg_get_string(struct cfg_diag *d, const config_setting_t *group,
 	}
 	*out = v;
 	return 1;
+}
+
+/* Only escapes libconfig 1.5's scanner reads back (\xHH included). */
+void
+cfg_print_string(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\r')
+			fputs("\\r", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
 }
