@@ -14,7 +14,7 @@ set -eu
 src=$1
 shift
 here=$(dirname "$0")
-LAYERS="base cfg proto runtime server daemon"
+LAYERS="base cfg proto config runtime server daemon"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
