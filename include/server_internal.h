@@ -2,8 +2,8 @@
  * What the server's files share, and nothing else includes: the state
  * of the main thread (struct server) and of one listening socket
  * (struct listen_sock).  server.c runs the lifecycle, acceptor.c
- * accepts, reload.c plans and applies configurations, stats.c counts
- * and reports.  Main thread only.
+ * accepts, reload.c plans and applies configurations, status.c pulls
+ * the counters and reports.  Main thread only.
  */
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
@@ -198,7 +198,7 @@ void	metrics_fini(struct server *srv);
  */
 int	metrics_take(struct server *srv, const struct conn_handoff *ho);
 
-/* stats.c: counters, burst lines, STATUS=, the watchdog. */
+/* status.c: burst lines, STATUS=, the SIGUSR1 dump, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);
 /* SIGUSR1: one line with every counter, per listener too. */
 void	stats_dump(struct server *srv);
