@@ -76,7 +76,7 @@ void	listener_release(struct listener *l, const struct peer_key *peer,
  * of our uid could bind the port beside us and take a share of our
  * clients, silently.  So a wildcard and a specific address of one port
  * listen together only for the moment a reload moves between them
- * (reload.c, listener_share_port()).
+ * (plan.c, listener_share_port()).
  */
 int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
 	    size_t errlen);

@@ -148,17 +148,19 @@ void	acceptor_set_accepting(struct server *srv, int on);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
 
-/* reload.c: configurations applied at start and on SIGHUP. */
+/* plan.c: configurations applied at start and on SIGHUP. */
 int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 	    size_t errlen);
-/* SIGHUP: checks the file in a child process, applies it if valid. */
+/* reload.c.  SIGHUP: checks the file in a child process, applies it if
+   valid. */
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
 
-/* restart.c: restarts that carry every connection (handover.h). */
+/* restart.c, restart_import.c: restarts that carry every connection
+   (handover.h). */
 struct systemd_inherited;
 /* Hands everything over to the binary again, execed in place; returns
    only if that failed, serving on as before. */

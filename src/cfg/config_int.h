@@ -1,7 +1,7 @@
 /*
- * Private to the configuration loader, shared by its files only:
- * config.c (validation), cfg_diag.c (diagnostics), cfg_source.c (the
- * files and their text) and cfg_print.c (the configuration in effect).
+ * The reading kit's contract with the loader: cfg_diag.c (diagnostics),
+ * cfg_source.c (the files and their text) and cfg_get.c here, and the
+ * loader in src/config/ (config.c, cfg_listener.c, cfg_print.c).
  * Nothing else includes it: the rest of the daemon sees include/config.h.
  */
 #ifndef EO_CONFIG_INT_H

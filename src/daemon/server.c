@@ -1,8 +1,9 @@
 /*
  * The server's lifecycle: start (workers, sockets, events), the signals,
  * graceful stop.  See include/server.h.  The rest of the server lives
- * beside it: acceptor.c accepts, reload.c applies configurations,
- * stats.c reports, systemd.c adopts systemd's sockets.
+ * below it in src/server/: acceptor.c accepts, reload.c and plan.c
+ * apply configurations, restart.c and restart_import.c hand over,
+ * status.c reports, systemd.c adopts systemd's sockets.
  *
  * Threads: main thread only.
  */

@@ -219,7 +219,7 @@ conn_tls_start(struct conn *c)
 	c->c_flags |= EO_CF_READING;
 	/* A client's FIN without close_notify ends its input as on
 	   plaintext: truncation means nothing to echo or oracle.  With
-	   OpenSSL 3 it is SSL_OP_IGNORE_UNEXPECTED_EOF (tls.c) that
+	   OpenSSL 3 it is SSL_OP_IGNORE_UNEXPECTED_EOF (cfg_tls.c) that
 	   makes it an EOF; this flag serves older ones. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, conn_tls_readcb, conn_writecb, conn_tls_eventcb,
