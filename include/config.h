@@ -87,6 +87,9 @@ int	cfg_get_string(struct cfg_diag *d, const config_setting_t *group,
 /* Errors for each member of group whose name is not in known (NULL-ended). */
 int	cfg_check_keys(struct cfg_diag *d, const config_setting_t *group,
 	    const char *const *known);
+/* The same, but a member whose name skip() accepts is left alone. */
+int	cfg_check_keys_skip(struct cfg_diag *d, const config_setting_t *group,
+	    const char *const *known, int (*skip)(const char *name));
 
 /* One address a listener binds. */
 struct cfg_addr {

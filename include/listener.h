@@ -17,16 +17,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "peer.h"
+
 struct cfg_addr;
 struct cfg_listener;
 struct listener;
 struct stats_lis;
-
-/* A client's address, as the per-source limit counts it. */
-struct peer_key {
-	uint8_t		family;		/* AF_INET, AF_INET6; 0: none */
-	uint8_t		addr[16];
-};
 
 /* Why a connection was not admitted. */
 enum listener_admit {
@@ -74,21 +70,13 @@ int	listener_admit_source(struct listener *l, const struct peer_key *peer,
 void	listener_release(struct listener *l, const struct peer_key *peer,
 	    int per_source);
 
-/* Extracts the counting key of a peer address: an IPv4-mapped IPv6
-   address gives its IPv4 one's key. */
-void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
-/* The key's address alone ("127.0.0.1", "::1"), as it is counted. */
-void	peer_key_format(const struct peer_key *k, char *buf, size_t len);
-/* "127.0.0.1:34567" or "[::1]:34567" into buf. */
-void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
-
 /*
  * A listening socket on a: returns the fd, or -1 with the failing call
  * and its reason written to err.  No SO_REUSEPORT: with it, any process
  * of our uid could bind the port beside us and take a share of our
  * clients, silently.  So a wildcard and a specific address of one port
  * listen together only for the moment a reload moves between them
- * (reload.c, listener_share_port()).
+ * (plan.c, listener_share_port()).
  */
 int	listener_bind(const struct cfg_addr *a, int backlog, char *err,
 	    size_t errlen);

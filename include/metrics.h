@@ -1,7 +1,7 @@
 /*
  * The Prometheus endpoint's pure parts, apart from the server so that
  * they can be tested: label escaping and reading /proc/self/stat.  The
- * endpoint itself (evhttp, GET /metrics) is src/metrics.c, declared in
+ * endpoint itself (evhttp, GET /metrics) is src/server/metrics.c, declared in
  * server_internal.h.
  */
 #ifndef EO_METRICS_H

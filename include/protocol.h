@@ -16,7 +16,7 @@
  * connection's, in conn.c, once for all.
  *
  * Adding a protocol: one file in src/proto/ filling a struct protocol,
- * and one line in the table in src/protocol.c.
+ * and one line in the table in src/proto/protocol.c.
  */
 #ifndef EO_PROTOCOL_H
 #define EO_PROTOCOL_H

@@ -27,7 +27,7 @@ struct server *server_start(struct cfg *cfg, int debug, char *err,
 void	server_run(struct server *srv);
 
 /* The command line a restart in place (SIGUSR2) execs again, and the
-   file it runs: the one argv[0] names at the time (reload.c). */
+   file it runs: the one argv[0] names at the time (self_exe.h). */
 void	restart_set_argv(char **argv);
 /*
  * First thing in main(): after a restart in place, moves the inherited

@@ -2,8 +2,8 @@
  * What the server's files share, and nothing else includes: the state
  * of the main thread (struct server) and of one listening socket
  * (struct listen_sock).  server.c runs the lifecycle, acceptor.c
- * accepts, reload.c plans and applies configurations, stats.c counts
- * and reports.  Main thread only.
+ * accepts, reload.c plans and applies configurations, status.c pulls
+ * the counters and reports.  Main thread only.
  */
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "signals.h"
 #include "stats.h"
 
 struct event;
@@ -72,7 +73,6 @@ struct server {
 	struct listen_sock	**socks;	/* all, parked included */
 	size_t			 nsocks;
 
-#define EO_NSIGNALS	5
 	struct event		*ev_sig[EO_NSIGNALS]; /* server.c's list */
 	struct event		*ev_tick;	/* 1 s: bursts, status */
 	struct event		*ev_resume;	/* after EMFILE */
@@ -120,9 +120,6 @@ struct server {
 };
 
 
-/* server.c: blocks (SIG_BLOCK) or unblocks the signals it handles. */
-void	server_sigmask(int how, sigset_t *old);
-
 /* acceptor.c: listening sockets and accepting from them. */
 struct listen_sock *listen_sock_new(struct server *srv, int fd,
 	    const struct cfg_addr *addr, int backlog, const char *sd_name,
@@ -151,25 +148,19 @@ void	acceptor_set_accepting(struct server *srv, int on);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
 
-/* reload.c: configurations applied at start and on SIGHUP. */
+/* plan.c: configurations applied at start and on SIGHUP. */
 int	plan_apply(struct server *srv, struct cfg *cfg, char *err,
 	    size_t errlen);
-/* SIGHUP: checks the file in a child process, applies it if valid. */
+/* reload.c.  SIGHUP: checks the file in a child process, applies it if
+   valid. */
 void	reload_run(struct server *srv);
 /* Stop: kills a check under way. */
 void	reload_cancel(struct server *srv);
-/* First thing in main(): the binary reload_run() runs as the check and
-   restart_exec() runs again, from argv[0] as the daemon was started by
-   (or as a previous process of ours carried it in EO_EXE). */
-void	reload_find_exe(const char *argv0);
-/* That binary's path: absolute, links not followed. */
-const char *reload_exe_path(void);
-/* Puts the path in EO_EXE for a re-exec (on), or takes it out. */
-int	reload_exe_carry(int on);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
 
-/* restart.c: restarts that carry every connection (handover.h). */
+/* restart.c, restart_import.c: restarts that carry every connection
+   (handover.h). */
 struct systemd_inherited;
 /* Hands everything over to the binary again, execed in place; returns
    only if that failed, serving on as before. */
@@ -209,7 +200,7 @@ void	metrics_fini(struct server *srv);
  */
 int	metrics_take(struct server *srv, const struct conn_handoff *ho);
 
-/* stats.c: counters, burst lines, STATUS=, the watchdog. */
+/* status.c: burst lines, STATUS=, the SIGUSR1 dump, the watchdog. */
 void	stats_status_text(struct server *srv, char *buf, size_t len);
 /* SIGUSR1: one line with every counter, per listener too. */
 void	stats_dump(struct server *srv);

@@ -9,6 +9,11 @@
  *
  * The SSL_CTX is shared by the workers of a generation, read only after
  * it is built: OpenSSL allows SSL_new() on it from any thread.
+ *
+ * Contexts (parse, free, print, tls_ssl_new, tls_error_string) are
+ * src/cfg/cfg_tls.c, on the configuration's side; what a connection
+ * asks of its SSL (tls_session_trim, tls_peer_subject) is the transport,
+ * src/runtime/tls.c.
  */
 #ifndef EO_TLS_H
 #define EO_TLS_H

@@ -82,7 +82,7 @@ int	udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate);
 
 /*
  * The rate limit of one listener, over all its sockets and workers: a
- * table of width cells in each of 4 rows (see src/udp.c for why a
+ * table of width cells in each of 4 rows (see src/runtime/udp.c for why a
  * count-min sketch).  Made on the main thread (NULL: out of memory or
  * width 0), reference-counted, checked from any thread.
  */

@@ -2,9 +2,9 @@
  * metrics: the Prometheus endpoint as a protocol-table entry, so that a
  * listener with protocol = "metrics" is configured, bound, reloaded and
  * socket-activated like every other.  Its connections speak HTTP and are
- * served by evhttp on the main thread (src/metrics.c): the acceptor
+ * served by evhttp on the main thread (src/server/metrics.c): the acceptor
  * binds the listener's sockets to evhttp instead of handing connections
- * to the workers (listen_sock_serve() in src/acceptor.c).  No options.
+ * to the workers (listen_sock_serve() in src/server/acceptor.c).  No options.
  *
  * input() and eof() exist because conn.c calls them unconditionally; a
  * metrics connection never reaches a worker, and one that did would be

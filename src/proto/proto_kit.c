@@ -1,53 +1,14 @@
 /*
- * The protocol table and the per-worker PRNG protocols draw from.
+ * What the protocols share: the per-worker PRNG they draw from, the
+ * option parser of a protocol without options, and the end-of-input
+ * handlers that close.  See include/protocol.h.
  */
-#include <stdio.h>
-#include <string.h>
+#include <stdint.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "config.h"
 #include "protocol.h"
-
-static const struct protocol *const protocols[] = {
-	&proto_echo,
-	&proto_oracle,
-	&proto_discard,
-	&proto_chargen,
-	&proto_daytime,
-	&proto_time,
-	&proto_qotd,
-	&proto_metrics,
-};
-
-#define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))
-
-const struct protocol *
-protocol_find(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < NPROTOCOLS; i++)
-		if (strcmp(protocols[i]->name, name) == 0)
-			return protocols[i];
-	return NULL;
-}
-
-const char *
-protocol_names(void)
-{
-	static char names[128];
-	size_t i, len = 0;
-
-	if (names[0] != '\0')
-		return names;
-	for (i = 0; i < NPROTOCOLS && len < sizeof(names); i++) {
-		int n = snprintf(names + len, sizeof(names) - len, "%s%s",
-		    i > 0 ? ", " : "", protocols[i]->name);
-		if (n > 0)
-			len += (size_t)n;
-	}
-	return names;
-}
 
 /*
  * splitmix64: one add and three multiply-xorshifts per number, state in

@@ -11,30 +11,6 @@
 #include "protocol.h"
 #include "tls.h"
 
-/* Only escapes libconfig 1.5's scanner reads back (\xHH included). */
-void
-cfg_print_string(FILE *f, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', f);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\r')
-			fputs("\\r", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 /* An address as bind = [...] takes it: no port, no brackets. */
 static void
 print_addr(FILE *f, const struct cfg_addr *a)

@@ -1,5 +1,7 @@
 /*
- * TLS contexts: see include/tls.h.
+ * TLS contexts, the configuration's side of TLS: reading a listener's
+ * tls group, loading and checking its files into an SSL_CTX, printing
+ * it for -T.  See include/tls.h; the transport is src/runtime/tls.c.
  *
  * Nothing here lowers OpenSSL's defaults: its security level, cipher
  * lists and session handling stay as Debian ships them.  The operator
@@ -477,36 +479,4 @@ SSL *
 tls_ssl_new(const struct tls_ctx *t)
 {
 	return SSL_new(t->ctx);
-}
-
-void
-tls_session_trim(SSL *ssl)
-{
-	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-	X509 *x;
-
-	/* The session's own stack, emptied in place: on a server it holds
-	   what came after the client's certificate, which stays. */
-	if (chain != NULL)
-		while ((x = sk_X509_pop(chain)) != NULL)
-			X509_free(x);
-}
-
-int
-tls_peer_subject(SSL *ssl, char *buf, size_t len)
-{
-	X509 *x = SSL_get0_peer_certificate(ssl);
-	BIO *b;
-	int n;
-
-	if (x == NULL || len == 0)
-		return 0;
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		return 0;
-	/* One line, RFC 2253 order, non-ASCII escaped: fit for a log. */
-	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-	n = BIO_read(b, buf, (int)(len - 1));
-	BIO_free(b);
-	buf[n > 0 ? n : 0] = '\0';
-	return n > 0;
 }

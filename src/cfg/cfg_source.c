@@ -1,8 +1,10 @@
 /*
  * The configuration's files and their text, before and around libconfig:
  * reading them safely, scanning them as libconfig's lexer will, reading
- * integers at full width, explaining syntax errors; and cfg_load_file()
- * and cfg_load_string(), which hand the result to cfg_build().
+ * integers at full width, explaining syntax errors; and cfg_read_file()
+ * and cfg_read_string(), which hand the result to the builder they are
+ * given (config.c's cfg_load_file() gives cfg_build(): the reader sits
+ * below the loader and never calls it by name).
  *
  * libconfig 1.5 must never open a file that could hurt the process: it
  * calls exit() when an @include names a directory or a file whose read
@@ -179,80 +181,6 @@ src_line(struct cfg_src *s, long line)
 	if (line < 1 || (size_t)line > s->nlines)
 		return s->len;
 	return s->lines[line - 1];
-}
-
-/* The text libconfig calls file (NULL: the main one), or NULL. */
-static struct cfg_src *
-srcs_find(struct cfg_srcs *S, const char *file)
-{
-	size_t i;
-
-	if (S == NULL)
-		return NULL;
-	for (i = 0; i < S->n; i++)
-		if ((file == NULL && S->v[i].name == NULL) ||
-		    (file != NULL && S->v[i].name != NULL &&
-		    strcmp(file, S->v[i].name) == 0))
-			return &S->v[i];
-	return NULL;
-}
-
-/*
- * The text the setting s was read from.  libconfig names included
- * files; a text it read from memory (the main file, a drop-in) has no
- * name, so a drop-in's root carries its index in S as a hook.
- */
-static struct cfg_src *
-setting_src(const struct cfg_diag *d, const config_setting_t *s)
-{
-	const char *file = config_setting_source_file(s);
-	const config_setting_t *r = s;
-	uintptr_t i;
-
-	if (d->srcs == NULL)
-		return NULL;
-	if (file != NULL)
-		return srcs_find(d->srcs, file);
-	while (config_setting_parent(r) != NULL)
-		r = config_setting_parent(r);
-	i = (uintptr_t)config_setting_get_hook(r);
-	return i > 0 && i <= d->srcs->n ? &d->srcs->v[i - 1] :
-	    srcs_find(d->srcs, NULL);
-}
-
-/* The file s is in, as messages name it. */
-void
-cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
-    char *buf, size_t len)
-{
-	const char *file = config_setting_source_file(s);
-	const struct cfg_src *src;
-
-	if (file != NULL)
-		snprintf(buf, len, "%s%s", cfg_diag_dir(d, file), file);
-	else if ((src = setting_src(d, s)) != NULL)
-		snprintf(buf, len, "%s", src->path);
-	else
-		snprintf(buf, len, "%s", d->file != NULL ? d->file :
-		    "(config)");
-}
-
-/*
- * Where b is, for a message about a: "line N" in the same file,
- * "FILE:N" in another.
- */
-void
-cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
-    const config_setting_t *b, char *buf, size_t len)
-{
-	char fa[4200], fb[4200];
-
-	cfg_setting_path(d, a, fa, sizeof(fa));
-	cfg_setting_path(d, b, fb, sizeof(fb));
-	if (strcmp(fa, fb) == 0)
-		snprintf(buf, len, "line %u", config_setting_source_line(b));
-	else
-		snprintf(buf, len, "%s:%u", fb, config_setting_source_line(b));
 }
 
 /* ---- scanning the text before libconfig ------------------------------ */
@@ -648,7 +576,7 @@ cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 {
 	const char *file = config_error_file(lc), *t = "";
 	const config_setting_t *first = NULL;
-	struct cfg_src *src = file != NULL ? srcs_find(d->srcs, file) :
+	struct cfg_src *src = file != NULL ? cfg_srcs_find(d->srcs, file) :
 	    &d->srcs->v[self];
 	int line = config_error_line(lc), n = 0;
 	char *path = NULL, where[4200];
@@ -692,7 +620,7 @@ cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self)
 
 /* Scans S's texts, then hands the main one to libconfig. */
 static struct cfg *
-cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
+cfg_parse(struct cfg_diag *d, struct cfg_srcs *S, cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	config_t lc;
@@ -708,14 +636,14 @@ cfg_parse(struct cfg_diag *d, struct cfg_srcs *S)
 	if (config_read_string(&lc, S->v[0].text) == CONFIG_FALSE)
 		cfg_syntax_error(d, &lc, 0);
 	else
-		cfg = cfg_build(&lc, d->file, d);
+		cfg = build(&lc, d->file, d);
 	config_destroy(&lc);
 	d->srcs = NULL;
 	return cfg;
 }
 
 struct cfg *
-cfg_load_file(const char *path, struct cfg_diag *d)
+cfg_read_file(const char *path, struct cfg_diag *d, cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	struct cfg_srcs S;
@@ -737,7 +665,7 @@ cfg_load_file(const char *path, struct cfg_diag *d)
 	else if (cfg_srcs_add(&S, NULL, path, text, len, &st) == -1)
 		cfg_diag_addf(d, path, 0, "out of memory");
 	else
-		cfg = cfg_parse(d, &S);
+		cfg = cfg_parse(d, &S, build);
 	srcs_free(&S);
 	free(dir);
 	cfg_diag_finish(d);
@@ -746,7 +674,8 @@ cfg_load_file(const char *path, struct cfg_diag *d)
 }
 
 struct cfg *
-cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
+cfg_read_string(const char *text, const char *name, struct cfg_diag *d,
+    cfg_builder build)
 {
 	struct cfg *cfg = NULL;
 	struct cfg_srcs S;
@@ -760,7 +689,7 @@ cfg_load_string(const char *text, const char *name, struct cfg_diag *d)
 	    cfg_srcs_add(&S, NULL, name, copy, strlen(copy), &st) == -1)
 		cfg_diag_addf(d, name, 0, "out of memory");
 	else
-		cfg = cfg_parse(d, &S);
+		cfg = cfg_parse(d, &S, build);
 	srcs_free(&S);
 	cfg_diag_finish(d);
 	d->file = NULL;

@@ -14,7 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "handover.h"
-#include "listener.h"
+#include "peer.h"
 #include "log.h"
 #include "systemd.h"
 

@@ -243,53 +243,6 @@ listener_release(struct listener *l, const struct peer_key *peer,
 	listener_unref(l);
 }
 
-void
-peer_key_from(struct peer_key *k, const struct sockaddr *sa)
-{
-	memset(k, 0, sizeof(*k));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-
-		k->family = AF_INET;
-		memcpy(k->addr, &s->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)sa;
-
-		/* ::ffff:a.b.c.d is a.b.c.d (a PROXY header may write
-		   either; allow/deny already match both): one count. */
-		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
-			k->family = AF_INET;
-			memcpy(k->addr, &s->sin6_addr.s6_addr[12], 4);
-			return;
-		}
-		k->family = AF_INET6;
-		memcpy(k->addr, &s->sin6_addr, 16);
-	}
-}
-
-void
-peer_key_format(const struct peer_key *k, char *buf, size_t len)
-{
-	if (k->family == 0 || inet_ntop(k->family, k->addr, buf,
-	    (socklen_t)len) == NULL)
-		snprintf(buf, len, "?");
-}
-
-void
-peer_format(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[NI_MAXHOST], port[NI_MAXSERV];
-	socklen_t sl = sa->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-
-	if (getnameinfo(sa, sl, host, sizeof(host), port, sizeof(port),
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, len, "?");
-	else
-		snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" :
-		    "%s:%s", host, port);
-}
-
 static int
 listener_fail(const char *what, const struct cfg_addr *a, char *err,
     size_t errlen)

@@ -172,7 +172,7 @@ listen_sock_free(struct listen_sock *ls)
  * needs no privilege: binding the socket to a device that does not
  * exist (SO_BINDTOIFINDEX, allowed once on a socket bound to none).
  * No SYN matches it any more: one meets the socket that replaces it
- * (bound beside it, reload.c) or a refusal, while handshakes under way
+ * (bound beside it, plan.c) or a refusal, while handshakes under way
  * and the queue stay the socket's.  It cannot be undone without
  * CAP_NET_RAW, so it is for sockets about to close; the filter is the
  * fallback (a socket bound to a device already, an older kernel).
@@ -343,7 +343,7 @@ listen_sock_unpark(struct listen_sock *ls)
 
 /*
  * A reload moves ls to another address of its port: new SYNs go past
- * it (to the new socket, bound beside it by reload.c, or refused if it
+ * it (to the new socket, bound beside it by plan.c, or refused if it
  * could not be); what is queued is served; then the socket closes, and
  * the struct stays so that listen_sock_reopen() can bind it back.  The
  * wait is for handshakes already under way (their client counts as

@@ -1,7 +1,7 @@
 /*
- * Private to the configuration loader, shared by its files only:
- * config.c (validation), cfg_diag.c (diagnostics), cfg_source.c (the
- * files and their text) and cfg_print.c (the configuration in effect).
+ * The reading kit's contract with the loader: cfg_diag.c (diagnostics),
+ * cfg_source.c (the files and their text) and cfg_get.c here, and the
+ * loader in src/config/ (config.c, cfg_listener.c, cfg_print.c).
  * Nothing else includes it: the rest of the daemon sees include/config.h.
  */
 #ifndef EO_CONFIG_INT_H
@@ -48,6 +48,8 @@ char	*cfg_file_slurp(struct cfg_srcs *S, const char *path, size_t *len,
 ssize_t	 cfg_srcs_add(struct cfg_srcs *S, const char *name, const char *path,
 	    char *text, size_t len, const struct stat *st);
 int	 cfg_scan_src(struct cfg_diag *d, struct cfg_srcs *S, size_t src);
+/* The text libconfig calls file (NULL: the main one) in S, or NULL. */
+struct cfg_src *cfg_srcs_find(struct cfg_srcs *S, const char *file);
 void	 cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
 	    char *buf, size_t len);
 void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
@@ -55,6 +57,17 @@ void	 cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
 void	 cfg_syntax_error(struct cfg_diag *d, config_t *lc, size_t self);
 
 /* config.c */
-struct cfg *cfg_build(config_t *lc, const char *name, struct cfg_diag *d);
+/* Makes a struct cfg of a parsed file: config.c's cfg_build(). */
+typedef struct cfg *(*cfg_builder)(config_t *lc, const char *name,
+    struct cfg_diag *d);
+/*
+ * Reads the file at path (or text, named name), its includes and
+ * drop-ins, checked as cfg_source.c says, and hands what libconfig made
+ * of it to build: its result, or NULL with the reasons in d.
+ */
+struct cfg *cfg_read_file(const char *path, struct cfg_diag *d,
+	    cfg_builder build);
+struct cfg *cfg_read_string(const char *text, const char *name,
+	    struct cfg_diag *d, cfg_builder build);
 
 #endif

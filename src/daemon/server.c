@@ -1,8 +1,9 @@
 /*
  * The server's lifecycle: start (workers, sockets, events), the signals,
  * graceful stop.  See include/server.h.  The rest of the server lives
- * beside it: acceptor.c accepts, reload.c applies configurations,
- * stats.c reports, systemd.c adopts systemd's sockets.
+ * below it in src/server/: acceptor.c accepts, reload.c and plan.c
+ * apply configurations, restart.c and restart_import.c hand over,
+ * status.c reports, systemd.c adopts systemd's sockets.
  *
  * Threads: main thread only.
  */
@@ -76,11 +77,6 @@ server_stop(struct server *srv, const char *why)
 	evtimer_add(srv->ev_grace, &grace);
 }
 
-/* What a daemon is commonly sent; SIGPIPE is ignored in main(). */
-static const int server_signals[EO_NSIGNALS] = {
-	SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2
-};
-
 /*
  * SIGTERM under systemd may be the first half of `systemctl restart`:
  * then the connections go to the fd store for the next process (and
@@ -99,18 +95,6 @@ server_restart_or_stop(struct server *srv)
 		restart_to_store(srv);
 	} else
 		log_debug("SIGTERM: a stop (systemd job: %s)", job);
-}
-
-void
-server_sigmask(int how, sigset_t *old)
-{
-	sigset_t set;
-	size_t i;
-
-	sigemptyset(&set);
-	for (i = 0; i < EO_NSIGNALS; i++)
-		sigaddset(&set, server_signals[i]);
-	pthread_sigmask(how, &set, old);
 }
 
 static void
@@ -372,13 +356,13 @@ server_events(struct server *srv)
 	size_t i;
 
 	for (i = 0; i < EO_NSIGNALS; i++)
-		if ((srv->ev_sig[i] = evsignal_new(srv->base, server_signals[i],
+		if ((srv->ev_sig[i] = evsignal_new(srv->base, signals_handled[i],
 		    server_signalcb, srv)) == NULL ||
 		    event_add(srv->ev_sig[i], NULL) == -1)
 			return -1;
 	/* Handled from now on: a restart in place execs with them blocked
 	   (restart.c), and those that came meanwhile are delivered now. */
-	server_sigmask(SIG_UNBLOCK, NULL);
+	signals_mask(SIG_UNBLOCK, NULL);
 	srv->ev_tick = event_new(srv->base, -1, EV_PERSIST, stats_tickcb,
 	    srv);
 	srv->ev_resume = evtimer_new(srv->base, acceptor_resumecb, srv);

@@ -3,6 +3,10 @@
  * "FILE:LINE: text" message in a struct cfg_diag; when loading ends,
  * repeats are dropped, the rest sorted by file and line and capped at
  * EO_CFG_MAX_ERRORS.  See include/config.h.
+ *
+ * Also where a setting was read from (which text, which file): messages
+ * need it, and the reader (cfg_source.c) only fills the texts in, so it
+ * calls down here and never the other way.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -334,4 +338,80 @@ cfg_diag_finish(struct cfg_diag *d)
 	d->context[0] = '\0';
 	cfg_diag_addf(d, d->file != NULL ? d->file : "(config)", 0,
 	    "%zu more error%s not shown", more, more == 1 ? "" : "s");
+}
+
+/* ---- where a setting was read from ------------------------------ */
+
+/* The text libconfig calls file (NULL: the main one), or NULL. */
+struct cfg_src *
+cfg_srcs_find(struct cfg_srcs *S, const char *file)
+{
+	size_t i;
+
+	if (S == NULL)
+		return NULL;
+	for (i = 0; i < S->n; i++)
+		if ((file == NULL && S->v[i].name == NULL) ||
+		    (file != NULL && S->v[i].name != NULL &&
+		    strcmp(file, S->v[i].name) == 0))
+			return &S->v[i];
+	return NULL;
+}
+
+/*
+ * The text the setting s was read from.  libconfig names included
+ * files; a text it read from memory (the main file, a drop-in) has no
+ * name, so a drop-in's root carries its index in S as a hook.
+ */
+static struct cfg_src *
+setting_src(const struct cfg_diag *d, const config_setting_t *s)
+{
+	const char *file = config_setting_source_file(s);
+	const config_setting_t *r = s;
+	uintptr_t i;
+
+	if (d->srcs == NULL)
+		return NULL;
+	if (file != NULL)
+		return cfg_srcs_find(d->srcs, file);
+	while (config_setting_parent(r) != NULL)
+		r = config_setting_parent(r);
+	i = (uintptr_t)config_setting_get_hook(r);
+	return i > 0 && i <= d->srcs->n ? &d->srcs->v[i - 1] :
+	    cfg_srcs_find(d->srcs, NULL);
+}
+
+/* The file s is in, as messages name it. */
+void
+cfg_setting_path(const struct cfg_diag *d, const config_setting_t *s,
+    char *buf, size_t len)
+{
+	const char *file = config_setting_source_file(s);
+	const struct cfg_src *src;
+
+	if (file != NULL)
+		snprintf(buf, len, "%s%s", cfg_diag_dir(d, file), file);
+	else if ((src = setting_src(d, s)) != NULL)
+		snprintf(buf, len, "%s", src->path);
+	else
+		snprintf(buf, len, "%s", d->file != NULL ? d->file :
+		    "(config)");
+}
+
+/*
+ * Where b is, for a message about a: "line N" in the same file,
+ * "FILE:N" in another.
+ */
+void
+cfg_place_from(const struct cfg_diag *d, const config_setting_t *a,
+    const config_setting_t *b, char *buf, size_t len)
+{
+	char fa[4200], fb[4200];
+
+	cfg_setting_path(d, a, fa, sizeof(fa));
+	cfg_setting_path(d, b, fb, sizeof(fb));
+	if (strcmp(fa, fb) == 0)
+		snprintf(buf, len, "line %u", config_setting_source_line(b));
+	else
+		snprintf(buf, len, "%s:%u", fb, config_setting_source_line(b));
 }
