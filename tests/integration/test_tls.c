@@ -825,17 +825,26 @@ END_TEST
 /*
  * A client that stops reading: write_timeout ends it.  When it reads
  * again, what was in flight arrives, then close_notify: the end is the
- * daemon's rule, not a cut connection.
+ * daemon's rule, not a cut connection.  write_timeout scales with the
+ * client's waits (EO_TIMEOUT_SCALE): the client calls itself stuck
+ * after 5 quiet polls, and must do so before write_timeout and the
+ * linger after it (2 s) have closed the socket under its writes.
  */
 START_TEST(test_tls_write_timeout_sends_close_notify)
 {
-	int port = eo_port();
-	struct eod *d = start_tls("echo", port, "write_timeout = 1;", "");
+	int port = eo_port(), wt = eo_ms(1000) / 1000;
+	char conf[64], ending[64], closed[64];
+	struct eod *d;
 	static unsigned char junk[16384];
 	static char buf[65536];
 	size_t n, got, sent = 0;
 	struct tcli t;
 	int stuck = 0;
+
+	snprintf(conf, sizeof(conf), "write_timeout = %d;", wt);
+	snprintf(ending, sizeof(ending), "ending: write_timeout (%d s)", wt);
+	snprintf(closed, sizeof(closed), "closed: write_timeout (%d s)", wt);
+	d = start_tls("echo", port, conf, "");
 
 	ck_assert_int_eq(tcli_start(&t, tcp_open_rcvbuf("127.0.0.1", port,
 	    4096), 0, NULL), 0);
@@ -852,13 +861,11 @@ START_TEST(test_tls_write_timeout_sends_close_notify)
 		stuck += poll(&p, 1, eo_ms(100)) == 0;
 	}
 	/* write_timeout runs out; then the client reads. */
-	ck_assert_int_eq(eod_log_wait(d, "ending: write_timeout (1 s)",
-	    eo_ms(10000)), 0);
+	ck_assert_int_eq(eod_log_wait(d, ending, eo_ms(10000)), 0);
 	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) & ~O_NONBLOCK);
 	ck_assert_int_eq(tcli_read_end(&t, buf, sizeof(buf), &got), 1);
 	tcli_close(&t);
-	ck_assert_int_eq(eod_log_wait(d, "closed: write_timeout (1 s)",
-	    eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_log_wait(d, closed, eo_ms(5000)), 0);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 }
