@@ -275,6 +275,23 @@ worker_post(struct worker *w, const struct wmsg *m)
 	return 0;
 }
 
+/*
+ * A bufferevent freed while one of its deferred callbacks waits (a
+ * TLS connection's read trigger, conn_tls_trigger()) lives on until
+ * that callback has run and dropped its reference.  The STOP mail can
+ * break the loop first, in the same pass as the drain that closed the
+ * connection, and event_base_free() cancels such a callback without
+ * running it: the bufferevent, its buffers and their chains leaked.
+ * Every event of ours is gone by now, so one more loop, that never
+ * waits, runs just those callbacks and the finalizers they schedule.
+ */
+static void
+worker_base_free(struct event_base *base)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+}
+
 static void
 worker_free(struct worker *w)
 {
@@ -300,7 +317,7 @@ worker_free(struct worker *w)
 	if (w->tick_ev != NULL)
 		event_free(w->tick_ev);
 	if (w->base != NULL)
-		event_base_free(w->base);
+		worker_base_free(w->base);
 	if (w->wake_fd != -1)
 		close(w->wake_fd);
 	pthread_mutex_destroy(&w->mtx);
