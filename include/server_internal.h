@@ -87,6 +87,8 @@ struct server {
 	size_t			 check_len;
 	int			 check_again;	/* SIGHUP during the check */
 	int			 check_restart;	/* the check is SIGUSR2's */
+	int			 restart_again;	/* SIGUSR2 during a reload's
+						   check */
 	char			**stored;	/* names in systemd's fd
 						   store: our listeners' */
 	size_t			 nstored;

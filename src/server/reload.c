@@ -228,11 +228,21 @@ reload_verdict(struct server *srv, int status)
 
 /*
  * A SIGHUP came while a check ran: the file may have been corrected
- * since that check read it, so check it again.
+ * since that check read it, so check it again.  A SIGUSR2 that came
+ * during a reload's check restarts now; its own check reads the file
+ * afresh, which serves a SIGHUP as well.
  */
 static void
 reload_again(struct server *srv)
 {
+	if (srv->restart_again) {
+		srv->restart_again = 0;
+		srv->check_again = 0;
+		log_info("restarting, for the SIGUSR2 that came during the "
+		    "check");
+		reload_restart(srv);
+		return;
+	}
 	if (!srv->check_again)
 		return;
 	srv->check_again = 0;
@@ -371,16 +381,25 @@ reload_run(struct server *srv)
 /*
  * SIGUSR2: the same check, on the running configuration's file, then
  * the restart.  One check at a time: a restart asked during a reload's
- * check (or the reverse) waits for the operator to ask again.
+ * check follows it, as a SIGHUP during a check is checked after it.
+ * Not lost: a SIGHUP sent just after a SIGUSR2 may be handled first
+ * (libevent runs signals read together by number, SIGHUP's first).
  */
 void
 reload_restart(struct server *srv)
 {
 	if (srv->stopping)
 		return;
+	if (srv->check_pid != 0 && srv->check_restart) {
+		log_notice("SIGUSR2 while the restart's check runs: one "
+		    "restart");
+		return;
+	}
 	if (srv->check_pid != 0) {
-		log_notice("SIGUSR2 while a configuration is being checked: "
-		    "ignored, send it again once the check is over");
+		if (!srv->restart_again)
+			log_notice("SIGUSR2 while a configuration is being "
+			    "checked: the restart follows once it ends");
+		srv->restart_again = 1;
 		return;
 	}
 	srv->check_restart = 1;
@@ -396,6 +415,7 @@ void
 reload_cancel(struct server *srv)
 {
 	srv->check_again = 0;
+	srv->restart_again = 0;
 	srv->check_restart = 0;
 	if (srv->check_pid == 0)
 		return;
