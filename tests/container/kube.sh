@@ -49,16 +49,16 @@ ct_ok "a private /sys/fs/cgroup with every v1 controller, a network of loopback 
 ct_setup
 ct_podman image exists "$CT_IMAGE" || ct_die "no $CT_IMAGE: container.image builds it"
 work=$(mktemp -d "$state/kube-XXXXXX")
-manifest=$src/conf/kubernetes/echo-oracled.yaml
-sed -e "s|^\( *image:\) echo-oracled:.*|\1 $CT_IMAGE|" \
-  -e 's|^\( *replicas:\) 2$|\1 1|' "$manifest" >"$work/play.yaml"
-changed=$(diff "$manifest" "$work/play.yaml" | grep -c '^>' || true)
-[ "$changed" = 2 ] || ct_die "$changed lines of the manifest replaced, not the image's and replicas'"
 cleanup() {
   ct_podman kube down "$work/play.yaml" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+manifest=$src/conf/kubernetes/echo-oracled.yaml
+sed -e "s|^\( *image:\) echo-oracled:.*|\1 $CT_IMAGE|" \
+  -e 's|^\( *replicas:\) 2$|\1 1|' "$manifest" >"$work/play.yaml"
+changed=$(diff "$manifest" "$work/play.yaml" | grep -c '^>' || true)
+[ "$changed" = 2 ] || ct_die "$changed lines of the manifest replaced, not the image's and replicas'"
 
 ct_podman kube play "$work/play.yaml" >"$work/play.log" 2>&1 ||
   { cat "$work/play.log" >&2; ct_die "podman kube play"; }
