@@ -135,6 +135,7 @@ struct cfg {
 	uint32_t		 max_conns;	/* across all listeners */
 	uint32_t		 evict_after;	/* s; 0: refuse when full */
 	uint32_t		 shutdown_timeout; /* s of grace at stop */
+	uint32_t		 stop_delay;	/* s still accepting at stop */
 	int			 log_level;
 	struct cfg_listener	*listeners;
 	size_t			 nlisteners;

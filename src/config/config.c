@@ -32,7 +32,8 @@
 static const char *const root_keys[] = { "workers", "max_connections",
 	"evict_after", "shutdown_timeout", "log_level", "backlog",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
-	"listeners", "include_dir", "tls_handshake_timeout", NULL };
+	"listeners", "include_dir", "tls_handshake_timeout", "stop_delay",
+	NULL };
 /* ---- reference counting ------------------------------------------- */
 
 static void
@@ -520,6 +521,8 @@ parse_globals(struct cfg_diag *d, const config_setting_t *root,
 	    &cfg->evict_after) < 0;
 	bad |= cfg_get_uint(d, root, "shutdown_timeout", 0, 3600,
 	    &cfg->shutdown_timeout) < 0;
+	bad |= cfg_get_uint(d, root, "stop_delay", 0, 300,
+	    &cfg->stop_delay) < 0;
 	bad |= cfg_get_uint(d, root, "backlog", 1, 65535, &backlog) < 0;
 	def->backlog = (int)backlog;
 	bad |= cfg_get_uint(d, root, "max_connections_per_source", 0,
