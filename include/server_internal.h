@@ -100,6 +100,10 @@ struct server {
 						   included): /readyz 503 */
 	const char		*stop_why;	/* the signal's name */
 	struct event		*ev_delay;	/* stop_delay is over */
+	struct cfgwatch		*watch;		/* watch_config's watcher */
+	struct cfg		*watch_cfg;	/* the config it watches (a
+						   reference) */
+	struct event		*ev_watch;	/* 1 s: follow srv->cfg */
 	int			 paused;	/* accepting paused (EMFILE) */
 
 	uint64_t		 watchdog_usec;

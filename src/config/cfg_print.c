@@ -102,10 +102,11 @@ cfg_print(const struct cfg *cfg, FILE *f)
 	    "# overrides resolved into each listener, protocol options"
 	    " included.\n", cfg->path);
 	fprintf(f, "workers = %u;\nmax_connections = %u;\nevict_after = %u;\n"
-	    "shutdown_timeout = %u;\nstop_delay = %u;\n"
+	    "shutdown_timeout = %u;\nstop_delay = %u;\nwatch_config = %s;\n"
 	    "log_level = \"%s\";\nlisteners = (\n",
 	    cfg->workers, cfg->max_conns, cfg->evict_after,
 	    cfg->shutdown_timeout, cfg->stop_delay,
+	    cfg->watch_config ? "true" : "false",
 	    log_level_name(cfg->log_level));
 	for (i = 0; i < cfg->nlisteners; i++) {
 		print_listener(f, &cfg->listeners[i]);

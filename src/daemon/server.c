@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "cfgwatch.h"
 #include "clock.h"
 #include "config.h"
 #include "guard.h"
@@ -189,6 +190,56 @@ server_donecb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(srv->base, NULL);
 }
 
+/* ---- watch_config ------------------------------------------------- */
+
+/* A watched file changed: the same check and result as SIGHUP's. */
+static void
+server_watch_fire(void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->unready)
+		return;
+	log_info("configuration changed (watch_config): reloading");
+	reload_run(srv);
+}
+
+/*
+ * The watcher follows the running configuration: made, dropped or
+ * remade (its files may differ) once a reload has applied another.
+ * A watcher that cannot be made is logged; SIGHUP still works.
+ */
+static void
+server_watch_sync(struct server *srv)
+{
+	char err[256];
+
+	if (srv->watch_cfg == srv->cfg)
+		return;
+	cfgwatch_free(srv->watch);
+	srv->watch = NULL;
+	if (srv->watch_cfg != NULL)
+		cfg_unref(srv->watch_cfg);
+	cfg_ref(srv->watch_cfg = srv->cfg);
+	if (!srv->cfg->watch_config)
+		return;
+	err[0] = '\0';
+	if ((srv->watch = cfgwatch_new(srv->base, srv->cfg, server_watch_fire,
+	    srv, err, sizeof(err))) == NULL)
+		log_warnx("watch_config: %s; SIGHUP still reloads", err);
+	else
+		log_info("watch_config: reloading when %s or its includes "
+		    "change", srv->cfg->path);
+}
+
+static void
+server_watchcb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_watch_sync(arg);
+}
+
 /* ---- start and end ------------------------------------------------ */
 
 static void
@@ -219,6 +270,10 @@ server_free(struct server *srv)
 	if (srv->ev_resume) event_free(srv->ev_resume);
 	if (srv->ev_grace) event_free(srv->ev_grace);
 	if (srv->ev_delay) event_free(srv->ev_delay);
+	if (srv->ev_watch) event_free(srv->ev_watch);
+	cfgwatch_free(srv->watch);
+	if (srv->watch_cfg != NULL)
+		cfg_unref(srv->watch_cfg);
 	if (srv->ev_done) event_free(srv->ev_done);
 	if (srv->ev_watchdog) event_free(srv->ev_watchdog);
 	if (srv->done_fd != -1)
@@ -408,12 +463,15 @@ server_events(struct server *srv)
 	srv->ev_resume = evtimer_new(srv->base, acceptor_resumecb, srv);
 	srv->ev_grace = evtimer_new(srv->base, server_gracecb, srv);
 	srv->ev_delay = evtimer_new(srv->base, server_delaycb, srv);
+	srv->ev_watch = event_new(srv->base, -1, EV_PERSIST, server_watchcb,
+	    srv);
 	srv->ev_done = event_new(srv->base, srv->done_fd, EV_READ | EV_PERSIST,
 	    server_donecb, srv);
 	if (srv->ev_tick == NULL || srv->ev_resume == NULL ||
 	    srv->ev_grace == NULL || srv->ev_delay == NULL ||
-	    srv->ev_done == NULL ||
+	    srv->ev_done == NULL || srv->ev_watch == NULL ||
 	    event_add(srv->ev_tick, &second) == -1 ||
+	    event_add(srv->ev_watch, &second) == -1 ||
 	    event_add(srv->ev_done, NULL) == -1)
 		return -1;
 	if ((srv->watchdog_usec = systemd_watchdog_usec()) > 0) {
@@ -525,6 +583,7 @@ server_run(struct server *srv)
 	    srv->nlis == 1 ? "" : "s", srv->nworkers,
 	    srv->nworkers == 1 ? "" : "s", srv->cfg->max_conns,
 	    srv->cfg->path);
+	server_watch_sync(srv);
 	stats_status_text(srv, status, sizeof(status));
 	systemd_ready(status);
 	event_base_dispatch(srv->base);
