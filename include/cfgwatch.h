@@ -25,5 +25,13 @@ struct cfgwatch *cfgwatch_new(struct event_base *base,
 	    const struct cfg *cfg, void (*fire)(void *), void *arg,
 	    char *err, size_t errlen);
 void	cfgwatch_free(struct cfgwatch *w);
+/*
+ * Whether a change is waiting: seen and not yet called back, or not
+ * yet read.  For a watcher about to be replaced: its successor is
+ * poked (cfgwatch_poke()) so that the change is not lost.
+ */
+int	cfgwatch_pending(struct cfgwatch *w);
+/* As if a change were seen now: the callback runs after the debounce. */
+void	cfgwatch_poke(struct cfgwatch *w);
 
 #endif

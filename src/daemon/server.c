@@ -213,9 +213,12 @@ static void
 server_watch_sync(struct server *srv)
 {
 	char err[256];
+	int pending, had = srv->watch != NULL;
 
 	if (srv->watch_cfg == srv->cfg)
 		return;
+	/* A change seen by the old watcher is the new one's to report. */
+	pending = had && cfgwatch_pending(srv->watch);
 	cfgwatch_free(srv->watch);
 	srv->watch = NULL;
 	if (srv->watch_cfg != NULL)
@@ -227,9 +230,11 @@ server_watch_sync(struct server *srv)
 	if ((srv->watch = cfgwatch_new(srv->base, srv->cfg, server_watch_fire,
 	    srv, err, sizeof(err))) == NULL)
 		log_warnx("watch_config: %s; SIGHUP still reloads", err);
-	else
+	else if (!had)
 		log_info("watch_config: reloading when %s or its includes "
 		    "change", srv->cfg->path);
+	if (srv->watch != NULL && pending)
+		cfgwatch_poke(srv->watch);
 }
 
 static void

@@ -89,27 +89,49 @@ cfgwatch_matters(const struct cfgwatch *w, int wd, const char *name)
 	return 0;
 }
 
-static void
-cfgwatch_readcb(evutil_socket_t fd, short what, void *arg)
+/* Reads every event waiting; 1 if one of them matters. */
+static int
+cfgwatch_read(struct cfgwatch *w)
 {
-	struct cfgwatch *w = arg;
-	struct timeval later = { 0, EO_WATCH_DEBOUNCE_MS * 1000 };
 	char buf[4096] __attribute__((aligned(__alignof__(struct
 	    inotify_event))));
 	const struct inotify_event *e;
 	ssize_t n;
 	int hit = 0;
 
-	(void)what;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 		for (e = (const void *)buf; (const char *)e < buf + n;
 		    e = (const void *)((const char *)(e + 1) + e->len))
 			hit |= e->len > 0 && cfgwatch_matters(w, e->wd,
 			    e->name);
 	}
+	return hit;
+}
+
+void
+cfgwatch_poke(struct cfgwatch *w)
+{
+	struct timeval later = { 0, EO_WATCH_DEBOUNCE_MS * 1000 };
+
 	/* Each event pushes the timer back: one reload per burst. */
-	if (hit)
-		evtimer_add(w->ev_fire, &later);
+	evtimer_add(w->ev_fire, &later);
+}
+
+int
+cfgwatch_pending(struct cfgwatch *w)
+{
+	return cfgwatch_read(w) || evtimer_pending(w->ev_fire, NULL);
+}
+
+static void
+cfgwatch_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cfgwatch *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (cfgwatch_read(w))
+		cfgwatch_poke(w);
 }
 
 static void

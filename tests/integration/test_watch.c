@@ -196,6 +196,35 @@ START_TEST(test_watch_config_debounced)
 }
 END_TEST
 
+/* A change right after a reload, while the watcher is remade for the
+   new configuration, is not lost. */
+START_TEST(test_watch_config_change_after_a_reload_not_lost)
+{
+	int port = eo_port(), port2 = eo_port(), port3 = eo_port(), fd;
+	struct kube k;
+	struct eod *d;
+
+	kube_init(&k);
+	d = start_in(&k, port);
+	ck_assert_int_eq(eod_log_wait(d, "watch_config: reloading when",
+	    eo_ms(5000)), 0);
+	kube_swap(&k, TWO_ECHOES, port, port2);
+	ck_assert_int_eq(eod_log_wait(d, "reloaded ", eo_ms(10000)), 0);
+	kube_swap(&k, TWO_ECHOES, port, port3);
+	fd = -1;
+	for (int i = 0; i < eo_ms(5000) / 50 && fd == -1; i++) {
+		if ((fd = tcp_connect("127.0.0.1", port3)) == -1)
+			usleep(50000);
+	}
+	ck_assert_msg(fd != -1, "the second change was not applied");
+	eo_expect_echo(fd, "the second change");
+	close(fd);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	kube_free(&k);
+}
+END_TEST
+
 /* Off by default: an edit waits for SIGHUP. */
 START_TEST(test_watch_config_off_by_default)
 {
@@ -228,6 +257,7 @@ main(void)
 	    test_watch_config_data_swap_reloads_without_a_signal);
 	tcase_add_test(tc, test_watch_config_bad_file_keeps_the_old);
 	tcase_add_test(tc, test_watch_config_debounced);
+	tcase_add_test(tc, test_watch_config_change_after_a_reload_not_lost);
 	tcase_add_test(tc, test_watch_config_off_by_default);
 	suite_add_tcase(s, tc);
 	return check_run(s);
