@@ -5,7 +5,15 @@
 # hostPort, so a second replica's ports are taken; Kubernetes gives each
 # pod an address of its own). The pod
 # starts under the manifest's security context, and serves the
-# ConfigMap's config (mounted as a folder), not the image's own.
+# ConfigMap's config (mounted as a folder), not the image's own. Its
+# probes' paths answer. Then the same pod again with the ConfigMap's
+# volume as the kubelet lays it out (podman 4.3 mounts a configMap
+# volume as plain files, with no "..data"): a hostPath folder where
+# echo-oracled.conf -> ..data/echo-oracled.conf and ..data -> a
+# timestamped folder; an edit is swapped in as the kubelet's
+# AtomicWriter does (a new folder, a "..data_tmp" symlink renamed over
+# "..data"), and the daemon must apply it with no signal sent; a bad
+# edit must be logged with its FILE:LINE and the old config kept.
 #
 # kube play makes a pod cgroup in every v1 controller, and the machine's
 # /sys/fs/cgroup is a read-only tmpfs that lacks some: the test re-runs
@@ -78,8 +86,11 @@ ct_ok "the manifest's security context: uid 65532, no capability, no new privile
 
 # The ConfigMap's config, not the image's: its max_connections (4096,
 # the image's is 10000) is the one the daemon started with.
-ct_podman logs "$ctr" 2>&1 | grep -q 'started: .*max_connections 4096, configuration /etc/echo-oracled/echo-oracled.conf' ||
-  { ct_podman logs "$ctr" >&2; ct_die "the daemon did not start on the ConfigMap's config"; }
+# (Read whole first: grep -q would end the pipe early, and pipefail
+# would take podman's SIGPIPE for a failure.)
+ct_podman logs "$ctr" >"$work/log" 2>&1
+grep -q 'started: .*max_connections 4096, configuration /etc/echo-oracled/echo-oracled.conf' "$work/log" ||
+  { cat "$work/log" >&2; ct_die "the daemon did not start on the ConfigMap's config"; }
 got=$(printf 'hello, pod\n' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7007)
 [ "$got" = "hello, pod" ] || ct_die "echo in the pod answered '$got'"
 got=$(printf 'Is it a pod?' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7070 | tr -d '\r')
@@ -98,4 +109,73 @@ ct_ok "the probes' paths and /metrics answer 200: ${paths//$'\n'/ }"
 
 ct_podman kube down "$work/play.yaml" >/dev/null || ct_die "podman kube down"
 ct_ok "podman kube down"
+
+# --- a ConfigMap edit, applied without a signal ----------------------------
+# The ConfigMap's text, as the kubelet would write it.
+cm_text() {
+  awk '/^  echo-oracled.conf: \|$/ { on = 1; next }
+       on && /^    / { print substr($0, 5); next }
+       on && /^$/ { print ""; next }
+       on { exit }' "$manifest"
+}
+cfg=$work/cfg
+mkdir -p "$cfg"
+gen=0
+# kube_swap FILE: FILE's text becomes the volume's, as the kubelet does it.
+kube_swap() {
+  gen=$((gen + 1))
+  local d="..2026_12_06_00_00_0$gen.$gen"
+  mkdir -m 755 "$cfg/$d"
+  install -m 644 "$1" "$cfg/$d/echo-oracled.conf"
+  ln -s "$d" "$cfg/..data_tmp"
+  mv -T "$cfg/..data_tmp" "$cfg/..data"
+}
+cm_text >"$work/conf.1"
+grep -q '^watch_config = true;$' "$work/conf.1" || ct_die "the ConfigMap does not set watch_config = true"
+chmod 755 "$cfg"
+kube_swap "$work/conf.1"
+ln -s ..data/echo-oracled.conf "$cfg/echo-oracled.conf"
+# The config volume becomes that folder; the rest is the manifest's.
+awk -v dir="$cfg" '
+  /^        - name: config$/ { vol = 1 }
+  vol && /^          configMap:$/ { print "          hostPath: {path: " dir ", type: Directory}"; skip = 1; next }
+  skip && /^            name: echo-oracled$/ { skip = 0; vol = 0; next }
+  { print }' "$work/play.yaml" >"$work/play-watch.yaml"
+grep -q "hostPath: {path: $cfg" "$work/play-watch.yaml" || ct_die "cannot make the hostPath variant of the manifest"
+ct_podman kube play "$work/play-watch.yaml" >"$work/play.log" 2>&1 ||
+  { cat "$work/play.log" >&2; ct_die "podman kube play (hostPath)"; }
+cleanup() {
+  ct_podman kube down "$work/play-watch.yaml" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+ctr=$(ct_podman ps --format '{{.Names}}' | grep -- '-echo-oracled$' | head -n 1)
+pid=$(ct_podman inspect -f '{{.State.Pid}}' "$ctr")
+ct_wait_port "$pid" 7070 || { ct_podman logs "$ctr" >&2; ct_die "nothing listens on 7070"; }
+# logs_wait TEXT: waits up to 20 s for TEXT in the container's log.
+logs_wait() {
+  local _
+  for _ in $(seq 200); do
+    ct_podman logs "$ctr" >"$work/log" 2>&1
+    grep -qF -- "$1" "$work/log" && return 0
+    sleep 0.1
+  done
+  cat "$work/log" >&2
+  return 1
+}
+logs_wait "watch_config: reloading when" || ct_die "the daemon does not watch its config"
+# The edit: the oracle answers one word, which the old config never does.
+sed 's/^\( *answers = \).*/\1["Edited."];/' "$work/conf.1" >"$work/conf.2"
+kube_swap "$work/conf.2"
+logs_wait "reloaded /etc/echo-oracled/echo-oracled.conf" || ct_die "the ..data swap was not reloaded"
+got=$(printf 'Was it edited?' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7070 | tr -d '\r')
+[ "$got" = "Was it edited? Edited." ] || ct_die "after the swap the oracle answered '$got'"
+ct_ok "a ..data swap of the mounted config is applied without a signal: $got"
+printf 'listeners = ( { name = ;\n' >"$work/conf.3"
+kube_swap "$work/conf.3"
+logs_wait "/etc/echo-oracled/echo-oracled.conf:1: syntax error" || ct_die "the bad edit's FILE:LINE is not logged"
+logs_wait "reload failed" || ct_die "the bad edit is not a failed reload"
+got=$(printf 'Still there?' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7070 | tr -d '\r')
+[ "$got" = "Still there? Edited." ] || ct_die "after the bad edit the oracle answered '$got'"
+ct_ok "a bad edit is logged with its line and the previous config keeps serving"
+ct_podman kube down "$work/play-watch.yaml" >/dev/null || ct_die "podman kube down"
 echo "$ct_checks passed, 0 failed"

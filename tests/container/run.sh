@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the image as an operator would, locked down: as its own user (no
 # --user), a read-only root, every capability dropped, no new
-# privileges. Echo (TCP, UDP), oracle and metrics answer; a `podman stop`
-# while a client streams drains as under systemd: every byte the daemon
-# took in comes back, in order, then the exit status is 0.
+# privileges. Echo (TCP, UDP), oracle, metrics, /healthz and /readyz
+# answer; a `podman stop` while a client streams turns /readyz 503 during
+# the image's stop_delay, then drains as under systemd: every byte the
+# daemon took in comes back, in order, then the exit status is 0.
 # The container has its own network namespace (--network=none: loopback
 # alone); the test's clients enter it with nsenter, so no traffic leaves
 # the container's loopback.
@@ -74,6 +75,12 @@ printf '%s\n' "$resp" | grep -q '^echo_oracled_build_info{.*version="' ||
   ct_die "GET /metrics has no echo_oracled_build_info"
 ct_ok "metrics: $head, echo_oracled_build_info"
 
+for path in /healthz /readyz; do
+  head=$(ct_http "$pid" 9107 "$path" | head -n 1 | tr -d '\r')
+  case $head in "HTTP/1."?" 200"*) ;; *) ct_die "GET $path: $head" ;; esac
+done
+ct_ok "/healthz and /readyz answer 200 while serving"
+
 # --- podman stop under a streaming client --------------------------------
 # The client sends 16 MiB, 64 KiB every 20 ms (about 3 MB/s, so it is
 # still sending when the stop comes), and reads every echoed byte. The
@@ -93,9 +100,26 @@ client=$!
 sleep 2
 before=$(stat -c %s "$work/back")
 [ "$before" -gt 0 ] || ct_die "the streaming client got nothing back before the stop"
+# A balancer's probe of /readyz, every 100 ms from before the stop until
+# the metrics listener closes: it must see 503 (the stop_delay window).
+probe() {
+  local _
+  for _ in $(seq 150); do
+    { ct_http "$pid" 9107 /readyz 2>/dev/null || true; } | head -n 1 |
+      tr -d '\r' >>"$work/readyz" || true
+    sleep 0.1
+  done
+}
+probe &
+prober=$!
 started=$(date +%s%N)
 ct_podman stop "$name" >/dev/null || ct_die "podman stop"
 took=$((($(date +%s%N) - started) / 1000000))
+kill "$prober" 2>/dev/null || true
+wait "$prober" 2>/dev/null || true
+grep -q '^HTTP/1.. 503' "$work/readyz" ||
+  { cat "$work/readyz" >&2; ct_podman logs "$name" >&2; ct_die "/readyz never answered 503 during the stop"; }
+ct_ok "/readyz answered 503 once the stop began ($(grep -c '^HTTP/1.. 503' "$work/readyz") probes)"
 timeout 20 tail --pid="$client" -f /dev/null || ct_die "the client did not end after the stop"
 wait "$client" || true
 back=$(stat -c %s "$work/back")
