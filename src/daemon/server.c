@@ -151,8 +151,11 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 		stats_dump(srv);
 		break;
 	case SIGUSR2:
-		/* nginx's binary upgrade: here, in place (restart.c). */
-		reload_restart(srv);
+		/* nginx's binary upgrade: here, in place (restart.c); not
+		   once a stop has begun, which the new process would not
+		   know of. */
+		if (!srv->unready)
+			reload_restart(srv);
 		break;
 	default:
 		if (sig == SIGTERM)

@@ -235,6 +235,22 @@ START_TEST(test_stop_delay_second_signal_drains_now)
 }
 END_TEST
 
+/* SIGUSR2 during stop_delay: the stop has begun, no restart may undo
+   it (the new process would not know it is stopping). */
+START_TEST(test_stop_delay_ignores_a_restart)
+{
+	int port = eo_port(), mport = eo_port();
+	struct eod *d = eod_start(CONF_DELAY, port, mport);
+
+	eod_signal(d, SIGTERM);
+	ck_assert_int_eq(eod_log_wait(d, "(stop_delay)", eo_ms(5000)), 0);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_wait_exit(d, eo_ms(10000)), 0);
+	ck_assert(!eod_log_has(d, "restart in place asked"));
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -246,6 +262,7 @@ main(void)
 	tcase_add_test(tc, test_readyz_503_while_draining);
 	tcase_add_test(tc, test_stop_delay_accepts_with_readyz_503);
 	tcase_add_test(tc, test_stop_delay_second_signal_drains_now);
+	tcase_add_test(tc, test_stop_delay_ignores_a_restart);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
