@@ -135,6 +135,11 @@ struct cfg {
 	uint32_t		 max_conns;	/* across all listeners */
 	uint32_t		 evict_after;	/* s; 0: refuse when full */
 	uint32_t		 shutdown_timeout; /* s of grace at stop */
+	uint32_t		 stop_delay;	/* s still accepting at stop */
+	int			 watch_config;	/* reload when a file changes */
+	char			**files;	/* every file read, main first */
+	size_t			 nfiles;
+	char			*dropin_dir;	/* include_dir as read; NULL */
 	int			 log_level;
 	struct cfg_listener	*listeners;
 	size_t			 nlisteners;

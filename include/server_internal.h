@@ -97,7 +97,15 @@ struct server {
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
 	int			 spare_fd;	/* given up at EMFILE */
-	int			 stopping;
+	int			 stopping;	/* draining: not accepting */
+	int			 unready;	/* a stop began (stop_delay
+						   included): /readyz 503 */
+	const char		*stop_why;	/* the signal's name */
+	struct event		*ev_delay;	/* stop_delay is over */
+	struct cfgwatch		*watch;		/* watch_config's watcher */
+	struct cfg		*watch_cfg;	/* the config it watches (a
+						   reference) */
+	struct event		*ev_watch;	/* 1 s: follow srv->cfg */
 	int			 paused;	/* accepting paused (EMFILE) */
 
 	uint64_t		 watchdog_usec;
@@ -209,5 +217,10 @@ void	stats_dump(struct server *srv);
 void	stats_status(struct server *srv, int force);
 void	stats_tickcb(int fd, short what, void *arg);
 void	stats_watchdogcb(int fd, short what, void *arg);
+/*
+ * The watchdog's rule (stats_beat_stuck()) over every worker: the
+ * first stuck one, with the seconds it has not turned in *idle, or -1.
+ */
+int	stats_stuck_worker(struct server *srv, long long *idle);
 
 #endif

@@ -102,9 +102,12 @@ cfg_print(const struct cfg *cfg, FILE *f)
 	    "# overrides resolved into each listener, protocol options"
 	    " included.\n", cfg->path);
 	fprintf(f, "workers = %u;\nmax_connections = %u;\nevict_after = %u;\n"
-	    "shutdown_timeout = %u;\nlog_level = \"%s\";\nlisteners = (\n",
+	    "shutdown_timeout = %u;\nstop_delay = %u;\nwatch_config = %s;\n"
+	    "log_level = \"%s\";\nlisteners = (\n",
 	    cfg->workers, cfg->max_conns, cfg->evict_after,
-	    cfg->shutdown_timeout, log_level_name(cfg->log_level));
+	    cfg->shutdown_timeout, cfg->stop_delay,
+	    cfg->watch_config ? "true" : "false",
+	    log_level_name(cfg->log_level));
 	for (i = 0; i < cfg->nlisteners; i++) {
 		print_listener(f, &cfg->listeners[i]);
 		fputs(i + 1 < cfg->nlisteners ? ",\n" : "\n", f);

@@ -32,7 +32,8 @@
 static const char *const root_keys[] = { "workers", "max_connections",
 	"evict_after", "shutdown_timeout", "log_level", "backlog",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
-	"listeners", "include_dir", "tls_handshake_timeout", NULL };
+	"listeners", "include_dir", "tls_handshake_timeout", "stop_delay",
+	"watch_config", NULL };
 /* ---- reference counting ------------------------------------------- */
 
 static void
@@ -55,6 +56,10 @@ cfg_free(struct cfg *cfg)
 		tls_free(l->tls);
 	}
 	free(cfg->listeners);
+	for (i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
+	free(cfg->dropin_dir);
 	free(cfg->path);
 	free(cfg);
 }
@@ -480,6 +485,9 @@ dropins_load(struct cfg_diag *d, const config_setting_t *set,
 		cfg_error(d, set, "out of memory");
 		return -1;
 	}
+	/* Watched for new drop-ins (watch_config): the folder as read. */
+	if (cfg->dropin_dir == NULL)
+		cfg->dropin_dir = strdup(path);
 	if ((n = scandir(path, &names, dropin_name, alphasort)) == -1) {
 		cfg_error(d, set, "include_dir \"%s\": %s: %s", dir, path,
 		    strerror(errno));
@@ -520,6 +528,9 @@ parse_globals(struct cfg_diag *d, const config_setting_t *root,
 	    &cfg->evict_after) < 0;
 	bad |= cfg_get_uint(d, root, "shutdown_timeout", 0, 3600,
 	    &cfg->shutdown_timeout) < 0;
+	bad |= cfg_get_uint(d, root, "stop_delay", 0, 300,
+	    &cfg->stop_delay) < 0;
+	bad |= cfg_get_bool(d, root, "watch_config", &cfg->watch_config) < 0;
 	bad |= cfg_get_uint(d, root, "backlog", 1, 65535, &backlog) < 0;
 	def->backlog = (int)backlog;
 	bad |= cfg_get_uint(d, root, "max_connections_per_source", 0,
@@ -579,6 +590,24 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
 	return bad ? -1 : 0;
 }
 
+/* Every file read (main, @include, drop-ins): what watch_config watches. */
+static int
+cfg_note_files(struct cfg *cfg, const struct cfg_srcs *S)
+{
+	size_t i;
+
+	if (S == NULL || S->n == 0)
+		return 0;
+	if ((cfg->files = calloc(S->n, sizeof(*cfg->files))) == NULL)
+		return -1;
+	for (i = 0; i < S->n; i++) {
+		if ((cfg->files[i] = strdup(S->v[i].path)) == NULL)
+			return -1;
+		cfg->nfiles++;
+	}
+	return 0;
+}
+
 static struct cfg *
 cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 {
@@ -591,7 +620,7 @@ cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 	}
 	atomic_init(&cfg->refs, 1);
 	if (parse_root(d, config_root_setting(lc), cfg) == -1 || d->n > 0 ||
-	    d->dropped > 0) {
+	    d->dropped > 0 || cfg_note_files(cfg, d->srcs) == -1) {
 		if (d->n == 0 && d->dropped == 0)
 			cfg_error(d, NULL, "out of memory");
 		cfg_free(cfg);

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "cfgwatch.h"
 #include "clock.h"
 #include "config.h"
 #include "guard.h"
@@ -39,19 +40,15 @@
 
 /* ---- stop ---------------------------------------------- */
 
+/* No more accepting; the connections have shutdown_timeout to end. */
 static void
-server_stop(struct server *srv, const char *why)
+server_drain(struct server *srv, const char *why)
 {
 	struct timeval grace = { (time_t)srv->cfg->shutdown_timeout, 0 };
 	size_t i, nours = 0;
 	unsigned n;
 
-	if (srv->stopping) {
-		log_notice("%s again: closing every connection now", why);
-		for (i = 0; i < srv->nworkers; i++)
-			worker_abort(srv->workers[i]);
-		return;
-	}
+	evtimer_del(srv->ev_delay);
 	reload_cancel(srv);
 	/* Out of the store first: systemd's copy would go on queueing
 	   clients that nobody serves. */
@@ -67,7 +64,7 @@ server_stop(struct server *srv, const char *why)
 	}
 	listen_sock_retire(srv->socks, nours);
 	srv->nsocks = 0;
-	srv->stopping = 1;
+	srv->stopping = srv->unready = 1;
 	systemd_stopping();
 	n = stats_get(&srv->stats.conns);
 	log_info("stopping (%s): %u connection%s, up to %u s to finish", why,
@@ -75,6 +72,47 @@ server_stop(struct server *srv, const char *why)
 	for (i = 0; i < srv->nworkers; i++)
 		worker_drain(srv->workers[i]);
 	evtimer_add(srv->ev_grace, &grace);
+}
+
+static void
+server_delaycb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	server_drain(srv, srv->stop_why);
+}
+
+/*
+ * A stop: at once, or after stop_delay seconds of serving as before
+ * with /readyz already 503, for the balancers (a Kubernetes Service's
+ * endpoints) that go on sending for a while after the signal.  A second
+ * signal ends the delay; a third, the drain.
+ */
+static void
+server_stop(struct server *srv, const char *why)
+{
+	struct timeval delay = { (time_t)srv->cfg->stop_delay, 0 };
+	size_t i;
+
+	if (srv->stopping) {
+		log_notice("%s again: closing every connection now", why);
+		for (i = 0; i < srv->nworkers; i++)
+			worker_abort(srv->workers[i]);
+		return;
+	}
+	if (srv->unready || srv->cfg->stop_delay == 0 ||
+	    evtimer_add(srv->ev_delay, &delay) == -1) {
+		server_drain(srv, why);
+		return;
+	}
+	srv->unready = 1;
+	srv->stop_why = why;
+	reload_cancel(srv);
+	systemd_stopping();
+	log_info("stop (%s) begins: /readyz says 503; still accepting for %u s "
+	    "(stop_delay), then the drain", why, srv->cfg->stop_delay);
 }
 
 /*
@@ -87,7 +125,7 @@ server_restart_or_stop(struct server *srv)
 {
 	char job[64];
 
-	if (srv->stopping || !systemd_notifying())
+	if (srv->unready || !systemd_notifying())
 		return;
 	if (systemd_restarting(job, sizeof(job))) {
 		log_info("SIGTERM for a restart (systemd job \"%s\")", job);
@@ -105,14 +143,19 @@ server_signalcb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		reload_run(srv);
+		/* A stop has begun: its configuration is the last. */
+		if (!srv->unready)
+			reload_run(srv);
 		break;
 	case SIGUSR1:
 		stats_dump(srv);
 		break;
 	case SIGUSR2:
-		/* nginx's binary upgrade: here, in place (restart.c). */
-		reload_restart(srv);
+		/* nginx's binary upgrade: here, in place (restart.c); not
+		   once a stop has begun, which the new process would not
+		   know of. */
+		if (!srv->unready)
+			reload_restart(srv);
 		break;
 	default:
 		if (sig == SIGTERM)
@@ -150,6 +193,61 @@ server_donecb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(srv->base, NULL);
 }
 
+/* ---- watch_config ------------------------------------------------- */
+
+/* A watched file changed: the same check and result as SIGHUP's. */
+static void
+server_watch_fire(void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->unready)
+		return;
+	log_info("configuration changed (watch_config): reloading");
+	reload_run(srv);
+}
+
+/*
+ * The watcher follows the running configuration: made, dropped or
+ * remade (its files may differ) once a reload has applied another.
+ * A watcher that cannot be made is logged; SIGHUP still works.
+ */
+static void
+server_watch_sync(struct server *srv)
+{
+	char err[256];
+	int pending, had = srv->watch != NULL;
+
+	if (srv->watch_cfg == srv->cfg)
+		return;
+	/* A change seen by the old watcher is the new one's to report. */
+	pending = had && cfgwatch_pending(srv->watch);
+	cfgwatch_free(srv->watch);
+	srv->watch = NULL;
+	if (srv->watch_cfg != NULL)
+		cfg_unref(srv->watch_cfg);
+	cfg_ref(srv->watch_cfg = srv->cfg);
+	if (!srv->cfg->watch_config)
+		return;
+	err[0] = '\0';
+	if ((srv->watch = cfgwatch_new(srv->base, srv->cfg, server_watch_fire,
+	    srv, err, sizeof(err))) == NULL)
+		log_warnx("watch_config: %s; SIGHUP still reloads", err);
+	else if (!had)
+		log_info("watch_config: reloading when %s or its includes "
+		    "change", srv->cfg->path);
+	if (srv->watch != NULL && pending)
+		cfgwatch_poke(srv->watch);
+}
+
+static void
+server_watchcb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_watch_sync(arg);
+}
+
 /* ---- start and end ------------------------------------------------ */
 
 static void
@@ -179,6 +277,11 @@ server_free(struct server *srv)
 	if (srv->ev_tick) event_free(srv->ev_tick);
 	if (srv->ev_resume) event_free(srv->ev_resume);
 	if (srv->ev_grace) event_free(srv->ev_grace);
+	if (srv->ev_delay) event_free(srv->ev_delay);
+	if (srv->ev_watch) event_free(srv->ev_watch);
+	cfgwatch_free(srv->watch);
+	if (srv->watch_cfg != NULL)
+		cfg_unref(srv->watch_cfg);
 	if (srv->ev_done) event_free(srv->ev_done);
 	if (srv->ev_watchdog) event_free(srv->ev_watchdog);
 	if (srv->done_fd != -1)
@@ -367,11 +470,16 @@ server_events(struct server *srv)
 	    srv);
 	srv->ev_resume = evtimer_new(srv->base, acceptor_resumecb, srv);
 	srv->ev_grace = evtimer_new(srv->base, server_gracecb, srv);
+	srv->ev_delay = evtimer_new(srv->base, server_delaycb, srv);
+	srv->ev_watch = event_new(srv->base, -1, EV_PERSIST, server_watchcb,
+	    srv);
 	srv->ev_done = event_new(srv->base, srv->done_fd, EV_READ | EV_PERSIST,
 	    server_donecb, srv);
 	if (srv->ev_tick == NULL || srv->ev_resume == NULL ||
-	    srv->ev_grace == NULL || srv->ev_done == NULL ||
+	    srv->ev_grace == NULL || srv->ev_delay == NULL ||
+	    srv->ev_done == NULL || srv->ev_watch == NULL ||
 	    event_add(srv->ev_tick, &second) == -1 ||
+	    event_add(srv->ev_watch, &second) == -1 ||
 	    event_add(srv->ev_done, NULL) == -1)
 		return -1;
 	if ((srv->watchdog_usec = systemd_watchdog_usec()) > 0) {
@@ -483,6 +591,7 @@ server_run(struct server *srv)
 	    srv->nlis == 1 ? "" : "s", srv->nworkers,
 	    srv->nworkers == 1 ? "" : "s", srv->cfg->max_conns,
 	    srv->cfg->path);
+	server_watch_sync(srv);
 	stats_status_text(srv, status, sizeof(status));
 	systemd_ready(status);
 	event_base_dispatch(srv->base);

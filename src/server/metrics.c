@@ -461,7 +461,7 @@ mconn_close(struct mconn *c, enum stats_close reason)
 /* The reply, whole, then the close once it is sent (mconn_writecb). */
 static void
 mconn_reply(struct mconn *c, int code, const char *reason,
-    const char *extra, struct evbuffer *body)
+    const char *type, const char *extra, struct evbuffer *body)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t len = body != NULL ? evbuffer_get_length(body) : 0;
@@ -470,11 +470,24 @@ mconn_reply(struct mconn *c, int code, const char *reason,
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", code, reason,
-	    code == 200 ? EO_METRICS_TYPE : "text/plain", len,
-	    extra != NULL ? extra : "");
+	    type, len, extra != NULL ? extra : "");
 	if (body != NULL)
 		evbuffer_add_buffer(out, body);
 	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* A plain-text reply: its status line, and text as its body. */
+static void
+mconn_text(struct mconn *c, int code, const char *reason,
+    const char *extra, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b != NULL)
+		evbuffer_add_printf(b, "%s\n", text);
+	mconn_reply(c, code, reason, "text/plain", extra, b);
+	if (b != NULL)
+		evbuffer_free(b);
 }
 
 /* A reply whose body is its status line's reason. */
@@ -482,13 +495,68 @@ static void
 mconn_error(struct mconn *c, int code, const char *reason,
     const char *extra)
 {
+	mconn_text(c, code, reason, extra, reason);
+}
+
+/*
+ * /healthz: the watchdog's rule, for a kubelet's liveness probe.  A
+ * stuck worker's clients are stuck with it, and only a restart frees
+ * them; the main thread answering proves nothing about the workers.
+ */
+static void
+mconn_healthz(struct mconn *c)
+{
+	char why[80];
+	long long idle;
+	int i = stats_stuck_worker(c->srv, &idle);
+
+	if (i < 0) {
+		mconn_text(c, 200, "OK", NULL, "ok");
+		return;
+	}
+	snprintf(why, sizeof(why), "worker %d is stuck (no loop turn for "
+	    "%lld s)", i, idle);
+	mconn_text(c, 503, "Service Unavailable", NULL, why);
+}
+
+/*
+ * /readyz: 503 from the moment a stop begins (stop_delay included), so
+ * that a balancer stops sending before the listeners close.
+ */
+static void
+mconn_readyz(struct mconn *c)
+{
+	if (c->srv->unready || c->srv->stopping)
+		mconn_text(c, 503, "Service Unavailable", NULL, "stopping");
+	else
+		mconn_text(c, 200, "OK", NULL, "ready");
+}
+
+/* GET /metrics: the exposition. */
+static void
+mconn_metrics(struct mconn *c)
+{
 	struct evbuffer *b = evbuffer_new();
 
-	if (b != NULL)
-		evbuffer_add_printf(b, "%s\n", reason);
-	mconn_reply(c, code, reason, extra, b);
-	if (b != NULL)
-		evbuffer_free(b);
+	if (b == NULL || m_render(c->srv, b) == -1) {
+		if (b != NULL)
+			evbuffer_free(b);
+		mconn_error(c, 503, "Out of memory", NULL);
+		return;
+	}
+	mconn_reply(c, 200, "OK", EO_METRICS_TYPE, NULL, b);
+	evbuffer_free(b);
+}
+
+/* The request's path is exactly p. */
+static int
+mconn_path_is(const struct mconn *c, const struct http_parser_url *u,
+    const char *p)
+{
+	size_t n = strlen(p);
+
+	return u->field_data[UF_PATH].len == n &&
+	    memcmp(c->url + u->field_data[UF_PATH].off, p, n) == 0;
 }
 
 static int
@@ -506,13 +574,12 @@ mconn_on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-/* The request is whole: GET /metrics, or 405 for another method, 404. */
+/* The request is whole: GET /metrics, /healthz or /readyz; 405, 404. */
 static int
 mconn_on_complete(http_parser *p)
 {
 	struct mconn *c = p->data;
 	struct http_parser_url u;
-	struct evbuffer *b;
 
 	http_parser_url_init(&u);
 	if (c->answered)
@@ -522,19 +589,16 @@ mconn_on_complete(http_parser *p)
 		return 1;
 	}
 	if (http_parser_parse_url(c->url, c->urllen, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH)) || u.field_data[UF_PATH].len != 8 ||
-	    memcmp(c->url + u.field_data[UF_PATH].off, "/metrics", 8) != 0) {
+	    !(u.field_set & (1 << UF_PATH)))
 		mconn_error(c, 404, "Not Found", NULL);
-		return 1;
-	}
-	if ((b = evbuffer_new()) == NULL || m_render(c->srv, b) == -1) {
-		if (b != NULL)
-			evbuffer_free(b);
-		mconn_error(c, 503, "Out of memory", NULL);
-		return 1;
-	}
-	mconn_reply(c, 200, "OK", NULL, b);
-	evbuffer_free(b);
+	else if (mconn_path_is(c, &u, "/metrics"))
+		mconn_metrics(c);
+	else if (mconn_path_is(c, &u, "/healthz"))
+		mconn_healthz(c);
+	else if (mconn_path_is(c, &u, "/readyz"))
+		mconn_readyz(c);
+	else
+		mconn_error(c, 404, "Not Found", NULL);
 	return 1;		/* one request per connection */
 }
 

@@ -299,12 +299,33 @@ void
 stats_tickcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	long long idle;
 
 	(void)fd;
 	(void)what;
 	stats_bursts(srv);
 	if (!srv->stopping)
 		stats_status(srv, 0);
+	/* Seen each second, so that /healthz knows a worker stuck since
+	   before its first probe, without the systemd watchdog. */
+	(void)stats_stuck_worker(srv, &idle);
+}
+
+int
+stats_stuck_worker(struct server *srv, long long *idle)
+{
+	time_t now = mono_sec();
+	time_t limit = stats_stuck_after(srv->watchdog_usec);
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		if (stats_beat_stuck(worker_heartbeat(srv->workers[i]),
+		    &srv->beats[i], &srv->beat_at[i], now, limit)) {
+			*idle = (long long)(now - srv->beat_at[i]);
+			return (int)i;
+		}
+	}
+	return -1;
 }
 
 /* Fed only while every worker's loop still turns. */
@@ -312,20 +333,15 @@ void
 stats_watchdogcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	time_t now = mono_sec();
-	time_t limit = stats_stuck_after(srv->watchdog_usec);
-	unsigned i;
+	long long idle;
+	int i;
 
 	(void)fd;
 	(void)what;
-	for (i = 0; i < srv->nworkers; i++) {
-		if (stats_beat_stuck(worker_heartbeat(srv->workers[i]),
-		    &srv->beats[i], &srv->beat_at[i], now, limit)) {
-			log_err("worker %u is stuck (no loop turn for %lld s): "
-			    "not feeding the watchdog", i,
-			    (long long)(now - srv->beat_at[i]));
-			return;
-		}
+	if ((i = stats_stuck_worker(srv, &idle)) >= 0) {
+		log_err("worker %d is stuck (no loop turn for %lld s): "
+		    "not feeding the watchdog", i, idle);
+		return;
 	}
 	systemd_watchdog_ping();
 }

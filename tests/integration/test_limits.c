@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,6 +331,69 @@ START_TEST(test_listener_and_source_caps)
 }
 END_TEST
 
+/* A process's VmSize in KiB: what it mapped, touched or not. */
+static long
+vm_size_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * docker-library/haproxy #194: a container runtime's RLIMIT_NOFILE of
+ * 1,048,576 sized HAProxy's memory.  Here max_connections comes from
+ * the config alone, the log says which limit is in effect, and nothing
+ * is allocated per possible descriptor: the daemon maps no more under a
+ * huge limit than under 11,000.  The huge limit is 1,048,576 where the
+ * tests may raise their hard limit that far (CAP_SYS_RESOURCE), else
+ * the hard limit they have (20,000 on our machines): 256 KiB is then
+ * less than a table of 32 bytes per descriptor would take.
+ */
+#define CONF_NOFILE "workers = 2;\nlisteners = ( { name = \"echo\"; " \
+    "protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n"
+
+START_TEST(test_huge_nofile_sizes_nothing)
+{
+	struct rlimit rl = { 1048576, 1048576 };
+	struct eod_opts big = { 0 }, small = { .nofile = 11000 };
+	struct eod *a, *b;
+	char want[128];
+	long va, vb;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_uint_gt(rl.rlim_max, 11000);
+	big.nofile = (long)rl.rlim_max;
+	fprintf(stderr, "huge nofile: %ld against 11000\n", big.nofile);
+	a = eod_start_opts(&big, CONF_NOFILE, eo_port());
+	snprintf(want, sizeof(want), "RLIMIT_NOFILE is %ld, room for "
+	    "max_connections (10000)", big.nofile);
+	ck_assert(eod_log_has(a, want));
+	ck_assert(eod_log_has(a, "max_connections 10000,"));
+	b = eod_start_opts(&small, CONF_NOFILE, eo_port());
+	ck_assert(eod_log_has(b, "RLIMIT_NOFILE is 11000, room for "
+	    "max_connections (10000)"));
+	va = vm_size_kb(a->pid);
+	vb = vm_size_kb(b->pid);
+	fprintf(stderr, "huge nofile: VmSize %ld KiB at %ld, %ld KiB at "
+	    "11000\n", va, big.nofile, vb);
+	ck_assert_int_lt(va - vb, 256);
+	ck_assert_int_eq(eod_stop(a), 0);
+	ck_assert_int_eq(eod_stop(b), 0);
+	eod_free(a);
+	eod_free(b);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -345,6 +409,7 @@ main(void)
 	tcase_add_test(tc, test_max_connections_evict);
 	tcase_add_test(tc, test_evict_busy_worker_refuses);
 	tcase_add_test(tc, test_listener_and_source_caps);
+	tcase_add_test(tc, test_huge_nofile_sizes_nothing);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

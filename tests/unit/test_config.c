@@ -48,6 +48,12 @@ static const struct bad_case bad_cases[] = {
 	  "write_timeout must be an integer" },
 	{ "shutdown_timeout = 100000;\n" OK_LISTENERS, 1,
 	  "shutdown_timeout must be 0 to 3600" },
+	{ "\nstop_delay = 301;\n" OK_LISTENERS, 2,
+	  "stop_delay must be 0 to 300, not 301" },
+	{ "stop_delay = \"5s\";\n" OK_LISTENERS, 1,
+	  "stop_delay must be an integer" },
+	{ "\n\nwatch_config = 1;\n" OK_LISTENERS, 3,
+	  "watch_config must be true or false" },
 	{ "log_level = \"loud\";\n" OK_LISTENERS, 1,
 	  "log_level must be one of error, warning, notice, info, debug" },
 	{ "log_level = 3;\n" OK_LISTENERS, 1, "log_level must be a string" },
@@ -609,6 +615,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_conns, 10000);
 	ck_assert_uint_eq(cfg->evict_after, 1);
 	ck_assert_uint_eq(cfg->shutdown_timeout, 10);
+	ck_assert_uint_eq(cfg->stop_delay, 0);
+	ck_assert_int_eq(cfg->watch_config, 0);
 	ck_assert_int_eq(cfg->log_level, EO_LOG_INFO);
 	ck_assert_uint_eq(cfg->nlisteners, 1);
 	l = &cfg->listeners[0];
@@ -748,7 +756,7 @@ START_TEST(test_print_loads_back)
 	a = load("idle_timeout = 5; write_timeout = 6; workers = 3;\n"
 	    "max_connections_per_source = 3; backlog = 10;\n"
 	    "log_level = \"debug\"; max_connections = 20; evict_after = 0;\n"
-	    "shutdown_timeout = 7;\n"
+	    "shutdown_timeout = 7; stop_delay = 4; watch_config = true;\n"
 	    "listeners = (\n"
 	    " { name = \"a\"; protocol = \"echo\"; port = 7;"
 	    "   bind = [\"0.0.0.0\", \"::\"]; idle_timeout = 0;"
@@ -772,6 +780,10 @@ START_TEST(test_print_loads_back)
 	ck_assert_uint_eq(a->max_conns, b->max_conns);
 	ck_assert_uint_eq(a->evict_after, b->evict_after);
 	ck_assert_uint_eq(a->shutdown_timeout, b->shutdown_timeout);
+	ck_assert_uint_eq(a->stop_delay, 4);
+	ck_assert_uint_eq(a->stop_delay, b->stop_delay);
+	ck_assert_int_eq(a->watch_config, 1);
+	ck_assert_int_eq(a->watch_config, b->watch_config);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
 	for (i = 0; i < a->nlisteners; i++) {
