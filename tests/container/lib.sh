@@ -14,6 +14,11 @@ ct_skip() {
   printf 'SKIP: %s\n' "$*" >&2
   exit 77
 }
+# The sourcing script and its arguments, for ct_root_mount's second run
+# (a file sourced without arguments sees its caller's).
+CT_SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+CT_ARGS=("$@")
+
 ct_die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 ct_checks=0
@@ -26,9 +31,39 @@ CT_BASE=localhost/eo-test-base:bookworm
 # shellcheck disable=SC2034
 CT_IMAGE=localhost/eo-test-echo-oracled:latest
 
+# In a chroot (as fresh-debian makes one) / is no mount point, and podman's
+# storage cannot make it private ("remount /: invalid argument") nor can
+# unshare. As tests/systemd/boot.sh does (switch_root's way): in a mount
+# namespace of our own, put the chroot's folder on top of the namespace's
+# root and run the script again from there. Entering our own namespace
+# leaves the chroot; descriptor 9 remembers where it was. Mounts made here
+# stay in that namespace and vanish with it.
+ct_root_mount() {
+  local _a _b _c _d mp
+  [ -z "${CT_ROOT_MOVED:-}" ] || return 0
+  while read -r _a _b _c _d mp _; do
+    [ "$mp" != / ] || return 0
+  done </proc/self/mountinfo
+  command -v unshare >/dev/null && command -v nsenter >/dev/null ||
+    ct_skip "/ is no mount point (a chroot), and unshare or nsenter is missing"
+  exec 9</
+  # shellcheck disable=SC2016 # expanded by that shell
+  exec unshare --mount --propagation unchanged -- \
+    nsenter --mount=/proc/self/ns/mnt -- bash -c '
+      set -e
+      root=$(readlink /proc/self/fd/9)
+      exec 9<&-
+      mount --rbind "$root" "$root"
+      cd "$root"
+      mount --move . /
+      exec chroot . env CT_ROOT_MOVED=1 "$@"
+    ' _ "$CT_SCRIPT" "${CT_ARGS[@]}"
+}
+
 # Root, podman and runc, or skip with the reason.
 ct_need_runtime() {
   [ "$(id -u)" -eq 0 ] || ct_skip "the container tests run podman as root"
+  ct_root_mount
   local tool
   for tool in podman runc nsenter; do
     command -v "$tool" >/dev/null ||
