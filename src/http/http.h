@@ -99,7 +99,7 @@ struct http_request {
 	uint32_t	 nparams;
 	struct http_span body;		/* de-chunked */
 	int		 keep_alive;	/* after the response */
-	int		 upgrade;	/* a protocol switch was asked */
+	int		 upgrade;	/* a switch to WebSocket was asked */
 };
 
 enum http_rd {
@@ -148,6 +148,9 @@ http_at(const struct http_reader *r, struct http_span s)
 /* The first header called name (any case), or NULL. */
 const struct http_header *http_find_header(const struct http_reader *r,
 	    const char *name);
+/* Whether a header called name lists token (comma-separated, any case). */
+int	http_header_has_token(const struct http_reader *r, const char *name,
+	    const char *token);
 /* The value of query parameter key, or NULL. */
 const struct http_param *http_find_param(const struct http_reader *r,
 	    const char *key);

@@ -311,6 +311,15 @@ rd_on_complete(http_parser *p)
 
 	r->req.keep_alive = http_should_keep_alive(p);
 	r->req.upgrade = p->upgrade;
+	/* http_parser stops at the head of any upgrade (h2c, CONNECT) and
+	   reads nothing after it; only WebSocket is switched to.  The rest
+	   is served as a plain request (RFC 9110 7.8) and the connection
+	   closes, since what follows was never parsed as HTTP. */
+	if (p->upgrade && (p->method == HTTP_CONNECT ||
+	    !http_header_has_token(r, "Upgrade", "websocket"))) {
+		r->req.upgrade = 0;
+		r->req.keep_alive = 0;
+	}
 	r->served++;
 	if (r->opts->max_requests != 0 && r->served >= r->opts->max_requests)
 		r->req.keep_alive = 0;
@@ -426,4 +435,34 @@ http_find_param(const struct http_reader *r, const char *key)
 			return &r->req.params[i];
 	}
 	return NULL;
+}
+
+int
+http_header_has_token(const struct http_reader *r, const char *name,
+    const char *token)
+{
+	size_t tl = strlen(token);
+	uint32_t i;
+
+	for (i = 0; i < r->req.nheaders; i++) {
+		const struct http_header *h = &r->req.headers[i];
+		const char *v = http_at(r, h->value), *end = v + h->value.len;
+
+		if (h->name.len != strlen(name) ||
+		    strncasecmp(http_at(r, h->name), name, h->name.len) != 0)
+			continue;
+		while (v < end) {
+			const char *c = memchr(v, ',', (size_t)(end - v));
+			const char *e = c != NULL ? c : end;
+
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0)
+				return 1;
+			v = c != NULL ? c + 1 : end;
+		}
+	}
+	return 0;
 }

@@ -49,36 +49,6 @@ ws_accept_key(const char *key, size_t keylen, char out[WS_ACCEPT_LEN + 1])
 	EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
 
-/* Whether the comma-separated header value holds token (any case). */
-static int
-ws_has_token(const struct http_reader *r, const char *name, const char *token)
-{
-	size_t tl = strlen(token);
-	uint32_t i;
-
-	for (i = 0; i < r->req.nheaders; i++) {
-		const struct http_header *h = &r->req.headers[i];
-		const char *v = http_at(r, h->value), *end = v + h->value.len;
-
-		if (h->name.len != strlen(name) ||
-		    strncasecmp(http_at(r, h->name), name, h->name.len) != 0)
-			continue;
-		while (v < end) {
-			const char *c = memchr(v, ',', (size_t)(end - v));
-			const char *e = c != NULL ? c : end;
-
-			while (v < e && (*v == ' ' || *v == '\t'))
-				v++;
-			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-				e--;
-			if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0)
-				return 1;
-			v = c != NULL ? c + 1 : end;
-		}
-	}
-	return 0;
-}
-
 /* A Sec-WebSocket-Key is base64 of 16 bytes: 22 symbols and "==". */
 static int
 ws_key_ok(const struct http_reader *r, const struct http_header *k)
@@ -100,8 +70,8 @@ ws_handshake(const struct http_reader *r, struct http_buf *out)
 	char accept[WS_ACCEPT_LEN + 1];
 
 	if (r->req.method != HTTP_GET || r->req.minor < 1 ||
-	    !ws_has_token(r, "Upgrade", "websocket") ||
-	    !ws_has_token(r, "Connection", "upgrade") || key == NULL ||
+	    !http_header_has_token(r, "Upgrade", "websocket") ||
+	    !http_header_has_token(r, "Connection", "upgrade") || key == NULL ||
 	    !ws_key_ok(r, key)) {
 		http_respond_error(400, "not a WebSocket handshake", out);
 		return 400;

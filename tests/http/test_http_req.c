@@ -266,6 +266,31 @@ START_TEST(test_upgrade_leaves_the_rest)
 }
 END_TEST
 
+/*
+ * An upgrade to anything but WebSocket (h2c, or CONNECT) is served as a
+ * plain request, as RFC 9110 7.8 lets a server ignore Upgrade; http_parser
+ * stopped at its head, so whatever follows is not read and the
+ * connection closes after the response.
+ */
+START_TEST(test_upgrade_not_websocket_served_then_closes)
+{
+	static const char *const r[] = {
+		"GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade, "
+		    "HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+		    "GET /smuggled HTTP/1.1\r\n\r\n",
+		"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n"
+		    "\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+	};
+	size_t off = 0;
+
+	ck_assert_int_eq(feed(r[_i], &off), HTTP_RD_REQUEST);
+	ck_assert(!rdr.req.upgrade);
+	ck_assert(!rdr.req.keep_alive);
+	http_reader_next(&rdr);
+	ck_assert_int_eq(feed(r[_i], &off), HTTP_RD_CLOSED);
+}
+END_TEST
+
 /* Limits and malformed requests: each gets its status, then the reader
    takes nothing more. */
 static const struct {
@@ -398,6 +423,8 @@ main(void)
 	tcase_add_test(tc, test_expect_100_continue_too_large_is_413);
 	tcase_add_test(tc, test_expect_unknown_is_417);
 	tcase_add_test(tc, test_upgrade_leaves_the_rest);
+	tcase_add_loop_test(tc, test_upgrade_not_websocket_served_then_closes,
+	    0, 2);
 	tcase_add_loop_test(tc, test_bad_request_gets_its_status, 0,
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_memory_bounded_and_freed_between_requests);

@@ -158,10 +158,14 @@ static const struct {
 START_TEST(test_handshake)
 {
 	struct http_buf out = { 0 };
+	enum http_rd v;
 	size_t used;
 
-	ck_assert_int_eq(http_reader_feed(&rdr, hs[_i].req, strlen(hs[_i].req),
-	    &used), HTTP_RD_UPGRADE);
+	/* The reader switches for WebSocket only (h2c is a plain request);
+	   the handshake check stands on its own either way. */
+	v = http_reader_feed(&rdr, hs[_i].req, strlen(hs[_i].req), &used);
+	ck_assert(v == (strstr(hs[_i].req, "h2c") != NULL ? HTTP_RD_REQUEST :
+	    HTTP_RD_UPGRADE));
 	ck_assert_int_eq(ws_handshake(&rdr, &out), hs[_i].status);
 	http_buf_add(&out, "", 1);
 	if (hs[_i].status == 0)
