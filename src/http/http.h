@@ -30,9 +30,11 @@
  *                 408 and a close; the delay timer calls http_respond().
  *   at close      http_reader_free(&r)
  *
- * Memory: between requests a reader holds no buffer (its arena is freed
- * by http_reader_next()); during one it holds at most max_header_size +
- * max_body_size bytes plus a fixed table of HTTP_MAX_HEADERS entries.
+ * Memory: between requests a reader holds nothing but itself (under 200
+ * bytes): its arena and its header and parameter tables are allocated
+ * when a request begins and freed by http_reader_next().  During one it
+ * holds at most max_header_size (twice, with the decoded query) +
+ * max_body_size bytes, and 2.6 KB of tables.
  */
 #ifndef EO_HTTP_H
 #define EO_HTTP_H
@@ -93,9 +95,9 @@ struct http_request {
 	struct http_span url;		/* as received */
 	struct http_span path;
 	struct http_span query;		/* raw, without '?' */
-	struct http_header headers[HTTP_MAX_HEADERS];
+	struct http_header *headers;	/* room for HTTP_MAX_HEADERS */
 	uint32_t	 nheaders;	/* in order, repeats kept */
-	struct http_param params[HTTP_MAX_PARAMS];
+	struct http_param *params;	/* room for HTTP_MAX_PARAMS */
 	uint32_t	 nparams;
 	struct http_span body;		/* de-chunked */
 	int		 keep_alive;	/* after the response */
@@ -111,6 +113,8 @@ enum http_rd {
 	HTTP_RD_CLOSED		/* the connection is done: take nothing */
 };
 
+struct http_tables;
+
 struct http_reader {
 	http_parser	 parser;
 	const struct http_opts *opts;
@@ -118,6 +122,7 @@ struct http_reader {
 	uint32_t	 len, cap;
 	uint32_t	 head_bytes;	/* url and headers, for max_header_size */
 	struct http_request req;
+	struct http_tables *tables;	/* req's headers and params; NULL idle */
 	int		 in_value;	/* the last piece was a header value */
 	int		 want_continue;	/* Expect: 100-continue seen */
 	int		 continued;	/* told once for this request */

@@ -17,6 +17,13 @@
 
 #include "http.h"
 
+/* A request's tables, allocated as it begins: an idle connection's
+   reader holds none. */
+struct http_tables {
+	struct http_header	headers[HTTP_MAX_HEADERS];
+	struct http_param	params[HTTP_MAX_PARAMS];
+};
+
 const char http_continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static struct http_reader *
@@ -80,6 +87,11 @@ rd_on_begin(http_parser *p)
 	struct http_reader *r = rd(p);
 
 	memset(&r->req, 0, sizeof(r->req));
+	if (r->tables == NULL &&
+	    (r->tables = malloc(sizeof(*r->tables))) == NULL)
+		return rd_fail(r, 500);
+	r->req.headers = r->tables->headers;
+	r->req.params = r->tables->params;
 	r->len = 0;
 	r->head_bytes = 0;
 	r->in_value = 0;
@@ -109,8 +121,8 @@ rd_on_field(http_parser *p, const char *at, size_t n)
 		if (r->req.nheaders == HTTP_MAX_HEADERS)
 			return rd_fail(r, 431);
 		h = &r->req.headers[r->req.nheaders++];
-		h->name.off = r->len;
-		h->value.off = r->len;
+		h->name = (struct http_span){ r->len, 0 };
+		h->value = (struct http_span){ r->len, 0 };
 		r->in_value = 0;
 	}
 	r->req.headers[r->req.nheaders - 1].name.len += (uint32_t)n;
@@ -351,7 +363,9 @@ void
 http_reader_free(struct http_reader *r)
 {
 	free(r->arena);
+	free(r->tables);
 	r->arena = NULL;
+	r->tables = NULL;
 	r->len = r->cap = 0;
 }
 

@@ -389,7 +389,11 @@ START_TEST(test_memory_bounded_and_freed_between_requests)
 	ck_assert_uint_le(rdr.cap, 4 * 1024);
 	http_reader_next(&rdr);
 	ck_assert_ptr_null(rdr.arena);
+	ck_assert_ptr_null(rdr.tables);
+	ck_assert_ptr_null(rdr.req.headers);
 	ck_assert_uint_eq(rdr.cap, 0);
+	/* An idle keep-alive connection's reader is the struct alone. */
+	ck_assert_uint_le(sizeof(rdr), 200);
 }
 END_TEST
 
