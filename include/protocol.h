@@ -35,6 +35,20 @@ struct proto_in {
 };
 
 /*
+ * Facts about the connection, for a protocol that describes it (http):
+ * filled by the connection for each call of a protocol that sets
+ * wants_info, NULL for the others.  The strings live until the call
+ * returns; a pointer that is NULL means "none".
+ */
+struct proto_conn_info {
+	const char		*listener;	/* its name */
+	const char		*client_addr;	/* the PROXY header's, if any */
+	uint16_t		 client_port;
+	const char		*proxy_addr;	/* NULL: no PROXY header */
+	uint16_t		 proxy_port;
+};
+
+/*
  * The replies of one call, pieces in order.  A piece may point into the
  * input (sent or copied before the input moves) or into the options
  * (they outlive every connection using them).
@@ -49,6 +63,10 @@ struct proto_out {
 						   units left wait for it */
 	unsigned		 units;		/* units taken */
 	uint64_t		*rng;		/* for proto_random() */
+	const struct proto_conn_info *info;	/* wants_info: set */
+	int			 partial;	/* set by a protocol that took
+						   an unfinished unit into its
+						   state: its unit_timeout runs */
 };
 
 enum proto_verdict {
@@ -86,6 +104,26 @@ struct protocol {
 
 	/* Sets up a connection's state (already zeroed).  May be NULL. */
 	void		(*init)(void *state, const void *opts);
+	/* Frees what the state holds, at the close.  May be NULL. */
+	void		(*fini)(void *state);
+	/* The pieces of the last input() are sent or copied: what they
+	   pointed into may be freed.  May be NULL. */
+	void		(*released)(void *state);
+	/*
+	 * The unit timeout ran out (an unfinished unit, out->partial): the
+	 * last words before the close (http's 408).  Must return CLOSE.
+	 * May be NULL: the connection just closes.
+	 */
+	enum proto_verdict (*expired)(void *state, const void *opts,
+			    struct proto_out *out);
+	/* out->info is filled for each call (http's description). */
+	int		 wants_info;
+	/*
+	 * The state holds pointers (buffers it allocated): it cannot be
+	 * carried across a restart as bytes; the connection is drained
+	 * as at a stop instead.
+	 */
+	int		 no_carry;
 	/* Input arrived: take whole units while proto_room() allows. */
 	enum proto_verdict (*input)(void *state, const void *opts,
 			    struct proto_in *in, struct proto_out *out);
@@ -201,5 +239,7 @@ extern const struct protocol proto_daytime;
 extern const struct protocol proto_time;
 extern const struct protocol proto_qotd;
 extern const struct protocol proto_metrics;
+/* HTTP/1.1 echo: a description of each request (http.h). */
+extern const struct protocol proto_http;
 
 #endif

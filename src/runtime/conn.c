@@ -378,6 +378,8 @@ conn_close(struct conn *c, const char *why)
 	conn_tls_notify(c);
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
+	if (c->c_lc->proto->fini != NULL)
+		c->c_lc->proto->fini(c->c_pstate);
 	SSL_free(c->c_ssl);
 	free(c->c_held);
 	TAILQ_REMOVE(&h->conns, c, c_entry);
@@ -544,6 +546,10 @@ conn_out_init(struct conn *c, struct proto_out *out)
 	out->maxiov = EO_IOV;
 	out->room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
 	out->rng = &h->rng;
+	if (c->c_lc->proto->wants_info) {
+		conn_info_fill(c, &h->info);
+		out->info = &h->info;
+	}
 }
 
 /* Output is on its way: the write clock starts when it may wait. */
@@ -621,6 +627,8 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 		return -1;
 	else if (in.len > 0)
 		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
+	else if (out.partial)
+		c->c_flags |= EO_CF_PARTIAL;	/* held by the protocol */
 
 	now = mono_ms();
 	if (out.units > 0) {
@@ -633,6 +641,8 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 	/* Send before keeping: the replies may point into the held input. */
 	if (conn_send(c, &out) == -1)
 		return -1;
+	if (c->c_lc->proto->released != NULL)
+		c->c_lc->proto->released(c->c_pstate);
 	if (out.niov > 0)
 		conn_output_began(c, now);
 	if (conn_keep(c, in.data, in.len, in_held) == -1) {
@@ -808,4 +818,25 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		conn_close_err(c, "write", err);
 	else
 		conn_close(c, "client reset");
+}
+
+/*
+ * The unit timeout ran out: the protocol's last words (http's 408), sent
+ * before the close as any reply, with rule as the reason.
+ */
+void
+conn_expire_unit(struct conn *c, const char *rule)
+{
+	const struct protocol *p = c->c_lc->proto;
+	struct proto_out out;
+
+	conn_out_init(c, &out);
+	(void)p->expired(c->c_pstate, c->c_lc->popts, &out);
+	conn_end(c, rule);
+	c->c_flags |= EO_CF_DONE;
+	if (conn_send(c, &out) == -1)
+		return;
+	if (p->released != NULL)
+		p->released(c->c_pstate);
+	conn_update(c);
 }

@@ -37,8 +37,9 @@ int
 conn_carriable(const struct cfg_listener *lc)
 {
 	/* evhttp's connections (metrics) are not ours to carry, nor is a
-	   TLS session: its keys live in OpenSSL, not in a record. */
-	return !lc->proto->http && lc->tls == NULL;
+	   TLS session: its keys live in OpenSSL, not in a record; nor a
+	   state that holds pointers (no_carry). */
+	return !lc->proto->http && !lc->proto->no_carry && lc->tls == NULL;
 }
 
 /* c as a record; its byte fields point into c, valid until it runs. */

@@ -34,6 +34,7 @@
 #include "conn.h"
 #include "handover.h"
 #include "log.h"
+#include "peer.h"
 #include "protocol.h"
 #include "proxy.h"
 #include "stats.h"
@@ -160,8 +161,12 @@ void	conn_produce(struct conn *c);
 void	conn_start(struct conn *c);
 void	conn_writecb(struct bufferevent *bev, void *arg);
 void	conn_eventcb(struct bufferevent *bev, short what, void *arg);
+void	conn_expire_unit(struct conn *c, const char *rule);
 extern const char conn_rule_idle[];
 extern const char conn_rule_write[];
+
+/* conn_info.c: the facts a protocol may ask for. */
+void	conn_info_fill(const struct conn *c, struct proto_conn_info *ci);
 
 /* conn_proxy.c: the PROXY header. */
 void	conn_refuse_late(struct conn *c, enum stats_refusal reason,

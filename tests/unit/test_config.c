@@ -62,11 +62,11 @@ static const struct bad_case bad_cases[] = {
 	  " bind = \"::1\"; } );\n", 1, "listener name \"a b\" must be" },
 	{ "listeners = (\n { name = \"e\"; port = 7; bind = \"::1\"; } );\n",
 	  2, "listener \"e\": protocol is missing (one of: echo, oracle, "
-	  "discard, chargen, daytime, time, qotd, metrics)" },
+	  "discard, chargen, daytime, time, qotd, metrics, http)" },
 	{ "listeners = ( { name = \"e\";\n protocol = \"gopher\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 2,
 	  "unknown protocol \"gopher\" (known: echo, oracle, discard, "
-	  "chargen, daytime, time, qotd, metrics)" },
+	  "chargen, daytime, time, qotd, metrics, http)" },
 	{ "listeners = (\n { name = \"e\"; protocol = \"echo\"; bind = "
 	  "\"::1\"; } );\n", 2, "port is missing (1 to 65535)" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n port = 0;"

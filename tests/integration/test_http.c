@@ -1,0 +1,358 @@
+/*
+ * protocol = "http" over real sockets (issue 26): curl(1) as the client
+ * for what clients do (keep-alive, a chunked upload, Expect: 100-continue,
+ * HTTP/1.0, the limits' answers), and sockets of our own for what curl
+ * will not send (pipelined requests in one write, a request cut short,
+ * malformed ones).
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "check_main.h"
+
+#define REQUEST_TIMEOUT	2
+#define MAX_REQUESTS	3
+
+static int port, tport;
+static struct eod *d;
+
+static void
+setup(void)
+{
+	port = eo_port();
+	tport = eo_port();
+	d = eod_start_opts(&(struct eod_opts){ .args = "-d" },
+	    "workers = 2;\n"
+	    "listeners = (\n"
+	    " { name = \"web\"; protocol = \"http\"; port = %d;"
+	    "   bind = [\"127.0.0.1\", \"::1\"];"
+	    "   http = { max_header_size = 1024; max_body_size = 4096;"
+	    "     request_timeout = %d; max_requests = %d; }; },\n"
+	    " { name = \"plain\"; protocol = \"http\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; http = { format = \"text\"; }; }\n"
+	    ");\n", port, REQUEST_TIMEOUT, MAX_REQUESTS, tport);
+}
+
+static void
+teardown(void)
+{
+	ck_assert_int_eq(eod_stop(d), 0);
+	ck_assert_msg(!eod_log_has(d, "closed: error"), "an error close");
+	ck_assert_msg(!eod_log_has(d, "protocol error"), "a protocol error");
+	eod_free(d);
+}
+
+/* Runs cmd with a shell; its exit status, its output in out. */
+static int
+run(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	size_t n;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
+/* Sends req on a new connection; the answer until EOF or ms. */
+static size_t
+exchange(const char *req, char *out, size_t cap, int ms, int *eof)
+{
+	int fd = tcp_connect("127.0.0.1", port);
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, req, strlen(req)), 0);
+	n = recv_all(fd, out, cap - 1, ms, eof);
+	out[n] = '\0';
+	close(fd);
+	return n;
+}
+
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+		n++;
+	return n;
+}
+
+START_TEST(test_http_describes_request)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "-H 'X-Twice: one' -H 'X-Twice: two' "
+	    "'http://127.0.0.1:%d/a/b?x=1&y=%%20z&x=2'", port), 0);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "Content-Type: application/json"));
+	ck_assert_ptr_nonnull(strstr(out, "\"method\":\"GET\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"path\":\"/a/b\""));
+	ck_assert_ptr_nonnull(strstr(out,
+	    "\"query\":[[\"x\",\"1\"],[\"y\",\" z\"],[\"x\",\"2\"]]"));
+	ck_assert_ptr_nonnull(strstr(out, "\"version\":\"HTTP/1.1\""));
+	ck_assert_msg(strstr(out, "[\"X-Twice\",\"one\"],[\"X-Twice\","
+	    "\"two\"]") != NULL, "repeats in order: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\"address\":\"127.0.0.1\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"listener\":\"web\""));
+}
+END_TEST
+
+/* Over IPv6 the client's address is ::1. */
+START_TEST(test_http_ipv6_client)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -g "
+	    "'http://[::1]:%d/'", port), 0);
+	ck_assert_msg(strstr(out, "\"address\":\"::1\"") != NULL, "%s", out);
+}
+END_TEST
+
+START_TEST(test_http_text_when_asked)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "-H 'Accept: text/plain' 'http://127.0.0.1:%d/t?k=v'", port), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Content-Type: text/plain"));
+	ck_assert_msg(strstr(out, "GET /t?k=v HTTP/1.1\n") != NULL, "%s", out);
+	/* The listener's format = "text": no Accept needed. */
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "'http://127.0.0.1:%d/'", tport), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Content-Type: text/plain"));
+}
+END_TEST
+
+/* curl reuses one connection for all the URLs of one run. */
+START_TEST(test_http_keepalive_curl)
+{
+	char out[256];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS "
+	    "-w '%%{stderr}%%{http_code}:%%{num_connects} ' "
+	    "http://127.0.0.1:%d/1 http://127.0.0.1:%d/2 2>&1 >/dev/null",
+	    port, port), 0);
+	ck_assert_str_eq(out, "200:1 200:0 ");
+}
+END_TEST
+
+/* Requests in one write are answered in order, each once. */
+START_TEST(test_http_pipelining)
+{
+	char out[16384];
+	const char *a, *b, *c;
+	int eof = 0;
+
+	exchange("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+	    "GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_int_eq(count(out, "HTTP/1.1 200 OK\r\n"), 3);
+	a = strstr(out, "\"path\":\"/first\"");
+	b = strstr(out, "\"path\":\"/second\"");
+	c = strstr(out, "\"path\":\"/third\"");
+	ck_assert_msg(a != NULL && b != NULL && c != NULL && a < b && b < c,
+	    "in order: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\"body\":\"abc\""));
+	ck_assert_msg(eof, "Connection: close closes after the answer");
+}
+END_TEST
+
+START_TEST(test_http_chunked_upload)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "printf 'hello chunked' | "
+	    "curl -sS -H 'Transfer-Encoding: chunked' --data-binary @- "
+	    "http://127.0.0.1:%d/up", port), 0);
+	ck_assert_msg(strstr(out, "\"body_length\":13") != NULL, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\"body\":\"hello chunked\""));
+}
+END_TEST
+
+/* curl asks (its own threshold is 1 MiB, over max_body_size here) and
+   waits for 100 Continue before it sends the body. */
+START_TEST(test_http_expect_continue)
+{
+	char out[32768];
+
+	ck_assert_int_eq(run(out, sizeof(out), "head -c 2000 /dev/zero | "
+	    "tr '\\0' a | curl -sS -v --expect100-timeout 30 "
+	    "-H 'Expect: 100-continue' "
+	    "--data-binary @- http://127.0.0.1:%d/c 2>&1", port), 0);
+	ck_assert_msg(strstr(out, "< HTTP/1.1 100 Continue") != NULL, "%s",
+	    out);
+	ck_assert_ptr_nonnull(strstr(out, "\"body_length\":2000"));
+}
+END_TEST
+
+/* HTTP/1.0 without keep-alive: the answer, then the close. */
+START_TEST(test_http_10_closes)
+{
+	char out[8192];
+	int eof = 0;
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS --http1.0 "
+	    "http://127.0.0.1:%d/old", port), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"version\":\"HTTP/1.0\""));
+	exchange("GET / HTTP/1.0\r\n\r\n", out, sizeof(out), eo_ms(5000),
+	    &eof);
+	ck_assert_ptr_nonnull(strstr(out, "200 OK"));
+	ck_assert_msg(eof, "HTTP/1.0 closes after the answer");
+}
+END_TEST
+
+START_TEST(test_http_header_too_large_431)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -o /dev/null "
+	    "-w '%%{http_code}' -H \"X-Big: $(head -c 2000 /dev/zero | "
+	    "tr '\\0' b)\" http://127.0.0.1:%d/", port), 0);
+	ck_assert_str_eq(out, "431");
+	ck_assert_int_eq(eod_log_wait(d, "closed: max_header_size",
+	    eo_ms(5000)), 0);
+}
+END_TEST
+
+START_TEST(test_http_body_too_large_413)
+{
+	char out[8192];
+	int eof = 0;
+
+	exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+	    out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 413 ", 13) == 0, "%s", out);
+	ck_assert_msg(eof, "413 closes");
+	ck_assert_int_eq(eod_log_wait(d, "closed: max_body_size",
+	    eo_ms(5000)), 0);
+}
+END_TEST
+
+/* A request not whole within request_timeout: 408, then the close. */
+START_TEST(test_http_request_timeout_408)
+{
+	char out[4096];
+	int eof = 0;
+
+	exchange("GET /slow HTTP/1.1\r\nHo", out, sizeof(out),
+	    eo_ms(REQUEST_TIMEOUT * 1000 + 5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 408 ", 13) == 0, "%s", out);
+	ck_assert_msg(eof, "408 closes");
+	ck_assert_int_eq(eod_log_wait(d, "closed: request_timeout (2 s)",
+	    eo_ms(5000)), 0);
+}
+END_TEST
+
+/* Idle between requests is idle_timeout's, not request_timeout's. */
+START_TEST(test_http_idle_between_requests_not_408)
+{
+	int fd = tcp_connect("127.0.0.1", port);
+	char out[8192];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	    27), 0);
+	n = recv_some(fd, out, sizeof(out) - 1, eo_ms(5000));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_msg(still_open(fd, (REQUEST_TIMEOUT + 1) * 1000),
+	    "closed between requests");
+	close(fd);
+}
+END_TEST
+
+/* max_requests answers on one connection, the last with a close. */
+START_TEST(test_http_max_requests)
+{
+	char out[512];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS "
+	    "-w '%%{stderr}%%{num_connects}' http://127.0.0.1:%d/[1-4] "
+	    "2>&1 >/dev/null", port), 0);
+	ck_assert_str_eq(out, "1001");
+}
+END_TEST
+
+/* Malformed requests: 400 and the close, each its own case. */
+static void
+expect_400(const char *req)
+{
+	char out[4096];
+	int eof = 0;
+
+	exchange(req, out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s: %s", req,
+	    out);
+	ck_assert_msg(eof, "400 closes: %s", req);
+}
+
+START_TEST(test_http_malformed_request_line)
+{
+	expect_400("BAD\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_http_malformed_header_line)
+{
+	expect_400("GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_http_malformed_content_length)
+{
+	expect_400("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_http_malformed_chunk)
+{
+	expect_400("POST / HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nzz\r\n");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("http");
+	TCase *tc = tcase_create("http");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_http_describes_request);
+	tcase_add_test(tc, test_http_ipv6_client);
+	tcase_add_test(tc, test_http_text_when_asked);
+	tcase_add_test(tc, test_http_keepalive_curl);
+	tcase_add_test(tc, test_http_pipelining);
+	tcase_add_test(tc, test_http_chunked_upload);
+	tcase_add_test(tc, test_http_expect_continue);
+	tcase_add_test(tc, test_http_10_closes);
+	tcase_add_test(tc, test_http_header_too_large_431);
+	tcase_add_test(tc, test_http_body_too_large_413);
+	tcase_add_test(tc, test_http_request_timeout_408);
+	tcase_add_test(tc, test_http_idle_between_requests_not_408);
+	tcase_add_test(tc, test_http_max_requests);
+	tcase_add_test(tc, test_http_malformed_request_line);
+	tcase_add_test(tc, test_http_malformed_header_line);
+	tcase_add_test(tc, test_http_malformed_content_length);
+	tcase_add_test(tc, test_http_malformed_chunk);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
