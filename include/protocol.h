@@ -67,6 +67,10 @@ struct proto_out {
 	int			 partial;	/* set by a protocol that took
 						   an unfinished unit into its
 						   state: its unit_timeout runs */
+	uint32_t		 pause_ms;	/* set: call again after this
+						   long (a response's delay),
+						   with the input left; none
+						   is read meanwhile */
 };
 
 enum proto_verdict {

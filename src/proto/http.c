@@ -26,7 +26,45 @@ struct http_state {
 	struct http_reader rd;
 	struct http_buf	 out;		/* this call's responses */
 	const char	*why;		/* the rule that closed, static */
+	struct http_controls ctl;	/* the ready request's */
+	int		 have_ctl;	/* ctl read; its delay asked for */
+	int		 closing;	/* close once the body is sent */
+	uint64_t	 left;		/* body bytes (echo_size) owed */
 };
+
+/*
+ * A sized body is the pattern of http_body_fill(), whose byte i of a
+ * body with L bytes left is pat[(L - i) % 65].  It is sent from one
+ * static copy, a piece of it at a time: no memory per connection.
+ */
+#define HTTP_PAT	65
+#define HTTP_BODY_PIECE	(1008 * HTTP_PAT)
+static char http_pattern[HTTP_BODY_PIECE + HTTP_PAT];
+
+/* The byte at k is pat[-k mod 65] (the array's size is a multiple of
+   65): a body with L bytes left starts at (65 - L % 65) % 65. */
+__attribute__((constructor)) static void
+http_pattern_init(void)
+{
+	uint64_t left = sizeof(http_pattern);
+
+	http_body_fill(&left, http_pattern, sizeof(http_pattern));
+}
+
+/* Pieces of the body owed while out has room; whether it is all sent. */
+static int
+http_body(struct http_state *s, struct proto_out *out)
+{
+	while (s->left > 0 && proto_room(out, 1)) {
+		size_t n = s->left < HTTP_BODY_PIECE ? (size_t)s->left :
+		    HTTP_BODY_PIECE;
+
+		proto_put(out, http_pattern + (HTTP_PAT - s->left % HTTP_PAT) %
+		    HTTP_PAT, n);
+		s->left -= n;
+	}
+	return s->left == 0;
+}
 
 static int
 http_opts_parse_any(const config_setting_t *group, void **opts,
@@ -105,26 +143,54 @@ http_info(const struct http_lopts *lo, const struct proto_conn_info *pi,
 	ci->proxy_port = pi->proxy_port;
 }
 
-/* Answers the complete request; 0, or -1 when the connection must end. */
+/* The words of a close decided with a response. */
+static const char *
+http_close_rule(const struct http_reader *rd)
+{
+	return rd->opts->max_requests != 0 &&
+	    rd->served >= rd->opts->max_requests ?
+	    "max_requests" : "Connection: close";
+}
+
+/*
+ * Answers the ready request: 1 when it must wait for its delay first
+ * (out->pause_ms set; the next call answers), 0 when answered, -1 when
+ * the connection ends once the response (and its body) is sent.
+ */
 static int
 http_answer(struct http_state *s, const struct http_lopts *lo,
-    const struct proto_out *out)
+    struct proto_out *out)
 {
 	struct http_conn_info ci;
-	struct http_controls ctl;
+	char why[160];
+	int st;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.status = 200;
+	if (!s->have_ctl) {
+		s->have_ctl = 1;
+		if ((st = http_controls_get(&s->rd, &s->ctl, why,
+		    sizeof(why))) != 0) {
+			http_respond_error(st, why, &s->out);
+			s->why = "bad request (controls)";
+			return -1;
+		}
+		if (s->ctl.delay_ms > 0) {
+			/* A timer of the connection's: the loop never
+			   blocks, and input waits for the answer. */
+			out->pause_ms = s->ctl.delay_ms;
+			return 1;
+		}
+	}
+	s->have_ctl = 0;
 	http_info(lo, out->info, &ci);
-	if (http_respond(&s->rd, &ci, &ctl, &s->out) == -1) {
+	if (http_respond(&s->rd, &ci, &s->ctl, &s->out) == -1) {
 		s->why = "error: out of memory";
 		return -1;
 	}
+	if (s->ctl.sized && s->rd.req.method != HTTP_HEAD)
+		s->left = s->ctl.size;
 	http_reader_next(&s->rd);
 	if (s->rd.done) {
-		s->why = s->rd.opts->max_requests != 0 &&
-		    s->rd.served >= s->rd.opts->max_requests ?
-		    "max_requests" : "Connection: close";
+		s->why = http_close_rule(&s->rd);
 		return -1;
 	}
 	return 0;
@@ -141,62 +207,97 @@ http_refuse(struct http_state *s, int status)
 }
 
 /*
+ * One step of the reader on in: 0 to go on, 1 to stop for now, -1 to
+ * close once the responses are sent.
+ */
+static int
+http_step(struct http_state *s, const struct http_lopts *lo,
+    struct proto_in *in, struct proto_out *out)
+{
+	size_t used;
+	int a;
+
+	switch (http_reader_feed(&s->rd, (const char *)in->data, in->len,
+	    &used)) {
+	case HTTP_RD_MORE:
+		proto_take(in, used);
+		return 1;
+	case HTTP_RD_CONTINUE:
+		proto_take(in, used);
+		http_buf_str(&s->out, http_continue_line);
+		return 0;
+	case HTTP_RD_REQUEST:
+	case HTTP_RD_UPGRADE:
+		proto_take(in, used);
+		if ((a = http_answer(s, lo, out)) == 1)
+			return 1;
+		out->units++;
+		if (a == -1)
+			s->closing = 1;
+		return s->left > 0 ? 1 : -a;
+	case HTTP_RD_ERROR:
+		http_refuse(s, s->rd.status);
+		return -1;
+	case HTTP_RD_CLOSED:
+		break;
+	}
+	return -1;
+}
+
+/*
  * Serves requests from in while out has room, one at a time: a request
  * is answered before the next is read, so pipelined ones are answered
  * in order.  The reader takes the bytes of an unfinished request into
  * its own memory: out->partial tells the connection (request_timeout).
+ * The responses are one piece of s->out, put last; a sized body's
+ * pieces follow it, and end the call.
  */
 static enum proto_verdict
 http_input(void *state, const void *opts, struct proto_in *in,
     struct proto_out *out)
 {
 	struct http_state *s = state;
-	const struct http_lopts *lo = opts;
-	enum proto_verdict v = EO_PROTO_OK;
-	size_t used;
+	int r = 0;
 
-	for (;;) {
-		if (s->out.len >= out->room) {
+	if (s->left > 0 && !http_body(s, out))
+		return EO_PROTO_OK;	/* full: the body goes first */
+	if (s->closing && s->left == 0)
+		return EO_PROTO_CLOSE;
+	while (r == 0) {
+		if (out->len + s->out.len >= out->room) {
 			out->full = 1;
 			break;
 		}
-		switch (http_reader_feed(&s->rd, (const char *)in->data,
-		    in->len, &used)) {
-		case HTTP_RD_MORE:
-			proto_take(in, used);
-			goto done;
-		case HTTP_RD_CONTINUE:
-			proto_take(in, used);
-			http_buf_str(&s->out, http_continue_line);
-			continue;
-		case HTTP_RD_REQUEST:
-		case HTTP_RD_UPGRADE:
-			proto_take(in, used);
-			out->units++;
-			if (http_answer(s, lo, out) == -1) {
-				v = EO_PROTO_CLOSE;
-				goto done;
-			}
-			continue;
-		case HTTP_RD_ERROR:
-			http_refuse(s, s->rd.status);
-			v = EO_PROTO_CLOSE;
-			goto done;
-		case HTTP_RD_CLOSED:
-			v = EO_PROTO_CLOSE;
-			goto done;
-		}
+		r = http_step(s, opts, in, out);
 	}
-done:
-	out->partial = s->rd.tables != NULL;
+	out->partial = s->rd.tables != NULL && !s->have_ctl;
 	if (s->out.failed) {
-		http_buf_free(&s->out);
 		s->why = "error: out of memory";
 		return EO_PROTO_CLOSE;
 	}
 	if (s->out.len > 0)
 		proto_put(out, s->out.p, s->out.len);
-	return v;
+	if (s->left > 0 && !http_body(s, out))
+		return EO_PROTO_OK;
+	/* Pipelined requests after a body: called again at once (full
+	   with input left), as the socket takes what went before. */
+	if (r == 1 && in->len > 0 && out->pause_ms == 0 && !s->closing &&
+	    s->rd.tables == NULL)
+		out->full = 1;
+	return r == -1 || (s->closing && s->left == 0) ? EO_PROTO_CLOSE :
+	    EO_PROTO_OK;
+}
+
+/* The rest of a sized body, as the socket takes it (chargen's way). */
+static enum proto_verdict
+http_produce(void *state, const void *opts, struct proto_out *out)
+{
+	struct http_state *s = state;
+
+	(void)opts;
+	if (s->left == 0 || !http_body(s, out))
+		return EO_PROTO_OK;
+	return s->closing ? EO_PROTO_CLOSE : EO_PROTO_OK;
 }
 
 /* EOF: a request cut short gets no answer (nothing to describe). */
@@ -247,6 +348,7 @@ const struct protocol proto_http = {
 	.wants_info = 1,
 	.no_carry = 1,
 	.input = http_input,
+	.produce = http_produce,
 	.eof = http_eof,
 	.close_why = http_close_why,
 	.opts_print = http_opts_print_any,

@@ -378,6 +378,8 @@ conn_close(struct conn *c, const char *why)
 	conn_tls_notify(c);
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
+	if (c->c_pause != NULL)
+		event_free(c->c_pause);
 	if (c->c_lc->proto->fini != NULL)
 		c->c_lc->proto->fini(c->c_pstate);
 	SSL_free(c->c_ssl);
@@ -441,7 +443,7 @@ conn_update(struct conn *c)
 	 */
 	conn_set_reading(c, (queued < EO_OUT_HIGH ||
 	    c->c_lc->proto->produce != NULL) &&
-	    !(c->c_flags & EO_CF_BLOCKED));
+	    !(c->c_flags & EO_CF_BLOCKED) && c->c_pause == NULL);
 }
 
 /*
@@ -521,6 +523,8 @@ conn_send(struct conn *c, const struct proto_out *out)
 	return conn_enqueue(c, out, i, skip);
 }
 
+static int conn_pause(struct conn *c, uint32_t ms);
+
 /* The protocol closed: its rule, in the config's words, ends it. */
 static void
 conn_proto_closed(struct conn *c)
@@ -587,7 +591,7 @@ conn_call(struct conn *c, struct proto_in *in, struct proto_out *out)
 
 /*
  * The protocol's contract: with room for output, a call that reports
- * "full" has taken input.  One that took nothing would be called again
+ * "full" has taken input or given output.  One that took nothing would be called again
  * at once with the same input, for ever (the serve loop waits for room
  * that is already there).  Checked per call: a compare, no system call.
  */
@@ -595,7 +599,8 @@ static int
 conn_contract(struct conn *c, const struct proto_out *out, size_t len,
     size_t left)
 {
-	if (!out->full || left == 0 || left < len || out->room == 0)
+	if (!out->full || left == 0 || left < len || out->room == 0 ||
+	    out->len > 0)
 		return 0;
 	log_err("listener %s: conn %u.%u: protocol %s reported no room for "
 	    "output without taking any input: closing the connection",
@@ -625,7 +630,10 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 		in.len = 0;
 	} else if (conn_contract(c, &out, len, in.len) == -1)
 		return -1;
-	else if (in.len > 0)
+	else if (out.pause_ms > 0) {
+		if (conn_pause(c, out.pause_ms) == -1)
+			return -1;
+	} else if (in.len > 0)
 		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
 	else if (out.partial)
 		c->c_flags |= EO_CF_PARTIAL;	/* held by the protocol */
@@ -669,7 +677,45 @@ conn_serve(struct conn *c, const unsigned char *data, size_t len)
 		data = c->c_held->data;
 		len = c->c_held->len;
 	}
-	conn_update(c);
+	/* A protocol that produces (a sized HTTP body) goes on while the
+	   socket has room: no write callback may come to resume it. */
+	if (c->c_lc->proto->produce != NULL && !(c->c_flags & EO_CF_BLOCKED))
+		conn_produce(c);
+	else
+		conn_update(c);
+}
+
+/* The pause is over: the protocol is called again on what waits. */
+static void
+conn_pausecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(c->c_pause);
+	c->c_pause = NULL;
+	if (c->c_state != EO_CONN_SERVING)
+		conn_update(c);
+	else if (c->c_held != NULL)
+		conn_serve(c, c->c_held->data, c->c_held->len);
+	else
+		conn_serve(c, (const unsigned char *)"", 0);
+}
+
+/* The protocol asked to be called again in ms: a timer, reading off. */
+static int
+conn_pause(struct conn *c, uint32_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
+	    1000 };
+
+	c->c_pause = evtimer_new(c->c_home->base, conn_pausecb, c);
+	if (c->c_pause == NULL || evtimer_add(c->c_pause, &tv) == -1) {
+		conn_close(c, "error: out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* n bytes read into the worker's buffer (0: the client's EOF). */
@@ -756,6 +802,8 @@ conn_produce(struct conn *c)
 			if (conn_enqueue(c, &out, 0, 0) == -1)
 				return;
 		}
+		if (p->released != NULL)
+			p->released(c->c_pstate);
 	}
 	conn_update(c);
 }

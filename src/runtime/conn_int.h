@@ -113,6 +113,9 @@ struct conn {
 	struct peer_key		 c_peer;	/* for the per-source count */
 	SSL			*c_ssl;		/* TLS: from the handshake to
 						   the close; NULL: plaintext */
+	struct event		*c_pause;	/* the protocol's pause_ms runs
+						   (a delayed answer); NULL:
+						   none, the usual case */
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
 

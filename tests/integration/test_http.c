@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -28,14 +29,16 @@ setup(void)
 	port = eo_port();
 	tport = eo_port();
 	d = eod_start_opts(&(struct eod_opts){ .args = "-d" },
-	    "workers = 2;\n"
+	    "workers = 1;\n"
 	    "listeners = (\n"
 	    " { name = \"web\"; protocol = \"http\"; port = %d;"
 	    "   bind = [\"127.0.0.1\", \"::1\"];"
 	    "   http = { max_header_size = 1024; max_body_size = 4096;"
+	    "     max_delay = 3000; max_response_size = 4000000;"
 	    "     request_timeout = %d; max_requests = %d; }; },\n"
 	    " { name = \"plain\"; protocol = \"http\"; port = %d;"
-	    "   bind = \"127.0.0.1\"; http = { format = \"text\"; }; }\n"
+	    "   bind = \"127.0.0.1\";"
+	    "   http = { format = \"text\"; controls = false; }; }\n"
 	    ");\n", port, REQUEST_TIMEOUT, MAX_REQUESTS, tport);
 }
 
@@ -79,6 +82,15 @@ exchange(const char *req, char *out, size_t cap, int ms, int *eof)
 	out[n] = '\0';
 	close(fd);
 	return n;
+}
+
+static long
+mono_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
 }
 
 /* How many times needle occurs in s. */
@@ -328,6 +340,134 @@ START_TEST(test_http_malformed_chunk)
 }
 END_TEST
 
+START_TEST(test_http_control_status_and_header)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "'http://127.0.0.1:%d/?echo_code=503&echo_header=X-Extra:yes'",
+	    port), 0);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 503 ", 13) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\r\nX-Extra: yes\r\n"));
+	/* The same from headers. */
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "-H 'X-Echo-Code: 201' 'http://127.0.0.1:%d/'", port), 0);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 201 ", 13) == 0, "%s", out);
+}
+END_TEST
+
+/* controls = false: the request is only described. */
+START_TEST(test_http_controls_off)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -i "
+	    "'http://127.0.0.1:%d/?echo_code=503&echo_delay=2000'", tport), 0);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "%s", out);
+}
+END_TEST
+
+START_TEST(test_http_control_over_max_400)
+{
+	char out[4096];
+	int eof = 0;
+
+	exchange("GET /?echo_delay=3001 HTTP/1.1\r\nHost: x\r\n\r\n", out,
+	    sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "echo_delay must be 0 to 3000"));
+	exchange("GET /?echo_size=4000001 HTTP/1.1\r\nHost: x\r\n\r\n", out,
+	    sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
+}
+END_TEST
+
+/*
+ * A delay is a timer: on the one worker, another client is answered
+ * while the delayed one waits, and the delayed answer comes after it.
+ */
+START_TEST(test_http_delay_is_a_timer)
+{
+	int slow = tcp_connect("127.0.0.1", port);
+	char out[8192];
+	size_t n;
+	int eof = 0;
+	long t0 = mono_now_ms(), t1, t2;
+
+	ck_assert_int_ge(slow, 0);
+	ck_assert_int_eq(send_all(slow, "GET /?echo_delay=1500 HTTP/1.1\r\n"
+	    "Host: x\r\n\r\n", 43), 0);
+	n = exchange("GET /quick HTTP/1.1\r\nHost: x\r\nConnection: close"
+	    "\r\n\r\n", out, sizeof(out), eo_ms(5000), &eof);
+	t1 = mono_now_ms() - t0;
+	ck_assert_uint_gt(n, 0);
+	ck_assert_msg(t1 < 1400, "the other client waited %ld ms", t1);
+	n = recv_some(slow, out, sizeof(out) - 1, eo_ms(5000));
+	t2 = mono_now_ms() - t0;
+	ck_assert_uint_gt(n, 0);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "%.*s", (int)n,
+	    out);
+	ck_assert_msg(t2 >= 1500, "answered after %ld ms", t2);
+	close(slow);
+}
+END_TEST
+
+/* The body of a repeating pattern: byte i of L is pat[(L - i) % 65]. */
+static int
+pattern_ok(const char *b, size_t len)
+{
+	static const char pat[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_\n";
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != pat[(len - i) % 65])
+			return 0;
+	return 1;
+}
+
+START_TEST(test_http_sized_body)
+{
+	size_t cap = 4u << 20, n;
+	char *out = malloc(cap);
+	FILE *p;
+	char cmd[256];
+
+	ck_assert_ptr_nonnull(out);
+	snprintf(cmd, sizeof(cmd), "curl -sS "
+	    "'http://127.0.0.1:%d/?echo_size=3000000'", port);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	n = fread(out, 1, cap, p);
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert_uint_eq(n, 3000000);
+	ck_assert_msg(pattern_ok(out, n), "the pattern");
+	free(out);
+}
+END_TEST
+
+/* A sized body, a delayed answer and a plain one, pipelined: in order. */
+START_TEST(test_http_sized_and_delayed_pipelined)
+{
+	char out[262144];
+	const char *a, *b;
+	int eof = 0;
+	size_t n;
+
+	n = exchange("GET /?echo_size=100000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /?echo_delay=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(eof, "closed after the last");
+	ck_assert_int_eq(count(out, "HTTP/1.1 200 OK\r\n"), 3);
+	a = strstr(out, "\r\n\r\n");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_msg(pattern_ok(a + 4, 100000), "the body first");
+	b = strstr(a + 4 + 100000, "\"url\":\"/?echo_delay=300\"");
+	ck_assert_msg(b != NULL && strstr(b, "\"path\":\"/last\"") != NULL,
+	    "in order (%zu bytes)", n);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -353,6 +493,12 @@ main(void)
 	tcase_add_test(tc, test_http_malformed_header_line);
 	tcase_add_test(tc, test_http_malformed_content_length);
 	tcase_add_test(tc, test_http_malformed_chunk);
+	tcase_add_test(tc, test_http_control_status_and_header);
+	tcase_add_test(tc, test_http_controls_off);
+	tcase_add_test(tc, test_http_control_over_max_400);
+	tcase_add_test(tc, test_http_delay_is_a_timer);
+	tcase_add_test(tc, test_http_sized_body);
+	tcase_add_test(tc, test_http_sized_and_delayed_pipelined);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
