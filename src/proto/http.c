@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "protocol.h"
+#include "ws.h"
 
 /* A listener's options, and the host name its descriptions give. */
 struct http_lopts {
@@ -30,7 +31,13 @@ struct http_state {
 	int		 have_ctl;	/* ctl read; its delay asked for */
 	int		 closing;	/* close once the body is sent */
 	uint64_t	 left;		/* body bytes (echo_size) owed */
+	struct ws_session *ws;		/* after an upgrade; NULL: HTTP */
+	size_t		 ws_put;	/* of its output, what the last call
+					   put (done once released) */
 };
+
+/* WebSocket output above this waits in wslay, and input with it. */
+#define HTTP_WS_MARK	(64 * 1024)
 
 /*
  * A sized body is the pattern of http_body_fill(), whose byte i of a
@@ -119,12 +126,81 @@ http_fini(void *state)
 
 	http_reader_free(&s->rd);
 	http_buf_free(&s->out);
+	ws_session_free(s->ws);
 }
 
 static void
 http_released(void *state)
 {
-	http_buf_free(&((struct http_state *)state)->out);
+	struct http_state *s = state;
+
+	http_buf_free(&s->out);
+	if (s->ws != NULL && s->ws_put > 0) {
+		ws_output_done(s->ws, s->ws_put);
+		s->ws_put = 0;
+	}
+}
+
+/*
+ * The session's output, one piece (it stays put until released()), and
+ * whether the session is over: then everything it had to say is in out.
+ */
+static int
+http_ws_out(struct http_state *s, struct proto_out *out)
+{
+	int over = ws_finished(s->ws);
+	const void *p;
+	size_t len;
+
+	if (out->niov < out->maxiov && (out->len < out->room || over) &&
+	    (p = ws_output(s->ws, &len)) != NULL) {
+		proto_put(out, p, len);
+		s->ws_put = len;
+	} else if (!over)
+		out->full = out->len >= out->room;
+	if (over)
+		s->why = "websocket closed";
+	return over;
+}
+
+/*
+ * A WebSocket connection: messages in, echoes out.  Input the session
+ * cannot take now (its output is above the mark) waits, full.
+ */
+static enum proto_verdict
+http_ws_input(struct http_state *s, struct proto_in *in,
+    struct proto_out *out)
+{
+	/* The connection's queue is full: the client is not reading its
+	   echoes, so no more is read from it (echo's backpressure). */
+	if (out->len >= out->room && in->len > 0) {
+		out->full = 1;
+		return EO_PROTO_OK;
+	}
+	proto_take(in, ws_feed(s->ws, in->data, in->len));
+	if (http_ws_out(s, out))
+		return EO_PROTO_CLOSE;
+	if (in->len > 0)
+		out->full = 1;
+	return EO_PROTO_OK;
+}
+
+/* The upgrade asked for: 101 and a session, or the refusal and a close. */
+static int
+http_upgrade(struct http_state *s, const struct http_lopts *lo)
+{
+	if (ws_handshake(&s->rd, &s->out) != 0) {
+		s->why = "bad request (WebSocket handshake)";
+		return -1;
+	}
+	s->ws = ws_session_new(lo->o.max_message_size, HTTP_WS_MARK);
+	http_reader_next(&s->rd);
+	http_reader_free(&s->rd);
+	if (s->ws == NULL) {
+		s->why = "error: out of memory";
+		return -1;
+	}
+	return 1;
 }
 
 /* The connection's facts in the words the description uses. */
@@ -226,8 +302,11 @@ http_step(struct http_state *s, const struct http_lopts *lo,
 		proto_take(in, used);
 		http_buf_str(&s->out, http_continue_line);
 		return 0;
-	case HTTP_RD_REQUEST:
 	case HTTP_RD_UPGRADE:
+		proto_take(in, used);
+		out->units++;
+		return http_upgrade(s, lo);
+	case HTTP_RD_REQUEST:
 		proto_take(in, used);
 		if ((a = http_answer(s, lo, out)) == 1)
 			return 1;
@@ -259,6 +338,8 @@ http_input(void *state, const void *opts, struct proto_in *in,
 	struct http_state *s = state;
 	int r = 0;
 
+	if (s->ws != NULL)
+		return http_ws_input(s, in, out);
 	if (s->left > 0 && !http_body(s, out))
 		return EO_PROTO_OK;	/* full: the body goes first */
 	if (s->closing && s->left == 0)
@@ -277,6 +358,8 @@ http_input(void *state, const void *opts, struct proto_in *in,
 	}
 	if (s->out.len > 0)
 		proto_put(out, s->out.p, s->out.len);
+	if (s->ws != NULL)	/* 101 sent: what follows is WebSocket's */
+		return http_ws_input(s, in, out);
 	if (s->left > 0 && !http_body(s, out))
 		return EO_PROTO_OK;
 	/* Pipelined requests after a body: called again at once (full
@@ -295,6 +378,8 @@ http_produce(void *state, const void *opts, struct proto_out *out)
 	struct http_state *s = state;
 
 	(void)opts;
+	if (s->ws != NULL)
+		return http_ws_out(s, out) ? EO_PROTO_CLOSE : EO_PROTO_OK;
 	if (s->left == 0 || !http_body(s, out))
 		return EO_PROTO_OK;
 	return s->closing ? EO_PROTO_CLOSE : EO_PROTO_OK;

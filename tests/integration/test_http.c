@@ -6,6 +6,8 @@
  * malformed ones).
  */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +470,121 @@ START_TEST(test_http_sized_and_delayed_pipelined)
 }
 END_TEST
 
+/* One case of ws_client.py (Python's websockets): its line. */
+static void
+ws_case(const char *name, const char *want)
+{
+	char out[4096], *nl;
+
+	ck_assert_int_eq(run(out, sizeof(out), "timeout 30 /usr/bin/python3 "
+	    "%s/ws_client.py %d %s 2>&1", EO_TEST_DIR, port, name), 0);
+	if ((nl = strchr(out, '\n')) != NULL)
+		*nl = '\0';
+	ck_assert_str_eq(out, want);
+}
+
+START_TEST(test_ws_text)		{ ws_case("text", "text True"); }
+END_TEST
+START_TEST(test_ws_binary)		{ ws_case("binary", "binary True"); }
+END_TEST
+START_TEST(test_ws_fragments)		{ ws_case("fragments", "fragments True"); }
+END_TEST
+START_TEST(test_ws_1mib_message)	{ ws_case("big", "big True"); }
+END_TEST
+START_TEST(test_ws_ping_pong)		{ ws_case("ping", "ping True"); }
+END_TEST
+START_TEST(test_ws_close_answered)	{ ws_case("close", "close 4000"); }
+END_TEST
+START_TEST(test_ws_too_big_1009)	{ ws_case("too_big", "too_big 1009"); }
+END_TEST
+START_TEST(test_ws_not_utf8_1007)	{ ws_case("not_utf8", "not_utf8 1007"); }
+END_TEST
+START_TEST(test_ws_unmasked_1002)	{ ws_case("unmasked", "unmasked 1002"); }
+END_TEST
+
+/* A handshake without the version we speak: 426 naming it. */
+START_TEST(test_ws_bad_version_426)
+{
+	char out[4096];
+	int eof = 0;
+
+	exchange("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+	    out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 426 ", 13) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "Sec-WebSocket-Version: 13"));
+	ck_assert_msg(eof, "426 closes");
+}
+END_TEST
+
+START_TEST(test_ws_no_key_400)
+{
+	char out[4096];
+	int eof = 0;
+
+	exchange("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
+	ck_assert_msg(eof, "400 closes");
+}
+END_TEST
+
+/*
+ * A WebSocket client that sends and never reads: the daemon stops
+ * reading it once its bounded output is full, as echo does.
+ */
+START_TEST(test_ws_non_reader_bounded)
+{
+	static unsigned char frame[8 + 65535];
+	int fd = tcp_open("127.0.0.1", port), fl, stuck = 0;
+	long rss0 = eod_rss_kb(d), rss1;
+	uint64_t sent = 0;
+	char head[1024];
+	size_t n;
+
+	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    142), 0);
+	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
+	head[n] = '\0';
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	/* Binary, 65535 bytes, masked with a key of zeros. */
+	memcpy(frame, "\x82\xfe\xff\xff\0\0\0\0", 8);
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	/* The stream is that frame again and again, sent from where it
+	   stopped. */
+	while (stuck < 20 && sent < (256ULL << 20)) {
+		size_t at = (size_t)(sent % sizeof(frame));
+		ssize_t k = send(fd, frame + at, sizeof(frame) - at,
+		    MSG_NOSIGNAL);
+
+		if (k > 0) {
+			sent += (uint64_t)k;
+			stuck = 0;
+		} else {
+			ck_assert_int_eq(errno, EAGAIN);
+			stuck++;
+			usleep(50000);
+		}
+	}
+	ck_assert_msg(stuck >= 20, "the daemon kept reading %llu bytes",
+	    (unsigned long long)sent);
+	rss1 = eod_rss_kb(d);
+	fprintf(stderr, "ws non-reader: sent %llu bytes before blocking; "
+	    "daemon RSS %ld -> %ld KiB\n", (unsigned long long)sent, rss0,
+	    rss1);
+	/* 128 KiB queued, the session's output to its 64 KiB mark and one
+	   64 KiB message in wslay, a held read, and malloc's slack: a few
+	   MiB at most, where an unbounded reader would take the 256 MiB. */
+	ck_assert_int_lt(rss1 - rss0, eo_mem(4096));
+	close(fd);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -499,6 +616,18 @@ main(void)
 	tcase_add_test(tc, test_http_delay_is_a_timer);
 	tcase_add_test(tc, test_http_sized_body);
 	tcase_add_test(tc, test_http_sized_and_delayed_pipelined);
+	tcase_add_test(tc, test_ws_text);
+	tcase_add_test(tc, test_ws_binary);
+	tcase_add_test(tc, test_ws_fragments);
+	tcase_add_test(tc, test_ws_1mib_message);
+	tcase_add_test(tc, test_ws_ping_pong);
+	tcase_add_test(tc, test_ws_close_answered);
+	tcase_add_test(tc, test_ws_too_big_1009);
+	tcase_add_test(tc, test_ws_not_utf8_1007);
+	tcase_add_test(tc, test_ws_unmasked_1002);
+	tcase_add_test(tc, test_ws_bad_version_426);
+	tcase_add_test(tc, test_ws_no_key_400);
+	tcase_add_test(tc, test_ws_non_reader_bounded);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
