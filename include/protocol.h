@@ -46,6 +46,15 @@ struct proto_conn_info {
 	uint16_t		 client_port;
 	const char		*proxy_addr;	/* NULL: no PROXY header */
 	uint16_t		 proxy_port;
+	int			 tls;		/* the rest only when set */
+	const char		*tls_version;
+	const char		*tls_cipher;
+	const char		*tls_sni;	/* NULL: none sent */
+	const char		*tls_alpn;	/* NULL: none agreed */
+	const char		*cert_subject;	/* NULL: no client cert */
+	const char		*cert_issuer;
+	const char		*cert_serial;	/* hex */
+	const char		*cert_not_after; /* ISO 8601, UTC */
 };
 
 /*
@@ -128,6 +137,9 @@ struct protocol {
 	 * as at a stop instead.
 	 */
 	int		 no_carry;
+	/* Its ALPN id in wire format ("\x08http/1.1"), agreed with a TLS
+	   client that offers it.  NULL: none. */
+	const unsigned char *alpn;
 	/* Input arrived: take whole units while proto_room() allows. */
 	enum proto_verdict (*input)(void *state, const void *opts,
 			    struct proto_in *in, struct proto_out *out);

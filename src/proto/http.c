@@ -217,6 +217,15 @@ http_info(const struct http_lopts *lo, const struct proto_conn_info *pi,
 	ci->client_port = pi->client_port;
 	ci->proxy_addr = pi->proxy_addr;
 	ci->proxy_port = pi->proxy_port;
+	ci->tls = pi->tls;
+	ci->tls_version = pi->tls_version;
+	ci->tls_cipher = pi->tls_cipher;
+	ci->tls_sni = pi->tls_sni;
+	ci->tls_alpn = pi->tls_alpn;
+	ci->cert_subject = pi->cert_subject;
+	ci->cert_issuer = pi->cert_issuer;
+	ci->cert_serial = pi->cert_serial;
+	ci->cert_not_after = pi->cert_not_after;
 }
 
 /* The words of a close decided with a response. */
@@ -432,6 +441,7 @@ const struct protocol proto_http = {
 	.expired = http_expired,
 	.wants_info = 1,
 	.no_carry = 1,
+	.alpn = (const unsigned char *)"\x08http/1.1",
 	.input = http_input,
 	.produce = http_produce,
 	.eof = http_eof,

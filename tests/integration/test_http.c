@@ -22,14 +22,17 @@
 #define REQUEST_TIMEOUT	2
 #define MAX_REQUESTS	3
 
-static int port, tport;
+static int port, tport, sport, pport;
 static struct eod *d;
+static char certs[] = "/tmp/eo-http-certs.XXXXXX";
 
 static void
 setup(void)
 {
 	port = eo_port();
 	tport = eo_port();
+	sport = eo_port();
+	pport = eo_port();
 	d = eod_start_opts(&(struct eod_opts){ .args = "-d" },
 	    "workers = 1;\n"
 	    "listeners = (\n"
@@ -40,8 +43,16 @@ setup(void)
 	    "     request_timeout = %d; max_requests = %d; }; },\n"
 	    " { name = \"plain\"; protocol = \"http\"; port = %d;"
 	    "   bind = \"127.0.0.1\";"
-	    "   http = { format = \"text\"; controls = false; }; }\n"
-	    ");\n", port, REQUEST_TIMEOUT, MAX_REQUESTS, tport);
+	    "   http = { format = \"text\"; controls = false; }; },\n"
+	    " { name = \"secure\"; protocol = \"http\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; tls = { certificate = \"%s/server.pem\";"
+	    "   key = \"%s/server.key\"; client_ca = \"%s/ca.pem\";"
+	    "   verify_client = \"optional\"; }; },\n"
+	    " { name = \"proxied\"; protocol = \"http\"; port = %d;"
+	    "   bind = \"127.0.0.1\"; proxy_protocol = true;"
+	    "   proxy_from = [\"127.0.0.1\"]; }\n"
+	    ");\n", port, REQUEST_TIMEOUT, MAX_REQUESTS, tport, sport, certs,
+	    certs, certs, pport);
 }
 
 static void
@@ -585,11 +596,91 @@ START_TEST(test_ws_non_reader_bounded)
 }
 END_TEST
 
+/* Over TLS: version, cipher, SNI, ALPN http/1.1, no client certificate. */
+START_TEST(test_http_tls_facts)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS --http1.1 "
+	    "--cacert %s/ca.pem --resolve localhost:%d:127.0.0.1 "
+	    "https://localhost:%d/s", certs, sport, sport), 0);
+	ck_assert_msg(strstr(out, "\"tls\":{\"version\":\"TLSv1.3\"") != NULL,
+	    "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\"cipher\":\"TLS_"));
+	ck_assert_ptr_nonnull(strstr(out, "\"sni\":\"localhost\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"alpn\":\"http/1.1\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"listener\":\"secure\""));
+	ck_assert_ptr_null(strstr(out, "\"client_certificate\":{"));
+}
+END_TEST
+
+/* Mutual TLS: the client certificate's subject, issuer, serial, expiry. */
+START_TEST(test_http_mutual_tls_facts)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS --cacert %s/ca.pem "
+	    "--cert %s/client.pem --key %s/client.key "
+	    "--resolve localhost:%d:127.0.0.1 https://localhost:%d/m", certs,
+	    certs, certs, sport, sport), 0);
+	ck_assert_msg(strstr(out, "CN=eo client") != NULL, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "CN=eo test CA"));
+	ck_assert_ptr_nonnull(strstr(out, "\"serial\":\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"not_after\":\"20"));
+}
+END_TEST
+
+/* Behind a PROXY header: the client it names, and the proxy's own. */
+START_TEST(test_http_proxy_facts)
+{
+	char out[8192];
+
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS --haproxy-protocol "
+	    "http://127.0.0.1:%d/p", pport), 0);
+	ck_assert_msg(strstr(out, "\"proxy\":{\"address\":\"127.0.0.1\"") !=
+	    NULL, "%s", out);
+	/* A header written by hand, naming another client. */
+	{
+		int fd = tcp_open("127.0.0.1", pport), eof = 0;
+		const char *req = "PROXY TCP4 192.0.2.7 127.0.0.1 4242 80\r\n"
+		    "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		size_t n;
+
+		ck_assert_int_eq(send_all(fd, req, strlen(req)), 0);
+		n = recv_all(fd, out, sizeof(out) - 1, eo_ms(5000), &eof);
+		out[n] = '\0';
+		close(fd);
+	}
+	ck_assert_msg(strstr(out, "\"client\":{\"address\":\"192.0.2.7\","
+	    "\"port\":4242}") != NULL, "%s", out);
+}
+END_TEST
+
+static int
+make_certs(void)
+{
+	char cmd[512];
+
+	if (mkdtemp(certs) == NULL)
+		return -1;
+	/* Read by the daemon, which runs as another user (harness.h). */
+	snprintf(cmd, sizeof(cmd), "sh %s/tls_certs.sh %s >/dev/null 2>&1 "
+	    "&& chmod -R a+rX %s", EO_TEST_DIR, certs, certs);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 int
 main(void)
 {
 	Suite *s = suite_create("http");
 	TCase *tc = tcase_create("http");
+	char cmd[128];
+	int r;
+
+	if (make_certs() == -1) {
+		fprintf(stderr, "the test certificates could not be made\n");
+		return 1;
+	}
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -628,6 +719,13 @@ main(void)
 	tcase_add_test(tc, test_ws_bad_version_426);
 	tcase_add_test(tc, test_ws_no_key_400);
 	tcase_add_test(tc, test_ws_non_reader_bounded);
+	tcase_add_test(tc, test_http_tls_facts);
+	tcase_add_test(tc, test_http_mutual_tls_facts);
+	tcase_add_test(tc, test_http_proxy_facts);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	r = check_run(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", certs);
+	return r;
 }
