@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 
 #include "config.h"
+#include "stats.h"
 
 /* Input not yet taken: a protocol advances data and len past units. */
 struct proto_in {
@@ -73,6 +74,9 @@ struct proto_out {
 	unsigned		 units;		/* units taken */
 	uint64_t		*rng;		/* for proto_random() */
 	const struct proto_conn_info *info;	/* wants_info: set */
+	struct stats_slot	*st;		/* the listener's counters on
+						   this worker, for a
+						   protocol's own (http) */
 	int			 partial;	/* set by a protocol that took
 						   an unfinished unit into its
 						   state: its unit_timeout runs */

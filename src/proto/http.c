@@ -34,7 +34,39 @@ struct http_state {
 	struct ws_session *ws;		/* after an upgrade; NULL: HTTP */
 	size_t		 ws_put;	/* of its output, what the last call
 					   put (done once released) */
+	uint64_t	 ws_counted;	/* of its messages, counted */
+	struct stats_slot *st;		/* the listener's, this worker's */
 };
+
+/* A response of status counted under the request's method. */
+static void
+http_count(struct http_state *s, int status)
+{
+	/* The method is known once the URL has begun: a request line
+	   refused before is "other". */
+	unsigned m = s->rd.req.url.len == 0 ? EO_NHTTP_METHODS - 1 :
+	    stats_http_method(http_method_str(
+	    (enum http_method)s->rd.parser.method));
+	int k = status / 100 - 1;
+
+	if (s->st != NULL && k >= 0 && k < EO_NHTTP_CLASSES)
+		stats_bump(&s->st->http[m][k], 1);
+}
+
+/* The session's messages since the last count, and its close once. */
+static void
+http_ws_count(struct http_state *s, int over)
+{
+	uint64_t n = ws_messages(s->ws);
+
+	if (s->st == NULL)
+		return;
+	stats_bump(&s->st->ws_messages, n - s->ws_counted);
+	s->ws_counted = n;
+	if (over)
+		stats_bump(&s->st->ws_closes[stats_ws_code(
+		    ws_close_code(s->ws))], 1);
+}
 
 /* WebSocket output above this waits in wslay, and input with it. */
 #define HTTP_WS_MARK	(64 * 1024)
@@ -158,6 +190,7 @@ http_ws_out(struct http_state *s, struct proto_out *out)
 		s->ws_put = len;
 	} else if (!over)
 		out->full = out->len >= out->room;
+	http_ws_count(s, over);
 	if (over)
 		s->why = "websocket closed";
 	return over;
@@ -189,7 +222,10 @@ http_ws_input(struct http_state *s, struct proto_in *in,
 static int
 http_upgrade(struct http_state *s, const struct http_lopts *lo)
 {
-	if (ws_handshake(&s->rd, &s->out) != 0) {
+	int st = ws_handshake(&s->rd, &s->out);
+
+	http_count(s, st != 0 ? st : 101);
+	if (st != 0) {
 		s->why = "bad request (WebSocket handshake)";
 		return -1;
 	}
@@ -255,6 +291,7 @@ http_answer(struct http_state *s, const struct http_lopts *lo,
 		if ((st = http_controls_get(&s->rd, &s->ctl, why,
 		    sizeof(why))) != 0) {
 			http_respond_error(st, why, &s->out);
+			http_count(s, st);
 			s->why = "bad request (controls)";
 			return -1;
 		}
@@ -271,6 +308,7 @@ http_answer(struct http_state *s, const struct http_lopts *lo,
 		s->why = "error: out of memory";
 		return -1;
 	}
+	http_count(s, s->ctl.status);
 	if (s->ctl.sized && s->rd.req.method != HTTP_HEAD)
 		s->left = s->ctl.size;
 	http_reader_next(&s->rd);
@@ -287,6 +325,7 @@ static void
 http_refuse(struct http_state *s, int status)
 {
 	http_respond_error(status, http_reason(status), &s->out);
+	http_count(s, status);
 	s->why = status == 413 ? "max_body_size" : status == 431 ?
 	    "max_header_size" : "bad request";
 }
@@ -347,6 +386,7 @@ http_input(void *state, const void *opts, struct proto_in *in,
 	struct http_state *s = state;
 	int r = 0;
 
+	s->st = out->st;
 	if (s->ws != NULL)
 		return http_ws_input(s, in, out);
 	if (s->left > 0 && !http_body(s, out))
@@ -387,6 +427,7 @@ http_produce(void *state, const void *opts, struct proto_out *out)
 	struct http_state *s = state;
 
 	(void)opts;
+	s->st = out->st;
 	if (s->ws != NULL)
 		return http_ws_out(s, out) ? EO_PROTO_CLOSE : EO_PROTO_OK;
 	if (s->left == 0 || !http_body(s, out))
@@ -415,6 +456,8 @@ http_expired(void *state, const void *opts, struct proto_out *out)
 	(void)opts;
 	http_respond_error(408, "request not complete within "
 	    "request_timeout", &s->out);
+	s->st = out->st;
+	http_count(s, 408);
 	if (!s->out.failed)
 		proto_put(out, s->out.p, s->out.len);
 	return EO_PROTO_CLOSE;

@@ -28,6 +28,8 @@ struct ws_session {
 	size_t			 head;
 	size_t			 mark;
 	int			 broken; /* wslay failed: close now */
+	int			 sent_1002; /* our own close, not wslay's */
+	uint64_t		 messages; /* data messages echoed */
 };
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -142,6 +144,8 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 		return;
 	if (wslay_event_queue_msg(ctx, &m) != 0)
 		s->broken = 1;
+	else
+		s->messages++;
 }
 
 struct ws_session *
@@ -211,6 +215,7 @@ ws_recv_failed(struct ws_session *s)
 	wslay_event_shutdown_read(s->ctx);
 	wslay_event_shutdown_write(s->ctx);
 	http_buf_add(&s->out, close_1002, sizeof(close_1002));
+	s->sent_1002 = 1;
 	if (s->out.failed)
 		s->broken = 1;
 }
@@ -263,4 +268,19 @@ ws_finished(const struct ws_session *s)
 {
 	return s->broken || (!wslay_event_want_read(s->ctx) &&
 	    !wslay_event_want_write(s->ctx));
+}
+
+uint64_t
+ws_messages(const struct ws_session *s)
+{
+	return s->messages;
+}
+
+int
+ws_close_code(const struct ws_session *s)
+{
+	if (s->sent_1002)
+		return 1002;
+	return wslay_event_get_close_sent(s->ctx) ?
+	    (int)wslay_event_get_status_code_sent(s->ctx) : 1006;
 }

@@ -94,7 +94,8 @@ oracle_feed(void *st, const void *opts, const char *text)
 	struct iovec iov[16];
 	uint64_t rng = 1;
 	struct proto_in in = { (const unsigned char *)text, strlen(text) };
-	struct proto_out out = { iov, 0, 16, 0, (size_t)-1, 0, 0, &rng, NULL, 0, 0 };
+	struct proto_out out = { iov, 0, 16, 0, (size_t)-1, 0, 0, &rng, NULL, NULL,
+	    0, 0 };
 
 	return proto_oracle.input(st, opts, &in, &out);
 }
@@ -140,7 +141,8 @@ END_TEST
 START_TEST(test_random)
 {
 	uint64_t rng = 1;
-	struct proto_out out = { NULL, 0, 0, 0, 0, 0, 0, &rng, NULL, 0, 0 };
+	struct proto_out out = { NULL, 0, 0, 0, 0, 0, 0, &rng, NULL, NULL, 0,
+	    0 };
 	unsigned seen[7] = { 0 }, i;
 
 	for (i = 0; i < 7000; i++) {
@@ -170,7 +172,8 @@ START_TEST(test_echo)
 	static unsigned char data[70000];
 	struct iovec iov[4];
 	struct proto_in in = { data, sizeof(data) };
-	struct proto_out out = { iov, 0, 4, 0, 1000, 0, 0, NULL, NULL, 0, 0 };
+	struct proto_out out = { iov, 0, 4, 0, 1000, 0, 0, NULL, NULL, NULL, 0,
+	    0 };
 	size_t i;
 
 	for (i = 0; i < sizeof(data); i++)
