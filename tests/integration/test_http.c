@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -656,6 +659,81 @@ START_TEST(test_http_proxy_facts)
 }
 END_TEST
 
+/* HAProxy in HTTP mode in front, send-proxy-v2: started on its own. */
+static pid_t
+hap_start(int hport, const char *dir)
+{
+	char conf[256];
+	pid_t pid;
+	FILE *f;
+	int i, fd;
+
+	snprintf(conf, sizeof(conf), "%s/haproxy.cfg", dir);
+	ck_assert_ptr_nonnull(f = fopen(conf, "w"));
+	fprintf(f, "global\n  maxconn 100\ndefaults\n  mode http\n"
+	    "  timeout connect 5s\n  timeout client 30s\n"
+	    "  timeout server 30s\n  timeout tunnel 30s\n"
+	    "frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n"
+	    "backend be\n  server eo 127.0.0.1:%d send-proxy-v2\n", hport,
+	    pport);
+	fclose(f);
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/usr/sbin/haproxy", "haproxy", "-q", "-db", "-f", conf,
+		    (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_gt(pid, 0);
+	for (i = 0; i < eo_ms(10000) / 20; i++) {
+		if ((fd = tcp_connect("127.0.0.1", hport)) != -1) {
+			close(fd);
+			return pid;
+		}
+		ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
+		usleep(20000);
+	}
+	ck_abort_msg("haproxy did not start listening");
+	return -1;
+}
+
+/*
+ * HAProxy in HTTP mode forwards requests (keep-alive on both sides) and
+ * a WebSocket upgrade: the description names curl's own address and
+ * port from the PROXY v2 header, and HAProxy as the proxy.
+ */
+START_TEST(test_http_behind_haproxy_http_mode)
+{
+	char dir[] = "/tmp/eo-http-hap.XXXXXX", out[8192], want[64];
+	int hport = eo_port(), status, lport;
+	const char *p;
+	pid_t hap;
+
+	if (access("/usr/sbin/haproxy", X_OK) != 0) {
+		fprintf(stderr, "skipped: /usr/sbin/haproxy not installed\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	hap = hap_start(hport, dir);
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -w "
+	    "'\\nlocal_port=%%{local_port}\\n' http://127.0.0.1:%d/h1 "
+	    "http://127.0.0.1:%d/h2", hport, hport), 0);
+	ck_assert_int_eq(count(out, "\"proxy\":{\"address\":\"127.0.0.1\""),
+	    2);
+	ck_assert_ptr_nonnull(p = strstr(out, "local_port="));
+	lport = atoi(p + 11);
+	snprintf(want, sizeof(want), "\"client\":{\"address\":\"127.0.0.1\","
+	    "\"port\":%d}", lport);
+	ck_assert_msg(strstr(out, want) != NULL, "%s in %s", want, out);
+	ck_assert_int_eq(run(out, sizeof(out), "timeout 30 /usr/bin/python3 "
+	    "%s/ws_client.py %d text 2>&1", EO_TEST_DIR, hport), 0);
+	ck_assert_str_eq(out, "text True\n");
+	kill(hap, SIGTERM);
+	ck_assert_int_eq(waitpid(hap, &status, 0), hap);
+	snprintf(out, sizeof(out), "rm -rf %s", dir);
+	ck_assert_int_eq(system(out), 0);
+}
+END_TEST
+
 static int
 make_certs(void)
 {
@@ -722,6 +800,7 @@ main(void)
 	tcase_add_test(tc, test_http_tls_facts);
 	tcase_add_test(tc, test_http_mutual_tls_facts);
 	tcase_add_test(tc, test_http_proxy_facts);
+	tcase_add_test(tc, test_http_behind_haproxy_http_mode);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
