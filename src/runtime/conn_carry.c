@@ -112,7 +112,9 @@ conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
 	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		if (!conn_carriable(c->c_lc)) {
-			conn_end_now(c, "restart (TLS state cannot be carried)");
+			conn_end_now(c, c->c_lc->tls != NULL ?
+			    "restart (TLS state cannot be carried)" :
+			    "restart (http state is not carried)");
 			(*nclosed)++;
 			continue;
 		}

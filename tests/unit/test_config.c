@@ -1209,7 +1209,7 @@ START_TEST(test_shipped)
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(EO_SOURCE_DIR "/conf/echo-oracled.conf", &d);
 	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
-	ck_assert_uint_eq(cfg->nlisteners, 4);
+	ck_assert_uint_eq(cfg->nlisteners, 5);
 	ck_assert_str_eq(cfg->listeners[0].name, "echo");
 	ck_assert_uint_eq(cfg->listeners[0].port, 7007);
 	ck_assert_int_eq(cfg->listeners[0].udp, 0);
@@ -1225,6 +1225,11 @@ START_TEST(test_shipped)
 	ck_assert_str_eq(cfg->listeners[3].proto->name, "metrics");
 	ck_assert_int_eq(cfg->listeners[3].udp, 0);
 	ck_assert_str_eq(cfg->listeners[3].addrs[0].text, "127.0.0.1:9107");
+	/* http: shipped off, on loopback once enabled. */
+	ck_assert_str_eq(cfg->listeners[4].name, "http");
+	ck_assert_str_eq(cfg->listeners[4].proto->name, "http");
+	ck_assert_int_eq(cfg->listeners[4].enabled, 0);
+	ck_assert_str_eq(cfg->listeners[4].addrs[0].text, "127.0.0.1:7080");
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
 }
