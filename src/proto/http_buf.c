@@ -142,6 +142,13 @@ http_json_string(struct http_buf *b, const char *s, size_t n)
 		} else if (c < 0x20 || c == 0x7f) {
 			http_buf_printf(b, "\\u%04x", c);
 			i++;
+		} else if (c < 0x80) {
+			/* A run of plain ASCII goes in one append. */
+			for (k = i + 1; k < n && u[k] >= 0x20 && u[k] < 0x7f &&
+			    u[k] != '"' && u[k] != '\\'; k++)
+				;
+			http_buf_add(b, u + i, k - i);
+			i = k;
 		} else if ((k = utf8_seq(u + i, n - i)) == 0) {
 			http_buf_str(b, "\\ufffd");
 			i++;

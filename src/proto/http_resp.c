@@ -56,7 +56,10 @@ js_str(struct http_buf *b, const char *s)
 static void
 js_field(struct http_buf *b, const char *key, const char *v, int comma)
 {
-	http_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
+	/* Plain appends: printf was a tenth of a request's cost. */
+	http_buf_str(b, comma ? ",\"" : "\"");
+	http_buf_str(b, key);
+	http_buf_str(b, "\":");
 	if (v == NULL)
 		http_buf_str(b, "null");
 	else
