@@ -423,7 +423,9 @@ START_TEST(test_http_delay_is_a_timer)
 	ck_assert_uint_gt(n, 0);
 	ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "%.*s", (int)n,
 	    out);
-	ck_assert_msg(t2 >= 1500, "answered after %ld ms", t2);
+	/* libevent's timers read CLOCK_MONOTONIC_COARSE, one kernel tick
+	   (at most 4 ms) behind the precise clock this test reads. */
+	ck_assert_msg(t2 >= 1500 - 4, "answered after %ld ms", t2);
 	close(slow);
 }
 END_TEST
@@ -593,8 +595,12 @@ START_TEST(test_ws_non_reader_bounded)
 	    rss1);
 	/* 128 KiB queued, the session's output to its 64 KiB mark and one
 	   64 KiB message in wslay, a held read, and malloc's slack: a few
-	   MiB at most, where an unbounded reader would take the 256 MiB. */
-	ck_assert_int_lt(rss1 - rss0, eo_mem(4096));
+	   MiB at most, where an unbounded reader would take the 256 MiB.
+	   Under ASan the RSS counts its quarantine (every freed message,
+	   up to 256 MiB) instead: there the stop in reading is the check. */
+#ifndef EO_SANITIZED
+	ck_assert_int_lt(rss1 - rss0, 4096);
+#endif
 	close(fd);
 }
 END_TEST
