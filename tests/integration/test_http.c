@@ -665,6 +665,33 @@ START_TEST(test_http_proxy_facts)
 }
 END_TEST
 
+/*
+ * A restart does not carry http connections: one idle between requests
+ * is closed with a FIN (no reset) and counted in the restart's line, and
+ * the new process serves the client's next connection.
+ */
+START_TEST(test_http_restart_closes_idle_cleanly)
+{
+	int fd = tcp_open("127.0.0.1", port);
+	char out[8192];
+	size_t n;
+
+	ck_assert_int_eq(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	    27), 0);
+	n = recv_some(fd, out, sizeof(out) - 1, eo_ms(5000));
+	ck_assert_uint_gt(n, 0);
+	eod_signal(d, SIGUSR2);
+	ck_assert_int_eq(eod_log_wait(d, "restart: 1 connection closed: TLS "
+	    "or http state cannot be carried", eo_ms(10000)), 0);
+	ck_assert_int_eq(wait_eof(fd, eo_ms(10000)), 1);
+	close(fd);
+	ck_assert_int_eq(eod_log_wait(d, "carried over", eo_ms(10000)), 0);
+	ck_assert_int_eq(run(out, sizeof(out), "curl -sS -o /dev/null -w "
+	    "'%%{http_code}' http://127.0.0.1:%d/after", port), 0);
+	ck_assert_str_eq(out, "200");
+}
+END_TEST
+
 /* HAProxy in HTTP mode in front, send-proxy-v2: started on its own. */
 static pid_t
 hap_start(int hport, const char *dir)
@@ -807,6 +834,7 @@ main(void)
 	tcase_add_test(tc, test_http_mutual_tls_facts);
 	tcase_add_test(tc, test_http_proxy_facts);
 	tcase_add_test(tc, test_http_behind_haproxy_http_mode);
+	tcase_add_test(tc, test_http_restart_closes_idle_cleanly);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
