@@ -133,6 +133,13 @@ struct protocol {
 	 */
 	enum proto_verdict (*expired)(void *state, const void *opts,
 			    struct proto_out *out);
+	/*
+	 * The daemon stops or restarts: last words, such as a WebSocket's
+	 * close 1001 (the connection then flushes and closes as for any
+	 * protocol).  May be NULL: none.
+	 */
+	enum proto_verdict (*going_away)(void *state, const void *opts,
+			    struct proto_out *out);
 	/* out->info is filled for each call (http's description). */
 	int		 wants_info;
 	/*

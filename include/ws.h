@@ -54,6 +54,8 @@ const void *ws_output(struct ws_session *s, size_t *len);
 void	ws_output_done(struct ws_session *s, size_t n);
 /* The session is over (closed both ways, or broken): close once sent. */
 int	ws_finished(const struct ws_session *s);
+/* Queues a close 1001 (going away) after what is queued. */
+void	ws_going_away(struct ws_session *s);
 /* Data messages echoed so far. */
 uint64_t ws_messages(const struct ws_session *s);
 /* The code of the close sent (1006: none was). */

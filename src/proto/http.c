@@ -35,6 +35,7 @@ struct http_state {
 	size_t		 ws_put;	/* of its output, what the last call
 					   put (done once released) */
 	uint64_t	 ws_counted;	/* of its messages, counted */
+	int		 ws_closed;	/* its close counted */
 	struct stats_slot *st;		/* the listener's, this worker's */
 };
 
@@ -63,9 +64,11 @@ http_ws_count(struct http_state *s, int over)
 		return;
 	stats_bump(&s->st->ws_messages, n - s->ws_counted);
 	s->ws_counted = n;
-	if (over)
+	if (over && !s->ws_closed) {
 		stats_bump(&s->st->ws_closes[stats_ws_code(
 		    ws_close_code(s->ws))], 1);
+		s->ws_closed = 1;
+	}
 }
 
 /* WebSocket output above this waits in wslay, and input with it. */
@@ -435,6 +438,25 @@ http_produce(void *state, const void *opts, struct proto_out *out)
 	return s->closing ? EO_PROTO_CLOSE : EO_PROTO_OK;
 }
 
+/* The daemon goes away: a WebSocket says so (1001), counted then. */
+static enum proto_verdict
+http_going_away(void *state, const void *opts, struct proto_out *out)
+{
+	struct http_state *s = state;
+
+	(void)opts;
+	if (s->ws == NULL)
+		return EO_PROTO_OK;
+	s->st = out->st;
+	ws_going_away(s->ws);
+	(void)http_ws_out(s, out);
+	if (!s->ws_closed && s->st != NULL) {
+		stats_bump(&s->st->ws_closes[stats_ws_code(1001)], 1);
+		s->ws_closed = 1;
+	}
+	return EO_PROTO_OK;
+}
+
 /* EOF: a request cut short gets no answer (nothing to describe). */
 static enum proto_verdict
 http_eof(void *state, const void *opts, struct proto_in *in,
@@ -482,6 +504,7 @@ const struct protocol proto_http = {
 	.fini = http_fini,
 	.released = http_released,
 	.expired = http_expired,
+	.going_away = http_going_away,
 	.wants_info = 1,
 	.no_carry = 1,
 	.alpn = (const unsigned char *)"\x08http/1.1",

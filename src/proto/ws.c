@@ -284,3 +284,11 @@ ws_close_code(const struct ws_session *s)
 	return wslay_event_get_close_sent(s->ctx) ?
 	    (int)wslay_event_get_status_code_sent(s->ctx) : 1006;
 }
+
+void
+ws_going_away(struct ws_session *s)
+{
+	if (!s->broken && !wslay_event_get_close_sent(s->ctx) &&
+	    wslay_event_queue_close(s->ctx, 1001, NULL, 0) != 0)
+		s->broken = 1;
+}

@@ -539,7 +539,7 @@ conn_proto_closed(struct conn *c)
 }
 
 /* An empty call's output, with the room the queue leaves. */
-static void
+void
 conn_out_init(struct conn *c, struct proto_out *out)
 {
 	struct conn_home *h = c->c_home;

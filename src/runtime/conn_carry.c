@@ -112,6 +112,8 @@ conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
 	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		if (!conn_carriable(c->c_lc)) {
+			if (conn_going_away(c) == -1)
+				continue;
 			conn_end_now(c, c->c_lc->tls != NULL ?
 			    "restart (TLS state cannot be carried)" :
 			    "restart (http state is not carried)");

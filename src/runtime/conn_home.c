@@ -342,6 +342,8 @@ conn_drain(struct conn *c)
 		conn_close(c, "shutdown");	/* nothing owed yet */
 		return;
 	}
+	if (conn_going_away(c) == -1)
+		return;
 	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_BLOCKED) &&
 	    ioctl(conn_fd(c), FIONREAD, &unread) == 0 && unread == 0) {
 		conn_close(c, "shutdown");

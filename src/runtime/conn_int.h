@@ -165,6 +165,10 @@ void	conn_start(struct conn *c);
 void	conn_writecb(struct bufferevent *bev, void *arg);
 void	conn_eventcb(struct bufferevent *bev, short what, void *arg);
 void	conn_expire_unit(struct conn *c, const char *rule);
+void	conn_out_init(struct conn *c, struct proto_out *out);
+
+/* conn_bye.c: the protocol's words when the daemon goes away. */
+int	conn_going_away(struct conn *c);
 extern const char conn_rule_idle[];
 extern const char conn_rule_write[];
 

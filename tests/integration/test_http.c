@@ -692,6 +692,28 @@ START_TEST(test_http_restart_closes_idle_cleanly)
 }
 END_TEST
 
+/*
+ * A restart cannot carry a WebSocket session: it says so with a close
+ * 1001 (going away) before the connection closes.
+ */
+START_TEST(test_ws_restart_going_away_1001)
+{
+	char cmd[512], line[256];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "timeout 30 /usr/bin/python3 "
+	    "%s/ws_client.py %d going_away 2>&1", EO_TEST_DIR, port);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
+	ck_assert_str_eq(line, "ready\n");
+	eod_signal(d, SIGUSR2);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert_str_eq(line, "going_away 1001\n");
+	ck_assert_int_eq(eod_log_wait(d, "carried over", eo_ms(10000)), 0);
+}
+END_TEST
+
 /* HAProxy in HTTP mode in front, send-proxy-v2: started on its own. */
 static pid_t
 hap_start(int hport, const char *dir)
@@ -835,6 +857,7 @@ main(void)
 	tcase_add_test(tc, test_http_proxy_facts);
 	tcase_add_test(tc, test_http_behind_haproxy_http_mode);
 	tcase_add_test(tc, test_http_restart_closes_idle_cleanly);
+	tcase_add_test(tc, test_ws_restart_going_away_1001);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);

@@ -57,6 +57,13 @@ async def case(port, name):
         async with websockets.connect(url(port)) as ws:
             await ws.write_frame(True, Opcode.TEXT, b"ok \xff\xfe")
             return await closed_code(ws)
+    if name == "going_away":
+        # Says "ready" once served, then waits for the daemon's close.
+        async with websockets.connect(url(port)) as ws:
+            await ws.send("x")
+            await ws.recv()
+            print("ready", flush=True)
+            return await asyncio.wait_for(closed_code(ws), 20)
     raise SystemExit(f"unknown case {name}")
 
 
