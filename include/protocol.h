@@ -143,11 +143,14 @@ struct protocol {
 	/* out->info is filled for each call (http's description). */
 	int		 wants_info;
 	/*
-	 * The state holds pointers (buffers it allocated): it cannot be
-	 * carried across a restart as bytes; the connection is drained
-	 * as at a stop instead.
+	 * A state that holds pointers (buffers it allocated) is carried
+	 * across a restart only when carriable() says so (http: idle
+	 * between requests); the others are closed, after going_away().
+	 * NULL: always carriable.  In the new process, carried() rebuilds
+	 * from the old bytes what they pointed to (opts: the new ones).
 	 */
-	int		 no_carry;
+	int		(*carriable)(const void *state);
+	void		(*carried)(void *state, const void *opts);
 	/* Its ALPN id in wire format ("\x08http/1.1"), agreed with a TLS
 	   client that offers it.  NULL: none. */
 	const unsigned char *alpn;

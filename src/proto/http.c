@@ -457,6 +457,32 @@ http_going_away(void *state, const void *opts, struct proto_out *out)
 	return EO_PROTO_OK;
 }
 
+/*
+ * Carried across a restart only between requests, as HTTP allows a
+ * server to close an idle connection: nothing but the count of
+ * requests served (max_requests) is state then.
+ */
+static int
+http_carriable(const void *state)
+{
+	const struct http_state *s = state;
+
+	return s->ws == NULL && s->rd.tables == NULL && s->rd.arena == NULL &&
+	    !s->rd.done && !s->have_ctl && !s->closing && s->left == 0;
+}
+
+/* The old process's bytes: the count kept, the rest made anew. */
+static void
+http_carried(void *state, const void *opts)
+{
+	struct http_state *s = state;
+	uint32_t served = s->rd.served;
+
+	memset(s, 0, sizeof(*s));
+	http_init(s, opts);
+	s->rd.served = served;
+}
+
 /* EOF: a request cut short gets no answer (nothing to describe). */
 static enum proto_verdict
 http_eof(void *state, const void *opts, struct proto_in *in,
@@ -495,7 +521,7 @@ http_close_why(const void *state, const void *opts)
 const struct protocol proto_http = {
 	.name = "http",
 	.state_size = sizeof(struct http_state),
-	.state_version = 1,
+	.state_version = 2,
 	.opts_parse = http_opts_parse_any,
 	.opts_free = http_opts_free_any,
 	.unit_timeout = http_unit_timeout,
@@ -506,7 +532,8 @@ const struct protocol proto_http = {
 	.expired = http_expired,
 	.going_away = http_going_away,
 	.wants_info = 1,
-	.no_carry = 1,
+	.carriable = http_carriable,
+	.carried = http_carried,
 	.alpn = (const unsigned char *)"\x08http/1.1",
 	.input = http_input,
 	.produce = http_produce,
