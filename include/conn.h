@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 
 #include "listener.h"
+#include "protocol.h"
 
 struct event_base;
 struct stats;
@@ -44,6 +45,7 @@ struct conn_home {
 	unsigned char		*rbuf;		/* every read lands here */
 	struct iovec		 iov[EO_IOV];	/* one call's replies */
 	uint64_t		 rng;		/* protocols' PRNG */
+	struct proto_conn_info	 info;		/* one call's facts (wants_info) */
 	struct conn_list	 conns;		/* least recent progress first */
 	unsigned		 nconns;
 	atomic_uint		 load;		/* dispatched here, not closed:

@@ -27,11 +27,35 @@
 #include <sys/uio.h>
 
 #include "config.h"
+#include "stats.h"
 
 /* Input not yet taken: a protocol advances data and len past units. */
 struct proto_in {
 	const unsigned char	*data;
 	size_t			 len;
+};
+
+/*
+ * Facts about the connection, for a protocol that describes it (http):
+ * filled by the connection for each call of a protocol that sets
+ * wants_info, NULL for the others.  The strings live until the call
+ * returns; a pointer that is NULL means "none".
+ */
+struct proto_conn_info {
+	const char		*listener;	/* its name */
+	const char		*client_addr;	/* the PROXY header's, if any */
+	uint16_t		 client_port;
+	const char		*proxy_addr;	/* NULL: no PROXY header */
+	uint16_t		 proxy_port;
+	int			 tls;		/* the rest only when set */
+	const char		*tls_version;
+	const char		*tls_cipher;
+	const char		*tls_sni;	/* NULL: none sent */
+	const char		*tls_alpn;	/* NULL: none agreed */
+	const char		*cert_subject;	/* NULL: no client cert */
+	const char		*cert_issuer;
+	const char		*cert_serial;	/* hex */
+	const char		*cert_not_after; /* ISO 8601, UTC */
 };
 
 /*
@@ -49,6 +73,17 @@ struct proto_out {
 						   units left wait for it */
 	unsigned		 units;		/* units taken */
 	uint64_t		*rng;		/* for proto_random() */
+	const struct proto_conn_info *info;	/* wants_info: set */
+	struct stats_slot	*st;		/* the listener's counters on
+						   this worker, for a
+						   protocol's own (http) */
+	int			 partial;	/* set by a protocol that took
+						   an unfinished unit into its
+						   state: its unit_timeout runs */
+	uint32_t		 pause_ms;	/* set: call again after this
+						   long (a response's delay),
+						   with the input left; none
+						   is read meanwhile */
 };
 
 enum proto_verdict {
@@ -86,6 +121,39 @@ struct protocol {
 
 	/* Sets up a connection's state (already zeroed).  May be NULL. */
 	void		(*init)(void *state, const void *opts);
+	/* Frees what the state holds, at the close.  May be NULL. */
+	void		(*fini)(void *state);
+	/* The pieces of the last input() are sent or copied: what they
+	   pointed into may be freed.  May be NULL. */
+	void		(*released)(void *state);
+	/*
+	 * The unit timeout ran out (an unfinished unit, out->partial): the
+	 * last words before the close (http's 408).  Must return CLOSE.
+	 * May be NULL: the connection just closes.
+	 */
+	enum proto_verdict (*expired)(void *state, const void *opts,
+			    struct proto_out *out);
+	/*
+	 * The daemon stops or restarts: last words, such as a WebSocket's
+	 * close 1001 (the connection then flushes and closes as for any
+	 * protocol).  May be NULL: none.
+	 */
+	enum proto_verdict (*going_away)(void *state, const void *opts,
+			    struct proto_out *out);
+	/* out->info is filled for each call (http's description). */
+	int		 wants_info;
+	/*
+	 * A state that holds pointers (buffers it allocated) is carried
+	 * across a restart only when carriable() says so (http: idle
+	 * between requests); the others are closed, after going_away().
+	 * NULL: always carriable.  In the new process, carried() rebuilds
+	 * from the old bytes what they pointed to (opts: the new ones).
+	 */
+	int		(*carriable)(const void *state);
+	void		(*carried)(void *state, const void *opts);
+	/* Its ALPN id in wire format ("\x08http/1.1"), agreed with a TLS
+	   client that offers it.  NULL: none. */
+	const unsigned char *alpn;
 	/* Input arrived: take whole units while proto_room() allows. */
 	enum proto_verdict (*input)(void *state, const void *opts,
 			    struct proto_in *in, struct proto_out *out);
@@ -201,5 +269,7 @@ extern const struct protocol proto_daytime;
 extern const struct protocol proto_time;
 extern const struct protocol proto_qotd;
 extern const struct protocol proto_metrics;
+/* HTTP/1.1 echo: a description of each request (http.h). */
+extern const struct protocol proto_http;
 
 #endif

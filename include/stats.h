@@ -77,6 +77,15 @@ enum stats_close {
 	EO_NCLOSES
 };
 
+/* HTTP listeners: requests by method (these, then any other) and by
+   status class (1xx to 5xx); WebSocket closes by the code sent. */
+#define EO_HTTP_METHODS	{ "GET", "HEAD", "POST", "PUT", "DELETE", \
+			  "OPTIONS", "PATCH", "other" }
+#define EO_NHTTP_METHODS 8
+#define EO_NHTTP_CLASSES 5
+#define EO_WS_CODES	{ 1000, 1001, 1002, 1007, 1009 }
+#define EO_NWS_CODES	6		/* those, then any other */
+
 /* Upper bounds, in microseconds, of the loop lag histogram's buckets. */
 #define EO_LAG_BOUNDS	{ 1000, 5000, 10000, 50000, 100000, 500000, \
 			  1000000, 5000000 }
@@ -91,6 +100,9 @@ struct stats_slot {
 	stats_ctr	bytes_in;	/* read from clients */
 	stats_ctr	bytes_out;	/* sent or queued to clients */
 	stats_ctr	units;		/* taken by the protocol: questions */
+	stats_ctr	http[EO_NHTTP_METHODS][EO_NHTTP_CLASSES];
+	stats_ctr	ws_messages;	/* WebSocket messages echoed */
+	stats_ctr	ws_closes[EO_NWS_CODES];
 	stats_ctr	lag[EO_NLAG + 1]; /* per bucket, not cumulative;
 					   the last is +Inf */
 	stats_ctr	lag_us;		/* their sum */
@@ -128,6 +140,9 @@ struct stats_sum {
 	uint64_t	bytes_in;
 	uint64_t	bytes_out;
 	uint64_t	units;
+	uint64_t	http[EO_NHTTP_METHODS][EO_NHTTP_CLASSES];
+	uint64_t	ws_messages;
+	uint64_t	ws_closes[EO_NWS_CODES];
 	uint64_t	lag[EO_NLAG + 1];
 	uint64_t	lag_us;
 };
@@ -168,6 +183,10 @@ void	stats_sum(const struct stats_lis *sl, struct stats_sum *sum);
 enum stats_close stats_close_reason(const char *why);
 /* Label values: "client_eof", "max_connections"... */
 const char *stats_close_name(enum stats_close r);
+/* The index of method (EO_HTTP_METHODS; the last: any other). */
+unsigned stats_http_method(const char *method);
+/* The index of a WebSocket close code (EO_WS_CODES; the last: other). */
+unsigned stats_ws_code(int code);
 const char *stats_refusal_name(enum stats_refusal r);
 /* "rate_limit", "denied"...: why UDP datagrams got no reply. */
 const char *stats_udp_drop_name(enum stats_udp_drop r);

@@ -37,6 +37,13 @@ struct tls_ctx;
  */
 int	tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 	    struct tls_ctx **out);
+/*
+ * Answers a client's ALPN (RFC 7301) with wire, the protocol's id in
+ * the protocol's wire format ("\x08http/1.1"), when the client offers
+ * it; otherwise no protocol is agreed and the handshake goes on.  wire
+ * must outlive the context (a protocol's constant).
+ */
+void	tls_set_alpn(struct tls_ctx *t, const unsigned char *wire);
 /* Frees a context; its SSL_CTX lives on while connections hold it. */
 void	tls_free(struct tls_ctx *t);
 /*

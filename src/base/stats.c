@@ -98,6 +98,10 @@ stats_sum(const struct stats_lis *sl, struct stats_sum *sum)
 		sum->bytes_in += stats_get(&s->bytes_in);
 		sum->bytes_out += stats_get(&s->bytes_out);
 		sum->units += stats_get(&s->units);
+		sum_ctrs(&sum->http[0][0], &s->http[0][0],
+		    EO_NHTTP_METHODS * EO_NHTTP_CLASSES);
+		sum->ws_messages += stats_get(&s->ws_messages);
+		sum_ctrs(sum->ws_closes, s->ws_closes, EO_NWS_CODES);
 		sum_ctrs(sum->lag, s->lag, EO_NLAG + 1);
 		sum->lag_us += stats_get(&s->lag_us);
 	}
@@ -252,4 +256,28 @@ stats_stuck_after(uint64_t watchdog_usec)
 
 	/* A worker beats once a second: less than 3 s would be noise. */
 	return limit < 3 ? 3 : limit;
+}
+
+unsigned
+stats_http_method(const char *method)
+{
+	static const char *const names[] = EO_HTTP_METHODS;
+	unsigned i;
+
+	for (i = 0; i < EO_NHTTP_METHODS - 1; i++)
+		if (strcmp(names[i], method) == 0)
+			break;
+	return i;
+}
+
+unsigned
+stats_ws_code(int code)
+{
+	static const int codes[] = EO_WS_CODES;
+	unsigned i;
+
+	for (i = 0; i < EO_NWS_CODES - 1; i++)
+		if (codes[i] == code)
+			break;
+	return i;
 }

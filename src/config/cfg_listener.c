@@ -473,7 +473,11 @@ parse_tls(struct cfg_diag *d, const config_setting_t *lg,
 		    l->proto->name);
 		return -1;
 	}
-	return tls_parse(d, lg, &l->tls) < 0 || bad ? -1 : 0;
+	if (tls_parse(d, lg, &l->tls) < 0 || bad)
+		return -1;
+	if (l->tls != NULL && l->proto != NULL && l->proto->alpn != NULL)
+		tls_set_alpn(l->tls, l->proto->alpn);
+	return 0;
 }
 
 /*

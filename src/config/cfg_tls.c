@@ -289,6 +289,27 @@ tls_build(struct cfg_diag *d, const config_setting_t *g, struct tls_ctx *t)
 	return bad ? -1 : 0;
 }
 
+static int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const unsigned char *wire = arg;
+	unsigned char *sel;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&sel, outlen, wire, (unsigned)wire[0] + 1u,
+	    in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void
+tls_set_alpn(struct tls_ctx *t, const unsigned char *wire)
+{
+	SSL_CTX_set_alpn_select_cb(t->ctx, tls_alpn_select, (void *)wire);
+}
+
 /* A path setting, copied: 0 absent, 1 set, -1 error added. */
 static int
 tls_get_path(struct cfg_diag *d, const config_setting_t *g, const char *key,

@@ -18,6 +18,7 @@ static const struct protocol *const protocols[] = {
 	&proto_time,
 	&proto_qotd,
 	&proto_metrics,
+	&proto_http,
 };
 
 #define NPROTOCOLS (sizeof(protocols) / sizeof(protocols[0]))

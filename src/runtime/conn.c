@@ -378,6 +378,10 @@ conn_close(struct conn *c, const char *why)
 	conn_tls_notify(c);
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
+	if (c->c_pause != NULL)
+		event_free(c->c_pause);
+	if (c->c_lc->proto->fini != NULL)
+		c->c_lc->proto->fini(c->c_pstate);
 	SSL_free(c->c_ssl);
 	free(c->c_held);
 	TAILQ_REMOVE(&h->conns, c, c_entry);
@@ -439,7 +443,7 @@ conn_update(struct conn *c)
 	 */
 	conn_set_reading(c, (queued < EO_OUT_HIGH ||
 	    c->c_lc->proto->produce != NULL) &&
-	    !(c->c_flags & EO_CF_BLOCKED));
+	    !(c->c_flags & EO_CF_BLOCKED) && c->c_pause == NULL);
 }
 
 /*
@@ -519,6 +523,8 @@ conn_send(struct conn *c, const struct proto_out *out)
 	return conn_enqueue(c, out, i, skip);
 }
 
+static int conn_pause(struct conn *c, uint32_t ms);
+
 /* The protocol closed: its rule, in the config's words, ends it. */
 static void
 conn_proto_closed(struct conn *c)
@@ -533,7 +539,7 @@ conn_proto_closed(struct conn *c)
 }
 
 /* An empty call's output, with the room the queue leaves. */
-static void
+void
 conn_out_init(struct conn *c, struct proto_out *out)
 {
 	struct conn_home *h = c->c_home;
@@ -544,6 +550,11 @@ conn_out_init(struct conn *c, struct proto_out *out)
 	out->maxiov = EO_IOV;
 	out->room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
 	out->rng = &h->rng;
+	out->st = c->c_st;
+	if (c->c_lc->proto->wants_info) {
+		conn_info_fill(c, &h->info);
+		out->info = &h->info;
+	}
 }
 
 /* Output is on its way: the write clock starts when it may wait. */
@@ -581,7 +592,7 @@ conn_call(struct conn *c, struct proto_in *in, struct proto_out *out)
 
 /*
  * The protocol's contract: with room for output, a call that reports
- * "full" has taken input.  One that took nothing would be called again
+ * "full" has taken input or given output.  One that took nothing would be called again
  * at once with the same input, for ever (the serve loop waits for room
  * that is already there).  Checked per call: a compare, no system call.
  */
@@ -589,7 +600,8 @@ static int
 conn_contract(struct conn *c, const struct proto_out *out, size_t len,
     size_t left)
 {
-	if (!out->full || left == 0 || left < len || out->room == 0)
+	if (!out->full || left == 0 || left < len || out->room == 0 ||
+	    out->len > 0)
 		return 0;
 	log_err("listener %s: conn %u.%u: protocol %s reported no room for "
 	    "output without taking any input: closing the connection",
@@ -619,8 +631,13 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 		in.len = 0;
 	} else if (conn_contract(c, &out, len, in.len) == -1)
 		return -1;
-	else if (in.len > 0)
+	else if (out.pause_ms > 0) {
+		if (conn_pause(c, out.pause_ms) == -1)
+			return -1;
+	} else if (in.len > 0)
 		c->c_flags |= out.full ? EO_CF_BLOCKED : EO_CF_PARTIAL;
+	else if (out.partial)
+		c->c_flags |= EO_CF_PARTIAL;	/* held by the protocol */
 
 	now = mono_ms();
 	if (out.units > 0) {
@@ -633,6 +650,8 @@ conn_serve_once(struct conn *c, const unsigned char *data, size_t len)
 	/* Send before keeping: the replies may point into the held input. */
 	if (conn_send(c, &out) == -1)
 		return -1;
+	if (c->c_lc->proto->released != NULL)
+		c->c_lc->proto->released(c->c_pstate);
 	if (out.niov > 0)
 		conn_output_began(c, now);
 	if (conn_keep(c, in.data, in.len, in_held) == -1) {
@@ -659,7 +678,45 @@ conn_serve(struct conn *c, const unsigned char *data, size_t len)
 		data = c->c_held->data;
 		len = c->c_held->len;
 	}
-	conn_update(c);
+	/* A protocol that produces (a sized HTTP body) goes on while the
+	   socket has room: no write callback may come to resume it. */
+	if (c->c_lc->proto->produce != NULL && !(c->c_flags & EO_CF_BLOCKED))
+		conn_produce(c);
+	else
+		conn_update(c);
+}
+
+/* The pause is over: the protocol is called again on what waits. */
+static void
+conn_pausecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(c->c_pause);
+	c->c_pause = NULL;
+	if (c->c_state != EO_CONN_SERVING)
+		conn_update(c);
+	else if (c->c_held != NULL)
+		conn_serve(c, c->c_held->data, c->c_held->len);
+	else
+		conn_serve(c, (const unsigned char *)"", 0);
+}
+
+/* The protocol asked to be called again in ms: a timer, reading off. */
+static int
+conn_pause(struct conn *c, uint32_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
+	    1000 };
+
+	c->c_pause = evtimer_new(c->c_home->base, conn_pausecb, c);
+	if (c->c_pause == NULL || evtimer_add(c->c_pause, &tv) == -1) {
+		conn_close(c, "error: out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* n bytes read into the worker's buffer (0: the client's EOF). */
@@ -746,6 +803,8 @@ conn_produce(struct conn *c)
 			if (conn_enqueue(c, &out, 0, 0) == -1)
 				return;
 		}
+		if (p->released != NULL)
+			p->released(c->c_pstate);
 	}
 	conn_update(c);
 }
@@ -808,4 +867,25 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		conn_close_err(c, "write", err);
 	else
 		conn_close(c, "client reset");
+}
+
+/*
+ * The unit timeout ran out: the protocol's last words (http's 408), sent
+ * before the close as any reply, with rule as the reason.
+ */
+void
+conn_expire_unit(struct conn *c, const char *rule)
+{
+	const struct protocol *p = c->c_lc->proto;
+	struct proto_out out;
+
+	conn_out_init(c, &out);
+	(void)p->expired(c->c_pstate, c->c_lc->popts, &out);
+	conn_end(c, rule);
+	c->c_flags |= EO_CF_DONE;
+	if (conn_send(c, &out) == -1)
+		return;
+	if (p->released != NULL)
+		p->released(c->c_pstate);
+	conn_update(c);
 }

@@ -109,9 +109,16 @@ conn_export(struct conn_home *h, struct ho_buf *b, int *fds, size_t *nfds,
 	*nfds = 0;
 	*nclosed = 0;
 	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = next) {
+		const struct protocol *p = c->c_lc->proto;
+
 		next = TAILQ_NEXT(c, c_entry);
-		if (!conn_carriable(c->c_lc)) {
-			conn_end_now(c, "restart (TLS state cannot be carried)");
+		if (!conn_carriable(c->c_lc) || (p->carriable != NULL &&
+		    !p->carriable(c->c_pstate))) {
+			if (conn_going_away(c) == -1)
+				continue;
+			conn_end_now(c, c->c_lc->tls != NULL ?
+			    "restart (TLS state cannot be carried)" :
+			    "restart (http state is not carried)");
 			(*nclosed)++;
 			continue;
 		}
@@ -187,6 +194,9 @@ conn_restore(struct conn *c, const struct ho_conn *rec, uint32_t now)
 	c->c_t_unit = now + (uint32_t)rec->unit_in;
 	if (rec->pstate_len > 0)
 		memcpy(c->c_pstate, rec->pstate, rec->pstate_len);
+	/* Before anything may free it: the old pointers are rebuilt. */
+	if (c->c_lc->proto->carried != NULL)
+		c->c_lc->proto->carried(c->c_pstate, c->c_lc->popts);
 	if (rec->held_len > 0 && conn_keep(c, rec->held, rec->held_len,
 	    0) == -1)
 		return -1;

@@ -258,7 +258,11 @@ conn_expired(struct conn *c, uint32_t now)
 static void
 conn_timed_out(struct conn *c, const char *rule)
 {
-	if (conn_is_tls(c) && c->c_state != EO_CONN_HANDSHAKE &&
+	if (rule == conn_unit_rule(c->c_lc) &&
+	    c->c_lc->proto->expired != NULL &&
+	    c->c_state == EO_CONN_SERVING)
+		conn_expire_unit(c, rule);
+	else if (conn_is_tls(c) && c->c_state != EO_CONN_HANDSHAKE &&
 	    conn_queued(c) > 0)
 		conn_tls_closing(c, rule);
 	else
@@ -338,6 +342,8 @@ conn_drain(struct conn *c)
 		conn_close(c, "shutdown");	/* nothing owed yet */
 		return;
 	}
+	if (conn_going_away(c) == -1)
+		return;
 	if (conn_queued(c) == 0 && !(c->c_flags & EO_CF_BLOCKED) &&
 	    ioctl(conn_fd(c), FIONREAD, &unread) == 0 && unread == 0) {
 		conn_close(c, "shutdown");

@@ -34,6 +34,7 @@
 #include "conn.h"
 #include "handover.h"
 #include "log.h"
+#include "peer.h"
 #include "protocol.h"
 #include "proxy.h"
 #include "stats.h"
@@ -112,6 +113,9 @@ struct conn {
 	struct peer_key		 c_peer;	/* for the per-source count */
 	SSL			*c_ssl;		/* TLS: from the handshake to
 						   the close; NULL: plaintext */
+	struct event		*c_pause;	/* the protocol's pause_ms runs
+						   (a delayed answer); NULL:
+						   none, the usual case */
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
 
@@ -160,8 +164,16 @@ void	conn_produce(struct conn *c);
 void	conn_start(struct conn *c);
 void	conn_writecb(struct bufferevent *bev, void *arg);
 void	conn_eventcb(struct bufferevent *bev, short what, void *arg);
+void	conn_expire_unit(struct conn *c, const char *rule);
+void	conn_out_init(struct conn *c, struct proto_out *out);
+
+/* conn_bye.c: the protocol's words when the daemon goes away. */
+int	conn_going_away(struct conn *c);
 extern const char conn_rule_idle[];
 extern const char conn_rule_write[];
+
+/* conn_info.c: the facts a protocol may ask for. */
+void	conn_info_fill(const struct conn *c, struct proto_conn_info *ci);
 
 /* conn_proxy.c: the PROXY header. */
 void	conn_refuse_late(struct conn *c, enum stats_refusal reason,

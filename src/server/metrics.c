@@ -191,6 +191,60 @@ m_oracle(struct evbuffer *b, const struct m_lis *ls, size_t n)
 	}
 }
 
+/* The http listeners' requests by method and status class. */
+static void
+m_http(struct evbuffer *b, const struct m_lis *ls, size_t n)
+{
+	static const char *const methods[] = EO_HTTP_METHODS;
+	size_t i;
+	int m, k;
+
+	m_head(b, "http_requests_total", "counter", "Requests an http "
+	    "listener answered, by method and status class.");
+	for (i = 0; i < n; i++) {
+		if (strcmp(ls[i].proto, "http") != 0)
+			continue;
+		for (m = 0; m < EO_NHTTP_METHODS; m++)
+			for (k = 0; k < EO_NHTTP_CLASSES; k++)
+				evbuffer_add_printf(b, "echo_oracled_http_"
+				    "requests_total{listener=\"%s\",protocol="
+				    "\"http\",method=\"%s\",code=\"%dxx\"} %"
+				    PRIu64 "\n", ls[i].name, methods[m], k + 1,
+				    ls[i].sum.http[m][k]);
+	}
+}
+
+/* Their WebSocket messages, and closes by the code sent. */
+static void
+m_websocket(struct evbuffer *b, const struct m_lis *ls, size_t n)
+{
+	static const int codes[] = EO_WS_CODES;
+	char code[16];
+	size_t i;
+	int k;
+
+	m_head(b, "websocket_messages_total", "counter", "WebSocket "
+	    "messages an http listener echoed.");
+	for (i = 0; i < n; i++)
+		if (strcmp(ls[i].proto, "http") == 0)
+			m_line(b, "websocket_messages_total", &ls[i], NULL,
+			    NULL, ls[i].sum.ws_messages);
+	m_head(b, "websocket_closes_total", "counter", "WebSocket sessions "
+	    "ended, by the close code sent (other: none was).");
+	for (i = 0; i < n; i++) {
+		if (strcmp(ls[i].proto, "http") != 0)
+			continue;
+		for (k = 0; k < EO_NWS_CODES; k++) {
+			if (k < EO_NWS_CODES - 1)
+				snprintf(code, sizeof(code), "%d", codes[k]);
+			else
+				snprintf(code, sizeof(code), "other");
+			m_line(b, "websocket_closes_total", &ls[i], "code",
+			    code, ls[i].sum.ws_closes[k]);
+		}
+	}
+}
+
 static void
 m_listeners(struct evbuffer *b, const struct m_lis *ls, size_t n)
 {
@@ -227,6 +281,8 @@ m_listeners(struct evbuffer *b, const struct m_lis *ls, size_t n)
 	}
 	m_reasons(b, ls, n);
 	m_oracle(b, ls, n);
+	m_http(b, ls, n);
+	m_websocket(b, ls, n);
 }
 
 static void

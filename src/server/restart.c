@@ -113,8 +113,8 @@ restart_freeze(struct server *srv)
 		closed += fz[i].nclosed;
 	}
 	if (closed > 0)
-		log_warnx("restart: %u connection%s closed: TLS state cannot "
-		    "be carried", closed, closed == 1 ? "" : "s");
+		log_warnx("restart: %u connection%s closed: TLS or http "
+		    "state cannot be carried", closed, closed == 1 ? "" : "s");
 	return fz;
 }
 

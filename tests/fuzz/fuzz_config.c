@@ -20,7 +20,8 @@ try_listener(const struct cfg_listener *l)
 	struct iovec iov[8];
 	uint64_t state[4] = { 0 }, rng = 1;
 	struct proto_in in = { q, 6 };
-	struct proto_out out = { iov, 0, 8, 0, (size_t)-1, 0, 0, &rng };
+	struct proto_out out = { iov, 0, 8, 0, (size_t)-1, 0, 0, &rng, NULL, NULL,
+	    0, 0 };
 
 	if (l->proto->init != NULL)
 		l->proto->init(state, l->popts);

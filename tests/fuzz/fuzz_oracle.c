@@ -100,7 +100,7 @@ serve(struct run *r, const void *o, int eof)
 	for (;;) {
 		struct proto_in in = { r->in, r->inlen };
 		struct proto_out out = { iov, 0, r->maxiov, 0, r->room, 0, 0,
-		    &r->rng };
+		    &r->rng, NULL, NULL, 0, 0 };
 
 		if (r->v == EO_PROTO_CLOSE)
 			return;

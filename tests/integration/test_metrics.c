@@ -797,6 +797,90 @@ START_TEST(test_prometheus_scrapes_daemon)
 }
 END_TEST
 
+/* The http listener's series, after curl and Python's websockets. */
+static void
+http_traffic(int hport)
+{
+	char cmd[1024], out[4096];
+
+	snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null -o /dev/null "
+	    "-o /dev/null http://127.0.0.1:%d/a http://127.0.0.1:%d/b "
+	    "http://127.0.0.1:%d/c && curl -sS -o /dev/null -d x "
+	    "'http://127.0.0.1:%d/?echo_code=404' && timeout 30 "
+	    "/usr/bin/python3 %s/tests/integration/ws_client.py %d text 2>&1",
+	    hport, hport, hport, hport, EO_SOURCE_DIR, hport);
+	ck_assert_msg(sh_run(cmd, out, sizeof(out)) == 0, "%s", out);
+}
+
+#define HTTP_CONF							\
+	"listeners = (\n"						\
+	" { name = \"web\"; protocol = \"http\"; port = %d;"		\
+	"   bind = \"127.0.0.1\"; },\n"					\
+	" { name = \"m\"; protocol = \"metrics\"; port = %d;"		\
+	"   bind = \"127.0.0.1\"; }\n);\n"
+#define H(extra)							\
+	"echo_oracled_http_requests_total{listener=\"web\",protocol="	\
+	"\"http\"," extra "}"
+#define W(name, extra)							\
+	"echo_oracled_websocket_" name "{listener=\"web\",protocol="	\
+	"\"http\"" extra "}"
+
+/* Requests by method and status class, WebSocket messages and closes. */
+START_TEST(test_metrics_http_listener_counters)
+{
+	int hport = eo_port(), mport = eo_port();
+	struct eod *d = eod_start(HTTP_CONF, hport, mport);
+
+	http_traffic(hport);
+	ck_assert_int_eq(wait_value(mport, H("method=\"GET\",code=\"2xx\""),
+	    3), 3);
+	ck_assert_int_eq(wait_value(mport, H("method=\"POST\",code=\"4xx\""),
+	    1), 1);
+	/* The upgrade's 101. */
+	ck_assert_int_eq(wait_value(mport, H("method=\"GET\",code=\"1xx\""),
+	    1), 1);
+	ck_assert_int_eq(wait_value(mport, W("messages_total", ""), 1), 1);
+	ck_assert_int_eq(wait_value(mport, W("closes_total",
+	    ",code=\"1000\""), 1), 1);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
+/* A real Prometheus stores the http listener's counters. */
+START_TEST(test_prometheus_scrapes_http_counters)
+{
+	int hport = eo_port(), mport = eo_port(), pport = eo_port(), status;
+	struct eod *d = eod_start(HTTP_CONF, hport, mport);
+	static char buf[MBUF], cmd[1024], out[4096];
+	char path[128];
+	pid_t prom;
+	FILE *f;
+
+	http_traffic(hport);
+	ck_assert_int_eq(wait_value(mport, H("method=\"GET\",code=\"2xx\""),
+	    3), 3);
+	ck_assert_int_eq(http_req(mport, "GET", "/metrics", buf, sizeof(buf)),
+	    200);
+	snprintf(path, sizeof(path), "%s/scrape.txt", d->dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(http_body(buf), f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s check metrics < %s 2>&1",
+	    tool("promtool"), path);
+	ck_assert_msg(sh_run(cmd, out, sizeof(out)) == 0, "promtool: %s", out);
+	prom = prometheus_start(d->dir, pport, mport);
+	ck_assert_int_eq(prom_wait(pport, "echo_oracled_http_requests_total"
+	    "%7Bmethod%3D%22GET%22%2Ccode%3D%222xx%22%7D", 3, 60000), 3);
+	ck_assert_int_eq(prom_wait(pport, "echo_oracled_websocket_messages_"
+	    "total", 1, 20000), 1);
+	kill(prom, SIGTERM);
+	ck_assert_int_eq(waitpid(prom, &status, 0), prom);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(int argc, char **argv)
 {
@@ -815,12 +899,14 @@ main(int argc, char **argv)
 		if ((r = skip_without("prometheus")) != 0)
 			return r;
 		tcase_add_test(tc, test_prometheus_scrapes_daemon);
+		tcase_add_test(tc, test_prometheus_scrapes_http_counters);
 	} else {
 		tcase_add_test(tc, test_metrics_counts_connections_and_bytes);
 		tcase_add_test(tc,
 		    test_metrics_refused_and_idle_each_count_once);
 		tcase_add_test(tc, test_metrics_evicted_counts_once);
 		tcase_add_test(tc, test_metrics_http);
+		tcase_add_test(tc, test_metrics_http_listener_counters);
 		tcase_add_test(tc, test_metrics_allow_deny);
 		tcase_add_test(tc,
 		    test_metrics_refusal_after_proxy_header_counts_as_refusal);

@@ -68,11 +68,11 @@ static const struct bad_case bad_cases[] = {
 	  " bind = \"::1\"; } );\n", 1, "listener name \"a b\" must be" },
 	{ "listeners = (\n { name = \"e\"; port = 7; bind = \"::1\"; } );\n",
 	  2, "listener \"e\": protocol is missing (one of: echo, oracle, "
-	  "discard, chargen, daytime, time, qotd, metrics)" },
+	  "discard, chargen, daytime, time, qotd, metrics, http)" },
 	{ "listeners = ( { name = \"e\";\n protocol = \"gopher\"; port = 7;"
 	  " bind = \"::1\"; } );\n", 2,
 	  "unknown protocol \"gopher\" (known: echo, oracle, discard, "
-	  "chargen, daytime, time, qotd, metrics)" },
+	  "chargen, daytime, time, qotd, metrics, http)" },
 	{ "listeners = (\n { name = \"e\"; protocol = \"echo\"; bind = "
 	  "\"::1\"; } );\n", 2, "port is missing (1 to 65535)" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\";\n port = 0;"
@@ -1221,7 +1221,7 @@ START_TEST(test_shipped)
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(EO_SOURCE_DIR "/conf/echo-oracled.conf", &d);
 	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
-	ck_assert_uint_eq(cfg->nlisteners, 4);
+	ck_assert_uint_eq(cfg->nlisteners, 5);
 	ck_assert_str_eq(cfg->listeners[0].name, "echo");
 	ck_assert_uint_eq(cfg->listeners[0].port, 7007);
 	ck_assert_int_eq(cfg->listeners[0].udp, 0);
@@ -1237,6 +1237,11 @@ START_TEST(test_shipped)
 	ck_assert_str_eq(cfg->listeners[3].proto->name, "metrics");
 	ck_assert_int_eq(cfg->listeners[3].udp, 0);
 	ck_assert_str_eq(cfg->listeners[3].addrs[0].text, "127.0.0.1:9107");
+	/* http: shipped off, on loopback once enabled. */
+	ck_assert_str_eq(cfg->listeners[4].name, "http");
+	ck_assert_str_eq(cfg->listeners[4].proto->name, "http");
+	ck_assert_int_eq(cfg->listeners[4].enabled, 0);
+	ck_assert_str_eq(cfg->listeners[4].addrs[0].text, "127.0.0.1:7080");
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
 }

@@ -70,7 +70,7 @@ sim_call(struct sim *s, int eof)
 {
 	struct proto_in in = { s->in, s->inlen };
 	struct proto_out out = { s->iov, 0, EO_TEST_IOV, 0, s->room, 0, 0,
-	    &s->rng };
+	    &s->rng, NULL, NULL, 0, 0 };
 	unsigned i;
 
 	s->v = eof ? proto_oracle.eof(s->state, s->opts, &in, &out) :
@@ -269,7 +269,7 @@ START_TEST(test_byte_by_byte_scans_once)
 	for (i = 1; i <= n; i++) {
 		struct proto_in in = { buf, i };
 		struct proto_out out = { iov, 0, 4, 0, (size_t)-1, 0, 0,
-		    &rng };
+		    &rng, NULL, NULL, 0, 0 };
 
 		ck_assert_int_eq(proto_oracle.input(state, opts, &in, &out),
 		    EO_PROTO_OK);
@@ -461,7 +461,7 @@ START_TEST(test_out_room)
 	{
 		struct proto_in in = { (const unsigned char *)"A?B?C?", 6 };
 		struct proto_out o = { s.iov, 0, 5, 0, (size_t)-1, 0, 0,
-		    &s.rng };
+		    &s.rng, NULL, NULL, 0, 0 };
 
 		ck_assert_int_eq(proto_oracle.input(s.state, s.opts, &in, &o),
 		    EO_PROTO_OK);

@@ -21,8 +21,9 @@ START_TEST(test_table)
 	ck_assert_ptr_null(protocol_find(""));
 	ck_assert_ptr_null(protocol_find("Echo"));
 	ck_assert_ptr_eq(protocol_find("metrics"), &proto_metrics);
-	ck_assert_str_eq(protocol_names(),
-	    "echo, oracle, discard, chargen, daytime, time, qotd, metrics");
+	ck_assert_ptr_eq(protocol_find("http"), &proto_http);
+	ck_assert_str_eq(protocol_names(), "echo, oracle, discard, chargen, "
+	    "daytime, time, qotd, metrics, http");
 	ck_assert_str_eq(proto_echo.name, "echo");
 	ck_assert_str_eq(proto_oracle.name, "oracle");
 }
@@ -93,7 +94,8 @@ oracle_feed(void *st, const void *opts, const char *text)
 	struct iovec iov[16];
 	uint64_t rng = 1;
 	struct proto_in in = { (const unsigned char *)text, strlen(text) };
-	struct proto_out out = { iov, 0, 16, 0, (size_t)-1, 0, 0, &rng };
+	struct proto_out out = { iov, 0, 16, 0, (size_t)-1, 0, 0, &rng, NULL, NULL,
+	    0, 0 };
 
 	return proto_oracle.input(st, opts, &in, &out);
 }
@@ -139,7 +141,8 @@ END_TEST
 START_TEST(test_random)
 {
 	uint64_t rng = 1;
-	struct proto_out out = { NULL, 0, 0, 0, 0, 0, 0, &rng };
+	struct proto_out out = { NULL, 0, 0, 0, 0, 0, 0, &rng, NULL, NULL, 0,
+	    0 };
 	unsigned seen[7] = { 0 }, i;
 
 	for (i = 0; i < 7000; i++) {
@@ -169,7 +172,8 @@ START_TEST(test_echo)
 	static unsigned char data[70000];
 	struct iovec iov[4];
 	struct proto_in in = { data, sizeof(data) };
-	struct proto_out out = { iov, 0, 4, 0, 1000, 0, 0, NULL };
+	struct proto_out out = { iov, 0, 4, 0, 1000, 0, 0, NULL, NULL, NULL, 0,
+	    0 };
 	size_t i;
 
 	for (i = 0; i < sizeof(data); i++)
