@@ -366,6 +366,8 @@ START_TEST(test_huge_nofile_sizes_nothing)
 	struct rlimit rl = { 1048576, 1048576 };
 	struct eod_opts big = { 0 }, small = { .nofile = 11000 };
 	struct eod *a, *b;
+	const char *w = getenv("EO_WRAPPER");
+	int wrapped = w != NULL && *w != '\0';
 	char want[128];
 	long va, vb;
 
@@ -375,18 +377,26 @@ START_TEST(test_huge_nofile_sizes_nothing)
 	big.nofile = (long)rl.rlim_max;
 	fprintf(stderr, "huge nofile: %ld against 11000\n", big.nofile);
 	a = eod_start_opts(&big, CONF_NOFILE, eo_port());
-	snprintf(want, sizeof(want), "RLIMIT_NOFILE is %ld, room for "
-	    "max_connections (10000)", big.nofile);
-	ck_assert(eod_log_has(a, want));
 	ck_assert(eod_log_has(a, "max_connections 10000,"));
 	b = eod_start_opts(&small, CONF_NOFILE, eo_port());
-	ck_assert(eod_log_has(b, "RLIMIT_NOFILE is 11000, room for "
-	    "max_connections (10000)"));
-	va = vm_size_kb(a->pid);
-	vb = vm_size_kb(b->pid);
-	fprintf(stderr, "huge nofile: VmSize %ld KiB at %ld, %ld KiB at "
-	    "11000\n", va, big.nofile, vb);
-	ck_assert_int_lt(va - vb, 256);
+	/* Under a wrapper (valgrind keeps descriptors for itself and lowers
+	   the limit, and maps its own memory) only the rule's outcome is
+	   checked: max_connections from the config, the limit logged. */
+	if (wrapped) {
+		ck_assert(eod_log_has(a, "room for max_connections (10000)"));
+		ck_assert(eod_log_has(b, "room for max_connections (10000)"));
+	} else {
+		snprintf(want, sizeof(want), "RLIMIT_NOFILE is %ld, room for "
+		    "max_connections (10000)", big.nofile);
+		ck_assert(eod_log_has(a, want));
+		ck_assert(eod_log_has(b, "RLIMIT_NOFILE is 11000, room for "
+		    "max_connections (10000)"));
+		va = vm_size_kb(a->pid);
+		vb = vm_size_kb(b->pid);
+		fprintf(stderr, "huge nofile: VmSize %ld KiB at %ld, %ld KiB "
+		    "at 11000\n", va, big.nofile, vb);
+		ck_assert_int_lt(va - vb, 256);
+	}
 	ck_assert_int_eq(eod_stop(a), 0);
 	ck_assert_int_eq(eod_stop(b), 0);
 	eod_free(a);
