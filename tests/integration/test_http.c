@@ -597,9 +597,12 @@ START_TEST(test_ws_non_reader_bounded)
 	   64 KiB message in wslay, a held read, and malloc's slack: a few
 	   MiB at most, where an unbounded reader would take the 256 MiB.
 	   Under ASan the RSS counts its quarantine (every freed message,
-	   up to 256 MiB) instead: there the stop in reading is the check. */
+	   up to 256 MiB) instead, and under valgrind its 20 MB queue of
+	   freed blocks (--freelist-vol): there the stop in reading is the
+	   check. */
 #ifndef EO_SANITIZED
-	ck_assert_int_lt(rss1 - rss0, 4096);
+	if (getenv("EO_WRAPPER") == NULL || *getenv("EO_WRAPPER") == '\0')
+		ck_assert_int_lt(rss1 - rss0, 4096);
 #endif
 	close(fd);
 }
