@@ -483,18 +483,6 @@ http_carried(void *state, const void *opts)
 	s->rd.served = served;
 }
 
-/* EOF: a request cut short gets no answer (nothing to describe). */
-static enum proto_verdict
-http_eof(void *state, const void *opts, struct proto_in *in,
-    struct proto_out *out)
-{
-	(void)state;
-	(void)opts;
-	(void)out;
-	proto_take(in, in->len);
-	return EO_PROTO_CLOSE;
-}
-
 /* request_timeout ran out in the middle of a request: 408. */
 static enum proto_verdict
 http_expired(void *state, const void *opts, struct proto_out *out)
@@ -537,7 +525,8 @@ const struct protocol proto_http = {
 	.alpn = (const unsigned char *)"\x08http/1.1",
 	.input = http_input,
 	.produce = http_produce,
-	.eof = http_eof,
+	/* EOF: a request cut short gets no answer (nothing to describe). */
+	.eof = proto_drop_close,
 	.close_why = http_close_why,
 	.opts_print = http_opts_print_any,
 };
