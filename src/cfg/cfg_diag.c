@@ -139,23 +139,33 @@ diag_add(struct cfg_diag *d, const char *file, long line, const char *text)
 	d->msgs[d->n++] = msg;
 }
 
-void
-cfg_diag_addf(struct cfg_diag *d, const char *file, long line,
-    const char *fmt, ...)
+/* The message formatted, then added; one that cannot be is counted. */
+static void diag_vaddf(struct cfg_diag *, const char *, long, const char *,
+		    va_list) __attribute__((format(printf, 4, 0)));
+
+static void
+diag_vaddf(struct cfg_diag *d, const char *file, long line, const char *fmt,
+    va_list ap)
 {
 	char *text;
-	va_list ap;
-	int r;
 
-	va_start(ap, fmt);
-	r = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (r == -1) {
+	if (vasprintf(&text, fmt, ap) == -1) {
 		d->dropped++;
 		return;
 	}
 	diag_add(d, file, line, text);
 	free(text);
+}
+
+void
+cfg_diag_addf(struct cfg_diag *d, const char *file, long line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vaddf(d, file, line, fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -180,9 +190,9 @@ void
 cfg_error(struct cfg_diag *d, const config_setting_t *where,
     const char *fmt, ...)
 {
-	char *text = NULL, path[4200];
+	char path[4200];
 	va_list ap;
-	int line = 0, r;
+	int line = 0;
 
 	snprintf(path, sizeof(path), "%s", d->file != NULL ? d->file :
 	    "(config)");
@@ -191,14 +201,8 @@ cfg_error(struct cfg_diag *d, const config_setting_t *where,
 		line = (int)config_setting_source_line(where);
 	}
 	va_start(ap, fmt);
-	r = vasprintf(&text, fmt, ap);
+	diag_vaddf(d, path, line, fmt, ap);
 	va_end(ap);
-	if (r == -1) {
-		d->dropped++;
-		return;
-	}
-	diag_add(d, path, line, text);
-	free(text);
 }
 
 /*
