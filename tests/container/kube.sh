@@ -95,7 +95,9 @@ got=$(printf 'hello, pod\n' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7007)
 [ "$got" = "hello, pod" ] || ct_die "echo in the pod answered '$got'"
 got=$(printf 'Is it a pod?' | ct_in_net "$pid" timeout 10 nc -N 127.0.0.1 7070 | tr -d '\r')
 case $got in "Is it a pod? "[A-Z]*.) ;; *) ct_die "the oracle answered '$got'" ;; esac
-ct_ok "the ConfigMap's config served: max_connections 4096; echo and oracle answer"
+got=$(ct_in_net "$pid" timeout 10 curl -sS http://127.0.0.1:7080/pod)
+case $got in *'"path":"/pod"'*) ;; *) ct_die "HTTP echo in the pod answered '$got'" ;; esac
+ct_ok "the ConfigMap's config served: max_connections 4096; echo, oracle and HTTP echo answer"
 
 # Every httpGet path of the manifest's probes answers 200, as the
 # kubelet would ask it (the port named "metrics" is 9107).

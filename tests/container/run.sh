@@ -68,6 +68,13 @@ case $got in
 esac
 ct_ok "oracle: $got"
 
+got=$(ct_in_net "$pid" timeout 10 curl -sS -H 'X-Echo-Test: container' \
+  'http://127.0.0.1:7080/some/path?a=1')
+for want in '"method":"GET"' '"path":"/some/path"' '"X-Echo-Test"' '"listener":"http"'; do
+  case $got in *"$want"*) ;; *) ct_die "HTTP echo: no $want in '$got'" ;; esac
+done
+ct_ok "HTTP echo on 7080 describes the request"
+
 resp=$(ct_http "$pid" 9107 /metrics)
 head=$(printf '%s\n' "$resp" | head -n 1 | tr -d '\r')
 case $head in "HTTP/1."?" 200"*) ;; *) ct_die "GET /metrics: $head" ;; esac
