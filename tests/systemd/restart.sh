@@ -77,6 +77,9 @@ load_cleanup() {
 # client connected, the half questions sent.
 load_start() {
   local i
+  # Emptied first: the previous run's "ready" must not be taken for this
+  # one's (the client truncates the file only once it has the FIFO open).
+  : >"$LOAD_DIR/out"
   "$load" -e "$port_echo" -o "$port_oracle" "$@" <"$LOAD_DIR/in" >"$LOAD_DIR/out" 2>&1 &
   LOAD_PID=$!
   exec 6>"$LOAD_DIR/in"
@@ -88,7 +91,13 @@ load_start() {
   cat "$LOAD_DIR/out" >&2
   fail "restart_load did not get ready"
 }
-load_say() { printf '%s\n' "$1" >&6; }
+# SIGPIPE is ignored (trap below), so that a client gone early is a
+# failure with its report, not a silent death of this script.
+load_say() {
+  printf '%s\n' "$1" >&6 2>/dev/null && return 0
+  cat "$LOAD_DIR/out" >&2
+  fail "restart_load is gone before \"$1\""
+}
 # Tells it "done", waits for its report (load_out) and status (load_rc).
 load_finish() {
   load_say "done"
@@ -119,6 +128,7 @@ rig_require
 step "boot a private systemd"
 rig_boot
 trap 'load_cleanup; rig_poweroff' EXIT
+trap '' PIPE
 LOAD_DIR=$(mktemp -d /tmp/eo-restart-load.XXXXXX)
 mkfifo "$LOAD_DIR/in"
 
