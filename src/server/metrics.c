@@ -151,18 +151,14 @@ m_reasons(struct evbuffer *b, const struct m_lis *ls, size_t n)
 	    "closed as soon as accepted, by the limit that refused them.");
 	for (i = 0; i < n; i++)
 		for (r = 0; r < EO_NREFUSALS; r++)
-			evbuffer_add_printf(b, "echo_oracled_connections_refused"
-			    "_total{listener=\"%s\",protocol=\"%s\",reason="
-			    "\"%s\"} %" PRIu64 "\n", ls[i].name, ls[i].proto,
+			m_line(b, "connections_refused_total", &ls[i], "reason",
 			    stats_refusal_name((enum stats_refusal)r),
 			    ls[i].sum.refused[r]);
 	m_head(b, "connections_closed_total", "counter", "Connections "
 	    "served, then closed, by reason.");
 	for (i = 0; i < n; i++)
 		for (r = 0; r < EO_NCLOSES; r++)
-			evbuffer_add_printf(b, "echo_oracled_connections_closed"
-			    "_total{listener=\"%s\",protocol=\"%s\",reason="
-			    "\"%s\"} %" PRIu64 "\n", ls[i].name, ls[i].proto,
+			m_line(b, "connections_closed_total", &ls[i], "reason",
 			    stats_close_name((enum stats_close)r),
 			    ls[i].sum.closed[r]);
 }
