@@ -4,7 +4,12 @@
 #   - a file calls only into its own folder and the folders below it
 #     (LAYERS, bottom first), and no two files call each other, however
 #     far round (no cycle among the files);
-#   - no source file is over 900 lines, no function over 60.
+#   - no source file is over 900 lines, no function over 60;
+#   - no chain of calls from daemon/main down to the bottom is over
+#     MAX_CHAIN files (the longest one is printed).  A chain follows
+#     calls: a use of another file's function.  A use of its data (the
+#     protocol table naming each protocol's ops, a phase's table of
+#     functions) is a dependency, counted for the cycles, but no call.
 # Calls come from the object files: nm's undefined symbols of one object
 # matched to the object that defines them.  Known debts are listed in
 # known.txt, one a line; one not listed fails, and so does a listed one
@@ -15,6 +20,7 @@ src=$1
 shift
 here=$(dirname "$0")
 LAYERS="base cfg proto config runtime server daemon"
+MAX_CHAIN=9
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -24,20 +30,38 @@ printf '%s\n' "$@" | sort >"$tmp/objs"
 while read -r o; do
   n=${o#*/src/}
   n=${n%.c.o}
-  nm -P "$o" | awk -v n="$n" '$2 ~ /^[TDBRGSVW]$/ { print "D", n, $1 }
+  nm -P "$o" | awk -v n="$n" '$2 ~ /^[TW]$/ { print "D", n, $1, "f" }
+                              $2 ~ /^[DBRGSV]$/ { print "D", n, $1, "d" }
                               $2 == "U" { print "U", n, $1 }'
 done <"$tmp/objs" >"$tmp/syms"
 
-awk -v layers="$LAYERS" '
+awk -v layers="$LAYERS" -v max_chain="$MAX_CHAIN" '
   BEGIN { nl = split(layers, L, " "); for (i = 1; i <= nl; i++) rank[L[i]] = i }
   function layer(f,  d) { d = f; sub(/\/.*/, "", d); return (d in rank) ? rank[d] : 0 }
-  $1 == "D" { def[$3] = $2; node[$2] = 1 }
+  # The longest chain of calls from f, in files; its next file in nxt[f]
+  # (of two as long, the first by name, so that the line is stable).
+  function chain(f,  a, i, n, best) {
+    if (f in len) return len[f]
+    if (f in busy) return 0		# a cycle: reported as one
+    busy[f] = 1; best = 1
+    n = split(calls[f], a, " ")
+    for (i = 1; i <= n; i++) {
+      if (chain(a[i]) + 1 > best || (len[a[i]] + 1 == best && a[i] < nxt[f])) {
+        best = len[a[i]] + 1; nxt[f] = a[i] }
+    }
+    delete busy[f]
+    len[f] = best
+    return best
+  }
+  $1 == "D" { def[$3] = $2; fn[$3] = $4 == "f"; node[$2] = 1 }
   $1 == "U" { use[$2, $3] = 1; node[$2] = 1 }
   END {
     for (k in use) {
       split(k, p, SUBSEP)
       if (!(p[2] in def) || def[p[2]] == p[1]) continue
       e[p[1], def[p[2]]] = 1
+      if (fn[p[2]] && !((p[1], def[p[2]]) in ce)) {
+        ce[p[1], def[p[2]]] = 1; calls[p[1]] = calls[p[1]] " " def[p[2]] }
       if (!((p[1], def[p[2]]) in why) || p[2] < why[p[1], def[p[2]]])
         why[p[1], def[p[2]]] = p[2]
     }
@@ -58,6 +82,11 @@ awk -v layers="$LAYERS" '
       for (a = 2; a <= n; a++) for (b = a; b > 1 && m[b] < m[b-1]; b--) {
         t = m[b]; m[b] = m[b-1]; m[b-1] = t }
       s = "cycle:"; for (a = 1; a <= n; a++) s = s " " m[a]
+      print s
+    }
+    if ("daemon/main" in node && chain("daemon/main") > max_chain) {
+      s = "chain " len["daemon/main"] " files: daemon/main"
+      for (f = "daemon/main"; f in nxt; f = nxt[f]) s = s " -> " nxt[f]
       print s
     }
   }' "$tmp/syms" >"$tmp/found"
