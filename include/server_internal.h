@@ -89,6 +89,9 @@ struct server {
 	int			 check_restart;	/* the check is SIGUSR2's */
 	int			 restart_again;	/* SIGUSR2 during a reload's
 						   check */
+	void			(*checked)(struct server *srv); /* the check
+						   passed: load and apply
+						   (server.c) */
 	char			**stored;	/* names in systemd's fd
 						   store: our listeners' */
 	size_t			 nstored;
@@ -168,6 +171,9 @@ void	reload_run(struct server *srv);
 void	reload_cancel(struct server *srv);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
+/* The reload (or the restart) is refused for why: logged, STATUS= says
+   so, the running configuration stays. */
+void	reload_failed(struct server *srv, const char *why);
 
 /* restart.c, restart_import.c: restarts that carry every connection
    (handover.h). */
