@@ -117,6 +117,13 @@ struct server {
 
 	struct metrics		*metrics;	/* metrics listeners' open
 						   connections */
+	int			(*take_http)(struct server *srv,
+				    const struct conn_handoff *ho);
+						/* serves an http listener's
+						   connection on this thread:
+						   metrics_take, set by
+						   metrics_init(); -1: not
+						   taken */
 	time_t			 started;	/* wall clock */
 	uint64_t		 reloads[2];	/* failed, succeeded */
 	time_t			 reload_ok_at;	/* the last good config */
@@ -204,7 +211,8 @@ void	restart_store_forget(struct server *srv);
  */
 void	restart_to_store(struct server *srv);
 
-/* metrics.c: the Prometheus endpoint, main thread. */
+/* metrics.c: the Prometheus endpoint, main thread.  metrics_init()
+   makes it srv->take_http, which the acceptor calls. */
 int	metrics_init(struct server *srv);
 /* Closes the open scrapes (counted as shutdown) and frees the rest. */
 void	metrics_fini(struct server *srv);
