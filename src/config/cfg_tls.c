@@ -422,7 +422,7 @@ tls_settings(struct cfg_diag *d, const config_setting_t *g,
 
 int
 tls_parse(struct cfg_diag *d, const config_setting_t *lg,
-    struct tls_ctx **out)
+    const unsigned char *alpn, struct tls_ctx **out)
 {
 	const config_setting_t *g = config_setting_get_member(lg, "tls");
 	struct tls_ctx *t;
@@ -449,6 +449,8 @@ tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 		tls_free(t);
 		return -1;
 	}
+	if (alpn != NULL)
+		tls_set_alpn(t, alpn);
 	*out = t;
 	return 1;
 }

@@ -558,7 +558,8 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
     struct cfg *cfg)
 {
 	struct build b = { { DEF_BACKLOG, 0, DEF_IDLE_TIMEOUT,
-	    DEF_WRITE_TIMEOUT, EO_TLS_HANDSHAKE_TIMEOUT }, NULL, NULL, 0,
+	    DEF_WRITE_TIMEOUT, EO_TLS_HANDSHAKE_TIMEOUT, tls_parse }, NULL,
+	    NULL, 0,
 	    NULL };
 	const char *dropins = NULL;
 	size_t i;
