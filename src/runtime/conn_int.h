@@ -172,6 +172,11 @@ int	conn_going_away(struct conn *c);
 extern const char conn_rule_idle[];
 extern const char conn_rule_write[];
 
+/* conn_refused.c: a refusal after the accept, counted; the caller
+   closes. */
+void	conn_count_refusal(struct conn *c, enum stats_refusal reason,
+	    const char *who, unsigned limit);
+
 /* conn_info.c: the facts a protocol may ask for. */
 void	conn_info_fill(const struct conn *c, struct proto_conn_info *ci);
 

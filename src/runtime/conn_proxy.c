@@ -2,7 +2,7 @@
  * The PROXY header phase: read before anything of the protocol runs
  * (peeked on a TLS listener), the client it names admitted (allow/deny,
  * limits) in the worker, then the connection steps on to TLS (through
- * c_home->tls: conn_tls.c counts its refusals here) or serving (conn.c).
+ * c_home->tls) or serving (conn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,11 +54,7 @@ void
 conn_refuse_late(struct conn *c, enum stats_refusal reason, const char *why,
     const char *who, unsigned limit)
 {
-	struct conn_home *h = c->c_home;
-
-	stats_bump(&h->st->refused[reason], 1);
-	stats_bump(&c->c_st->refused[reason], 1);
-	stats_note(h->stats, reason, c->c_lc->name, who, limit);
+	conn_count_refusal(c, reason, who, limit);
 	conn_close(c, why);
 }
 

@@ -71,7 +71,8 @@ conn_tls_bad(struct conn *c, const char *why, const char *reason)
 
 	conn_peer_text(c, peer, sizeof(peer));
 	snprintf(who, sizeof(who), "from %s: %s", peer, reason);
-	conn_refuse_late(c, EO_REFUSED_TLS, why, who, 0);
+	conn_count_refusal(c, EO_REFUSED_TLS, who, 0);
+	conn_close(c, why);
 }
 
 static void
