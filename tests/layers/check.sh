@@ -9,7 +9,9 @@
 #     MAX_CHAIN files (the longest one is printed).  A chain follows
 #     calls: a use of another file's function.  A use of its data (the
 #     protocol table naming each protocol's ops, a phase's table of
-#     functions) is a dependency, counted for the cycles, but no call.
+#     functions) is a dependency, counted for the cycles, but no call;
+#   - a header includes no header of a layer above its own but a
+#     types-only one (NAME-t.h).
 # Calls come from the object files: nm's undefined symbols of one object
 # matched to the object that defines them.  Known debts are listed in
 # known.txt, one a line; one not listed fails, and so does a listed one
@@ -100,6 +102,26 @@ for f in $(cd "$src/src" && find . -name '*.c' | sed 's|^\./||' | sort); do
     /^\}/ && start { if (NR - start - 1 > 60) print "function over 60 lines: " f ":" fn "()"; start = 0 }
     END { if (NR > 900) print "file over 900 lines: " f }' "$src/src/$f"
 done >>"$tmp/found"
+
+# Headers: include/NAME.h belongs to the layer of src/LAYER/NAME.c (none
+# or two: to no layer, not checked).  A header includes no header of a
+# layer above its own, except a types-only one (NAME-t.h: types make no
+# calls, and including them keeps the type graph without cycles).
+for h in $(cd "$src/include" && ls *.h); do
+  echo "H ${h%.h} $(cd "$src/src" && ls */"${h%.h}.c" 2>/dev/null | tr '\n' ' ')"
+  sed -n 's/^#include "\([^"]*\)\.h".*/I '"${h%.h}"' \1/p' "$src/include/$h"
+done | awk -v layers="$LAYERS" '
+  BEGIN { nl = split(layers, L, " "); for (i = 1; i <= nl; i++) rank[L[i]] = i }
+  $1 == "H" && NF == 3 { d = $3; sub(/\/.*/, "", d); if (d in rank) lay[$2] = rank[d] }
+  $1 == "I" { inc[$2, $3] = 1 }
+  END {
+    for (k in inc) {
+      split(k, p, SUBSEP)
+      if (p[2] ~ /-t$/ || !(p[1] in lay) || !(p[2] in lay)) continue
+      if (lay[p[2]] > lay[p[1]])
+        print "upward include: " p[1] ".h -> " p[2] ".h"
+    }
+  }' >>"$tmp/found"
 
 sort -u "$tmp/found" >"$tmp/now"
 grep -v '^#' "$here/known.txt" | sed '/^$/d' | sort -u >"$tmp/known"
