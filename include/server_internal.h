@@ -1,9 +1,11 @@
 /*
  * What the server's files share, and nothing else includes: the state
  * of the main thread (struct server) and of one listening socket
- * (struct listen_sock).  server.c runs the lifecycle, acceptor.c
- * accepts, reload.c plans and applies configurations, status.c pulls
- * the counters and reports.  Main thread only.
+ * (struct listen_sock).  server.c runs the lifecycle and applies a
+ * configuration with plan.c, acceptor.c accepts, reload.c checks a new
+ * file, status.c pulls the counters and reports.  Where a file here
+ * would call a sibling sideways, the one above sets a hook in struct
+ * server (checked, take_http).  Main thread only.
  */
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
