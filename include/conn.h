@@ -30,6 +30,8 @@ struct event_base;
 struct stats;
 struct stats_slot;
 struct conn;
+struct conn_phase;
+struct conn_xprt;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -54,6 +56,9 @@ struct conn_home {
 	void			(*drained_cb)(void *); /* draining and the
 						   last connection closed */
 	void			*drained_arg;
+	const struct conn_phase	*proxy;		/* the PROXY header's phase */
+	const struct conn_xprt	*tls;		/* TLS's transport: conn.c
+						   reaches both only here */
 };
 
 /* A connection accepted by the main thread, on its way to a worker. */

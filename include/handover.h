@@ -36,8 +36,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config.h"
-#include "listener.h"
+#include "config-t.h"
+#include "peer.h"
 
 #define EO_HO_MAGIC	"EOSTATE"	/* and its NUL: 8 bytes */
 #define EO_HO_VERSION	1

@@ -44,7 +44,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "cfg_get.h"
 
 #define HTTP_MAX_HEADERS	100	/* more: 431, as nginx's large headers */
 #define HTTP_MAX_PARAMS		64	/* query parameters kept; the rest dropped */

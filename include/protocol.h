@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
-#include "config.h"
+#include "cfg_get.h"
 #include "stats.h"
 
 /* Input not yet taken: a protocol advances data and len past units. */

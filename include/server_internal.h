@@ -1,9 +1,11 @@
 /*
  * What the server's files share, and nothing else includes: the state
  * of the main thread (struct server) and of one listening socket
- * (struct listen_sock).  server.c runs the lifecycle, acceptor.c
- * accepts, reload.c plans and applies configurations, status.c pulls
- * the counters and reports.  Main thread only.
+ * (struct listen_sock).  server.c runs the lifecycle and applies a
+ * configuration with plan.c, acceptor.c accepts, reload.c checks a new
+ * file, status.c pulls the counters and reports.  Where a file here
+ * would call a sibling sideways, the one above sets a hook in struct
+ * server (checked, take_http).  Main thread only.
  */
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
@@ -89,6 +91,9 @@ struct server {
 	int			 check_restart;	/* the check is SIGUSR2's */
 	int			 restart_again;	/* SIGUSR2 during a reload's
 						   check */
+	void			(*checked)(struct server *srv); /* the check
+						   passed: load and apply
+						   (server.c) */
 	char			**stored;	/* names in systemd's fd
 						   store: our listeners' */
 	size_t			 nstored;
@@ -114,6 +119,13 @@ struct server {
 
 	struct metrics		*metrics;	/* metrics listeners' open
 						   connections */
+	int			(*take_http)(struct server *srv,
+				    const struct conn_handoff *ho);
+						/* serves an http listener's
+						   connection on this thread:
+						   metrics_take, set by
+						   metrics_init(); -1: not
+						   taken */
 	time_t			 started;	/* wall clock */
 	uint64_t		 reloads[2];	/* failed, succeeded */
 	time_t			 reload_ok_at;	/* the last good config */
@@ -168,6 +180,9 @@ void	reload_run(struct server *srv);
 void	reload_cancel(struct server *srv);
 /* SIGUSR2: checks the file as reload_run() does, then restart_exec(). */
 void	reload_restart(struct server *srv);
+/* The reload (or the restart) is refused for why: logged, STATUS= says
+   so, the running configuration stays. */
+void	reload_failed(struct server *srv, const char *why);
 
 /* restart.c, restart_import.c: restarts that carry every connection
    (handover.h). */
@@ -198,7 +213,8 @@ void	restart_store_forget(struct server *srv);
  */
 void	restart_to_store(struct server *srv);
 
-/* metrics.c: the Prometheus endpoint, main thread. */
+/* metrics.c: the Prometheus endpoint, main thread.  metrics_init()
+   makes it srv->take_http, which the acceptor calls. */
 int	metrics_init(struct server *srv);
 /* Closes the open scrapes (counted as shutdown) and frees the rest. */
 void	metrics_fini(struct server *srv);

@@ -32,11 +32,12 @@ struct tls_ctx;
 
 /*
  * Reads the tls group of listener lg, if any: 0 if absent (*out
- * NULL), 1 with *out a ready context, -1 after adding "FILE:LINE:"
- * errors to d.
+ * NULL), 1 with *out a ready context that answers ALPN with alpn
+ * (tls_set_alpn(); NULL: none), -1 after adding "FILE:LINE:" errors
+ * to d.
  */
 int	tls_parse(struct cfg_diag *d, const config_setting_t *lg,
-	    struct tls_ctx **out);
+	    const unsigned char *alpn, struct tls_ctx **out);
 /*
  * Answers a client's ALPN (RFC 7301) with wire, the protocol's id in
  * the protocol's wire format ("\x08http/1.1"), when the client offers

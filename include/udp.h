@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "udp_rate.h"
 
 struct event_base;
 struct guard;
@@ -72,32 +73,5 @@ void	udp_serve(struct udp_home *h, struct udp_sock *us,
 void	udp_park(struct udp_sock *us);
 /* Stops watching us, closes its socket and frees it. */
 void	udp_close(struct udp_home *h, struct udp_sock *us);
-
-/*
- * The per-source reply rate limit, pure: a GCRA on *tat (the
- * theoretical arrival time, microseconds): rate replies a second, in
- * bursts of up to rate.  1: reply (and *tat moves), 0: drop.
- */
-int	udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate);
-
-/*
- * The rate limit of one listener, over all its sockets and workers: a
- * table of width cells in each of 4 rows (see src/runtime/udp.c for why a
- * count-min sketch).  Made on the main thread (NULL: out of memory or
- * width 0), reference-counted, checked from any thread.
- */
-struct udp_rate *udp_rate_new(size_t width);
-size_t	udp_rate_width(const struct udp_rate *t);
-void	udp_rate_ref(struct udp_rate *t);
-/* NULL is allowed. */
-void	udp_rate_unref(struct udp_rate *t);
-/*
- * Whether the source key (len bytes) may have a reply at now_us, rate
- * replies a second in bursts of rate (0: any); 1 counts it.  A source
- * is never allowed more than udp_rate_allow() on its own TAT would
- * allow, however many other sources share the table.
- */
-int	udp_rate_check(struct udp_rate *t, const void *key, size_t len,
-	    uint64_t now_us, uint32_t rate);
 
 #endif

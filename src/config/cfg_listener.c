@@ -473,10 +473,9 @@ parse_tls(struct cfg_diag *d, const config_setting_t *lg,
 		    l->proto->name);
 		return -1;
 	}
-	if (tls_parse(d, lg, &l->tls) < 0 || bad)
+	if (def->tls_parse(d, lg, l->proto != NULL ? l->proto->alpn : NULL,
+	    &l->tls) < 0 || bad)
 		return -1;
-	if (l->tls != NULL && l->proto != NULL && l->proto->alpn != NULL)
-		tls_set_alpn(l->tls, l->proto->alpn);
 	return 0;
 }
 

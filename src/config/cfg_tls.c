@@ -1,7 +1,7 @@
 /*
- * TLS contexts, the configuration's side of TLS: reading a listener's
- * tls group, loading and checking its files into an SSL_CTX, printing
- * it for -T.  See include/tls.h; the transport is src/runtime/tls.c.
+ * Reading TLS's options: a listener's tls group, its files loaded and
+ * checked into an SSL_CTX, printed for -T.  See include/tls.h; the
+ * context at run time is tls_ctx.c, the transport src/runtime/tls.c.
  *
  * Nothing here lowers OpenSSL's defaults: its security level, cipher
  * lists and session handling stay as Debian ships them.  The operator
@@ -22,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_int.h"
 
 #define TLS_PATH_MAX	4096
 /*
@@ -32,23 +33,6 @@
  */
 #define TLS_MAX_CERT_LIST	(16 * 1024)
 #define TLS_VERIFY_DEPTH	5
-
-enum tls_verify {
-	EO_TLS_VERIFY_NONE,
-	EO_TLS_VERIFY_OPTIONAL,		/* asked for, checked if sent */
-	EO_TLS_VERIFY_REQUIRED		/* no valid certificate: refused */
-};
-
-struct tls_ctx {
-	SSL_CTX		*ctx;
-	char		*cert;		/* the settings, as written */
-	char		*key;
-	char		*ca;		/* NULL: no client_ca */
-	int		 verify;	/* enum tls_verify */
-	int		 min13;		/* min_version = "1.3" */
-	unsigned char	 sha256[32];	/* the server certificate's */
-	char		 until[24];	/* its notAfter, ISO 8601 UTC */
-};
 
 static const char *const tls_keys[] = { "certificate", "key", "client_ca",
 	"verify_client", "min_version", NULL };
@@ -67,17 +51,6 @@ tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
 	(void)rwflag;
 	(void)arg;
 	return -1;
-}
-
-void
-tls_error_string(unsigned long e, char *buf, size_t len)
-{
-	const char *r = ERR_reason_error_string(e);
-
-	if (r != NULL)
-		snprintf(buf, len, "%s", r);
-	else
-		ERR_error_string_n(e, buf, len);
 }
 
 /*
@@ -422,7 +395,7 @@ tls_settings(struct cfg_diag *d, const config_setting_t *g,
 
 int
 tls_parse(struct cfg_diag *d, const config_setting_t *lg,
-    struct tls_ctx **out)
+    const unsigned char *alpn, struct tls_ctx **out)
 {
 	const config_setting_t *g = config_setting_get_member(lg, "tls");
 	struct tls_ctx *t;
@@ -449,36 +422,10 @@ tls_parse(struct cfg_diag *d, const config_setting_t *lg,
 		tls_free(t);
 		return -1;
 	}
+	if (alpn != NULL)
+		tls_set_alpn(t, alpn);
 	*out = t;
 	return 1;
-}
-
-void
-tls_free(struct tls_ctx *t)
-{
-	if (t == NULL)
-		return;
-	SSL_CTX_free(t->ctx);
-	free(t->cert);
-	free(t->key);
-	free(t->ca);
-	free(t);
-}
-
-void
-tls_log_change(const char *listener, const struct tls_ctx *was,
-    const struct tls_ctx *t)
-{
-	char hex[3 * 32];
-	int i;
-
-	if (was != NULL && memcmp(was->sha256, t->sha256, 32) == 0)
-		return;
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02X%s",
-		    t->sha256[i], i < 31 ? ":" : "");
-	log_info("listener %s: new certificate: SHA-256 %s, valid until %s",
-	    listener, hex, t->until);
 }
 
 void
@@ -494,10 +441,4 @@ tls_print(const struct tls_ctx *t, FILE *f)
 	}
 	fprintf(f, "; verify_client = \"%s\"; min_version = \"%s\"; };",
 	    verify_names[t->verify], t->min13 ? "1.3" : "1.2");
-}
-
-SSL *
-tls_ssl_new(const struct tls_ctx *t)
-{
-	return SSL_new(t->ctx);
 }

@@ -3,8 +3,9 @@
  * is walked once: every setting's type, range and name is checked, the
  * listeners (drop-ins included) together, and a struct cfg is built.
  * It never stops at the first mistake: all are collected in a cfg_diag.
- * The reference counting lives here too; the typed getters, which the
- * protocols use as well, are below in cfg_get.c.
+ * A loaded configuration's life (references, the free) is cfg_ref.c;
+ * the typed getters, which the protocols use as well, are below in
+ * cfg_get.c.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -34,69 +35,6 @@ static const char *const root_keys[] = { "workers", "max_connections",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
 	"listeners", "include_dir", "tls_handshake_timeout", "stop_delay",
 	"watch_config", NULL };
-/* ---- reference counting ------------------------------------------- */
-
-static void
-cfg_free(struct cfg *cfg)
-{
-	size_t i;
-
-	if (cfg == NULL)
-		return;
-	for (i = 0; i < cfg->nlisteners; i++) {
-		struct cfg_listener *l = &cfg->listeners[i];
-
-		if (l->proto != NULL && l->popts != NULL)
-			l->proto->opts_free(l->popts);
-		free(l->name);
-		free(l->addrs);
-		cidr_list_free(&l->proxy_from);
-		cidr_list_free(&l->allow);
-		cidr_list_free(&l->deny);
-		tls_free(l->tls);
-	}
-	free(cfg->listeners);
-	for (i = 0; i < cfg->nfiles; i++)
-		free(cfg->files[i]);
-	free(cfg->files);
-	free(cfg->dropin_dir);
-	free(cfg->path);
-	free(cfg);
-}
-
-void
-cfg_ref(struct cfg *cfg)
-{
-	atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
-}
-
-void
-cfg_unref(struct cfg *cfg)
-{
-	if (cfg != NULL && atomic_fetch_sub_explicit(&cfg->refs, 1,
-	    memory_order_acq_rel) == 1)
-		cfg_free(cfg);
-}
-
-int
-cfg_listener_admits(const struct cfg_listener *l, const struct sockaddr *sa)
-{
-	if (cidr_list_match(&l->deny, sa))
-		return 0;
-	return l->allow.n == 0 || cidr_list_match(&l->allow, sa);
-}
-
-const struct cfg_listener *
-cfg_find_listener(const struct cfg *cfg, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nlisteners; i++)
-		if (strcmp(cfg->listeners[i].name, name) == 0)
-			return &cfg->listeners[i];
-	return NULL;
-}
-
 /*
  * Listeners together: names unique, enabled listeners' addresses
  * bindable side by side.  Found by sorting, not by comparing every
@@ -558,7 +496,8 @@ parse_root(struct cfg_diag *d, const config_setting_t *root,
     struct cfg *cfg)
 {
 	struct build b = { { DEF_BACKLOG, 0, DEF_IDLE_TIMEOUT,
-	    DEF_WRITE_TIMEOUT, EO_TLS_HANDSHAKE_TIMEOUT }, NULL, NULL, 0,
+	    DEF_WRITE_TIMEOUT, EO_TLS_HANDSHAKE_TIMEOUT, tls_parse }, NULL,
+	    NULL, 0,
 	    NULL };
 	const char *dropins = NULL;
 	size_t i;
@@ -623,7 +562,7 @@ cfg_build(config_t *lc, const char *name, struct cfg_diag *d)
 	    d->dropped > 0 || cfg_note_files(cfg, d->srcs) == -1) {
 		if (d->n == 0 && d->dropped == 0)
 			cfg_error(d, NULL, "out of memory");
-		cfg_free(cfg);
+		cfg_unref(cfg);		/* its only reference: freed */
 		return NULL;
 	}
 	return cfg;

@@ -18,6 +18,12 @@ struct cfg_defaults {
 	uint32_t	idle_timeout;
 	uint32_t	write_timeout;
 	uint32_t	tls_timeout;
+	/* The tls group's reader, tls_parse(): TLS's options are read on
+	   TLS's side (cfg_tls.c, as HAProxy's cfgparse-ssl.c), and the
+	   loader hands it over so that cfg_listener.c calls no sibling. */
+	int		(*tls_parse)(struct cfg_diag *d,
+			    const config_setting_t *lg,
+			    const unsigned char *alpn, struct tls_ctx **out);
 };
 
 /* Defaults, documented in conf/echo-oracled.conf and README.md. */

@@ -1,8 +1,9 @@
 /*
  * The server's lifecycle: start (workers, sockets, events), the signals,
  * graceful stop.  See include/server.h.  The rest of the server lives
- * below it in src/server/: acceptor.c accepts, reload.c and plan.c
- * apply configurations, restart.c and restart_import.c hand over,
+ * below it in src/server/: acceptor.c accepts, reload.c checks a new
+ * file and this file applies it with plan.c, restart.c and
+ * restart_import.c hand over,
  * status.c reports, systemd.c adopts systemd's sockets.
  *
  * Threads: main thread only.
@@ -34,9 +35,91 @@
 #include "server_internal.h"
 #include "stats.h"
 #include "systemd.h"
+#include "tls.h"
 #include "worker.h"
 
 #define EO_FD_RESERVE	64	/* fds beyond max_connections we need */
+
+/* ---- reload -------------------------------------------- */
+
+/* Each TLS listener's certificate that the reload changed, logged. */
+static void
+server_log_certs(const struct cfg *old, const struct cfg *cfg)
+{
+	const struct tls_ctx *was;
+	size_t i, j;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if (cfg->listeners[i].tls == NULL)
+			continue;
+		was = NULL;
+		for (j = 0; j < old->nlisteners; j++)
+			if (strcmp(old->listeners[j].name,
+			    cfg->listeners[i].name) == 0)
+				was = old->listeners[j].tls;
+		tls_log_change(cfg->listeners[i].name, was,
+		    cfg->listeners[i].tls);
+	}
+}
+
+/*
+ * The file the reload's check found valid (srv->checked): loaded,
+ * applied by the plan, and for SIGUSR2 the restart.
+ */
+static void
+server_reload_apply(struct server *srv)
+{
+	struct cfg_diag d;
+	struct cfg *cfg, *old = srv->cfg;
+	char err[512], status[512];
+	size_t i;
+
+	cfg_diag_init(&d);
+	if ((cfg = cfg_load_file(srv->cfg->path, &d)) == NULL) {
+		for (i = 0; i < d.n; i++)
+			log_err("%s", d.msgs[i]);
+		cfg_diag_free(&d);
+		reload_failed(srv, "the file changed while it was checked");
+		return;
+	}
+	for (i = 0; i < d.nwarns; i++)
+		log_warnx("%s", d.warns[i]);
+	cfg_diag_free(&d);
+	if (cfg->workers != srv->cfg->workers && !srv->check_restart)
+		log_notice("workers changed: takes effect at the next start; "
+		    "still %u", srv->nworkers);
+	cfg_ref(old);		/* to compare certificates once applied */
+	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		cfg_unref(cfg);
+		cfg_unref(old);
+		reload_failed(srv, "cannot open a listener, see the log");
+		return;
+	}
+	server_log_certs(old, cfg);
+	cfg_unref(old);
+	restart_store_listeners(srv);
+	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
+	/*
+	 * SIGUSR2: applied here first, so that a listener that cannot be
+	 * opened refuses the restart while this process can still serve
+	 * on; the new process adopts the sockets opened here.
+	 */
+	if (srv->check_restart) {
+		srv->check_restart = 0;
+		log_info("restart: %s applied: %zu listener%s", cfg->path,
+		    srv->nlis, srv->nlis == 1 ? "" : "s");
+		restart_exec(srv);
+		return;
+	}
+	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
+	    srv->nlis == 1 ? "" : "s");
+	srv->reload_failure[0] = '\0';
+	srv->reloads[1]++;
+	srv->reload_ok_at = time(NULL);
+	stats_status_text(srv, status, sizeof(status));
+	systemd_ready(status);
+}
 
 /* ---- stop ---------------------------------------------- */
 
@@ -538,6 +621,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	memset(&inh, 0, sizeof(inh));
 	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
+	srv->checked = server_reload_apply;
 	srv->debug = debug;
 	server_fd_limit(cfg);
 	if ((srv->base = event_base_new()) == NULL ||

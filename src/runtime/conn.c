@@ -4,6 +4,11 @@
  * conn_tls.c, the worker's side (adoption, timers, drain) conn_home.c,
  * restarts conn_carry.c; what they share is conn_int.h.
  *
+ * This file is their bottom: the phases call down into it, and it
+ * reaches them only through the tables in c_home (conn_phase, conn_xprt,
+ * as HAProxy's xprt_ops): a phase uses twenty of its functions, it five
+ * of theirs; and only a connection in PROXY or on TLS calls indirectly.
+ *
  * The read path does not go through the bufferevent.  In libevent 2.1
  * (Debian 12 ships 2.1.12) a bufferevent read costs an ioctl(FIONREAD)
  * before every readv() and never takes more than 4096 bytes at once,
@@ -163,7 +168,7 @@ void
 conn_set_reading(struct conn *c, int on)
 {
 	if (conn_is_tls(c)) {
-		conn_tls_reading(c, on);
+		c->c_home->tls->reading(c, on);
 		return;
 	}
 	if (on && !(c->c_flags & EO_CF_READING)) {
@@ -368,14 +373,15 @@ conn_close(struct conn *c, const char *why)
 
 		conn_peer_text(c, peer, sizeof(peer));
 		if (c->c_ssl != NULL)
-			conn_tls_subject(c, subj, sizeof(subj));
+			h->tls->subject(c, subj, sizeof(subj));
 		log_debug("listener %s: conn %u.%u closed: %s (read %llu, sent "
 		    "%llu bytes in %u.%03u s, peer %s%s)", c->c_lc->name, h->id,
 		    c->c_id, why, (unsigned long long)c->c_in,
 		    (unsigned long long)(c->c_out - conn_queued(c)),
 		    ms / 1000, ms % 1000, peer, subj);
 	}
-	conn_tls_notify(c);
+	if (conn_is_tls(c))
+		h->tls->notify(c);
 	conn_set_reading(c, 0);
 	conn_drop_bev(c);
 	if (c->c_pause != NULL)
@@ -409,7 +415,7 @@ void
 conn_finish(struct conn *c)
 {
 	if (conn_is_tls(c))
-		conn_tls_finish(c);
+		c->c_home->tls->finish(c);
 	if ((c->c_flags & EO_CF_PEER_EOF) ||
 	    shutdown(conn_fd(c), SHUT_WR) == -1) {
 		conn_close(c, NULL);
@@ -735,7 +741,7 @@ conn_input(struct conn *c, size_t n)
 	if (n == 0)
 		c->c_flags |= EO_CF_PEER_EOF;
 	if (c->c_state == EO_CONN_PROXY)
-		conn_proxy_input(c, h->rbuf, n);
+		h->proxy->input(c, h->rbuf, n);
 	else if (conn_held(c) == 0)
 		conn_serve(c, h->rbuf, n);	/* the usual case */
 	else if (conn_hold_more(c, h->rbuf, n) == -1)
@@ -753,7 +759,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	if (c->c_state == EO_CONN_PROXY && c->c_lc->tls != NULL) {
-		conn_tls_proxy(c);	/* the ClientHello must stay */
+		h->proxy->peek(c);	/* the ClientHello must stay */
 		return;
 	}
 	n = recv(fd, h->rbuf, EO_READ_CHUNK, 0);

@@ -45,6 +45,8 @@ conn_home_init(struct conn_home *h, struct event_base *base,
 	TAILQ_INIT(&h->conns);
 	atomic_init(&h->load, 0);
 	proto_seed(&h->rng);
+	h->proxy = &conn_phase_proxy;
+	h->tls = &conn_xprt_tls;
 	if ((h->rbuf = malloc(EO_READ_CHUNK)) == NULL)
 		return -1;
 	return 0;

@@ -172,10 +172,35 @@ int	conn_going_away(struct conn *c);
 extern const char conn_rule_idle[];
 extern const char conn_rule_write[];
 
+/* conn_refused.c: a refusal after the accept, counted; the caller
+   closes. */
+void	conn_count_refusal(struct conn *c, enum stats_refusal reason,
+	    const char *who, unsigned limit);
+
 /* conn_info.c: the facts a protocol may ask for. */
 void	conn_info_fill(const struct conn *c, struct proto_conn_info *ci);
 
+/*
+ * What conn.c reaches without naming the file (conn_home_init() sets
+ * c_home->proxy and c_home->tls): the PROXY phase and the TLS transport
+ * call down into conn.c, never the other way, as HAProxy's xprt_ops.
+ */
+struct conn_phase {
+	/* Input while the header is unfinished (plaintext listener). */
+	void	(*input)(struct conn *c, const unsigned char *data, size_t n);
+	/* The socket is readable on a TLS listener: peek, not read. */
+	void	(*peek)(struct conn *c);
+};
+struct conn_xprt {
+	void	(*start)(struct conn *c);	/* the handshake begins */
+	void	(*reading)(struct conn *c, int on);
+	void	(*finish)(struct conn *c);	/* close_notify, then plain */
+	void	(*notify)(struct conn *c);	/* at a close: if it can go */
+	void	(*subject)(const struct conn *c, char *buf, size_t len);
+};
+
 /* conn_proxy.c: the PROXY header. */
+extern const struct conn_phase conn_phase_proxy;
 void	conn_refuse_late(struct conn *c, enum stats_refusal reason,
 	    const char *why, const char *who, unsigned limit);
 void	conn_proxy_bad(struct conn *c, const char *reason);
@@ -185,8 +210,10 @@ void	conn_proxy_log(struct conn *c, const struct proxy_result *r,
 void	conn_proxy_done(struct conn *c, const unsigned char *data,
 	    size_t len, const struct proxy_result *r);
 void	conn_proxy_input(struct conn *c, const unsigned char *data, size_t n);
+void	conn_proxy_peek(struct conn *c);
 
 /* conn_tls.c: the TLS phase and transport. */
+extern const struct conn_xprt conn_xprt_tls;
 void	conn_tls_subject(const struct conn *c, char *buf, size_t len);
 void	conn_tls_bad(struct conn *c, const char *why, const char *reason);
 void	conn_tls_reading(struct conn *c, int on);
@@ -194,7 +221,6 @@ void	conn_tls_start(struct conn *c);
 void	conn_tls_finish(struct conn *c);
 void	conn_tls_notify(struct conn *c);
 void	conn_tls_closing(struct conn *c, const char *rule);
-void	conn_tls_proxy(struct conn *c);
 
 /* conn_home.c: the worker's side: adoption, timers, drain. */
 void	conn_refuse(struct conn_home *h, const struct conn_handoff *ho,

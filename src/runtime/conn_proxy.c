@@ -1,7 +1,8 @@
 /*
- * The PROXY header phase: read before anything of the protocol runs,
- * the client it names admitted (allow/deny, limits) in the worker, then
- * the connection steps on to TLS or serving (conn.c).
+ * The PROXY header phase: read before anything of the protocol runs
+ * (peeked on a TLS listener), the client it names admitted (allow/deny,
+ * limits) in the worker, then the connection steps on to TLS (through
+ * c_home->tls) or serving (conn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,11 +54,7 @@ void
 conn_refuse_late(struct conn *c, enum stats_refusal reason, const char *why,
     const char *who, unsigned limit)
 {
-	struct conn_home *h = c->c_home;
-
-	stats_bump(&h->st->refused[reason], 1);
-	stats_bump(&c->c_st->refused[reason], 1);
-	stats_note(h->stats, reason, c->c_lc->name, who, limit);
+	conn_count_refusal(c, reason, who, limit);
 	conn_close(c, why);
 }
 
@@ -162,7 +159,7 @@ conn_proxy_done(struct conn *c, const unsigned char *data, size_t len,
 	if (c->c_lc->tls != NULL) {
 		/* Read to its last byte and no further: the ClientHello
 		   waits in the socket. */
-		conn_tls_start(c);
+		c->c_home->tls->start(c);
 		return;
 	}
 	if (c->c_held != NULL && data == c->c_held->data) {
@@ -210,3 +207,63 @@ conn_proxy_input(struct conn *c, const unsigned char *data, size_t n)
 		break;
 	}
 }
+
+/*
+ * The PROXY header on a TLS listener: peeked, so that nothing past its
+ * last byte leaves the socket, where OpenSSL reads the ClientHello.
+ * Bytes of an unfinished header all belong to it: taken and held, as on
+ * plaintext.
+ */
+void
+conn_proxy_peek(struct conn *c)
+{
+	unsigned char *buf = c->c_home->rbuf;
+	struct proxy_result r;
+	size_t had = conn_held(c), take;
+	ssize_t n;
+	int done = 0;
+
+	n = recv(conn_fd(c), buf, EO_PROXY_HEADER_MAX, MSG_PEEK);
+	if (n <= 0) {
+		if (n == 0)
+			conn_input(c, 0);
+		else if (errno != EAGAIN && errno != EINTR)
+			conn_close_err(c, "read", errno);
+		return;
+	}
+	if ((had > 0 ? conn_hold_more(c, buf, (size_t)n) :
+	    conn_keep(c, buf, (size_t)n, 0)) == -1) {
+		conn_close(c, "error: out of memory");
+		return;
+	}
+	switch (proxy_parse(c->c_held->data, c->c_held->len, &r)) {
+	case EO_PROXY_INVALID:
+		conn_proxy_bad(c, r.reason);
+		return;
+	case EO_PROXY_NEED_MORE:
+		take = (size_t)n;
+		break;
+	default:
+		take = r.header_len - had;
+		done = 1;
+		break;
+	}
+	/* Peeked, so there: recv(2) cannot return less. */
+	if (recv(conn_fd(c), buf, take, 0) != (ssize_t)take) {
+		conn_close_err(c, "read", errno);
+		return;
+	}
+	c->c_in += take;
+	stats_bump(&c->c_st->bytes_in, take);
+	c->c_held->len = had + take;
+	if (done) {
+		c->c_held->len = 0;
+		conn_proxy_done(c, c->c_held->data, r.header_len, &r);
+	}
+}
+
+/* The phase conn.c reaches through c_home->proxy (conn_home_init). */
+const struct conn_phase conn_phase_proxy = {
+	.input = conn_proxy_input,
+	.peek = conn_proxy_peek,
+};

@@ -71,7 +71,8 @@ conn_tls_bad(struct conn *c, const char *why, const char *reason)
 
 	conn_peer_text(c, peer, sizeof(peer));
 	snprintf(who, sizeof(who), "from %s: %s", peer, reason);
-	conn_refuse_late(c, EO_REFUSED_TLS, why, who, 0);
+	conn_count_refusal(c, EO_REFUSED_TLS, who, 0);
+	conn_close(c, why);
 }
 
 static void
@@ -314,56 +315,11 @@ conn_tls_closing(struct conn *c, const char *rule)
 	conn_update(c);
 }
 
-/*
- * The PROXY header on a TLS listener: peeked, so that nothing past its
- * last byte leaves the socket, where OpenSSL reads the ClientHello.
- * Bytes of an unfinished header all belong to it: taken and held, as on
- * plaintext.
- */
-void
-conn_tls_proxy(struct conn *c)
-{
-	unsigned char *buf = c->c_home->rbuf;
-	struct proxy_result r;
-	size_t had = conn_held(c), take;
-	ssize_t n;
-	int done = 0;
-
-	n = recv(conn_fd(c), buf, EO_PROXY_HEADER_MAX, MSG_PEEK);
-	if (n <= 0) {
-		if (n == 0)
-			conn_input(c, 0);
-		else if (errno != EAGAIN && errno != EINTR)
-			conn_close_err(c, "read", errno);
-		return;
-	}
-	if ((had > 0 ? conn_hold_more(c, buf, (size_t)n) :
-	    conn_keep(c, buf, (size_t)n, 0)) == -1) {
-		conn_close(c, "error: out of memory");
-		return;
-	}
-	switch (proxy_parse(c->c_held->data, c->c_held->len, &r)) {
-	case EO_PROXY_INVALID:
-		conn_proxy_bad(c, r.reason);
-		return;
-	case EO_PROXY_NEED_MORE:
-		take = (size_t)n;
-		break;
-	default:
-		take = r.header_len - had;
-		done = 1;
-		break;
-	}
-	/* Peeked, so there: recv(2) cannot return less. */
-	if (recv(conn_fd(c), buf, take, 0) != (ssize_t)take) {
-		conn_close_err(c, "read", errno);
-		return;
-	}
-	c->c_in += take;
-	stats_bump(&c->c_st->bytes_in, take);
-	c->c_held->len = had + take;
-	if (done) {
-		c->c_held->len = 0;
-		conn_proxy_done(c, c->c_held->data, r.header_len, &r);
-	}
-}
+/* The transport conn.c reaches through c_home->tls (conn_home_init). */
+const struct conn_xprt conn_xprt_tls = {
+	.start = conn_tls_start,
+	.reading = conn_tls_reading,
+	.finish = conn_tls_finish,
+	.notify = conn_tls_notify,
+	.subject = conn_tls_subject,
+};

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "listener.h"
 #include "stats.h"
-#include "udp.h"
+#include "udp_rate.h"
 
 #define SRC_BUCKETS	1024	/* per-source table; chains grow past it */
 

@@ -539,7 +539,7 @@ static void
 acceptor_http(struct server *srv, struct listen_sock *ls,
     const struct conn_handoff *ho)
 {
-	if (metrics_take(srv, ho) == -1) {
+	if (srv->take_http(srv, ho) == -1) {
 		conn_handoff_release(&srv->stats, ho);
 		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
 		return;

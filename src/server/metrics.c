@@ -770,6 +770,9 @@ metrics_init(struct server *srv)
 	if ((srv->metrics = calloc(1, sizeof(*srv->metrics))) == NULL)
 		return -1;
 	TAILQ_INIT(&srv->metrics->conns);
+	/* The acceptor hands http connections on without naming this
+	   file: a reporter sits beside it, not below it. */
+	srv->take_http = metrics_take;
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * SIGHUP and SIGUSR2's first step: the new file checked by a spawned
- * `echo-oracled -t`, then loaded and handed to the plan (plan.c), or
- * the old configuration kept with the reasons logged.
+ * `echo-oracled -t`, then handed to srv->checked (server.c loads and
+ * applies it: it orders the lifecycle), or the old configuration kept
+ * with the reasons logged.
  *
  * Threads: main thread only.
  */
@@ -33,7 +34,6 @@
 #include "self_exe.h"
 #include "server_internal.h"
 #include "systemd.h"
-#include "tls.h"
 #include "worker.h"
 
 /* ---- SIGHUP ------------------------------------------------------- */
@@ -52,7 +52,7 @@
 #define EO_CHECK_SECONDS	10
 #define EO_CHECK_OUT_MAX	(256 * 1024)	/* messages kept, at most */
 
-static void
+void
 reload_failed(struct server *srv, const char *why)
 {
 	char status[512];
@@ -69,82 +69,6 @@ reload_failed(struct server *srv, const char *why)
 	/* Until a good reload, STATUS= says so first. */
 	snprintf(srv->reload_failure, sizeof(srv->reload_failure), "%s",
 	    why);
-	stats_status_text(srv, status, sizeof(status));
-	systemd_ready(status);
-}
-
-/* Each TLS listener's certificate that the reload changed, logged. */
-static void
-reload_log_certs(const struct cfg *old, const struct cfg *cfg)
-{
-	const struct tls_ctx *was;
-	size_t i, j;
-
-	for (i = 0; i < cfg->nlisteners; i++) {
-		if (cfg->listeners[i].tls == NULL)
-			continue;
-		was = NULL;
-		for (j = 0; j < old->nlisteners; j++)
-			if (strcmp(old->listeners[j].name,
-			    cfg->listeners[i].name) == 0)
-				was = old->listeners[j].tls;
-		tls_log_change(cfg->listeners[i].name, was,
-		    cfg->listeners[i].tls);
-	}
-}
-
-/* Loads and applies the file the child found valid. */
-static void
-reload_apply(struct server *srv)
-{
-	struct cfg_diag d;
-	struct cfg *cfg, *old = srv->cfg;
-	char err[512], status[512];
-	size_t i;
-
-	cfg_diag_init(&d);
-	if ((cfg = cfg_load_file(srv->cfg->path, &d)) == NULL) {
-		for (i = 0; i < d.n; i++)
-			log_err("%s", d.msgs[i]);
-		cfg_diag_free(&d);
-		reload_failed(srv, "the file changed while it was checked");
-		return;
-	}
-	for (i = 0; i < d.nwarns; i++)
-		log_warnx("%s", d.warns[i]);
-	cfg_diag_free(&d);
-	if (cfg->workers != srv->cfg->workers && !srv->check_restart)
-		log_notice("workers changed: takes effect at the next start; "
-		    "still %u", srv->nworkers);
-	cfg_ref(old);		/* to compare certificates once applied */
-	if (plan_apply(srv, cfg, err, sizeof(err)) == -1) {
-		log_err("%s", err);
-		cfg_unref(cfg);
-		cfg_unref(old);
-		reload_failed(srv, "cannot open a listener, see the log");
-		return;
-	}
-	reload_log_certs(old, cfg);
-	cfg_unref(old);
-	restart_store_listeners(srv);
-	log_set_level(srv->debug ? EO_LOG_DEBUG : cfg->log_level);
-	/*
-	 * SIGUSR2: applied here first, so that a listener that cannot be
-	 * opened refuses the restart while this process can still serve
-	 * on; the new process adopts the sockets opened here.
-	 */
-	if (srv->check_restart) {
-		srv->check_restart = 0;
-		log_info("restart: %s applied: %zu listener%s", cfg->path,
-		    srv->nlis, srv->nlis == 1 ? "" : "s");
-		restart_exec(srv);
-		return;
-	}
-	log_info("reloaded %s: %zu listener%s", cfg->path, srv->nlis,
-	    srv->nlis == 1 ? "" : "s");
-	srv->reload_failure[0] = '\0';
-	srv->reloads[1]++;
-	srv->reload_ok_at = time(NULL);
 	stats_status_text(srv, status, sizeof(status));
 	systemd_ready(status);
 }
@@ -210,7 +134,7 @@ reload_verdict(struct server *srv, int status)
 	size_t n;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		reload_apply(srv);	/* SIGUSR2's: then the restart */
+		srv->checked(srv);	/* SIGUSR2's: then the restart */
 		return;
 	}
 	n = reload_log_lines(srv);
