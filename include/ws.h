@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "http-t.h"
 
 #define WS_ACCEPT_LEN	28	/* base64 of a SHA-1 */
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_buf.h"
 
 void
 http_buf_free(struct http_buf *b)

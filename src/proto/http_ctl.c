@@ -5,11 +5,13 @@
  * listener's bounds; a value out of them is the client's mistake (400,
  * saying which), never clamped silently.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_ctl.h"
+#include "http_req.h"
 
 /* The control's value: query parameter qname, else header hname. */
 static int

@@ -4,10 +4,13 @@
  * [name, value] pairs so repeats and order survive) or plain text (the
  * request's head as it came, then one line per fact).
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_buf.h"
+#include "http_req.h"
+#include "http_resp.h"
 
 const char *
 http_reason(int status)

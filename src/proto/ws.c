@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
+#include "http_buf.h"
+#include "http_req.h"
+#include "http_resp.h"
 #include "ws.h"
 
 /* Input is handed to wslay in slices this big, so the replies to one

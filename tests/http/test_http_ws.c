@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "http.h"
 #include "ws.h"
 
 static struct http_opts opts;
