@@ -32,6 +32,7 @@ struct ws_session {
 	size_t			 mark;
 	int			 broken; /* wslay failed: close now */
 	int			 sent_1002; /* our own close, not wslay's */
+	int			 unbounded; /* send past the mark (ws_msg_cb) */
 	uint64_t		 messages; /* data messages echoed */
 };
 
@@ -123,7 +124,7 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	size_t held = s->out.len - s->head;
 
 	(void)flags;
-	if (held >= s->mark) {
+	if (held >= s->mark && !s->unbounded) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -135,7 +136,24 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	return (ssize_t)len;
 }
 
-/* A whole data message: back as it came.  (Control frames are wslay's.) */
+/* Moves queued frames into the output buffer, up to the mark. */
+static void
+ws_flush(struct ws_session *s)
+{
+	if (!s->broken && wslay_event_want_write(s->ctx) &&
+	    wslay_event_send(s->ctx) != 0)
+		s->broken = 1;
+}
+
+/*
+ * A whole message: a data message goes back as it came (a ping's pong
+ * is wslay's), and is sent at once, before wslay reads the next frame.
+ * wslay sends control frames before queued data and nothing after a
+ * close, so a close read in the same slice (the peer's, or wslay's own
+ * 1002, 1007, 1009) would otherwise cut off the echoes and pongs owed
+ * for what came before it.  This may pass the mark by what one slice
+ * of input holds, plus the one message wslay already holds in memory.
+ */
 static void
 ws_msg_cb(wslay_event_context_ptr ctx,
     const struct wslay_event_on_msg_recv_arg *arg, void *user)
@@ -143,12 +161,18 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 	struct wslay_event_msg m = { arg->opcode, arg->msg, arg->msg_length };
 	struct ws_session *s = user;
 
-	if (wslay_is_ctrl_frame(arg->opcode))
+	if (arg->opcode == WSLAY_CONNECTION_CLOSE)
 		return;
-	if (wslay_event_queue_msg(ctx, &m) != 0)
-		s->broken = 1;
-	else
+	if (!wslay_is_ctrl_frame(arg->opcode)) {
+		if (wslay_event_queue_msg(ctx, &m) != 0) {
+			s->broken = 1;
+			return;
+		}
 		s->messages++;
+	}
+	s->unbounded = 1;
+	ws_flush(s);
+	s->unbounded = 0;
 }
 
 struct ws_session *
@@ -180,15 +204,6 @@ ws_session_free(struct ws_session *s)
 	wslay_event_context_free(s->ctx);
 	http_buf_free(&s->out);
 	free(s);
-}
-
-/* Moves queued frames into the output buffer, up to the mark. */
-static void
-ws_flush(struct ws_session *s)
-{
-	if (!s->broken && wslay_event_want_write(s->ctx) &&
-	    wslay_event_send(s->ctx) != 0)
-		s->broken = 1;
 }
 
 int

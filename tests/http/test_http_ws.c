@@ -239,6 +239,44 @@ START_TEST(test_close_answered)
 }
 END_TEST
 
+/*
+ * A message, a ping and the close read at once: the echo and the pong
+ * go out before the close answer (wslay would send its control frames
+ * first and the close ends the session, so the echo was lost).
+ */
+START_TEST(test_message_then_close_in_one_read)
+{
+	unsigned char in[128];
+	size_t n, at = 0;
+
+	n = frame(in, 1, 1, 1, "last words", 10);
+	n += frame(in + n, 1, 9, 1, "p", 1);
+	n += frame(in + n, 1, 8, 1, "\x03\xe8", 2);
+	feed(in, n, 0);
+	expect_frame(&at, 1, "last words", 10);
+	expect_frame(&at, 10, "p", 1);
+	expect_close(at, 1000);
+	ck_assert_uint_eq(at + 4, ngot);
+	ck_assert_uint_eq(ws_messages(ws), 1);
+	ck_assert(ws_finished(ws));
+}
+END_TEST
+
+/* So with wslay's own close: a good message, then bad UTF-8 (1007). */
+START_TEST(test_message_then_1007_in_one_read)
+{
+	unsigned char in[64];
+	size_t n, at = 0;
+
+	n = frame(in, 1, 2, 1, "ok", 2);
+	n += frame(in + n, 1, 1, 1, "\xc3\x28", 2);
+	feed(in, n, 0);
+	expect_frame(&at, 2, "ok", 2);
+	expect_close(at, 1007);
+	ck_assert(ws_finished(ws));
+}
+END_TEST
+
 /* Past max_message_size (1000 here), reassembled or not: 1009. */
 START_TEST(test_too_big_closes_1009)
 {
@@ -378,6 +416,8 @@ main(void)
 	tcase_add_test(tc, test_fragments_reassembled);
 	tcase_add_test(tc, test_ping_gets_pong);
 	tcase_add_test(tc, test_close_answered);
+	tcase_add_test(tc, test_message_then_close_in_one_read);
+	tcase_add_test(tc, test_message_then_1007_in_one_read);
 	tcase_add_test(tc, test_too_big_closes_1009);
 	tcase_add_test(tc, test_not_utf8_closes_1007);
 	tcase_add_test(tc, test_unmasked_closes_1002);

@@ -608,6 +608,38 @@ START_TEST(test_ws_non_reader_bounded)
 }
 END_TEST
 
+/*
+ * A raw client sends a text message and its close in one segment, so
+ * the daemon reads both at once: the echo comes back, then the close
+ * answer, then EOF (the echo used to be lost behind the close).
+ */
+START_TEST(test_ws_message_and_close_in_one_read)
+{
+	/* "bye!" masked with key 01 02 03 04, then close 1000, masked
+	   with a key of zeros. */
+	static const char both[] = "\x81\x84\x01\x02\x03\x04" "c{f%"
+	    "\x88\x82\0\0\0\0" "\x03\xe8";
+	int fd = tcp_connect("127.0.0.1", port), eof = 0;
+	char head[1024], got[64];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    142), 0);
+	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
+	head[n] = '\0';
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	ck_assert_int_eq(send_all(fd, both, sizeof(both) - 1), 0);
+	n = recv_all(fd, got, sizeof(got), eo_ms(5000), &eof);
+	close(fd);
+	ck_assert_msg(eof, "the close ends the connection");
+	ck_assert_uint_eq(n, 10);
+	ck_assert_mem_eq(got, "\x81\x04" "bye!" "\x88\x02\x03\xe8", 10);
+}
+END_TEST
+
 /* Over TLS: version, cipher, SNI, ALPN http/1.1, no client certificate. */
 START_TEST(test_http_tls_facts)
 {
@@ -867,6 +899,7 @@ main(void)
 	tcase_add_test(tc, test_ws_bad_version_426);
 	tcase_add_test(tc, test_ws_no_key_400);
 	tcase_add_test(tc, test_ws_non_reader_bounded);
+	tcase_add_test(tc, test_ws_message_and_close_in_one_read);
 	tcase_add_test(tc, test_http_tls_facts);
 	tcase_add_test(tc, test_http_mutual_tls_facts);
 	tcase_add_test(tc, test_http_proxy_facts);
