@@ -6,13 +6,21 @@
 #define EO_HTTP_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http-t.h"
 #include "log.h"
 
 void	http_buf_free(struct http_buf *b);
 void	http_buf_add(struct http_buf *b, const void *p, size_t n);
+/* n more bytes at the end, not written yet: where they are, or NULL
+   (out of memory: failed). */
+void	*http_buf_grow(struct http_buf *b, size_t n);
 void	http_buf_str(struct http_buf *b, const char *s);
+/* A string literal, its length known without strlen(). */
+#define http_buf_lit(b, lit)	http_buf_add((b), "" lit, sizeof(lit) - 1)
+/* v in decimal, without printf (a response's hottest writer). */
+void	http_buf_uint(struct http_buf *b, uint64_t v);
 void	http_buf_printf(struct http_buf *b, const char *fmt, ...)
 	    EO_PRINTF(2, 3);
 
