@@ -41,8 +41,9 @@ buf_reserve(struct http_buf *b, size_t n)
 	return 0;
 }
 
+/* http_buf_add() when the buffer must grow (or has failed). */
 void
-http_buf_add(struct http_buf *b, const void *p, size_t n)
+http_buf_add_slow(struct http_buf *b, const void *p, size_t n)
 {
 	if (n == 0 || buf_reserve(b, n) == -1)
 		return;
