@@ -34,6 +34,10 @@ struct ws_session {
 	int			 sent_1002; /* our own close, not wslay's */
 	int			 unbounded; /* send past the mark (ws_msg_cb) */
 	uint64_t		 messages; /* data messages echoed */
+	uint64_t		 fed;	/* bytes wslay took */
+	uint64_t		 framed; /* of them, in whole frames */
+	uint64_t		 frame;	/* the frame being read, all of it */
+	int			 msg_open; /* a fragmented message is open */
 };
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -111,6 +115,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	memcpy(buf, s->in, n);
 	s->in += n;
 	s->inlen -= n;
+	s->fed += n;
 	return (ssize_t)n;
 }
 
@@ -164,6 +169,7 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 	if (arg->opcode == WSLAY_CONNECTION_CLOSE)
 		return;
 	if (!wslay_is_ctrl_frame(arg->opcode)) {
+		s->msg_open = 0;
 		if (wslay_event_queue_msg(ctx, &m) != 0) {
 			s->broken = 1;
 			return;
@@ -175,12 +181,44 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 	s->unbounded = 0;
 }
 
+/*
+ * A frame begins: its size on the wire, so that ws_idle() can tell
+ * whether wslay holds part of a frame.  A client frame is masked (4
+ * key bytes) and its length in the shortest form (wslay refuses the
+ * others), so the size follows from the payload's length.
+ */
+static void
+ws_frame_start_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+	struct ws_session *s = user;
+	uint64_t n = arg->payload_length;
+
+	(void)ctx;
+	s->frame = 2 + 4 + (n < 126 ? 0u : n < 65536 ? 2u : 8u) + n;
+	if (arg->opcode == WSLAY_TEXT_FRAME ||
+	    arg->opcode == WSLAY_BINARY_FRAME)
+		s->msg_open = 1;
+}
+
+static void
+ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
+{
+	struct ws_session *s = user;
+
+	(void)ctx;
+	s->framed += s->frame;
+	s->frame = 0;
+}
+
 struct ws_session *
 ws_session_new(uint32_t max_message_size, size_t mark)
 {
 	static const struct wslay_event_callbacks cbs = {
 		.recv_callback = ws_recv_cb,
 		.send_callback = ws_send_cb,
+		.on_frame_recv_start_callback = ws_frame_start_cb,
+		.on_frame_recv_end_callback = ws_frame_end_cb,
 		.on_msg_recv_callback = ws_msg_cb,
 	};
 	struct ws_session *s = calloc(1, sizeof(*s));
@@ -286,6 +324,15 @@ ws_finished(const struct ws_session *s)
 {
 	return s->broken || (!wslay_event_want_read(s->ctx) &&
 	    !wslay_event_want_write(s->ctx));
+}
+
+int
+ws_idle(const struct ws_session *s)
+{
+	return !s->broken && s->fed == s->framed && !s->msg_open &&
+	    wslay_event_want_read(s->ctx) &&
+	    !wslay_event_get_close_sent(s->ctx) &&
+	    !wslay_event_want_write(s->ctx) && s->out.len == s->head;
 }
 
 uint64_t

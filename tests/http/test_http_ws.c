@@ -277,6 +277,37 @@ START_TEST(test_message_then_1007_in_one_read)
 }
 END_TEST
 
+/* Idle (carriable across a restart) only between whole messages. */
+START_TEST(test_idle_only_between_messages)
+{
+	unsigned char in[400], big[300];
+	size_t n;
+
+	ck_assert(ws_idle(ws));
+	n = frame(in, 1, 1, 1, "hello", 5);
+	feed(in, n - 2, 0);		/* all but the last 2 bytes */
+	ck_assert(!ws_idle(ws));
+	feed(in + n - 2, 2, 0);
+	ck_assert(ws_idle(ws));
+	feed(in, 1, 0);			/* one byte of a header */
+	ck_assert(!ws_idle(ws));
+	feed(in + 1, n - 1, 0);
+	ck_assert(ws_idle(ws));
+	memset(big, 'b', sizeof(big));	/* a 16-bit length: 8-byte head */
+	feed(in, frame(in, 1, 2, 1, big, sizeof(big)), 0);
+	ck_assert(ws_idle(ws));
+	n = frame(in, 0, 1, 1, "frag", 4);	/* a message begun */
+	feed(in, n, 0);
+	ck_assert(!ws_idle(ws));
+	n = frame(in, 1, 0, 1, "ment", 4);
+	feed(in, n, 0);
+	ck_assert(ws_idle(ws));
+	ck_assert_uint_eq(ws_messages(ws), 4);
+	feed(in, frame(in, 1, 8, 1, "\x03\xe8", 2), 0);
+	ck_assert(!ws_idle(ws));
+}
+END_TEST
+
 /* Past max_message_size (1000 here), reassembled or not: 1009. */
 START_TEST(test_too_big_closes_1009)
 {
@@ -418,6 +449,7 @@ main(void)
 	tcase_add_test(tc, test_close_answered);
 	tcase_add_test(tc, test_message_then_close_in_one_read);
 	tcase_add_test(tc, test_message_then_1007_in_one_read);
+	tcase_add_test(tc, test_idle_only_between_messages);
 	tcase_add_test(tc, test_too_big_closes_1009);
 	tcase_add_test(tc, test_not_utf8_closes_1007);
 	tcase_add_test(tc, test_unmasked_closes_1002);
