@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "http-t.h"
 
 #define WS_ACCEPT_LEN	28	/* base64 of a SHA-1 */
 
@@ -56,6 +56,10 @@ void	ws_output_done(struct ws_session *s, size_t n);
 int	ws_finished(const struct ws_session *s);
 /* Queues a close 1001 (going away) after what is queued. */
 void	ws_going_away(struct ws_session *s);
+/* Between messages: no part of a frame or message read, nothing owed,
+   no close sent or received.  Such a session holds no state that a new
+   one would not have, so a restart may carry its connection. */
+int	ws_idle(const struct ws_session *s);
 /* Data messages echoed so far. */
 uint64_t ws_messages(const struct ws_session *s);
 /* The code of the close sent (1006: none was). */

@@ -460,27 +460,42 @@ http_going_away(void *state, const void *opts, struct proto_out *out)
 /*
  * Carried across a restart only between requests, as HTTP allows a
  * server to close an idle connection: nothing but the count of
- * requests served (max_requests) is state then.
+ * requests served (max_requests) is state then.  A WebSocket session
+ * only between messages (ws_idle()): a new session is the same then.
  */
 static int
 http_carriable(const void *state)
 {
 	const struct http_state *s = state;
 
-	return s->ws == NULL && s->rd.tables == NULL && s->rd.arena == NULL &&
+	if (s->ws != NULL)
+		return ws_idle(s->ws) && s->ws_put == 0 && !s->ws_closed;
+	return s->rd.tables == NULL && s->rd.arena == NULL &&
 	    !s->rd.done && !s->have_ctl && !s->closing && s->left == 0;
 }
 
-/* The old process's bytes: the count kept, the rest made anew. */
+/*
+ * The old process's bytes: the count kept, the rest made anew; a
+ * WebSocket session (its pointer is the old process's) as a new one.
+ * Out of memory for it, the connection closes at its next input.
+ */
 static void
 http_carried(void *state, const void *opts)
 {
+	const struct http_lopts *lo = opts;
 	struct http_state *s = state;
 	uint32_t served = s->rd.served;
+	int ws = s->ws != NULL;
 
 	memset(s, 0, sizeof(*s));
 	http_init(s, opts);
 	s->rd.served = served;
+	if (!ws)
+		return;
+	s->rd.done = 1;		/* no more HTTP on this connection */
+	s->ws = ws_session_new(lo->o.max_message_size, HTTP_WS_MARK);
+	if (s->ws == NULL)
+		s->why = "error: out of memory";
 }
 
 /* request_timeout ran out in the middle of a request: 408. */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_buf.h"
 
 void
 http_buf_free(struct http_buf *b)
@@ -21,7 +21,9 @@ http_buf_free(struct http_buf *b)
 static int
 buf_reserve(struct http_buf *b, size_t n)
 {
-	size_t cap = b->cap != 0 ? b->cap : 256;
+	/* A whole keep-alive response (head and description) fits the
+	   first allocation. */
+	size_t cap = b->cap != 0 ? b->cap : 1024;
 	char *p;
 
 	if (b->failed)
@@ -39,8 +41,9 @@ buf_reserve(struct http_buf *b, size_t n)
 	return 0;
 }
 
+/* http_buf_add() when the buffer must grow (or has failed). */
 void
-http_buf_add(struct http_buf *b, const void *p, size_t n)
+http_buf_add_slow(struct http_buf *b, const void *p, size_t n)
 {
 	if (n == 0 || buf_reserve(b, n) == -1)
 		return;
@@ -48,10 +51,35 @@ http_buf_add(struct http_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+void *
+http_buf_grow(struct http_buf *b, size_t n)
+{
+	char *p;
+
+	if (buf_reserve(b, n) == -1)
+		return NULL;
+	p = b->p + b->len;
+	b->len += n;
+	return p;
+}
+
 void
 http_buf_str(struct http_buf *b, const char *s)
 {
 	http_buf_add(b, s, strlen(s));
+}
+
+void
+http_buf_uint(struct http_buf *b, uint64_t v)
+{
+	char d[20];
+	size_t n = sizeof(d);
+
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	http_buf_add(b, d + n, sizeof(d) - n);
 }
 
 void

@@ -5,11 +5,13 @@
  * listener's bounds; a value out of them is the client's mistake (400,
  * saying which), never clamped silently.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_ctl.h"
+#include "http_req.h"
 
 /* The control's value: query parameter qname, else header hname. */
 static int
@@ -141,6 +143,25 @@ ctl_num(const struct http_reader *r, const char *qname, const char *hname,
 	return 1;
 }
 
+/* Whether r may name a control: a query parameter or an X-Echo-*
+   header.  Most requests have neither, and skip the lookups (each a
+   walk of the headers). */
+static int
+ctl_any(const struct http_reader *r)
+{
+	uint32_t i;
+
+	if (r->req.nparams > 0)
+		return 1;
+	for (i = 0; i < r->req.nheaders; i++) {
+		struct http_span n = r->req.headers[i].name;
+
+		if (n.len > 7 && strncasecmp(http_at(r, n), "X-Echo-", 7) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 http_controls_get(const struct http_reader *r, struct http_controls *c,
     char *why, size_t whylen)
@@ -151,7 +172,7 @@ http_controls_get(const struct http_reader *r, struct http_controls *c,
 
 	memset(c, 0, sizeof(*c));
 	c->status = 200;
-	if (!o->controls)
+	if (!o->controls || !ctl_any(r))
 		return 0;
 	if ((got = ctl_num(r, "echo_code", "X-Echo-Code", 200, 599, &n)) < 0) {
 		snprintf(why, whylen, "echo_code must be 200 to 599");

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "http.h"
+#include "http_opts.h"
 
 #define HTTP_DEF_MAX_DELAY	10000		/* ms */
 #define HTTP_DEF_MAX_RESPONSE	(10u << 20)

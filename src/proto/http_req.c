@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_req.h"
 
 /* A request's tables, allocated as it begins: an idle connection's
    reader holds none. */

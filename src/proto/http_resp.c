@@ -4,10 +4,13 @@
  * [name, value] pairs so repeats and order survive) or plain text (the
  * request's head as it came, then one line per fact).
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_buf.h"
+#include "http_req.h"
+#include "http_resp.h"
 
 const char *
 http_reason(int status)
@@ -57,11 +60,13 @@ static void
 js_field(struct http_buf *b, const char *key, const char *v, int comma)
 {
 	/* Plain appends: printf was a tenth of a request's cost. */
-	http_buf_str(b, comma ? ",\"" : "\"");
+	if (comma)
+		http_buf_lit(b, ",");
+	http_buf_lit(b, "\"");
 	http_buf_str(b, key);
-	http_buf_str(b, "\":");
+	http_buf_lit(b, "\":");
 	if (v == NULL)
-		http_buf_str(b, "null");
+		http_buf_lit(b, "null");
 	else
 		js_str(b, v);
 }
@@ -72,29 +77,35 @@ js_pairs(struct http_buf *b, const struct http_reader *r,
 {
 	uint32_t i;
 
-	http_buf_str(b, "[");
+	http_buf_lit(b, "[");
 	for (i = 0; i < n; i++) {
 		const struct http_span *s = (const struct http_span *)(const
 		    void *)((const char *)spans + i * stride);
-		http_buf_str(b, i > 0 ? ",[" : "[");
+		if (i > 0)
+			http_buf_lit(b, ",");
+		http_buf_lit(b, "[");
 		js_span(b, r, s[0]);
-		http_buf_str(b, ",");
+		http_buf_lit(b, ",");
 		js_span(b, r, s[1]);
-		http_buf_str(b, "]");
+		http_buf_lit(b, "]");
 	}
-	http_buf_str(b, "]");
+	http_buf_lit(b, "]");
 }
 
 static void
 js_conn(struct http_buf *b, const struct http_conn_info *ci)
 {
-	http_buf_str(b, ",\"client\":{");
+	http_buf_lit(b, ",\"client\":{");
 	js_field(b, "address", ci->client_addr, 0);
-	http_buf_printf(b, ",\"port\":%u}", ci->client_port);
+	http_buf_lit(b, ",\"port\":");
+	http_buf_uint(b, ci->client_port);
+	http_buf_lit(b, "}");
 	if (ci->proxy_addr != NULL) {
-		http_buf_str(b, ",\"proxy\":{");
+		http_buf_lit(b, ",\"proxy\":{");
 		js_field(b, "address", ci->proxy_addr, 0);
-		http_buf_printf(b, ",\"port\":%u}", ci->proxy_port);
+		http_buf_lit(b, ",\"port\":");
+		http_buf_uint(b, ci->proxy_port);
+		http_buf_lit(b, "}");
 	}
 	if (ci->tls) {
 		http_buf_str(b, ",\"tls\":{");
@@ -112,10 +123,10 @@ js_conn(struct http_buf *b, const struct http_conn_info *ci)
 		}
 		http_buf_str(b, "}");
 	}
-	http_buf_str(b, ",\"server\":{");
+	http_buf_lit(b, ",\"server\":{");
 	js_field(b, "host", ci->server_host, 0);
 	js_field(b, "listener", ci->listener, 1);
-	http_buf_str(b, "}");
+	http_buf_lit(b, "}");
 }
 
 static void
@@ -126,29 +137,33 @@ describe_json(struct http_buf *b, const struct http_reader *r,
 	const unsigned char *body = (const unsigned char *)http_at(r, q->body);
 	int text = http_utf8_valid(body, q->body.len);
 
-	http_buf_str(b, "{");
+	http_buf_lit(b, "{");
 	js_field(b, "method", http_method_str(q->method), 0);
-	http_buf_str(b, ",\"url\":");
+	http_buf_lit(b, ",\"url\":");
 	js_span(b, r, q->url);
-	http_buf_str(b, ",\"path\":");
+	http_buf_lit(b, ",\"path\":");
 	js_span(b, r, q->path);
-	http_buf_str(b, ",\"query\":");
+	http_buf_lit(b, ",\"query\":");
 	js_pairs(b, r, &q->params[0].key, sizeof(q->params[0]), q->nparams);
-	http_buf_printf(b, ",\"version\":\"HTTP/%u.%u\",\"headers\":",
-	    q->major, q->minor);
+	http_buf_lit(b, ",\"version\":\"HTTP/");
+	http_buf_uint(b, q->major);
+	http_buf_lit(b, ".");
+	http_buf_uint(b, q->minor);
+	http_buf_lit(b, "\",\"headers\":");
 	js_pairs(b, r, &q->headers[0].name, sizeof(q->headers[0]),
 	    q->nheaders);
-	http_buf_printf(b, ",\"body_length\":%u,\"body_encoding\":\"%s\","
-	    "\"body\":", q->body.len, text ? "text" : "base64");
-	if (text)
+	http_buf_lit(b, ",\"body_length\":");
+	http_buf_uint(b, q->body.len);
+	if (text) {
+		http_buf_lit(b, ",\"body_encoding\":\"text\",\"body\":");
 		js_span(b, r, q->body);
-	else {
-		http_buf_str(b, "\"");
+	} else {
+		http_buf_lit(b, ",\"body_encoding\":\"base64\",\"body\":\"");
 		http_base64(b, body, q->body.len);
-		http_buf_str(b, "\"");
+		http_buf_lit(b, "\"");
 	}
 	js_conn(b, ci);
-	http_buf_str(b, "}\n");
+	http_buf_lit(b, "}\n");
 }
 
 static const char *
@@ -220,58 +235,94 @@ wants_text(const struct http_reader *r)
 	return r->opts->format == HTTP_FMT_TEXT;
 }
 
+/* The longest head() can write for r under c: status line, type,
+   length, connection, the extra headers, the blank line. */
+static size_t
+head_max(const struct http_controls *c, const char *type)
+{
+	size_t n = sizeof("HTTP/1.1 999 \r\nContent-Type: \r\n"
+	    "Content-Length: 18446744073709551615\r\n"
+	    "Connection: keep-alive\r\n\r\n") +
+	    strlen(http_reason(c->status)) + strlen(type);
+	uint32_t i;
+
+	for (i = 0; i < c->nextra; i++)
+		n += c->extra[i].name.len + c->extra[i].value.len + 4;
+	return n;
+}
+
 static void
 head(struct http_buf *out, const struct http_reader *r,
     const struct http_controls *c, const char *type, uint64_t len)
 {
 	uint32_t i;
 
-	http_buf_printf(out, "HTTP/1.1 %d %s\r\n", c->status,
-	    http_reason(c->status));
-	if (c->status != 204 && c->status != 304)
-		http_buf_printf(out, "Content-Type: %s\r\n"
-		    "Content-Length: %llu\r\n", type, (unsigned long long)len);
+	http_buf_lit(out, "HTTP/1.1 ");
+	http_buf_uint(out, (unsigned)c->status);
+	http_buf_lit(out, " ");
+	http_buf_str(out, http_reason(c->status));
+	http_buf_lit(out, "\r\n");
+	if (c->status != 204 && c->status != 304) {
+		http_buf_lit(out, "Content-Type: ");
+		http_buf_str(out, type);
+		http_buf_lit(out, "\r\nContent-Length: ");
+		http_buf_uint(out, len);
+		http_buf_lit(out, "\r\n");
+	}
 	if (!r->req.keep_alive)
-		http_buf_str(out, "Connection: close\r\n");
+		http_buf_lit(out, "Connection: close\r\n");
 	else if (r->req.minor == 0)
-		http_buf_str(out, "Connection: keep-alive\r\n");
+		http_buf_lit(out, "Connection: keep-alive\r\n");
 	for (i = 0; i < c->nextra; i++) {
 		http_buf_add(out, http_at(r, c->extra[i].name),
 		    c->extra[i].name.len);
-		http_buf_str(out, ": ");
+		http_buf_lit(out, ": ");
 		http_buf_add(out, http_at(r, c->extra[i].value),
 		    c->extra[i].value.len);
-		http_buf_str(out, "\r\n");
+		http_buf_lit(out, "\r\n");
 	}
-	http_buf_str(out, "\r\n");
+	http_buf_lit(out, "\r\n");
 }
 
+/*
+ * The description goes straight into out, after a gap as long as the
+ * longest head; the head is then written into the gap and the body
+ * moved up to meet it (a few bytes): no second buffer, no second copy.
+ */
 int
 http_respond(const struct http_reader *r, const struct http_conn_info *ci,
     const struct http_controls *c, struct http_buf *out)
 {
-	struct http_buf body = { 0 };
 	int nobody = c->status == 204 || c->status == 304;
 	int text = wants_text(r);
 	const char *type = text ? "text/plain; charset=utf-8" :
 	    "application/json";
+	size_t start = out->len, gap = head_max(c, type), blen, hlen;
 
 	if (c->sized) {
 		head(out, r, c, "application/octet-stream", c->size);
 		return out->failed ? -1 : 0;
 	}
+	if (http_buf_grow(out, gap) == NULL)
+		return -1;
 	if (!nobody) {
 		if (text)
-			describe_text(&body, r, ci);
+			describe_text(out, r, ci);
 		else
-			describe_json(&body, r, ci);
+			describe_json(out, r, ci);
 	}
-	head(out, r, c, type, body.len);
+	if (out->failed)
+		return -1;
+	blen = out->len - start - gap;
+	out->len = start;
+	head(out, r, c, type, blen);	/* within the gap: no reallocation */
+	hlen = out->len - start;
 	/* HEAD: the length GET would have, and no body. */
-	if (r->req.method != HTTP_HEAD)
-		http_buf_add(out, body.p, body.len);
-	http_buf_free(&body);
-	return out->failed || body.failed ? -1 : 0;
+	if (r->req.method != HTTP_HEAD) {
+		memmove(out->p + start + hlen, out->p + start + gap, blen);
+		out->len += blen;
+	}
+	return 0;
 }
 
 int

@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
+#include "http_buf.h"
+#include "http_req.h"
+#include "http_resp.h"
 #include "ws.h"
 
 /* Input is handed to wslay in slices this big, so the replies to one
@@ -29,7 +32,12 @@ struct ws_session {
 	size_t			 mark;
 	int			 broken; /* wslay failed: close now */
 	int			 sent_1002; /* our own close, not wslay's */
+	int			 unbounded; /* send past the mark (ws_msg_cb) */
 	uint64_t		 messages; /* data messages echoed */
+	uint64_t		 fed;	/* bytes wslay took */
+	uint64_t		 framed; /* of them, in whole frames */
+	uint64_t		 frame;	/* the frame being read, all of it */
+	int			 msg_open; /* a fragmented message is open */
 };
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -107,6 +115,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	memcpy(buf, s->in, n);
 	s->in += n;
 	s->inlen -= n;
+	s->fed += n;
 	return (ssize_t)n;
 }
 
@@ -120,7 +129,7 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	size_t held = s->out.len - s->head;
 
 	(void)flags;
-	if (held >= s->mark) {
+	if (held >= s->mark && !s->unbounded) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -132,7 +141,24 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	return (ssize_t)len;
 }
 
-/* A whole data message: back as it came.  (Control frames are wslay's.) */
+/* Moves queued frames into the output buffer, up to the mark. */
+static void
+ws_flush(struct ws_session *s)
+{
+	if (!s->broken && wslay_event_want_write(s->ctx) &&
+	    wslay_event_send(s->ctx) != 0)
+		s->broken = 1;
+}
+
+/*
+ * A whole message: a data message goes back as it came (a ping's pong
+ * is wslay's), and is sent at once, before wslay reads the next frame.
+ * wslay sends control frames before queued data and nothing after a
+ * close, so a close read in the same slice (the peer's, or wslay's own
+ * 1002, 1007, 1009) would otherwise cut off the echoes and pongs owed
+ * for what came before it.  This may pass the mark by what one slice
+ * of input holds, plus the one message wslay already holds in memory.
+ */
 static void
 ws_msg_cb(wslay_event_context_ptr ctx,
     const struct wslay_event_on_msg_recv_arg *arg, void *user)
@@ -140,12 +166,49 @@ ws_msg_cb(wslay_event_context_ptr ctx,
 	struct wslay_event_msg m = { arg->opcode, arg->msg, arg->msg_length };
 	struct ws_session *s = user;
 
-	if (wslay_is_ctrl_frame(arg->opcode))
+	if (arg->opcode == WSLAY_CONNECTION_CLOSE)
 		return;
-	if (wslay_event_queue_msg(ctx, &m) != 0)
-		s->broken = 1;
-	else
+	if (!wslay_is_ctrl_frame(arg->opcode)) {
+		s->msg_open = 0;
+		if (wslay_event_queue_msg(ctx, &m) != 0) {
+			s->broken = 1;
+			return;
+		}
 		s->messages++;
+	}
+	s->unbounded = 1;
+	ws_flush(s);
+	s->unbounded = 0;
+}
+
+/*
+ * A frame begins: its size on the wire, so that ws_idle() can tell
+ * whether wslay holds part of a frame.  A client frame is masked (4
+ * key bytes) and its length in the shortest form (wslay refuses the
+ * others), so the size follows from the payload's length.
+ */
+static void
+ws_frame_start_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+	struct ws_session *s = user;
+	uint64_t n = arg->payload_length;
+
+	(void)ctx;
+	s->frame = 2 + 4 + (n < 126 ? 0u : n < 65536 ? 2u : 8u) + n;
+	if (arg->opcode == WSLAY_TEXT_FRAME ||
+	    arg->opcode == WSLAY_BINARY_FRAME)
+		s->msg_open = 1;
+}
+
+static void
+ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
+{
+	struct ws_session *s = user;
+
+	(void)ctx;
+	s->framed += s->frame;
+	s->frame = 0;
 }
 
 struct ws_session *
@@ -154,6 +217,8 @@ ws_session_new(uint32_t max_message_size, size_t mark)
 	static const struct wslay_event_callbacks cbs = {
 		.recv_callback = ws_recv_cb,
 		.send_callback = ws_send_cb,
+		.on_frame_recv_start_callback = ws_frame_start_cb,
+		.on_frame_recv_end_callback = ws_frame_end_cb,
 		.on_msg_recv_callback = ws_msg_cb,
 	};
 	struct ws_session *s = calloc(1, sizeof(*s));
@@ -177,15 +242,6 @@ ws_session_free(struct ws_session *s)
 	wslay_event_context_free(s->ctx);
 	http_buf_free(&s->out);
 	free(s);
-}
-
-/* Moves queued frames into the output buffer, up to the mark. */
-static void
-ws_flush(struct ws_session *s)
-{
-	if (!s->broken && wslay_event_want_write(s->ctx) &&
-	    wslay_event_send(s->ctx) != 0)
-		s->broken = 1;
 }
 
 int
@@ -268,6 +324,15 @@ ws_finished(const struct ws_session *s)
 {
 	return s->broken || (!wslay_event_want_read(s->ctx) &&
 	    !wslay_event_want_write(s->ctx));
+}
+
+int
+ws_idle(const struct ws_session *s)
+{
+	return !s->broken && s->fed == s->framed && !s->msg_open &&
+	    wslay_event_want_read(s->ctx) &&
+	    !wslay_event_get_close_sent(s->ctx) &&
+	    !wslay_event_want_write(s->ctx) && s->out.len == s->head;
 }
 
 uint64_t

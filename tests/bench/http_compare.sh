@@ -6,6 +6,9 @@
 #      description of wrk's request;
 #   2. WebSocket echo messages per second (ws_pingpong) against the
 #      daemon's own TCP echo ping-pong, same payload, same client.
+# Each figure also has the server's CPU time per request or message (user
+# and system, from /proc), which the load of other work on the machine
+# moves much less than the rates.
 # Usage: tests/bench/http_compare.sh BINARY WS_PINGPONG [rounds] [secs]
 #   e.g. tests/bench/http_compare.sh build/echo-oracled \
 #          build/tests/bench/ws_pingpong 3 5
@@ -66,26 +69,46 @@ EOF
 /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
 npid=$!
 sleep 1
+nworker=$(cat "/proc/$npid/task/$npid/children" | tr -d " ")
 
+# CPU ticks (user + system) of process $1 so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# "RATE CPU": the rate that command $2... printed (its last number, a
+# rate per second), and process $1's CPU microseconds per unit meanwhile.
+cpu_per() {
+  p=$1; shift
+  t0=$(ticks "$p")
+  r=$("$@")
+  t1=$(ticks "$p")
+  echo "$r $t0 $t1" | awk -v hz="$(getconf CLK_TCK)" -v s="$secs" \
+    '{ printf "%s %.2f", $1, ($3 - $2) * 1e6 / hz / ($1 * s) }'
+}
 rps() {
   wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$1/" |
     sed -n 's/^Requests\/sec: *//p'
 }
+wsrate() { "$wsp" "$@" -c "$wsconns" -s "$size" -d "$secs" | awk '{ print $2 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "body $len bytes; wrk -t1 -c$conns -d${secs}s; ws_pingpong -c$wsconns -s$size -d$secs"
 : >"$dir/eo" ; : >"$dir/ng" ; : >"$dir/ws" ; : >"$dir/tcp"
 i=1
 while [ "$i" -le "$rounds" ]; do
-  a=$(rps "$hp"); b=$(rps "$np")
-  c=$("$wsp" -o "$hp" -c "$wsconns" -s "$size" -d "$secs" | awk '{ print $2 }')
-  d=$("$wsp" -r -o "$ep" -c "$wsconns" -s "$size" -d "$secs" | awk '{ print $2 }')
+  set -- $(cpu_per "$dpid" rps "$hp") $(cpu_per "$nworker" rps "$np") \
+    $(cpu_per "$dpid" wsrate -o "$hp") $(cpu_per "$dpid" wsrate -r -o "$ep")
+  a=$1 b=$3 c=$5 d=$7
   echo "round $i: http $a req/s, nginx $b req/s; websocket $c msg/s, tcp echo $d msg/s"
+  echo "  CPU us per unit: http $2, nginx $4; websocket $6, tcp echo $8"
   echo "$a" >>"$dir/eo"; echo "$b" >>"$dir/ng"
   echo "$c" >>"$dir/ws"; echo "$d" >>"$dir/tcp"
+  echo "$2" >>"$dir/eo.cpu"; echo "$4" >>"$dir/ng.cpu"
+  echo "$6" >>"$dir/ws.cpu"; echo "$8" >>"$dir/tcp.cpu"
   i=$((i + 1))
 done
 a=$(median <"$dir/eo"); b=$(median <"$dir/ng")
 c=$(median <"$dir/ws"); d=$(median <"$dir/tcp")
 echo "median: http $a req/s, nginx $b req/s: $(echo "$a $b" | awk '{ printf "%.2f", $1 / $2 }')x"
 echo "median: websocket $c msg/s, tcp echo $d msg/s: $(echo "$c $d" | awk '{ printf "%.2f", $1 / $2 }')x"
+a=$(median <"$dir/eo.cpu"); b=$(median <"$dir/ng.cpu")
+c=$(median <"$dir/ws.cpu"); d=$(median <"$dir/tcp.cpu")
+echo "median CPU us per unit: http $a, nginx $b: $(echo "$b $a" | awk '{ printf "%.2f", $1 / $2 }')x; websocket $c, tcp echo $d: $(echo "$d $c" | awk '{ printf "%.2f", $1 / $2 }')x"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "ws.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);

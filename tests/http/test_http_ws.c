@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "http.h"
 #include "ws.h"
 
 static struct http_opts opts;
@@ -238,6 +239,75 @@ START_TEST(test_close_answered)
 }
 END_TEST
 
+/*
+ * A message, a ping and the close read at once: the echo and the pong
+ * go out before the close answer (wslay would send its control frames
+ * first and the close ends the session, so the echo was lost).
+ */
+START_TEST(test_message_then_close_in_one_read)
+{
+	unsigned char in[128];
+	size_t n, at = 0;
+
+	n = frame(in, 1, 1, 1, "last words", 10);
+	n += frame(in + n, 1, 9, 1, "p", 1);
+	n += frame(in + n, 1, 8, 1, "\x03\xe8", 2);
+	feed(in, n, 0);
+	expect_frame(&at, 1, "last words", 10);
+	expect_frame(&at, 10, "p", 1);
+	expect_close(at, 1000);
+	ck_assert_uint_eq(at + 4, ngot);
+	ck_assert_uint_eq(ws_messages(ws), 1);
+	ck_assert(ws_finished(ws));
+}
+END_TEST
+
+/* So with wslay's own close: a good message, then bad UTF-8 (1007). */
+START_TEST(test_message_then_1007_in_one_read)
+{
+	unsigned char in[64];
+	size_t n, at = 0;
+
+	n = frame(in, 1, 2, 1, "ok", 2);
+	n += frame(in + n, 1, 1, 1, "\xc3\x28", 2);
+	feed(in, n, 0);
+	expect_frame(&at, 2, "ok", 2);
+	expect_close(at, 1007);
+	ck_assert(ws_finished(ws));
+}
+END_TEST
+
+/* Idle (carriable across a restart) only between whole messages. */
+START_TEST(test_idle_only_between_messages)
+{
+	unsigned char in[400], big[300];
+	size_t n;
+
+	ck_assert(ws_idle(ws));
+	n = frame(in, 1, 1, 1, "hello", 5);
+	feed(in, n - 2, 0);		/* all but the last 2 bytes */
+	ck_assert(!ws_idle(ws));
+	feed(in + n - 2, 2, 0);
+	ck_assert(ws_idle(ws));
+	feed(in, 1, 0);			/* one byte of a header */
+	ck_assert(!ws_idle(ws));
+	feed(in + 1, n - 1, 0);
+	ck_assert(ws_idle(ws));
+	memset(big, 'b', sizeof(big));	/* a 16-bit length: 8-byte head */
+	feed(in, frame(in, 1, 2, 1, big, sizeof(big)), 0);
+	ck_assert(ws_idle(ws));
+	n = frame(in, 0, 1, 1, "frag", 4);	/* a message begun */
+	feed(in, n, 0);
+	ck_assert(!ws_idle(ws));
+	n = frame(in, 1, 0, 1, "ment", 4);
+	feed(in, n, 0);
+	ck_assert(ws_idle(ws));
+	ck_assert_uint_eq(ws_messages(ws), 4);
+	feed(in, frame(in, 1, 8, 1, "\x03\xe8", 2), 0);
+	ck_assert(!ws_idle(ws));
+}
+END_TEST
+
 /* Past max_message_size (1000 here), reassembled or not: 1009. */
 START_TEST(test_too_big_closes_1009)
 {
@@ -377,6 +447,9 @@ main(void)
 	tcase_add_test(tc, test_fragments_reassembled);
 	tcase_add_test(tc, test_ping_gets_pong);
 	tcase_add_test(tc, test_close_answered);
+	tcase_add_test(tc, test_message_then_close_in_one_read);
+	tcase_add_test(tc, test_message_then_1007_in_one_read);
+	tcase_add_test(tc, test_idle_only_between_messages);
 	tcase_add_test(tc, test_too_big_closes_1009);
 	tcase_add_test(tc, test_not_utf8_closes_1007);
 	tcase_add_test(tc, test_unmasked_closes_1002);

@@ -608,6 +608,38 @@ START_TEST(test_ws_non_reader_bounded)
 }
 END_TEST
 
+/*
+ * A raw client sends a text message and its close in one segment, so
+ * the daemon reads both at once: the echo comes back, then the close
+ * answer, then EOF (the echo used to be lost behind the close).
+ */
+START_TEST(test_ws_message_and_close_in_one_read)
+{
+	/* "bye!" masked with key 01 02 03 04, then close 1000, masked
+	   with a key of zeros. */
+	static const char both[] = "\x81\x84\x01\x02\x03\x04" "c{f%"
+	    "\x88\x82\0\0\0\0" "\x03\xe8";
+	int fd = tcp_connect("127.0.0.1", port), eof = 0;
+	char head[1024], got[64];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    142), 0);
+	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
+	head[n] = '\0';
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	ck_assert_int_eq(send_all(fd, both, sizeof(both) - 1), 0);
+	n = recv_all(fd, got, sizeof(got), eo_ms(5000), &eof);
+	close(fd);
+	ck_assert_msg(eof, "the close ends the connection");
+	ck_assert_uint_eq(n, 10);
+	ck_assert_mem_eq(got, "\x81\x04" "bye!" "\x88\x02\x03\xe8", 10);
+}
+END_TEST
+
 /* Over TLS: version, cipher, SNI, ALPN http/1.1, no client certificate. */
 START_TEST(test_http_tls_facts)
 {
@@ -707,24 +739,116 @@ START_TEST(test_http_restart_carries_idle)
 }
 END_TEST
 
+/* Lines of the daemon's log that hold needle. */
+static int
+log_count(const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(d->log, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A restart (SIGUSR2), waited for until the new process has taken the
+   connections: its own "carried over" line, not an earlier restart's. */
+static void
+restart_and_wait(void)
+{
+	int before = log_count("carried over"), ms = 0;
+
+	eod_signal(d, SIGUSR2);
+	while (log_count("carried over") == before && ms < eo_ms(10000)) {
+		usleep(20000);
+		ms += 20;
+	}
+	ck_assert_int_gt(log_count("carried over"), before);
+}
+
+/* A raw WebSocket client: the handshake done, its socket. */
+static int
+ws_raw_open(void)
+{
+	int fd = tcp_connect("127.0.0.1", port);
+	char head[1024];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    142), 0);
+	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
+	head[n] = '\0';
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	return fd;
+}
+
+/* Sends text (under 126 bytes, a key of zeros) and reads its echo. */
+static void
+ws_raw_echo(int fd, const char *text)
+{
+	unsigned char f[140], got[140];
+	size_t n = strlen(text), k = 0;
+
+	f[0] = 0x81;
+	f[1] = (unsigned char)(0x80 | n);
+	memset(f + 2, 0, 4);
+	memcpy(f + 6, text, n);
+	ck_assert_int_eq(send_all(fd, f, n + 6), 0);
+	while (k < n + 2) {
+		size_t r = recv_some(fd, got + k, n + 2 - k, eo_ms(5000));
+
+		ck_assert_msg(r > 0, "no echo of %s", text);
+		k += r;
+	}
+	ck_assert_uint_eq(got[0], 0x81);
+	ck_assert_uint_eq(got[1], n);
+	ck_assert_mem_eq(got + 2, text, n);
+}
+
 /*
- * A restart cannot carry a WebSocket session: it says so with a close
- * 1001 (going away) before the connection closes.
+ * A restart carries a WebSocket session idle between messages: the
+ * new process echoes the next message on the same connection.
+ */
+START_TEST(test_ws_restart_carries_idle_session)
+{
+	int fd = ws_raw_open();
+
+	ws_raw_echo(fd, "before");
+	restart_and_wait();
+	ws_raw_echo(fd, "after the restart");
+	ws_raw_echo(fd, "and again");
+	close(fd);
+}
+END_TEST
+
+/*
+ * A session with part of a frame read cannot be carried: the restart
+ * says so with a close 1001 (going away), then the connection ends.
  */
 START_TEST(test_ws_restart_going_away_1001)
 {
-	char cmd[512], line[256];
-	FILE *p;
+	int fd = ws_raw_open(), eof = 0;
+	unsigned char got[64];
+	size_t n;
 
-	snprintf(cmd, sizeof(cmd), "timeout 30 /usr/bin/python3 "
-	    "%s/ws_client.py %d going_away 2>&1", EO_TEST_DIR, port);
-	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
-	ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
-	ck_assert_str_eq(line, "ready\n");
+	ws_raw_echo(fd, "x");
+	/* A text frame of 5 bytes: its header and mask key, no payload. */
+	ck_assert_int_eq(send_all(fd, "\x81\x85\0\0\0\0", 6), 0);
+	usleep(200000);
 	eod_signal(d, SIGUSR2);
-	ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
-	ck_assert_int_eq(pclose(p), 0);
-	ck_assert_str_eq(line, "going_away 1001\n");
+	n = recv_all(fd, got, sizeof(got), eo_ms(10000), &eof);
+	close(fd);
+	ck_assert_msg(eof, "the connection ends");
+	ck_assert_uint_ge(n, 4);
+	ck_assert_uint_eq(got[0], 0x88);
+	ck_assert_uint_eq((unsigned)got[2] << 8 | got[3], 1001);
 	ck_assert_int_eq(eod_log_wait(d, "carried over", eo_ms(10000)), 0);
 }
 END_TEST
@@ -867,12 +991,14 @@ main(void)
 	tcase_add_test(tc, test_ws_bad_version_426);
 	tcase_add_test(tc, test_ws_no_key_400);
 	tcase_add_test(tc, test_ws_non_reader_bounded);
+	tcase_add_test(tc, test_ws_message_and_close_in_one_read);
 	tcase_add_test(tc, test_http_tls_facts);
 	tcase_add_test(tc, test_http_mutual_tls_facts);
 	tcase_add_test(tc, test_http_proxy_facts);
 	tcase_add_test(tc, test_http_behind_haproxy_http_mode);
 	tcase_add_test(tc, test_http_restart_carries_idle);
 	tcase_add_test(tc, test_ws_restart_going_away_1001);
+	tcase_add_test(tc, test_ws_restart_carries_idle_session);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
