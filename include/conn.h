@@ -49,6 +49,11 @@ struct conn_home {
 	uint64_t		 rng;		/* protocols' PRNG */
 	struct proto_conn_info	 info;		/* one call's facts (wants_info) */
 	struct conn_list	 conns;		/* least recent progress first */
+	int			 park_fd;	/* epoll set of parked (quiet)
+						   connections (conn_park.c) */
+	struct event		*park_ev;	/* park_fd readable, in base */
+	struct conn_evpage	*ev_pages;	/* with free read events */
+	struct conn_evpage	*ev_spare;	/* an empty one, kept */
 	unsigned		 nconns;
 	atomic_uint		 load;		/* dispatched here, not closed:
 						   the acceptor balances on it */

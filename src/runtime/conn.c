@@ -13,7 +13,7 @@
  * (Debian 12 ships 2.1.12) a bufferevent read costs an ioctl(FIONREAD)
  * before every readv() and never takes more than 4096 bytes at once,
  * whatever bufferevent_set_max_single_read() says (EVBUFFER_MAX_READ in
- * buffer.c).  So each connection has its own EV_READ event, and every
+ * buffer.c).  So a busy connection has its own EV_READ event, and every
  * read lands in the worker's 64 KiB buffer.  The protocol takes its units
  * from there and answers with iovecs pointing into it (or into its
  * options); one send(2) or sendmsg(2) sends them.  In the common case, a
@@ -78,7 +78,7 @@
 int
 conn_fd(const struct conn *c)
 {
-	return (int)event_get_fd(&c->c_ev);
+	return conn_sock(c);
 }
 
 size_t
@@ -172,10 +172,10 @@ conn_set_reading(struct conn *c, int on)
 		return;
 	}
 	if (on && !(c->c_flags & EO_CF_READING)) {
-		if (event_add(&c->c_ev, NULL) == 0)
+		if (conn_io_add(c) == 0)
 			c->c_flags |= EO_CF_READING;
 	} else if (!on && (c->c_flags & EO_CF_READING)) {
-		event_del(&c->c_ev);
+		conn_io_del(c);
 		c->c_flags &= (uint8_t)~EO_CF_READING;
 	}
 }
@@ -383,6 +383,8 @@ conn_close(struct conn *c, const char *why)
 	if (conn_is_tls(c))
 		h->tls->notify(c);
 	conn_set_reading(c, 0);
+	if (!conn_parked(c))
+		conn_ev_free(h, (struct event *)c->c_io);
 	conn_drop_bev(c);
 	if (c->c_pause != NULL)
 		event_free(c->c_pause);

@@ -49,13 +49,14 @@ conn_home_init(struct conn_home *h, struct event_base *base,
 	h->tls = &conn_xprt_tls;
 	if ((h->rbuf = malloc(EO_READ_CHUNK)) == NULL)
 		return -1;
-	return 0;
+	return conn_park_init(h);
 }
 
 void
 conn_home_fini(struct conn_home *h)
 {
 	conn_close_all(h, "shutdown");
+	conn_park_fini(h);
 	free(h->rbuf);
 	h->rbuf = NULL;
 }
@@ -129,13 +130,13 @@ conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
 	c = calloc(1, sizeof(*c) + ((p->state_size + 7) & ~(size_t)7));
 	if (c == NULL)
 		return NULL;
-	event_assign(&c->c_ev, h->base, ho->fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c);
-	if (event_add(&c->c_ev, NULL) == -1) {
+	/* Parked from the start: an event only once it proves busy. */
+	c->c_io = (uintptr_t)ho->fd << 1 | 1;
+	c->c_home = h;
+	if (conn_io_add(c) == -1) {
 		free(c);
 		return NULL;
 	}
-	c->c_home = h;
 	c->c_lis = ho->lis;
 	c->c_st = stats_slot(listener_stats(ho->lis), h->id);
 	c->c_lc = ho->lc;
@@ -303,7 +304,8 @@ conn_tick(struct conn *c, uint32_t now)
 		conn_timed_out(c, rule);
 		return;
 	}
-	/* A quiet connection gives its buffers back: ~1 KiB each. */
+	/* A quiet connection gives its buffers back: ~1 KiB each; then
+	   its read event (conn_park.c). */
 	if (mono_since(now, c->c_t_progress) >= EO_QUIET_MS) {
 		/* Not TLS's: it holds the session, not just output. */
 		if (c->c_bev != NULL && conn_queued(c) == 0 &&
@@ -313,6 +315,7 @@ conn_tick(struct conn *c, uint32_t now)
 			free(c->c_held);
 			c->c_held = NULL;
 		}
+		conn_park(c);
 	}
 }
 

@@ -120,7 +120,7 @@ conn_info_fill(const struct conn *c, struct proto_conn_info *ci)
 	/* Behind a proxy, c_peer is the client the header named; the
 	   socket's peer is the proxy itself. */
 	if (c->c_lc->proxy_protocol && !c->c_check &&
-	    getpeername(event_get_fd(&c->c_ev), (struct sockaddr *)&ss, &sl) == 0) {
+	    getpeername(conn_sock(c), (struct sockaddr *)&ss, &sl) == 0) {
 		ci->proxy_port = conn_info_addr(&ss, conn_info_proxy,
 		    sizeof(conn_info_proxy));
 		ci->proxy_addr = conn_info_proxy;

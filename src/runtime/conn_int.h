@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,7 +70,8 @@ enum conn_state {
 				   (c_t_unit); the rest is dropped */
 };
 
-#define EO_CF_READING	0x01u	/* c_ev is added */
+#define EO_CF_READING	0x01u	/* c_io's event is added, or the
+				   park set has the socket */
 #define EO_CF_PEER_EOF	0x02u	/* the client sent EOF */
 #define EO_CF_DONE	0x04u	/* the protocol closed: input discarded */
 #define EO_CF_PARTIAL	0x08u	/* an unfinished unit is held */
@@ -79,9 +81,20 @@ enum conn_state {
 #define EO_CF_TLS_EOF	0x80u	/* TLS: the client's EOF came; the input
 				   read before it is served first */
 
+/*
+ * Fields ordered by size, so that no padding is left: a quiet (parked)
+ * connection is this struct, one 176-byte malloc chunk, and, if it was
+ * ever busy, libevent's 40 bytes for its descriptor (tests/bench/
+ * README.md, "An idle connection's bytes").  Its read event, 128 bytes,
+ * exists only while it is busy (conn_park.c).
+ */
 struct conn {
-	struct event		 c_ev;		/* EV_READ|EV_PERSIST */
 	TAILQ_ENTRY(conn)	 c_entry;	/* in c_home->conns */
+	uintptr_t		 c_io;		/* busy: its struct event *
+						   (EV_READ|EV_PERSIST, from
+						   conn_evpool.c); parked:
+						   fd << 1 | 1, the worker's
+						   park set watches it */
 	struct conn_home	*c_home;
 	struct listener		*c_lis;		/* counted against; ref */
 	struct stats_slot	*c_st;		/* c_lis's, this worker's */
@@ -91,6 +104,11 @@ struct conn {
 						   call; NULL: none */
 	const char		*c_why;		/* the rule that ends it; static
 						   or in c_lc, NULL: serving */
+	SSL			*c_ssl;		/* TLS: from the handshake to
+						   the close; NULL: plaintext */
+	struct event		*c_pause;	/* the protocol's pause_ms runs
+						   (a delayed answer); NULL:
+						   none, the usual case */
 	uint64_t		 c_in;		/* bytes read and served */
 	uint64_t		 c_out;		/* bytes sent or queued */
 	uint32_t		 c_id;		/* "worker.c_id" in the log */
@@ -111,11 +129,6 @@ struct conn {
 	uint8_t			 c_check;	/* a balancer's health check
 						   (PROXY LOCAL) */
 	struct peer_key		 c_peer;	/* for the per-source count */
-	SSL			*c_ssl;		/* TLS: from the handshake to
-						   the close; NULL: plaintext */
-	struct event		*c_pause;	/* the protocol's pause_ms runs
-						   (a delayed answer); NULL:
-						   none, the usual case */
 	uint64_t		 c_pstate[];	/* the protocol's state */
 };
 
@@ -127,12 +140,50 @@ struct held {
 	unsigned char		 data[];
 };
 
-/* c_bev is the TLS bufferevent: all I/O goes through it, c_ev is not
-   added.  From the handshake until close_notify is sent. */
+/* c_bev is the TLS bufferevent: all I/O goes through it, c_io's event
+   is not added.  From the handshake until close_notify is sent. */
 static inline int
 conn_is_tls(const struct conn *c)
 {
 	return c->c_ssl != NULL && c->c_bev != NULL;
+}
+
+/* Parked: no event of its own; the worker's park set watches it. */
+static inline int
+conn_parked(const struct conn *c)
+{
+	return (c->c_io & 1) != 0;
+}
+
+/* The socket, whether parked or not. */
+static inline int
+conn_sock(const struct conn *c)
+{
+	return conn_parked(c) ? (int)(c->c_io >> 1) :
+	    (int)event_get_fd((struct event *)c->c_io);
+}
+
+/* Watches c's socket for input: by its event, or, parked, by the park
+   set.  0, or -1 if it cannot be watched. */
+static inline int
+conn_io_add(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if (!conn_parked(c))
+		return event_add((struct event *)c->c_io, NULL);
+	return epoll_ctl(c->c_home->park_fd, EPOLL_CTL_ADD, conn_sock(c), &ev);
+}
+
+/* Watches it no more. */
+static inline void
+conn_io_del(struct conn *c)
+{
+	if (!conn_parked(c))
+		event_del((struct event *)c->c_io);
+	else
+		epoll_ctl(c->c_home->park_fd, EPOLL_CTL_DEL, conn_sock(c),
+		    NULL);
 }
 
 /* conn.c: the state machine and the plain path. */
@@ -221,6 +272,17 @@ void	conn_tls_start(struct conn *c);
 void	conn_tls_finish(struct conn *c);
 void	conn_tls_notify(struct conn *c);
 void	conn_tls_closing(struct conn *c, const char *rule);
+
+/* conn_evpool.c: read events of busy connections, in pages given back
+   to the system once empty. */
+struct event *conn_ev_alloc(struct conn_home *h);
+void	conn_ev_free(struct conn_home *h, struct event *ev);
+void	conn_evpool_fini(struct conn_home *h);
+
+/* conn_park.c: quiet connections watched without an event of their own. */
+int	conn_park_init(struct conn_home *h);
+void	conn_park_fini(struct conn_home *h);
+void	conn_park(struct conn *c);
 
 /* conn_home.c: the worker's side: adoption, timers, drain. */
 void	conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
