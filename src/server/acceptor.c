@@ -17,12 +17,11 @@
  * every worker's accept lock (acceptor_lock()); a worker holds its own
  * while it accepts.  The main thread still accepts for http (metrics)
  * listeners, which it serves, and when it takes what is queued on a
- * socket it closes.  Counters go to the accepting thread's slot; the
- * pick (least loaded, ties round robin) is under acc_mtx, so placement
- * is as it was, and the burst lines' notes under the stats' note lock.
- * max_connections is decided on each accept's own increment of the
- * open count, and a listener's limit by compare-and-swap, so two
- * workers accepting at once cannot both take the last place.
+ * socket it closes.  Counters go to the accepting thread's slot, the
+ * burst lines' notes under the stats' note lock.  Admission and the
+ * pick (least loaded, ties round robin) are one step under acc_mtx, so
+ * clients are admitted and placed one at a time, as when one thread
+ * accepted them all; the rest (accept4(), adopting) runs in parallel.
  *
  * Each worker's accept set is an epoll instance of its own, nested in
  * its event_base's (worker.c): a socket is in every worker's set, so a
@@ -77,7 +76,7 @@ static void	acceptor_error(struct evconnlistener *, void *);
 static void	acceptor_on_worker(struct worker *, void *);
 static void	listen_sock_disable(struct listen_sock *);
 
-/* The pick's round robin: any accepting thread. */
+/* Admission and the pick, one client at a time: any accepting thread. */
 static pthread_mutex_t acc_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -524,24 +523,6 @@ acceptor_pick(struct server *srv)
 	return srv->workers[best];
 }
 
-/*
- * The least loaded worker gets ho: adopted at once when that is self,
- * the worker accepting (NULL: the main thread), else posted.  The pick
- * and the count it sees are one step, as when one thread accepted.
- */
-static int
-acceptor_hand(struct server *srv, struct worker *self,
-    const struct conn_handoff *ho)
-{
-	struct worker *w;
-
-	pthread_mutex_lock(&acc_mtx);
-	w = acceptor_pick(srv);
-	worker_reserve(w);
-	pthread_mutex_unlock(&acc_mtx);
-	return worker_hand(self, w, ho);
-}
-
 /* Counts in the accepting thread's slots (self NULL: the main
    thread's): the process's, and ls's listener's. */
 static void
@@ -672,10 +653,11 @@ acceptor_http(struct server *srv, struct listen_sock *ls,
 	acceptor_count(srv, ls, NULL, 0, EO_REFUSED_OTHER);
 }
 
-/* Admission (listener limits) then the hand-off.  0: handed on. */
+/* The listener's own limits; then the worker, picked (*to) for all but
+   http.  0: admitted. */
 static int
-acceptor_admit_hand(struct server *srv, struct listen_sock *ls,
-    struct worker *self, struct conn_handoff *ho)
+acceptor_admit_lis(struct server *srv, struct listen_sock *ls,
+    struct worker *self, struct conn_handoff *ho, struct worker **to)
 {
 	const struct cfg_listener *lc = ho->lc;
 	struct peer_key no_peer = { 0, { 0 } };
@@ -701,16 +683,43 @@ acceptor_admit_hand(struct server *srv, struct listen_sock *ls,
 	ho->lis = ls->lis;
 	ho->per_source = (uint8_t)per_source;
 	cfg_ref(lc->cfg);
-	if (lc->proto->http) {
-		acceptor_http(srv, ls, ho);
-		return -1;
-	}
-	if (acceptor_hand(srv, self, ho) == -1) {
-		conn_handoff_release(&srv->stats, ho);
-		acceptor_count(srv, ls, self, 1, EO_REFUSED_OTHER);
-		return -1;
+	if (!lc->proto->http) {
+		/* Counted before the hand-off: the next pick sees it. */
+		*to = acceptor_pick(srv);
+		worker_reserve(*to);
 	}
 	return 0;
+}
+
+/*
+ * Every rule that decides, for one client (0: admitted, to the worker
+ * *to).  Called under acc_mtx: two workers accepting at once decide one
+ * after the other, as when one thread accepted all (a refusal's moment
+ * in the open count cannot turn another client away).
+ */
+static int
+acceptor_admit(struct listen_sock *ls, struct worker *self, int fd,
+    const struct sockaddr *sa, struct conn_handoff *ho, struct worker **to)
+{
+	struct server *srv = ls->srv;
+	const struct cfg_listener *lc;
+	unsigned open;
+
+	open = (unsigned)stats_add(&srv->stats.conns, 1) + 1;
+	if (ls->lis == NULL || srv->stopping) {
+		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_OTHER, 0);
+		return -1;
+	}
+	lc = listener_config(ls->lis);
+	memset(ho, 0, sizeof(*ho));
+	ho->fd = fd;
+	ho->lc = lc;
+	peer_key_from(&ho->peer, sa);
+	ho->port = acceptor_port(sa);
+	if (acceptor_screen(srv, ls, self, fd, lc, sa) == -1 ||
+	    acceptor_over_max(srv, ls, self, open, ho) == -1)
+		return -1;
+	return acceptor_admit_lis(srv, ls, self, ho, to);
 }
 
 /* One accepted client, on the main thread (self NULL) or a worker's. */
@@ -719,28 +728,27 @@ acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
     const struct sockaddr *sa)
 {
 	struct server *srv = ls->srv;
-	const struct cfg_listener *lc;
 	struct conn_handoff ho;
-	unsigned open;
+	struct worker *to = NULL;
+	int r;
 
-	open = (unsigned)stats_add(&srv->stats.conns, 1) + 1;
-	if (ls->lis == NULL || srv->stopping) {
-		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_OTHER, 0);
+	pthread_mutex_lock(&acc_mtx);
+	r = acceptor_admit(ls, self, fd, sa, &ho, &to);
+	pthread_mutex_unlock(&acc_mtx);
+	if (r == -1)
+		return;
+	if (ho.lc->proto->http) {
+		acceptor_http(srv, ls, &ho);
 		return;
 	}
-	lc = listener_config(ls->lis);
-	memset(&ho, 0, sizeof(ho));
-	ho.fd = fd;
-	ho.lc = lc;
-	peer_key_from(&ho.peer, sa);
-	ho.port = acceptor_port(sa);
-	if (acceptor_screen(srv, ls, self, fd, lc, sa) == -1 ||
-	    acceptor_over_max(srv, ls, self, open, &ho) == -1 ||
-	    acceptor_admit_hand(srv, ls, self, &ho) == -1)
+	if (worker_hand(self, to, &ho) == -1) {
+		conn_handoff_release(&srv->stats, &ho);
+		acceptor_count(srv, ls, self, 1, EO_REFUSED_OTHER);
 		return;
+	}
 	/* Behind a proxy, accepted once the header admits the client
 	   (conn.c): a client it refuses is a refusal, not a connection. */
-	if (!lc->proxy_protocol)
+	if (!ho.lc->proxy_protocol)
 		acceptor_count(srv, ls, self, 0, EO_REFUSED_OTHER);
 }
 
