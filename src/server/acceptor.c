@@ -601,8 +601,7 @@ acceptor_screen(struct server *srv, struct listen_sock *ls,
 
 /*
  * Over max_connections: refuse, or let the worker evict.  0: go on.
- * open: the count with this one, from its own increment: of two
- * threads taking the last place at once, one sees it taken.
+ * open: the count with this one, from its own increment.
  */
 static int
 acceptor_over_max(struct server *srv, struct listen_sock *ls,
