@@ -134,6 +134,7 @@ struct server {
 	char			 reload_failure[200]; /* why the last reload
 						   failed; "": it did not */
 	struct burst		 bursts[EO_NREFUSALS + 1]; /* + evictions */
+	/* Under stats.note_mtx: any accepting thread writes them. */
 	char			 refused_by[EO_NREFUSALS][EO_NAME_MAX + 1];
 	unsigned		 refused_limit[EO_NREFUSALS];
 	struct guard		*guard;		/* the UDP listeners' */
@@ -167,6 +168,15 @@ void	listen_sock_unpark(struct listen_sock *ls);
 /* The listener name a socket is logged under. */
 const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);
+/* Lets ls's clients in: the workers accept them (the main thread for
+   an http listener's, or with no worker). */
+void	listen_sock_enable(struct listen_sock *ls);
+/*
+ * on: takes every worker's accept lock (main thread), so that no
+ * worker accepts while the caller changes what admission reads (a
+ * socket's listener, a listener's config, srv->cfg); 0: gives them back.
+ */
+void	acceptor_lock(struct server *srv, int on);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
 

@@ -33,6 +33,37 @@ struct worker *worker_start(unsigned id, struct stats *stats, int done_fd,
 /* Hands a connection over (main thread); -1 if it could not be queued,
    and the caller still owns ho. */
 int	worker_dispatch(struct worker *w, const struct conn_handoff *ho);
+/*
+ * Accepting on the workers.  worker_watch() (main thread) puts the
+ * listening socket fd in w's accept set: from then on, when clients are
+ * queued on it, fn(w, sock) runs on w's thread with w's accept lock
+ * held, to accept them.  worker_unwatch() takes it out: once it
+ * returns, fn is not running for it and will not run again, so the
+ * socket may be closed.  The main thread holds the lock
+ * (worker_accept_lock(), recursive) while it changes anything fn reads.
+ * worker_accept_pause() (w's thread, from fn) stops w accepting from
+ * any socket for ms milliseconds: out of descriptors.
+ */
+typedef void (*worker_accept_fn)(struct worker *w, void *sock);
+int	worker_watch(struct worker *w, int fd, void *sock,
+	    worker_accept_fn fn);
+void	worker_unwatch(struct worker *w, int fd);
+void	worker_accept_lock(struct worker *w);
+void	worker_accept_unlock(struct worker *w);
+void	worker_accept_pause(struct worker *w, unsigned ms);
+/* w's number, as given to worker_start(): its counters' slot. */
+unsigned worker_id(const struct worker *w);
+/*
+ * worker_reserve() counts a connection in w's load before it is handed
+ * over, so that the next pick sees it (any thread).  worker_hand()
+ * hands ho to w: adopted at once when w is self (the worker whose
+ * thread calls; NULL from the main thread), else posted as by
+ * worker_dispatch().  -1 if it could not be posted: the reservation is
+ * given back and the caller still owns ho.
+ */
+void	worker_reserve(struct worker *w);
+int	worker_hand(struct worker *self, struct worker *w,
+	    const struct conn_handoff *ho);
 /* Shutdown: close the idle, flush the rest, then report on done_fd. */
 void	worker_drain(struct worker *w);
 /* Grace is over: close everything now, then report on done_fd. */

@@ -213,15 +213,24 @@ listener_admit(struct listener *l, const struct peer_key *peer,
 {
 	const struct cfg_listener *lc = l->lc;
 
+	unsigned n = listener_nconns(l);
+
 	*per_source = 0;
-	if (lc->max_conns != 0 && listener_nconns(l) >= lc->max_conns)
-		return EO_ADMIT_LISTENER_FULL;
+	/* Workers admit at once: the place is taken in the same step as
+	   it is found free. */
+	do {
+		if (lc->max_conns != 0 && n >= lc->max_conns)
+			return EO_ADMIT_LISTENER_FULL;
+	} while (!atomic_compare_exchange_weak_explicit(&l->nconns, &n,
+	    n + 1, memory_order_relaxed, memory_order_relaxed));
 	if (lc->max_per_source != 0 && peer->family != 0) {
-		if (src_take(l, peer, lc->max_per_source) == -1)
+		if (src_take(l, peer, lc->max_per_source) == -1) {
+			atomic_fetch_sub_explicit(&l->nconns, 1,
+			    memory_order_relaxed);
 			return EO_ADMIT_SOURCE_FULL;
+		}
 		*per_source = 1;
 	}
-	atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
 	listener_ref(l);
 	return EO_ADMIT_OK;
 }

@@ -3,10 +3,37 @@
  * from them, admission against the global and per-listener limits, the
  * hand-off to a worker, and surviving EMFILE.
  *
- * Threads: main thread only; it is the only code that accepts.
+ * Threads.  The workers accept from the stream sockets (worker_watch()):
+ * each runs the admission below on its own thread and serves what the
+ * pick gives it in the same loop pass.  With the hand-off alone, every
+ * short connection woke the main thread, then a worker: two task
+ * switches, and 16% more CPU per connection than a loop that accepts
+ * for itself (tests/bench/README.md, "Accepting on the workers").  One
+ * listening socket per address is kept (not one SO_REUSEPORT socket
+ * per worker), so socket activation, reloads that keep sockets open,
+ * restarts that carry them and the closing socket's hold-off work as
+ * before.  The main thread owns everything admission reads (a
+ * socket's listener, the running config) and changes it only under
+ * every worker's accept lock (acceptor_lock()); a worker holds its own
+ * while it accepts.  The main thread still accepts for http (metrics)
+ * listeners, which it serves, and when it takes what is queued on a
+ * socket it closes.  Counters go to the accepting thread's slot, the
+ * burst lines' notes under the stats' note lock.  Admission and the
+ * pick (least loaded, ties round robin) are one step under acc_mtx, so
+ * clients are admitted and placed one at a time, as when one thread
+ * accepted them all; the rest (accept4(), adopting) runs in parallel.
+ *
+ * Each worker's accept set is an epoll instance of its own, nested in
+ * its event_base's (worker.c): a socket is in every worker's set, so a
+ * client wakes every idle worker, and one wins the accept4().
+ * EPOLLEXCLUSIVE would wake one, but only for a thread that waits in
+ * that very epoll instance: nested, the kernel wakes them all anyway,
+ * and libevent 2.1 cannot pass the flag to its own.  With two workers
+ * that herd costs less than the hand-off's two wake-ups did.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +62,7 @@
 #define EO_RESUME_MS	100	/* accept again after running out of fds */
 #define EO_SPARE_DRAIN	64	/* accept-and-close at most this many */
 #define EO_RETIRE_MAX	(1 << 20) /* accepts when retiring, at most */
+#define EO_ACCEPT_BATCH	32	/* accepts per socket per worker pass */
 
 /* How new clients are held off a socket (ls->held). */
 #define EO_HELD_GHOST	1	/* bound to a device that does not exist */
@@ -45,6 +73,11 @@
 static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	acceptor_error(struct evconnlistener *, void *);
+static void	acceptor_on_worker(struct worker *, void *);
+static void	listen_sock_disable(struct listen_sock *);
+
+/* Admission and the pick, one client at a time: any accepting thread. */
+static pthread_mutex_t acc_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * A UDP socket is read by a worker, not here: its record goes to the
@@ -149,6 +182,7 @@ listen_sock_free(struct listen_sock *ls)
 	if (ls->dgram)
 		worker_udp_close(ls->w, ls->us);	/* closes the fd */
 	else if (ls->fd != -1) {	/* -1: moved away, see listen_sock_close */
+		listen_sock_disable(ls);
 		evconnlistener_free(ls->evl);
 		close(ls->fd);
 	}
@@ -209,7 +243,7 @@ acceptor_hold_off(struct listen_sock *ls)
 	static int said;
 	int ghost = EO_GHOST_IFINDEX;
 
-	evconnlistener_disable(ls->evl);
+	listen_sock_disable(ls);
 	if (ls->held != 0)
 		return;
 	if (setsockopt(ls->fd, SOL_SOCKET, SO_BINDTOIFINDEX, &ghost,
@@ -236,7 +270,7 @@ acceptor_hold_parked(struct listen_sock *ls)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
-	evconnlistener_disable(ls->evl);
+	listen_sock_disable(ls);
 	if (ls->held != 0)
 		return;
 	if (acceptor_attach_drop(ls) == 0) {
@@ -381,7 +415,7 @@ listen_sock_reopen(struct listen_sock *ls, char *err, size_t errlen)
 	evconnlistener_set_cb(ls->evl, acceptor_accept, ls);
 	free(n);
 	if (ls->lis != NULL && !ls->srv->paused && !ls->srv->stopping)
-		evconnlistener_enable(ls->evl);
+		listen_sock_enable(ls);
 	return 0;
 }
 
@@ -402,10 +436,71 @@ acceptor_set_accepting(struct server *srv, int on)
 		if (ls->dgram)
 			continue;	/* a worker's, and costs no fd */
 		if (on && ls->lis != NULL)
-			evconnlistener_enable(ls->evl);
+			listen_sock_enable(ls);
 		else
-			evconnlistener_disable(ls->evl);
+			listen_sock_disable(ls);
 	}
+}
+
+/* Served on the main thread (metrics), or no worker to accept. */
+static int
+listen_sock_on_main(const struct listen_sock *ls)
+{
+	return ls->srv->nworkers == 0 || (ls->lis != NULL &&
+	    listener_config(ls->lis)->proto->http);
+}
+
+void
+listen_sock_enable(struct listen_sock *ls)
+{
+	struct server *srv = ls->srv;
+	unsigned i;
+
+	if (listen_sock_on_main(ls)) {
+		listen_sock_disable(ls);	/* a reload may move it here */
+		evconnlistener_enable(ls->evl);
+		return;
+	}
+	evconnlistener_disable(ls->evl);
+	for (i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i] != NULL && worker_watch(srv->workers[i],
+		    ls->fd, ls, acceptor_on_worker) == -1) {
+			/* The main thread accepts for all, as it can. */
+			log_warn("listener %s: workers cannot watch %s",
+			    listen_sock_owner(ls), ls->addr.text);
+			listen_sock_disable(ls);
+			evconnlistener_enable(ls->evl);
+			return;
+		}
+}
+
+/* Once it returns, no thread accepts from ls. */
+static void
+listen_sock_disable(struct listen_sock *ls)
+{
+	struct server *srv = ls->srv;
+	unsigned i;
+
+	evconnlistener_disable(ls->evl);
+	for (i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i] != NULL)
+			worker_unwatch(srv->workers[i], ls->fd);
+}
+
+void
+acceptor_lock(struct server *srv, int on)
+{
+	unsigned i;
+
+	/* Always in the workers' order: no two lockers wait on each
+	   other (a worker takes only its own). */
+	for (i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i] != NULL) {
+			if (on)
+				worker_accept_lock(srv->workers[i]);
+			else
+				worker_accept_unlock(srv->workers[i]);
+		}
 }
 
 static struct worker *
@@ -428,14 +523,16 @@ acceptor_pick(struct server *srv)
 	return srv->workers[best];
 }
 
-/* Counts in the acceptor's slots: the process's, and ls's listener's. */
+/* Counts in the accepting thread's slots (self NULL: the main
+   thread's): the process's, and ls's listener's. */
 static void
-acceptor_count(struct server *srv, struct listen_sock *ls, int refused,
-    enum stats_refusal why)
+acceptor_count(struct server *srv, struct listen_sock *ls,
+    struct worker *self, int refused, enum stats_refusal why)
 {
-	struct stats_slot *all = stats_slot(srv->stats.all, stats_acceptor());
+	unsigned k = self != NULL ? worker_id(self) : stats_acceptor();
+	struct stats_slot *all = stats_slot(srv->stats.all, k);
 	struct stats_slot *one = ls->lis == NULL ? NULL :
-	    stats_slot(listener_stats(ls->lis), stats_acceptor());
+	    stats_slot(listener_stats(ls->lis), k);
 
 	if (!refused) {
 		stats_bump(&all->accepted, 1);
@@ -449,15 +546,17 @@ acceptor_count(struct server *srv, struct listen_sock *ls, int refused,
 }
 
 static void
-acceptor_refuse(struct server *srv, struct listen_sock *ls, int fd,
-    enum stats_refusal why, unsigned limit)
+acceptor_refuse(struct server *srv, struct listen_sock *ls,
+    struct worker *self, int fd, enum stats_refusal why, unsigned limit)
 {
 	close(fd);
 	stats_sub(&srv->stats.conns, 1);
-	acceptor_count(srv, ls, 1, why);
+	acceptor_count(srv, ls, self, 1, why);
+	pthread_mutex_lock(&srv->stats.note_mtx);	/* status.c reads */
 	snprintf(srv->refused_by[why], sizeof(srv->refused_by[why]), "%s",
 	    listen_sock_owner(ls));
 	srv->refused_limit[why] = limit;
+	pthread_mutex_unlock(&srv->stats.note_mtx);
 }
 
 /* Who was refused (the peer's address), for the burst line. */
@@ -478,8 +577,9 @@ acceptor_note(struct server *srv, struct listen_sock *ls,
  * 0: go on.
  */
 static int
-acceptor_screen(struct server *srv, struct listen_sock *ls, int fd,
-    const struct cfg_listener *lc, const struct sockaddr *sa)
+acceptor_screen(struct server *srv, struct listen_sock *ls,
+    struct worker *self, int fd, const struct cfg_listener *lc,
+    const struct sockaddr *sa)
 {
 	enum stats_refusal why;
 	struct peer_key k;
@@ -495,19 +595,24 @@ acceptor_screen(struct server *srv, struct listen_sock *ls, int fd,
 	}
 	peer_key_from(&k, sa);
 	acceptor_note(srv, ls, why, &k, 0);
-	acceptor_refuse(srv, ls, fd, why, 0);
+	acceptor_refuse(srv, ls, self, fd, why, 0);
 	return -1;
 }
 
-/* Over max_connections: refuse, or let the worker evict.  0: go on. */
+/*
+ * Over max_connections: refuse, or let the worker evict.  0: go on.
+ * open: the count with this one, from its own increment.
+ */
 static int
-acceptor_over_max(struct server *srv, struct listen_sock *ls, int fd,
-    struct conn_handoff *ho)
+acceptor_over_max(struct server *srv, struct listen_sock *ls,
+    struct worker *self, unsigned open, struct conn_handoff *ho)
 {
-	if (stats_get(&srv->stats.conns) <= srv->cfg->max_conns)
+	int fd = ho->fd;
+
+	if (open <= srv->cfg->max_conns)
 		return 0;
 	if (srv->cfg->evict_after == 0) {
-		acceptor_refuse(srv, ls, fd, EO_REFUSED_FULL,
+		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_FULL,
 		    srv->cfg->max_conns);
 		return -1;
 	}
@@ -541,72 +646,118 @@ acceptor_http(struct server *srv, struct listen_sock *ls,
 {
 	if (srv->take_http(srv, ho) == -1) {
 		conn_handoff_release(&srv->stats, ho);
-		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
+		acceptor_count(srv, ls, NULL, 1, EO_REFUSED_OTHER);
 		return;
 	}
-	acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
+	acceptor_count(srv, ls, NULL, 0, EO_REFUSED_OTHER);
+}
+
+/* The listener's own limits; then the worker, picked (*to) for all but
+   http.  0: admitted. */
+static int
+acceptor_admit_lis(struct server *srv, struct listen_sock *ls,
+    struct worker *self, struct conn_handoff *ho, struct worker **to)
+{
+	const struct cfg_listener *lc = ho->lc;
+	struct peer_key no_peer = { 0, { 0 } };
+	int per_source;
+
+	/* Behind a proxy the peer is the proxy: the client is counted
+	   per source once its header names it (conn.c). */
+	switch (listener_admit(ls->lis, lc->proxy_protocol ? &no_peer :
+	    &ho->peer, &per_source)) {
+	case EO_ADMIT_LISTENER_FULL:
+		acceptor_refuse(srv, ls, self, ho->fd, EO_REFUSED_LISTENER,
+		    lc->max_conns);
+		return -1;
+	case EO_ADMIT_SOURCE_FULL:
+		acceptor_note(srv, ls, EO_REFUSED_SOURCE, &ho->peer,
+		    lc->max_per_source);
+		acceptor_refuse(srv, ls, self, ho->fd, EO_REFUSED_SOURCE,
+		    lc->max_per_source);
+		return -1;
+	case EO_ADMIT_OK:
+		break;
+	}
+	ho->lis = ls->lis;
+	ho->per_source = (uint8_t)per_source;
+	cfg_ref(lc->cfg);
+	if (!lc->proto->http) {
+		/* Counted before the hand-off: the next pick sees it. */
+		*to = acceptor_pick(srv);
+		worker_reserve(*to);
+	}
+	return 0;
+}
+
+/*
+ * Every rule that decides, for one client (0: admitted, to the worker
+ * *to).  Called under acc_mtx: two workers accepting at once decide one
+ * after the other, as when one thread accepted all (a refusal's moment
+ * in the open count cannot turn another client away).
+ */
+static int
+acceptor_admit(struct listen_sock *ls, struct worker *self, int fd,
+    const struct sockaddr *sa, struct conn_handoff *ho, struct worker **to)
+{
+	struct server *srv = ls->srv;
+	const struct cfg_listener *lc;
+	unsigned open;
+
+	open = (unsigned)stats_add(&srv->stats.conns, 1) + 1;
+	if (ls->lis == NULL || srv->stopping) {
+		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_OTHER, 0);
+		return -1;
+	}
+	lc = listener_config(ls->lis);
+	memset(ho, 0, sizeof(*ho));
+	ho->fd = fd;
+	ho->lc = lc;
+	peer_key_from(&ho->peer, sa);
+	ho->port = acceptor_port(sa);
+	if (acceptor_screen(srv, ls, self, fd, lc, sa) == -1 ||
+	    acceptor_over_max(srv, ls, self, open, ho) == -1)
+		return -1;
+	return acceptor_admit_lis(srv, ls, self, ho, to);
+}
+
+/* One accepted client, on the main thread (self NULL) or a worker's. */
+static void
+acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
+    const struct sockaddr *sa)
+{
+	struct server *srv = ls->srv;
+	struct conn_handoff ho;
+	struct worker *to = NULL;
+	int r;
+
+	pthread_mutex_lock(&acc_mtx);
+	r = acceptor_admit(ls, self, fd, sa, &ho, &to);
+	pthread_mutex_unlock(&acc_mtx);
+	if (r == -1)
+		return;
+	if (ho.lc->proto->http) {
+		acceptor_http(srv, ls, &ho);
+		return;
+	}
+	if (worker_hand(self, to, &ho) == -1) {
+		conn_handoff_release(&srv->stats, &ho);
+		acceptor_count(srv, ls, self, 1, EO_REFUSED_OTHER);
+		return;
+	}
+	/* Behind a proxy, accepted once the header admits the client
+	   (conn.c): a client it refuses is a refusal, not a connection. */
+	if (!ho.lc->proxy_protocol)
+		acceptor_count(srv, ls, self, 0, EO_REFUSED_OTHER);
 }
 
 static void
 acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int slen, void *arg)
 {
-	struct listen_sock *ls = arg;
-	struct server *srv = ls->srv;
-	const struct cfg_listener *lc;
-	struct conn_handoff ho;
-	struct peer_key no_peer = { 0, { 0 } };
-	int per_source;
-
 	(void)evl;
 	(void)slen;
-	stats_add(&srv->stats.conns, 1);
-	if (ls->lis == NULL || srv->stopping) {
-		acceptor_refuse(srv, ls, fd, EO_REFUSED_OTHER, 0);
-		return;
-	}
-	lc = listener_config(ls->lis);
-	memset(&ho, 0, sizeof(ho));
-	ho.fd = fd;
-	ho.lc = lc;
-	peer_key_from(&ho.peer, sa);
-	ho.port = acceptor_port(sa);
-	if (acceptor_screen(srv, ls, fd, lc, sa) == -1 ||
-	    acceptor_over_max(srv, ls, fd, &ho) == -1)
-		return;
-	/* Behind a proxy the peer is the proxy: the client is counted
-	   per source once its header names it (conn.c). */
-	switch (listener_admit(ls->lis, lc->proxy_protocol ? &no_peer :
-	    &ho.peer, &per_source)) {
-	case EO_ADMIT_LISTENER_FULL:
-		acceptor_refuse(srv, ls, fd, EO_REFUSED_LISTENER,
-		    lc->max_conns);
-		return;
-	case EO_ADMIT_SOURCE_FULL:
-		acceptor_note(srv, ls, EO_REFUSED_SOURCE, &ho.peer,
-		    lc->max_per_source);
-		acceptor_refuse(srv, ls, fd, EO_REFUSED_SOURCE,
-		    lc->max_per_source);
-		return;
-	case EO_ADMIT_OK:
-		break;
-	}
-	ho.lis = ls->lis;
-	ho.per_source = (uint8_t)per_source;
-	cfg_ref(lc->cfg);
-	if (lc->proto->http) {
-		acceptor_http(srv, ls, &ho);
-		return;
-	}
-	if (worker_dispatch(acceptor_pick(srv), &ho) == -1) {
-		conn_handoff_release(&srv->stats, &ho);
-		acceptor_count(srv, ls, 1, EO_REFUSED_OTHER);
-		return;
-	}
-	/* Behind a proxy, accepted once the header admits the client
-	   (conn.c): a client it refuses is a refusal, not a connection. */
-	if (!lc->proxy_protocol)
-		acceptor_count(srv, ls, 0, EO_REFUSED_OTHER);
+	acceptor_take(arg, NULL, fd, sa);
 }
 
 /*
@@ -616,28 +767,47 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
  * hanging), and stop accepting for a moment.
  */
 static void
-acceptor_fd_starved(struct server *srv, struct listen_sock *ls)
+acceptor_spare_put(struct server *srv)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	/* Two threads may both put one back: one is enough. */
+	if (fd != -1 && (fd = __atomic_exchange_n(&srv->spare_fd, fd,
+	    __ATOMIC_ACQ_REL)) != -1)
+		close(fd);
+}
+
+/* Accepts and closes what waits on ls, with the spare descriptor
+   (any accepting thread: whoever holds the spare uses it). */
+static void
+acceptor_drain_spare(struct server *srv, struct listen_sock *ls,
+    struct worker *self)
 {
 	int i, fd;
 
 	for (i = 0; i < EO_SPARE_DRAIN; i++) {
-		if (srv->spare_fd != -1) {
-			close(srv->spare_fd);
-			srv->spare_fd = -1;
-		}
+		if ((fd = __atomic_exchange_n(&srv->spare_fd, -1,
+		    __ATOMIC_ACQ_REL)) != -1)
+			close(fd);
 		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			break;
 		close(fd);
-		acceptor_count(srv, ls, 1, EO_REFUSED_FDS);
+		acceptor_count(srv, ls, self, 1, EO_REFUSED_FDS);
+		pthread_mutex_lock(&srv->stats.note_mtx);
 		snprintf(srv->refused_by[EO_REFUSED_FDS],
 		    sizeof(srv->refused_by[EO_REFUSED_FDS]), "%s",
 		    listen_sock_owner(ls));
-		if ((srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) ==
-		    -1)
-			break;
+		pthread_mutex_unlock(&srv->stats.note_mtx);
+		acceptor_spare_put(srv);
 	}
-	if (srv->spare_fd == -1)
-		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (__atomic_load_n(&srv->spare_fd, __ATOMIC_ACQUIRE) == -1)
+		acceptor_spare_put(srv);
+}
+
+static void
+acceptor_fd_starved(struct server *srv, struct listen_sock *ls)
+{
+	acceptor_drain_spare(srv, ls, NULL);
 	if (!srv->paused) {
 		struct timeval tv = { 0, EO_RESUME_MS * 1000 };
 
@@ -675,4 +845,44 @@ acceptor_resumecb(evutil_socket_t fd, short what, void *arg)
 	srv->paused = 0;
 	if (!srv->stopping)
 		acceptor_set_accepting(srv, 1);
+}
+
+/*
+ * A worker's turn at ls (worker.c: its accept lock held, so ls and
+ * what admission reads stay as they are).  A batch, then the loop goes
+ * on to the worker's connections; what is left keeps ls ready.  Out of
+ * descriptors, the worker drains what waits with the spare and stops
+ * accepting for EO_RESUME_MS: every worker meets the same limit, so
+ * each stops on its own, and none spins.
+ */
+static void
+acceptor_on_worker(struct worker *w, void *sock)
+{
+	struct listen_sock *ls = sock;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, n;
+
+	for (n = 0; n < EO_ACCEPT_BATCH; n++) {
+		len = sizeof(ss);
+		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1) {
+			acceptor_take(ls, w, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			acceptor_drain_spare(ls->srv, ls, w);
+			worker_accept_pause(w, EO_RESUME_MS);
+			return;
+		}
+		/* Anything else (EPERM from a firewall) is one client's. */
+		log_warn("listener %s: accept on %s", listen_sock_owner(ls),
+		    ls->addr.text);
+	}
 }

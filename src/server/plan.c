@@ -541,7 +541,7 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			worker_udp_serve(ls->w, ls->us, lc, srv->guard,
 			    listener_udp_rate(p->owner[i]));
 		else if (!srv->paused && !srv->stopping)
-			evconnlistener_enable(ls->evl);
+			listen_sock_enable(ls);
 	}
 }
 
@@ -590,6 +590,8 @@ plan_commit(struct server *srv, struct plan *p, struct cfg *cfg,
 	struct listen_sock **kept = p->socks;
 	size_t i, nkept = p->nsocks;
 
+	/* Workers accept with what this changes: none does meanwhile. */
+	acceptor_lock(srv, 1);
 	guard_unref(srv->guard);
 	srv->guard = g;
 
@@ -614,6 +616,7 @@ plan_commit(struct server *srv, struct plan *p, struct cfg *cfg,
 	if (srv->cfg != NULL)
 		cfg_unref(srv->cfg);
 	srv->cfg = cfg;
+	acceptor_lock(srv, 0);
 }
 
 /*

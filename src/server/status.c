@@ -7,6 +7,7 @@
  *
  * Threads: main thread (timers of the main event base).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,19 @@ burst_noted(struct server *srv, int r, char *buf, size_t len)
 static void
 burst_describe(struct server *srv, int r, char *buf, size_t len)
 {
+	char by[EO_NAME_MAX + 1] = "";
+	unsigned limit = 0;
+
 	if (burst_noted(srv, r, buf, len))
 		return;
+	/* Workers write these as they accept: a copy, under their lock.
+	   r is EO_NREFUSALS for evictions, which have none. */
+	pthread_mutex_lock(&srv->stats.note_mtx);
+	if (r < EO_NREFUSALS) {
+		snprintf(by, sizeof(by), "%s", srv->refused_by[r]);
+		limit = srv->refused_limit[r];
+	}
+	pthread_mutex_unlock(&srv->stats.note_mtx);
 	switch (r) {
 	case EO_REFUSED_FULL:
 		snprintf(buf, len, "max_connections (%u) reached and no "
@@ -67,11 +79,11 @@ burst_describe(struct server *srv, int r, char *buf, size_t len)
 		break;
 	case EO_REFUSED_LISTENER:
 		snprintf(buf, len, "listener %s reached its max_connections "
-		    "(%u)", srv->refused_by[r], srv->refused_limit[r]);
+		    "(%u)", by, limit);
 		break;
 	case EO_REFUSED_FDS:
 		snprintf(buf, len, "out of file descriptors (listener %s); "
-		    "raise LimitNOFILE= or ulimit -n", srv->refused_by[r]);
+		    "raise LimitNOFILE= or ulimit -n", by);
 		break;
 	case EO_REFUSED_OTHER:
 		snprintf(buf, len, "shutting down or out of memory");

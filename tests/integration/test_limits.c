@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,53 @@ START_TEST(test_evict_busy_worker_refuses)
 }
 END_TEST
 
+/*
+ * Issue 28: the workers accept, two at once.  400 clients queued on two
+ * listeners while the daemon is stopped are admitted in a race between
+ * the workers when it goes on: exactly max_connections are served, and
+ * no more than the first listener's own limit there, as when one
+ * thread admitted them all.  (A listener's refusal took a place in the
+ * global count for a moment, and a client accepted beside it at that
+ * moment was refused, though a place was free.)  Three times over.
+ */
+START_TEST(test_limits_exact_when_workers_accept_at_once)
+{
+	int pa = eo_port(), pb = eo_port(), fds[400], round, i, na, nb;
+	char c;
+
+	for (round = 0; round < 3; round++) {
+		struct eod *d = eod_start("workers = 2; max_connections = 10;"
+		    " evict_after = 0;\nlisteners = (\n"
+		    "{ name = \"a\"; protocol = \"echo\"; port = %d; bind ="
+		    " \"127.0.0.1\"; max_connections = 4; },\n"
+		    "{ name = \"b\"; protocol = \"echo\"; port = %d; bind ="
+		    " \"127.0.0.1\"; } );\n", pa, pb);
+
+		eod_signal(d, SIGSTOP);
+		for (i = 0; i < 400; i++)
+			fds[i] = tcp_connect("127.0.0.1", i % 2 ? pb : pa);
+		eod_signal(d, SIGCONT);
+		na = nb = 0;
+		for (i = 0; i < 400; i++) {
+			int ok = send_all(fds[i], "x", 1) == 0 &&
+			    recv_some(fds[i], &c, 1, eo_ms(3000)) == 1;
+
+			if (ok && i % 2)
+				nb++;
+			else if (ok)
+				na++;
+		}
+		ck_assert_msg(na + nb == 10 && na <= 4, "round %d: %d served "
+		    "on a (limit 4), %d on b; max_connections is 10", round,
+		    na, nb);
+		for (i = 0; i < 400; i++)
+			close(fds[i]);
+		ck_assert_int_eq(eod_stop(d), 0);
+		eod_free(d);
+	}
+}
+END_TEST
+
 START_TEST(test_listener_and_source_caps)
 {
 	int pa = eo_port(), pb = eo_port(), fds[6], x;
@@ -419,6 +467,7 @@ main(void)
 	tcase_add_test(tc, test_max_connections_evict);
 	tcase_add_test(tc, test_evict_busy_worker_refuses);
 	tcase_add_test(tc, test_listener_and_source_caps);
+	tcase_add_test(tc, test_limits_exact_when_workers_accept_at_once);
 	tcase_add_test(tc, test_huge_nofile_sizes_nothing);
 	suite_add_tcase(s, tc);
 	return check_run(s);

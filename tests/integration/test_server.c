@@ -1,6 +1,7 @@
 /*
  * The server's own lines and signals: the descriptor limit in effect,
- * the start line, SIGUSR1's counters, SIGUSR2, singular and plural.
+ * the start line, SIGUSR1's counters, SIGUSR2, singular and plural;
+ * which thread accepts.
  */
 #include <check.h>
 #include <signal.h>
@@ -116,6 +117,64 @@ START_TEST(test_sigusr1_counters)
 }
 END_TEST
 
+/* Times the thread tid of the daemon has given up the CPU to wait. */
+static long
+thread_waits(const struct eod *d, pid_t tid)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)d->pid,
+	    (int)tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Issue 28: the main thread accepted every connection and woke a
+ * worker for it, two task switches per short connection (a balancer's
+ * health check, a one-shot echo), a fifth of the daemon's time.  The
+ * workers accept now: 300 connect-echo-close cycles, one after the
+ * other, wake the main thread no more than its own timers do (a few
+ * times a second), where they woke it once each.  The counters still
+ * count them all.
+ */
+START_TEST(test_short_connections_leave_main_thread_asleep)
+{
+	int p = eo_port(), i, fd;
+	struct eod *d = eod_start("workers = 2;\nlisteners = ( { name = "
+	    "\"echo\"; protocol = \"echo\"; port = %d; bind = \"127.0.0.1\";"
+	    " } );\n", p);
+	long before, after;
+
+	fd = tcp_open("127.0.0.1", p);	/* the loops are running */
+	eo_expect_echo(fd, "warm");
+	close(fd);
+	before = thread_waits(d, d->pid);
+	ck_assert_int_ge(before, 0);
+	for (i = 0; i < 300; i++) {
+		fd = tcp_open("127.0.0.1", p);
+		eo_expect_echo(fd, "x");
+		close(fd);
+	}
+	after = thread_waits(d, d->pid);
+	/* valgrind runs one thread at a time, handing over by waits. */
+	if (getenv("EO_WRAPPER") == NULL)
+		ck_assert_msg(after - before < 75, "the main thread waited "
+		    "%ld times for 300 connections", after - before);
+	eod_signal(d, SIGUSR1);
+	ck_assert_int_eq(eod_log_wait(d, "301 accepted", eo_ms(5000)), 0);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -126,6 +185,7 @@ main(void)
 	tcase_add_test(tc, test_nofile_limit_in_effect);
 	tcase_add_test(tc, test_start_line_and_plurals);
 	tcase_add_test(tc, test_sigusr1_counters);
+	tcase_add_test(tc, test_short_connections_leave_main_thread_asleep);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
