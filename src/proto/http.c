@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http.h"
 #include "protocol.h"
 #include "ws.h"
@@ -34,6 +35,8 @@ struct http_state {
 	size_t		 fed;		/* of the input, bytes of the request
 					   under way the reader has taken:
 					   left there until it is answered */
+	int		 due_set;	/* due holds its delay's end */
+	uint32_t	 due;		/* mono_ms() when it is answered */
 	int		 told;		/* its 100 Continue was sent (before
 					   a restart) */
 	struct ws_session *ws;		/* after an upgrade; NULL: HTTP */
@@ -281,6 +284,30 @@ http_close_rule(const struct http_reader *rd)
 	    "max_requests" : "Connection: close";
 }
 
+/*
+ * A timer of the connection's for the rest of the request's delay: the
+ * loop never blocks, and input waits for the answer.  The end is kept
+ * as a time of the system's monotonic clock, the same in the process a
+ * restart starts: a carried request waits only for what was left.
+ * Whether there is still some left.
+ */
+static int
+http_delay(struct http_state *s, struct proto_out *out)
+{
+	uint32_t now = mono_ms();
+	int32_t left;
+
+	if (!s->due_set) {
+		s->due = now + s->ctl.delay_ms;
+		s->due_set = 1;
+	}
+	left = (int32_t)(s->due - now);
+	if (left <= 0)
+		return 0;
+	out->pause_ms = (uint32_t)left;
+	return 1;
+}
+
 /* The request under way is answered: its bytes are done with. */
 static void
 http_take(struct http_state *s, struct proto_in *in)
@@ -312,14 +339,11 @@ http_answer(struct http_state *s, const struct http_lopts *lo,
 			s->why = "bad request (controls)";
 			return -1;
 		}
-		if (s->ctl.delay_ms > 0) {
-			/* A timer of the connection's: the loop never
-			   blocks, and input waits for the answer. */
-			out->pause_ms = s->ctl.delay_ms;
+		if (s->ctl.delay_ms > 0 && http_delay(s, out))
 			return 1;
-		}
 	}
 	s->have_ctl = 0;
+	s->due_set = 0;
 	http_info(lo, out->info, &ci);
 	if (http_respond(&s->rd, &ci, &s->ctl, &s->out) == -1) {
 		s->why = "error: out of memory";
@@ -479,10 +503,11 @@ http_going_away(void *state, const void *opts, struct proto_out *out)
 }
 
 /*
- * Carried across a restart between requests or while one is arriving:
- * its bytes are still the connection's input (http_step()).  Not yet
- * once it is answered (its delay, its sized body).  A WebSocket session
- * only between messages (ws_idle()): a new session is the same then.
+ * Carried across a restart between requests, while one is arriving or
+ * waiting for its delay: its bytes are still the connection's input
+ * (http_step()), the delay's end a number.  Not yet while a sized body
+ * is sent.  A WebSocket session only between messages (ws_idle()): a
+ * new session is the same then.
  */
 static int
 http_carriable(const void *state)
@@ -491,7 +516,7 @@ http_carriable(const void *state)
 
 	if (s->ws != NULL)
 		return ws_idle(s->ws) && s->ws_put == 0 && !s->ws_closed;
-	return !s->rd.done && !s->have_ctl && !s->closing && s->left == 0;
+	return !s->rd.done && !s->closing && s->left == 0;
 }
 
 /*
@@ -509,8 +534,11 @@ http_carried(void *state, const void *opts)
 
 	memset(s, 0, sizeof(*s));
 	http_init(s, opts);
-	s->rd.served = old.rd.served;
+	/* A request read whole was counted: it is counted again. */
+	s->rd.served = old.rd.served - (old.rd.ready ? 1u : 0u);
 	s->told = old.rd.tables != NULL && old.rd.continued;
+	s->due_set = old.due_set;
+	s->due = old.due;
 	if (old.ws == NULL)
 		return;
 	s->rd.done = 1;		/* no more HTTP on this connection */

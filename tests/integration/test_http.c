@@ -938,6 +938,32 @@ START_TEST(test_http_restart_carries_half_chunked_body)
 }
 END_TEST
 
+/*
+ * A request waiting for its echo_delay when the restart comes is
+ * answered whole by the new process, when the delay is over: not
+ * before (the deadline came along), and not cut.
+ */
+START_TEST(test_http_restart_carries_delay)
+{
+	static const char req[] = "GET /?echo_delay=500 HTTP/1.1\r\n"
+	    "Host: x\r\n\r\n";
+	int fd = tcp_open("127.0.0.1", port);
+	char out[8192];
+	long t0 = mono_now_ms(), t;
+
+	ck_assert_int_eq(send_all(fd, req, sizeof(req) - 1), 0);
+	usleep(50000);
+	restart_and_wait();
+	recv_response(fd, out, sizeof(out));
+	t = mono_now_ms() - t0;
+	ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\"url\":\"/?echo_delay=500\""));
+	ck_assert_msg(t >= 500 - 4, "answered after %ld ms", t);
+	http_still_serves(fd);
+	close(fd);
+}
+END_TEST
+
 /* HAProxy in HTTP mode in front, send-proxy-v2: started on its own. */
 static pid_t
 hap_start(int hport, const char *dir)
@@ -1086,6 +1112,7 @@ main(void)
 	tcase_add_test(tc, test_ws_restart_carries_idle_session);
 	tcase_add_test(tc, test_http_restart_carries_half_headers);
 	tcase_add_test(tc, test_http_restart_carries_half_chunked_body);
+	tcase_add_test(tc, test_http_restart_carries_delay);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
