@@ -503,11 +503,10 @@ http_going_away(void *state, const void *opts, struct proto_out *out)
 }
 
 /*
- * Carried across a restart between requests, while one is arriving or
- * waiting for its delay: its bytes are still the connection's input
- * (http_step()), the delay's end a number.  Not yet while a sized body
- * is sent.  A WebSocket session only between messages (ws_idle()): a
- * new session is the same then.
+ * Carried across a restart at any point of a request: its bytes are
+ * still the connection's input (http_step()), a delay's end and a sized
+ * body's count are numbers.  A WebSocket session only between messages
+ * (ws_idle()): a new session is the same then.
  */
 static int
 http_carriable(const void *state)
@@ -516,7 +515,7 @@ http_carriable(const void *state)
 
 	if (s->ws != NULL)
 		return ws_idle(s->ws) && s->ws_put == 0 && !s->ws_closed;
-	return !s->rd.done && !s->closing && s->left == 0;
+	return 1;
 }
 
 /*
@@ -536,9 +535,13 @@ http_carried(void *state, const void *opts)
 	http_init(s, opts);
 	/* A request read whole was counted: it is counted again. */
 	s->rd.served = old.rd.served - (old.rd.ready ? 1u : 0u);
+	s->rd.done = old.rd.done;
+	s->rd.status = old.rd.status;
 	s->told = old.rd.tables != NULL && old.rd.continued;
 	s->due_set = old.due_set;
 	s->due = old.due;
+	s->closing = old.closing;
+	s->left = old.left;
 	if (old.ws == NULL)
 		return;
 	s->rd.done = 1;		/* no more HTTP on this connection */

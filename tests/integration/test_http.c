@@ -42,7 +42,7 @@ setup(void)
 	    " { name = \"web\"; protocol = \"http\"; port = %d;"
 	    "   bind = [\"127.0.0.1\", \"::1\"];"
 	    "   http = { max_header_size = 1024; max_body_size = 4096;"
-	    "     max_delay = 3000; max_response_size = 4000000;"
+	    "     max_delay = 3000; max_response_size = 8000000;"
 	    "     request_timeout = %d; max_requests = %d; }; },\n"
 	    " { name = \"plain\"; protocol = \"http\"; port = %d;"
 	    "   bind = \"127.0.0.1\";"
@@ -392,7 +392,7 @@ START_TEST(test_http_control_over_max_400)
 	    sizeof(out), eo_ms(5000), &eof);
 	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "echo_delay must be 0 to 3000"));
-	exchange("GET /?echo_size=4000001 HTTP/1.1\r\nHost: x\r\n\r\n", out,
+	exchange("GET /?echo_size=8000001 HTTP/1.1\r\nHost: x\r\n\r\n", out,
 	    sizeof(out), eo_ms(5000), &eof);
 	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
 }
@@ -964,6 +964,63 @@ START_TEST(test_http_restart_carries_delay)
 }
 END_TEST
 
+/*
+ * A sized body (echo_size) still being produced when the restart comes,
+ * read slowly by its client: every byte arrives, in the pattern.  8 MB
+ * is more than the kernel's buffers and the daemon's queue hold: the
+ * restart comes in the middle.  Then the connection keeps alive, or,
+ * asked to close, closes after the last byte.
+ */
+static void
+restart_in_sized_body(int last)
+{
+	static const char req[] = "GET /?echo_size=8000000 HTTP/1.1\r\n"
+	    "Host: x\r\n";
+	size_t cap = 9u << 20, n = 0, body;
+	char *out = malloc(cap);
+	const char *end;
+	int fd = tcp_open_rcvbuf("127.0.0.1", port, 65536);
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(send_all(fd, req, sizeof(req) - 1), 0);
+	if (last)
+		ck_assert_int_eq(send_all(fd, "Connection: close\r\n", 19), 0);
+	ck_assert_int_eq(send_all(fd, "\r\n", 2), 0);
+	while (n < 200000)
+		n += recv_n(fd, out + n, 200000 - n, eo_ms(5000));
+	usleep(300000);
+	restart_and_wait();
+	end = strstr(out, "\r\n\r\n");
+	ck_assert_ptr_nonnull(end);
+	body = (size_t)(end + 4 - out);
+	while (n < body + 8000000) {
+		size_t r = recv_n(fd, out + n, body + 8000000 - n,
+		    eo_ms(5000));
+
+		ck_assert_msg(r > 0, "the body ends at %zu", n - body);
+		n += r;
+	}
+	ck_assert_msg(pattern_ok(out + body, 8000000), "the pattern");
+	if (last)
+		ck_assert_int_eq(wait_eof(fd, eo_ms(5000)), 1);
+	else
+		http_still_serves(fd);
+	close(fd);
+	free(out);
+}
+
+START_TEST(test_http_restart_carries_sized_body)
+{
+	restart_in_sized_body(0);
+}
+END_TEST
+
+START_TEST(test_http_restart_carries_sized_body_then_close)
+{
+	restart_in_sized_body(1);
+}
+END_TEST
+
 /* HAProxy in HTTP mode in front, send-proxy-v2: started on its own. */
 static pid_t
 hap_start(int hport, const char *dir)
@@ -1113,6 +1170,8 @@ main(void)
 	tcase_add_test(tc, test_http_restart_carries_half_headers);
 	tcase_add_test(tc, test_http_restart_carries_half_chunked_body);
 	tcase_add_test(tc, test_http_restart_carries_delay);
+	tcase_add_test(tc, test_http_restart_carries_sized_body);
+	tcase_add_test(tc, test_http_restart_carries_sized_body_then_close);
 	suite_add_tcase(s, tc);
 	r = check_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs);
