@@ -34,7 +34,9 @@
  * bytes): its arena and its header and parameter tables are allocated
  * when a request begins and freed by http_reader_next().  During one it
  * holds at most max_header_size (twice, with the decoded query) +
- * max_body_size bytes, and 2.6 KB of tables.
+ * max_body_size bytes, and 2.6 KB of tables; the connection keeps the
+ * request's bytes as received as its input until it is answered (so
+ * that a restart can hand them to the new process to read again).
  */
 #ifndef EO_HTTP_H
 #define EO_HTTP_H

@@ -29,7 +29,11 @@
 #include "cfg_get.h"
 #include "stats.h"
 
-/* Input not yet taken: a protocol advances data and len past units. */
+/*
+ * Input not yet taken: a protocol advances data and len past units.
+ * What a call leaves comes back whole at the front of the next call's
+ * input (the connection's held input, which a restart carries).
+ */
 struct proto_in {
 	const unsigned char	*data;
 	size_t			 len;

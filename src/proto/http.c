@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http.h"
 #include "protocol.h"
 #include "ws.h"
@@ -31,6 +32,13 @@ struct http_state {
 	int		 have_ctl;	/* ctl read; its delay asked for */
 	int		 closing;	/* close once the body is sent */
 	uint64_t	 left;		/* body bytes (echo_size) owed */
+	size_t		 fed;		/* of the input, bytes of the request
+					   under way the reader has taken:
+					   left there until it is answered */
+	int		 due_set;	/* due holds its delay's end */
+	uint32_t	 due;		/* mono_ms() when it is answered */
+	int		 told;		/* its 100 Continue was sent (before
+					   a restart) */
 	struct ws_session *ws;		/* after an upgrade; NULL: HTTP */
 	size_t		 ws_put;	/* of its output, what the last call
 					   put (done once released) */
@@ -277,6 +285,39 @@ http_close_rule(const struct http_reader *rd)
 }
 
 /*
+ * A timer of the connection's for the rest of the request's delay: the
+ * loop never blocks, and input waits for the answer.  The end is kept
+ * as a time of the system's monotonic clock, the same in the process a
+ * restart starts: a carried request waits only for what was left.
+ * Whether there is still some left.
+ */
+static int
+http_delay(struct http_state *s, struct proto_out *out)
+{
+	uint32_t now = mono_ms();
+	int32_t left;
+
+	if (!s->due_set) {
+		s->due = now + s->ctl.delay_ms;
+		s->due_set = 1;
+	}
+	left = (int32_t)(s->due - now);
+	if (left <= 0)
+		return 0;
+	out->pause_ms = (uint32_t)left;
+	return 1;
+}
+
+/* The request under way is answered: its bytes are done with. */
+static void
+http_take(struct http_state *s, struct proto_in *in)
+{
+	proto_take(in, s->fed);
+	s->fed = 0;
+	s->told = 0;
+}
+
+/*
  * Answers the ready request: 1 when it must wait for its delay first
  * (out->pause_ms set; the next call answers), 0 when answered, -1 when
  * the connection ends once the response (and its body) is sent.
@@ -298,14 +339,11 @@ http_answer(struct http_state *s, const struct http_lopts *lo,
 			s->why = "bad request (controls)";
 			return -1;
 		}
-		if (s->ctl.delay_ms > 0) {
-			/* A timer of the connection's: the loop never
-			   blocks, and input waits for the answer. */
-			out->pause_ms = s->ctl.delay_ms;
+		if (s->ctl.delay_ms > 0 && http_delay(s, out))
 			return 1;
-		}
 	}
 	s->have_ctl = 0;
+	s->due_set = 0;
 	http_info(lo, out->info, &ci);
 	if (http_respond(&s->rd, &ci, &s->ctl, &s->out) == -1) {
 		s->why = "error: out of memory";
@@ -335,7 +373,9 @@ http_refuse(struct http_state *s, int status)
 
 /*
  * One step of the reader on in: 0 to go on, 1 to stop for now, -1 to
- * close once the responses are sent.
+ * close once the responses are sent.  The bytes of a request stay in
+ * in (the connection's held input) until it is answered: a restart
+ * hands them to the new process, whose reader takes them again.
  */
 static int
 http_step(struct http_state *s, const struct http_lopts *lo,
@@ -344,23 +384,28 @@ http_step(struct http_state *s, const struct http_lopts *lo,
 	size_t used;
 	int a;
 
-	switch (http_reader_feed(&s->rd, (const char *)in->data, in->len,
-	    &used)) {
+	switch (http_reader_feed(&s->rd, (const char *)in->data + s->fed,
+	    in->len - s->fed, &used)) {
 	case HTTP_RD_MORE:
-		proto_take(in, used);
+		s->fed += used;
+		if (s->rd.tables == NULL)	/* only blank lines */
+			http_take(s, in);
 		return 1;
 	case HTTP_RD_CONTINUE:
-		proto_take(in, used);
-		http_buf_str(&s->out, http_continue_line);
+		s->fed += used;
+		if (!s->told)
+			http_buf_str(&s->out, http_continue_line);
 		return 0;
 	case HTTP_RD_UPGRADE:
-		proto_take(in, used);
+		s->fed += used;
+		http_take(s, in);
 		out->units++;
 		return http_upgrade(s, lo);
 	case HTTP_RD_REQUEST:
-		proto_take(in, used);
+		s->fed += used;
 		if ((a = http_answer(s, lo, out)) == 1)
 			return 1;
+		http_take(s, in);
 		out->units++;
 		if (a == -1)
 			s->closing = 1;
@@ -458,10 +503,10 @@ http_going_away(void *state, const void *opts, struct proto_out *out)
 }
 
 /*
- * Carried across a restart only between requests, as HTTP allows a
- * server to close an idle connection: nothing but the count of
- * requests served (max_requests) is state then.  A WebSocket session
- * only between messages (ws_idle()): a new session is the same then.
+ * Carried across a restart at any point of a request: its bytes are
+ * still the connection's input (http_step()), a delay's end and a sized
+ * body's count are numbers.  A WebSocket session only between messages
+ * (ws_idle()): a new session is the same then.
  */
 static int
 http_carriable(const void *state)
@@ -470,27 +515,34 @@ http_carriable(const void *state)
 
 	if (s->ws != NULL)
 		return ws_idle(s->ws) && s->ws_put == 0 && !s->ws_closed;
-	return s->rd.tables == NULL && s->rd.arena == NULL &&
-	    !s->rd.done && !s->have_ctl && !s->closing && s->left == 0;
+	return 1;
 }
 
 /*
- * The old process's bytes: the count kept, the rest made anew; a
- * WebSocket session (its pointer is the old process's) as a new one.
- * Out of memory for it, the connection closes at its next input.
+ * The old process's bytes: the numbers kept, the reader made anew (it
+ * reads the request under way again from the input); a WebSocket
+ * session (its pointer is the old process's) as a new one.  Out of
+ * memory for it, the connection closes at its next input.
  */
 static void
 http_carried(void *state, const void *opts)
 {
 	const struct http_lopts *lo = opts;
 	struct http_state *s = state;
-	uint32_t served = s->rd.served;
-	int ws = s->ws != NULL;
+	struct http_state old = *s;
 
 	memset(s, 0, sizeof(*s));
 	http_init(s, opts);
-	s->rd.served = served;
-	if (!ws)
+	/* A request read whole was counted: it is counted again. */
+	s->rd.served = old.rd.served - (old.rd.ready ? 1u : 0u);
+	s->rd.done = old.rd.done;
+	s->rd.status = old.rd.status;
+	s->told = old.rd.tables != NULL && old.rd.continued;
+	s->due_set = old.due_set;
+	s->due = old.due;
+	s->closing = old.closing;
+	s->left = old.left;
+	if (old.ws == NULL)
 		return;
 	s->rd.done = 1;		/* no more HTTP on this connection */
 	s->ws = ws_session_new(lo->o.max_message_size, HTTP_WS_MARK);
@@ -524,7 +576,7 @@ http_close_why(const void *state, const void *opts)
 const struct protocol proto_http = {
 	.name = "http",
 	.state_size = sizeof(struct http_state),
-	.state_version = 2,
+	.state_version = 3,
 	.opts_parse = http_opts_parse_any,
 	.opts_free = http_opts_free_any,
 	.unit_timeout = http_unit_timeout,

@@ -106,7 +106,9 @@ conn_keep(struct conn *c, const unsigned char *data, size_t len,
 	struct held *h = c->c_held;
 
 	if (in_held) {
-		memmove(h->data, data, len);
+		/* Nothing taken (a request still arriving): no move. */
+		if (data != h->data)
+			memmove(h->data, data, len);
 		h->len = len;
 		return 0;
 	}

@@ -211,6 +211,21 @@ conn_restore(struct conn *c, const struct ho_conn *rec, uint32_t now)
 	return 0;
 }
 
+/*
+ * Whether the held input is served at once: units that waited for room
+ * (as the old process would have, once the queue went down), and any
+ * that a protocol left there to read again, such as an http request
+ * under way, whose answer may be due with no more input to come.
+ */
+static int
+conn_carried_input(const struct conn *c)
+{
+	if (c->c_state != EO_CONN_SERVING || c->c_held == NULL ||
+	    c->c_held->len == 0)
+		return 0;
+	return !(c->c_flags & EO_CF_BLOCKED) || conn_queued(c) <= EO_OUT_LOW;
+}
+
 /* Carries on from where the old process stopped. */
 static void
 conn_carry_on(struct conn *c)
@@ -227,8 +242,7 @@ conn_carry_on(struct conn *c)
 		conn_update(c);
 		break;
 	default:
-		if ((c->c_flags & EO_CF_BLOCKED) && c->c_held != NULL &&
-		    conn_queued(c) <= EO_OUT_LOW)
+		if (conn_carried_input(c))
 			conn_serve(c, c->c_held->data, c->c_held->len);
 		else if (c->c_state == EO_CONN_SERVING &&
 		    c->c_lc->proto->produce != NULL)

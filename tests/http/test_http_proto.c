@@ -7,6 +7,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "protocol.h"
 #include "check_main.h"
@@ -170,6 +171,61 @@ START_TEST(test_http_proto_websocket_blob_or_bytes)
 }
 END_TEST
 
+/* One input() call on in; its pause (0: none), output dropped. */
+static uint32_t
+pause_of(void *st, void *opts, struct proto_in *in)
+{
+	struct iovec iov[64];
+	struct proto_out out;
+
+	memset(&out, 0, sizeof(out));
+	out.iov = iov;
+	out.maxiov = 64;
+	out.room = 131072;
+	out.info = &info;
+	ck_assert_int_eq(proto_http.input(st, opts, in, &out), EO_PROTO_OK);
+	proto_http.released(st);
+	return out.pause_ms;
+}
+
+/*
+ * A request waiting for its delay is carried (a restart) with the
+ * delay's end: the new process, reading the request again from the
+ * input it was left in, waits only for what is left of the delay.
+ */
+START_TEST(test_http_proto_carried_delay_keeps_deadline)
+{
+	static const char req[] = "GET /?echo_delay=1000 HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n";
+	struct proto_in in = { (const unsigned char *)req, sizeof(req) - 1 };
+	struct cfg_diag d;
+	void *opts, *st, *st2;
+	uint32_t ms;
+
+	cfg_diag_init(&d);
+	ck_assert_int_eq(proto_http.opts_parse(NULL, &opts, &d), 0);
+	ck_assert_ptr_nonnull(st = calloc(1, proto_http.state_size));
+	ck_assert_ptr_nonnull(st2 = malloc(proto_http.state_size));
+	proto_http.init(st, opts);
+	ck_assert_uint_eq(pause_of(st, opts, &in), 1000);
+	ck_assert_uint_eq(in.len, sizeof(req) - 1);	/* kept as input */
+	ck_assert(proto_http.carriable(st));
+	usleep(300000);
+	/* The hand-over copies the state's bytes; the old one is freed. */
+	memcpy(st2, st, proto_http.state_size);
+	proto_http.carried(st2, opts);
+	proto_http.fini(st);
+	ms = pause_of(st2, opts, &in);
+	/* CLOCK_MONOTONIC_COARSE: a tick (at most 4 ms) either way. */
+	ck_assert_msg(ms > 0 && ms <= 1000 - 300 + 4, "waits %u ms", ms);
+	proto_http.fini(st2);
+	free(st);
+	free(st2);
+	proto_http.opts_free(opts);
+	cfg_diag_free(&d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -178,6 +234,7 @@ main(void)
 
 	tcase_add_test(tc, test_http_proto_pipeline_blob_or_bytes);
 	tcase_add_test(tc, test_http_proto_websocket_blob_or_bytes);
+	tcase_add_test(tc, test_http_proto_carried_delay_keeps_deadline);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
