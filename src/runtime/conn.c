@@ -106,8 +106,7 @@ conn_keep(struct conn *c, const unsigned char *data, size_t len,
 	struct held *h = c->c_held;
 
 	if (in_held) {
-		/* Nothing taken (a request still arriving): no move. */
-		if (data != h->data)
+		if (data != h->data)	/* nothing taken: no move */
 			memmove(h->data, data, len);
 		h->len = len;
 		return 0;
