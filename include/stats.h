@@ -106,6 +106,8 @@ struct stats_slot {
 	stats_ctr	lag[EO_NLAG + 1]; /* per bucket, not cumulative;
 					   the last is +Inf */
 	stats_ctr	lag_us;		/* their sum */
+	stats_ctr	beats;		/* the worker's loop turns, once
+					   a second: its heartbeat */
 } __attribute__((aligned(64)));
 
 /* One slot per worker, then the acceptor's. */
@@ -206,7 +208,7 @@ void	stats_note_get(struct stats *st, enum stats_refusal r,
 
 /*
  * The watchdog's rule, pure so that it can be tested: a worker is stuck
- * when its heartbeat (worker_heartbeat()) has not moved for more than
+ * when its heartbeat (its slot's beats) has not moved for more than
  * limit seconds.  *seen and *seen_at are the beat last seen and when it
  * last moved; updated when beat moved.  Returns 1 if stuck.
  */

@@ -23,9 +23,11 @@ int	udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate);
  * The rate limit of one listener, over all its sockets and workers: a
  * table of width cells in each of 4 rows (see src/runtime/udp_rate.c
  * for why a count-min sketch).  Made on the main thread (NULL: out of memory or
- * width 0), reference-counted, checked from any thread.
+ * width 0), reference-counted, checked from any thread.  seed keys its
+ * row hashes: the caller draws it (proto_seed()), so that the table is a
+ * leaf that calls nothing of the daemon's.
  */
-struct udp_rate *udp_rate_new(size_t width);
+struct udp_rate *udp_rate_new(size_t width, uint64_t seed);
 size_t	udp_rate_width(const struct udp_rate *t);
 void	udp_rate_ref(struct udp_rate *t);
 /* NULL is allowed. */

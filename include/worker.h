@@ -107,7 +107,5 @@ int	worker_resume(struct worker *w, const struct conn_handoff *ho,
 
 /* Connections dispatched to w and not yet closed (any thread). */
 unsigned worker_load(const struct worker *w);
-/* Goes up about once a second while the thread's loop turns. */
-unsigned long worker_heartbeat(const struct worker *w);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * Reading TLS's options: a listener's tls group, its files loaded and
- * checked into an SSL_CTX, printed for -T.  See include/tls.h; the
+ * checked into an SSL_CTX, printed for -T, and the certificate line a
+ * reload logs when one changed.  See include/tls.h; the
  * context at run time is tls_ctx.c, the transport src/runtime/tls.c.
  *
  * Nothing here lowers OpenSSL's defaults: its security level, cipher
@@ -441,4 +442,20 @@ tls_print(const struct tls_ctx *t, FILE *f)
 	}
 	fprintf(f, "; verify_client = \"%s\"; min_version = \"%s\"; };",
 	    verify_names[t->verify], t->min13 ? "1.3" : "1.2");
+}
+
+void
+tls_log_change(const char *listener, const struct tls_ctx *was,
+    const struct tls_ctx *t)
+{
+	char hex[3 * 32];
+	int i;
+
+	if (was != NULL && memcmp(was->sha256, t->sha256, 32) == 0)
+		return;
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02X%s",
+		    t->sha256[i], i < 31 ? ":" : "");
+	log_info("listener %s: new certificate: SHA-256 %s, valid until %s",
+	    listener, hex, t->until);
 }

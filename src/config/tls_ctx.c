@@ -1,8 +1,9 @@
 /*
- * A TLS context at run time: what the connections, the reload's log and
- * a configuration's end ask of one that cfg_tls.c built.  It reads no
- * options, so that the runtime and a configuration's release reach it
- * without the reading kit.  See include/tls.h.
+ * A TLS context at run time: what the connections and a configuration's
+ * end ask of one that cfg_tls.c built.  It reads no options and logs
+ * nothing, so that the runtime and a configuration's release reach it
+ * without the reading kit or the log (the reload's certificate line is
+ * cfg_tls.c's, beside the fingerprint it reports).  See include/tls.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 
 #include <openssl/err.h>
 
-#include "log.h"
 #include "tls.h"
 #include "tls_int.h"
 
@@ -35,22 +35,6 @@ tls_free(struct tls_ctx *t)
 	free(t->key);
 	free(t->ca);
 	free(t);
-}
-
-void
-tls_log_change(const char *listener, const struct tls_ctx *was,
-    const struct tls_ctx *t)
-{
-	char hex[3 * 32];
-	int i;
-
-	if (was != NULL && memcmp(was->sha256, t->sha256, 32) == 0)
-		return;
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 3 * i, sizeof(hex) - 3 * (size_t)i, "%02X%s",
-		    t->sha256[i], i < 31 ? ":" : "");
-	log_info("listener %s: new certificate: SHA-256 %s, valid until %s",
-	    listener, hex, t->until);
 }
 
 SSL *

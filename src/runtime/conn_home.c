@@ -61,15 +61,6 @@ conn_home_fini(struct conn_home *h)
 	h->rbuf = NULL;
 }
 
-void
-conn_handoff_release(struct stats *stats, const struct conn_handoff *ho)
-{
-	close(ho->fd);
-	stats_sub(&stats->conns, 1);
-	listener_release(ho->lis, &ho->peer, ho->per_source);
-	cfg_unref(ho->lc->cfg);
-}
-
 /* Closes the connection that made no progress for longest, if it is
    quiet enough; returns whether one was closed. */
 static int
@@ -81,28 +72,6 @@ conn_evict(struct conn_home *h, uint32_t now, uint32_t secs)
 		return 0;
 	conn_close(c, "evicted");
 	return 1;
-}
-
-void
-conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
-    enum stats_refusal reason, const char *why)
-{
-	if (log_enabled(EO_LOG_DEBUG)) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		char peer[EO_ADDR_TEXT_MAX] = "?";
-
-		/* No id yet: the client's address and port name it. */
-		if (getpeername(ho->fd, (struct sockaddr *)&ss, &sl) == 0)
-			peer_format((struct sockaddr *)&ss, peer, sizeof(peer));
-		log_debug("listener %s: connection from %s refused: %s",
-		    ho->lc->name, peer, why);
-	}
-	stats_bump(&h->st->refused[reason], 1);
-	stats_bump(&stats_slot(listener_stats(ho->lis), h->id)->
-	    refused[reason], 1);
-	atomic_fetch_sub_explicit(&h->load, 1, memory_order_relaxed);
-	conn_handoff_release(h->stats, ho);
 }
 
 /* The accept line, with the port accept(2) gave (conn_handoff). */
@@ -118,39 +87,6 @@ conn_log_accept(struct conn *c)
 	conn_peer_text(c, peer, sizeof(peer));
 	log_debug("listener %s: conn %u.%u accepted from %s", c->c_lc->name,
 	    c->c_home->id, c->c_id, peer);
-}
-
-/* A connection for ho, serving; NULL if it cannot be watched. */
-struct conn *
-conn_new(struct conn_home *h, const struct conn_handoff *ho, uint32_t now)
-{
-	const struct protocol *p = ho->lc->proto;
-	struct conn *c;
-
-	c = calloc(1, sizeof(*c) + ((p->state_size + 7) & ~(size_t)7));
-	if (c == NULL)
-		return NULL;
-	/* Parked from the start: an event only once it proves busy. */
-	c->c_io = (uintptr_t)ho->fd << 1 | 1;
-	c->c_home = h;
-	if (conn_io_add(c) == -1) {
-		free(c);
-		return NULL;
-	}
-	c->c_lis = ho->lis;
-	c->c_st = stats_slot(listener_stats(ho->lis), h->id);
-	c->c_lc = ho->lc;
-	c->c_peer = ho->peer;
-	c->c_port = ho->port;
-	c->c_flags = EO_CF_READING | (ho->per_source ? EO_CF_SOURCE : 0);
-	c->c_id = ++h->last_id;
-	c->c_t_start = now;
-	c->c_t_progress = now;
-	conn_set_state(c, ho->lc->proxy_protocol ? EO_CONN_PROXY :
-	    EO_CONN_SERVING);
-	if (p->init != NULL)
-		p->init(c->c_pstate, ho->lc->popts);
-	return c;
 }
 
 void

@@ -1,6 +1,6 @@
 /*
  * What the files of a connection share (conn.c, conn_proxy.c, conn_tls.c,
- * conn_home.c, conn_carry.c), and nothing else includes: struct conn, its
+ * conn_home.c, conn_new.c, conn_carry.c), and nothing else includes: struct conn, its
  * states and flags, and the functions one phase calls in another.  The
  * life of a connection is told in conn.c.  Worker thread only.
  */
@@ -284,7 +284,7 @@ int	conn_park_init(struct conn_home *h);
 void	conn_park_fini(struct conn_home *h);
 void	conn_park(struct conn *c);
 
-/* conn_home.c: the worker's side: adoption, timers, drain. */
+/* conn_new.c: a connection made from a hand-off, or the hand-off refused. */
 void	conn_refuse(struct conn_home *h, const struct conn_handoff *ho,
 	    enum stats_refusal reason, const char *why);
 struct conn *conn_new(struct conn_home *h,

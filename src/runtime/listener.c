@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "listener.h"
+#include "protocol.h"
 #include "stats.h"
 #include "udp_rate.h"
 
@@ -122,13 +123,15 @@ listener_udp_rate(struct listener *l)
 {
 	const struct cfg_listener *lc = l->lc;
 	struct udp_rate *t;
+	uint64_t seed;
 
 	if (!lc->udp || lc->udp_rate == 0)
 		return NULL;
 	if (l->udp_rate != NULL && udp_rate_width(l->udp_rate) ==
 	    lc->udp_rate_table)
 		return l->udp_rate;
-	if ((t = udp_rate_new(lc->udp_rate_table)) == NULL)
+	proto_seed(&seed);
+	if ((t = udp_rate_new(lc->udp_rate_table, seed)) == NULL)
 		return l->udp_rate;
 	udp_rate_unref(l->udp_rate);
 	l->udp_rate = t;

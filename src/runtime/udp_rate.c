@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "protocol.h"
 #include "udp_rate.h"
 
 /*
@@ -59,7 +58,7 @@ udp_rate_allow(uint64_t *tat, uint64_t now_us, uint32_t rate)
 }
 
 struct udp_rate *
-udp_rate_new(size_t width)
+udp_rate_new(size_t width, uint64_t seed)
 {
 	struct udp_rate *t = calloc(1, sizeof(*t));
 	size_t i;
@@ -74,7 +73,7 @@ udp_rate_new(size_t width)
 		atomic_init(&t->cells[i], 0);
 	atomic_init(&t->refs, 1);
 	t->width = width;
-	proto_seed(&t->seed);
+	t->seed = seed;
 	return t;
 }
 

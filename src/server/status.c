@@ -2,8 +2,9 @@
  * Reporting the counters: burst lines when refusals start and end, the
  * STATUS= line, the dump on SIGUSR1 and the watchdog, fed only while
  * every worker turns.  It pulls: sums from the counters (stats.c), the
- * listeners' names and counts, the workers' heartbeats, then pushes to
- * systemd; none of those calls back here.
+ * listeners' names and counts, the workers' heartbeats (a counter of
+ * each one's slot), then pushes to systemd; none of those calls back
+ * here.
  *
  * Threads: main thread (timers of the main event base).
  */
@@ -331,8 +332,11 @@ stats_stuck_worker(struct server *srv, long long *idle)
 	unsigned i;
 
 	for (i = 0; i < srv->nworkers; i++) {
-		if (stats_beat_stuck(worker_heartbeat(srv->workers[i]),
-		    &srv->beats[i], &srv->beat_at[i], now, limit)) {
+		uint64_t beat = stats_get(&stats_slot(srv->stats.all,
+		    i)->beats);
+
+		if (stats_beat_stuck((unsigned long)beat, &srv->beats[i],
+		    &srv->beat_at[i], now, limit)) {
 			*idle = (long long)(now - srv->beat_at[i]);
 			return (int)i;
 		}

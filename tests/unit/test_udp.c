@@ -55,7 +55,7 @@ END_TEST
 /* Through the shared table, one source alone: the same GCRA. */
 START_TEST(test_rate_table_one_source)
 {
-	struct udp_rate *t = udp_rate_new(64);
+	struct udp_rate *t = udp_rate_new(64, 0x9e3779b97f4a7c15ULL);
 	uint64_t now = 1000000;
 	uint32_t key = 7;
 	int i, n = 0;
@@ -97,7 +97,7 @@ xorshift(uint64_t *s)
  */
 START_TEST(test_rate_table_flood_never_undercounts_victim)
 {
-	struct udp_rate *t = udp_rate_new(4096);
+	struct udp_rate *t = udp_rate_new(4096, 0x9e3779b97f4a7c15ULL);
 	uint64_t rng = 88172645463325252ULL, tat = 0, now;
 	uint32_t victim = 0x7f000005, src;
 	long i, nvictim = 0, nrandom = 0, okrandom = 0;
