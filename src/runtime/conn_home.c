@@ -89,6 +89,8 @@ conn_log_accept(struct conn *c)
 	    c->c_home->id, c->c_id, peer);
 }
 
+static void conn_drain(struct conn *c);
+
 void
 conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 {
@@ -96,11 +98,10 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 	struct conn *c;
 	int one = 1;
 
-	if (h->draining) {
-		conn_refuse(h, ho, EO_REFUSED_OTHER, "shutting down");
-		return;
-	}
-	if (ho->evict && !conn_evict(h, now, ho->evict_after)) {
+	/* Draining, a client still comes if a worker accepted it before
+	   the stop and handed it here after: it is drained as if it had
+	   come first (a bare close with its input unread would reset it). */
+	if (!h->draining && ho->evict && !conn_evict(h, now, ho->evict_after)) {
 		conn_refuse(h, ho, EO_REFUSED_FULL,
 		    "max_connections reached, none quiet");
 		return;
@@ -116,6 +117,10 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 	h->nconns++;
 	if (log_enabled(EO_LOG_DEBUG))
 		conn_log_accept(c);
+	if (h->draining) {
+		conn_drain(c);
+		return;
+	}
 	if (c->c_lc->tls != NULL && c->c_state == EO_CONN_SERVING) {
 		conn_tls_start(c);	/* the protocol starts once done */
 		return;
