@@ -48,6 +48,8 @@ struct conn_home {
 	struct iovec		 iov[EO_IOV];	/* one call's replies */
 	uint64_t		 rng;		/* protocols' PRNG */
 	struct proto_conn_info	 info;		/* one call's facts (wants_info) */
+	struct proto_info_src	 info_src;	/* lent to that call */
+	const struct conn	*info_conn;	/* whose facts info_src gets */
 	struct conn_list	 conns;		/* least recent progress first */
 	int			 park_fd;	/* epoll set of parked (quiet)
 						   connections (conn_park.c) */

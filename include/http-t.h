@@ -80,6 +80,7 @@ struct http_reader {
 	char		*arena;		/* url, header text, params, body */
 	uint32_t	 len, cap;
 	uint32_t	 head_bytes;	/* url and headers, for max_header_size */
+	uint32_t	 raw;		/* the request's bytes as sent, taken */
 	struct http_request req;
 	struct http_tables *tables;	/* req's headers and params; NULL idle */
 	int		 in_value;	/* the last piece was a header value */

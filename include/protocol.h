@@ -41,9 +41,9 @@ struct proto_in {
 
 /*
  * Facts about the connection, for a protocol that describes it (http):
- * filled by the connection for each call of a protocol that sets
- * wants_info, NULL for the others.  The strings live until the call
- * returns; a pointer that is NULL means "none".
+ * filled by the connection when a protocol that sets wants_info asks
+ * (proto_info()).  The strings live until the call returns or asks
+ * again; a pointer that is NULL means "none".
  */
 struct proto_conn_info {
 	const char		*listener;	/* its name */
@@ -62,6 +62,11 @@ struct proto_conn_info {
 	const char		*cert_not_after; /* ISO 8601, UTC */
 };
 
+/* Where the facts come from: get() fills them for src's connection. */
+struct proto_info_src {
+	const struct proto_conn_info *(*get)(const struct proto_info_src *src);
+};
+
 /*
  * The replies of one call, pieces in order.  A piece may point into the
  * input (sent or copied before the input moves) or into the options
@@ -77,7 +82,10 @@ struct proto_out {
 						   units left wait for it */
 	unsigned		 units;		/* units taken */
 	uint64_t		*rng;		/* for proto_random() */
-	const struct proto_conn_info *info;	/* wants_info: set */
+	/* wants_info: the facts, filled when asked (proto_info()): a few
+	   hundred instructions, which a WebSocket message or a response
+	   that describes nothing does not pay; NULL otherwise. */
+	const struct proto_info_src *info;
 	struct stats_slot	*st;		/* the listener's counters on
 						   this worker, for a
 						   protocol's own (http) */
@@ -144,7 +152,7 @@ struct protocol {
 	 */
 	enum proto_verdict (*going_away)(void *state, const void *opts,
 			    struct proto_out *out);
-	/* out->info is filled for each call (http's description). */
+	/* out->info is set: the facts, when asked (http's description). */
 	int		 wants_info;
 	/*
 	 * A state that holds pointers (buffers it allocated) is carried
@@ -230,6 +238,13 @@ proto_put(struct proto_out *out, const void *p, size_t len)
 	out->iov[out->niov].iov_base = (void *)(uintptr_t)p;
 	out->iov[out->niov++].iov_len = len;
 	out->len += len;
+}
+
+/* The connection's facts, filled now (wants_info), or NULL. */
+static inline const struct proto_conn_info *
+proto_info(const struct proto_out *out)
+{
+	return out->info != NULL ? out->info->get(out->info) : NULL;
 }
 
 /* Takes n bytes from the front of in. */

@@ -344,7 +344,9 @@ http_answer(struct http_state *s, const struct http_lopts *lo,
 	}
 	s->have_ctl = 0;
 	s->due_set = 0;
-	http_info(lo, out->info, &ci);
+	/* Only a description names the connection's facts. */
+	http_info(lo, s->ctl.sized || s->ctl.status == 204 ||
+	    s->ctl.status == 304 ? NULL : proto_info(out), &ci);
 	if (http_respond(&s->rd, &ci, &s->ctl, &s->out) == -1) {
 		s->why = "error: out of memory";
 		return -1;

@@ -9,6 +9,8 @@
  * max_header_size (request line and headers), twice that for the
  * decoded query, and max_body_size; past a limit the request is refused
  * with its status, as nginx does (431, 413), and the connection closes.
+ * The bytes of a request as sent are bounded too (rd_raw_limit()): the
+ * caller holds them until the request is answered.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -369,6 +371,21 @@ http_reader_free(struct http_reader *r)
 	r->len = r->cap = 0;
 }
 
+/*
+ * The bytes of one request as sent (line, headers, chunk framing and
+ * extensions, body, trailers) that the caller may hold.  The head's
+ * separators are not in head_bytes and a chunk's framing is not in the
+ * body: twice each limit, and 512 for a head of many short headers,
+ * leave a request with chunks of 8 bytes or more its whole body, while
+ * 1-byte chunks (six bytes each) or an endless chunk extension stop.
+ */
+static size_t
+rd_raw_limit(const struct http_reader *r)
+{
+	return 2 * ((size_t)r->opts->max_header_size +
+	    r->opts->max_body_size) + 512;
+}
+
 /* The status of a parser error that no callback chose. */
 static int
 rd_parser_status(enum http_errno e)
@@ -394,8 +411,18 @@ http_reader_feed(struct http_reader *r, const char *data, size_t len,
 		return r->req.upgrade ? HTTP_RD_UPGRADE : HTTP_RD_REQUEST;
 	if (len == 0)
 		return HTTP_RD_MORE;
+	/* One byte past the limit at most is taken, to see it crossed. */
+	if (len > rd_raw_limit(r) - r->raw)
+		len = rd_raw_limit(r) - r->raw + 1;
 	*used = http_parser_execute(&r->parser, &rd_settings, data, len);
+	r->raw += (uint32_t)*used;
 	e = HTTP_PARSER_ERRNO(&r->parser);
+	if ((e == HPE_OK || e == HPE_PAUSED) && r->raw > rd_raw_limit(r)) {
+		/* The version is set once the headers are whole. */
+		r->status = r->req.major != 0 ? 413 : 431;
+		r->done = 1;
+		return HTTP_RD_ERROR;
+	}
 	if (e == HPE_PAUSED) {
 		http_parser_pause(&r->parser, 0);
 		if (r->ready)
@@ -410,6 +437,8 @@ http_reader_feed(struct http_reader *r, const char *data, size_t len,
 		r->done = 1;
 		return HTTP_RD_ERROR;
 	}
+	if (r->tables == NULL)		/* blank lines, which the caller drops */
+		r->raw = 0;
 	return HTTP_RD_MORE;
 }
 
@@ -419,6 +448,7 @@ http_reader_next(struct http_reader *r)
 	if (!r->ready)
 		return;
 	r->ready = 0;
+	r->raw = 0;
 	if (!r->req.keep_alive || r->req.upgrade)
 		r->done = 1;
 	http_reader_free(r);

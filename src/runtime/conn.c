@@ -560,10 +560,8 @@ conn_out_init(struct conn *c, struct proto_out *out)
 	out->room = queued < EO_OUT_HIGH ? EO_OUT_HIGH - queued : 0;
 	out->rng = &h->rng;
 	out->st = c->c_st;
-	if (c->c_lc->proto->wants_info) {
-		conn_info_fill(c, &h->info);
-		out->info = &h->info;
-	}
+	if (c->c_lc->proto->wants_info)
+		conn_info_lend(c, out);
 }
 
 /* Output is on its way: the write clock starts when it may wait. */

@@ -1,10 +1,12 @@
 /*
  * The connection's facts for a protocol that describes them (http's
  * response, protocol.h's struct proto_conn_info): who the client is,
- * through which proxy, on which listener.  Filled per call, only for a
- * protocol that asks (wants_info): most never pay for it.  Over TLS,
- * the session's facts too.
+ * through which proxy, on which listener.  Filled when a protocol that
+ * sets wants_info asks, for a description: no other protocol, and no
+ * WebSocket message or response that describes nothing, pays for it.
+ * Over TLS, the session's facts too.
  */
+#include <stddef.h>
 #include <time.h>
 
 #include <openssl/bn.h>
@@ -105,7 +107,7 @@ conn_info_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 	return 0;
 }
 
-void
+static void
 conn_info_fill(const struct conn *c, struct proto_conn_info *ci)
 {
 	struct sockaddr_storage ss;
@@ -127,4 +129,25 @@ conn_info_fill(const struct conn *c, struct proto_conn_info *ci)
 	}
 	if (c->c_ssl != NULL)
 		conn_info_tls(c->c_ssl, ci);
+}
+
+/* The facts of the connection the home lent src for (one call at a time
+   per worker). */
+static const struct proto_conn_info *
+conn_info_get(const struct proto_info_src *src)
+{
+	const struct conn_home *ch = (const struct conn_home *)(const void *)
+	    ((const char *)src - offsetof(struct conn_home, info_src));
+	const struct conn *c = ch->info_conn;
+
+	conn_info_fill(c, &c->c_home->info);
+	return &c->c_home->info;
+}
+
+void
+conn_info_lend(struct conn *c, struct proto_out *out)
+{
+	c->c_home->info_src.get = conn_info_get;
+	c->c_home->info_conn = c;
+	out->info = &c->c_home->info_src;
 }

@@ -228,8 +228,9 @@ extern const char conn_rule_write[];
 void	conn_count_refusal(struct conn *c, enum stats_refusal reason,
 	    const char *who, unsigned limit);
 
-/* conn_info.c: the facts a protocol may ask for. */
-void	conn_info_fill(const struct conn *c, struct proto_conn_info *ci);
+/* conn_info.c: lends out the source of c's facts (proto_out's info),
+   filled into its home's slot only when the protocol asks. */
+void	conn_info_lend(struct conn *c, struct proto_out *out);
 
 /*
  * What conn.c reaches without naming the file (conn_home_init() sets

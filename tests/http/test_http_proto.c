@@ -16,6 +16,19 @@ static const struct proto_conn_info info = {
 	.listener = "web", .client_addr = "127.0.0.1", .client_port = 4242,
 };
 
+/* The facts, given on demand: each time counted. */
+static int info_asked;
+
+static const struct proto_conn_info *
+info_get(const struct proto_info_src *src)
+{
+	(void)src;
+	info_asked++;
+	return &info;
+}
+
+static const struct proto_info_src info_src = { info_get };
+
 struct sink {
 	char	*p;
 	size_t	 len, cap;
@@ -53,7 +66,7 @@ call(void *st, void *opts, struct proto_in *in, size_t room, int produce,
 	out.iov = iov;
 	out.maxiov = 64;
 	out.room = room;
-	out.info = &info;
+	out.info = &info_src;
 	v = produce ? proto_http.produce(st, opts, &out) :
 	    proto_http.input(st, opts, in, &out);
 	take(k, &out);
@@ -171,6 +184,34 @@ START_TEST(test_http_proto_websocket_blob_or_bytes)
 }
 END_TEST
 
+/*
+ * The connection's facts cost a few hundred instructions to fill: only
+ * a response that describes the request asks for them, not one with a
+ * sized body or none (204), nor the 101 or any WebSocket message.
+ */
+START_TEST(test_http_proto_facts_asked_only_to_describe)
+{
+	static const char s[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+	    "GET /?echo_size=10 HTTP/1.1\r\nHost: h\r\n\r\n"
+	    "GET /?echo_code=204 HTTP/1.1\r\nHost: h\r\n\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: h\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n"
+	    "\x81\x85\x01\x02\x03\x04" "igohn"	/* "hello" masked */
+	    "\x82\x83\x01\x02\x03\x04" "\x01\x02\x03";	/* 00 00 00 */
+	struct sink k;
+
+	info_asked = 0;
+	feed(s, sizeof(s) - 1, sizeof(s) - 1, 131072, &k);
+	ck_assert_ptr_nonnull(memmem(k.p, k.len, "\"path\":\"/a\"", 11));
+	ck_assert_ptr_nonnull(memmem(k.p, k.len, "HTTP/1.1 204 ", 13));
+	ck_assert_ptr_nonnull(memmem(k.p, k.len, "\x82\x03\0\0\0", 5));
+	ck_assert_int_eq(info_asked, 1);
+	free(k.p);
+}
+END_TEST
+
 /* One input() call on in; its pause (0: none), output dropped. */
 static uint32_t
 pause_of(void *st, void *opts, struct proto_in *in)
@@ -182,7 +223,7 @@ pause_of(void *st, void *opts, struct proto_in *in)
 	out.iov = iov;
 	out.maxiov = 64;
 	out.room = 131072;
-	out.info = &info;
+	out.info = &info_src;
 	ck_assert_int_eq(proto_http.input(st, opts, in, &out), EO_PROTO_OK);
 	proto_http.released(st);
 	return out.pause_ms;
@@ -235,6 +276,7 @@ main(void)
 	tcase_add_test(tc, test_http_proto_pipeline_blob_or_bytes);
 	tcase_add_test(tc, test_http_proto_websocket_blob_or_bytes);
 	tcase_add_test(tc, test_http_proto_carried_delay_keeps_deadline);
+	tcase_add_test(tc, test_http_proto_facts_asked_only_to_describe);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -397,6 +397,43 @@ START_TEST(test_memory_bounded_and_freed_between_requests)
 }
 END_TEST
 
+/*
+ * The bytes of a request as sent, not only its body once de-chunked,
+ * are bounded: 1-byte chunks ("1\r\nX\r\n") cost six bytes held for
+ * one of body, and a chunk extension is no body at all.  The reader
+ * refuses once 2 x (max_header_size + max_body_size) + 512 are taken,
+ * having taken at most one byte more.
+ */
+START_TEST(test_chunk_framing_is_bounded_not_only_the_body)
+{
+	static char req[16384];
+	size_t n, off = 0, lim;
+	int i;
+
+	opts.max_header_size = 256;
+	opts.max_body_size = 1000;
+	http_reader_free(&rdr);
+	http_reader_init(&rdr, &opts);
+	lim = 2 * (256 + 1000) + 512;
+	n = (size_t)snprintf(req, sizeof(req), "POST / HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+	if (_i == 0)		/* a body within max_body_size, 6 x framed */
+		for (i = 0; i < 1000; i++)
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+			    "1\r\nX\r\n");
+	else {			/* one chunk's extension, never ending */
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "1;e=");
+		memset(req + n, 'a', 8000);
+		n += 8000;
+		req[n] = '\0';
+	}
+	snprintf(req + n, sizeof(req) - n, "0\r\n\r\n");
+	ck_assert_int_eq(feed_cut(req, &off, _i == 0 ? 0 : 7), HTTP_RD_ERROR);
+	ck_assert_int_eq(rdr.status, 413);
+	ck_assert_uint_le(off, lim + 1);
+}
+END_TEST
+
 START_TEST(test_find_header_any_case)
 {
 	size_t off = 0;
@@ -432,6 +469,8 @@ main(void)
 	tcase_add_loop_test(tc, test_bad_request_gets_its_status, 0,
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_memory_bounded_and_freed_between_requests);
+	tcase_add_loop_test(tc, test_chunk_framing_is_bounded_not_only_the_body,
+	    0, 2);
 	tcase_add_test(tc, test_find_header_any_case);
 	suite_add_tcase(s, tc);
 	return check_run(s);

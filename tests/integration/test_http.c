@@ -273,6 +273,31 @@ START_TEST(test_http_body_too_large_413)
 }
 END_TEST
 
+/*
+ * A chunked body within max_body_size but sent as 1-byte chunks holds
+ * six bytes of input for one of body: the request as sent is bounded
+ * too (2 x (1024 + 4096) + 512 bytes here), beyond it 413 and the close.
+ */
+START_TEST(test_http_one_byte_chunks_413)
+{
+	static char req[16384];
+	char out[8192];
+	int eof = 0, i;
+	size_t n;
+
+	n = (size_t)snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: x"
+	    "\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 2000; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "1\r\nX\r\n");
+	snprintf(req + n, sizeof(req) - n, "0\r\n\r\n");
+	exchange(req, out, sizeof(out), eo_ms(5000), &eof);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 413 ", 13) == 0, "%.200s", out);
+	ck_assert_msg(eof, "413 closes");
+	ck_assert_int_eq(eod_log_wait(d, "closed: max_body_size",
+	    eo_ms(5000)), 0);
+}
+END_TEST
+
 /* A request not whole within request_timeout: 408, then the close. */
 START_TEST(test_http_request_timeout_408)
 {
@@ -1134,6 +1159,7 @@ main(void)
 	tcase_add_test(tc, test_http_10_closes);
 	tcase_add_test(tc, test_http_header_too_large_431);
 	tcase_add_test(tc, test_http_body_too_large_413);
+	tcase_add_test(tc, test_http_one_byte_chunks_413);
 	tcase_add_test(tc, test_http_request_timeout_408);
 	tcase_add_test(tc, test_http_idle_between_requests_not_408);
 	tcase_add_test(tc, test_http_max_requests);
