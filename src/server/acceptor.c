@@ -103,22 +103,6 @@ sock_is_dgram(int fd)
 	    type == SOCK_DGRAM;
 }
 
-/*
- * Replies are small and wanted now: no Nagle delay.  Set once here, on
- * every stream socket whatever its origin (bound, systemd's, carried by
- * a restart), since Linux copies it to each socket accept4() returns:
- * a system call less per connection than setting it on each.
- */
-static void
-acceptor_nodelay(const struct listen_sock *ls)
-{
-	int one = 1;
-
-	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one)) == -1)
-		log_warn("%s: TCP_NODELAY", ls->addr.text);
-}
-
 struct listen_sock *
 listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
     int backlog, const char *sd_name, char *err, size_t errlen)
@@ -143,7 +127,11 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 		free(ls);
 		return NULL;
 	}
-	acceptor_nodelay(ls);
+	/* No Nagle delay for small replies: set here once, as Linux copies
+	   it to each accepted socket (bound, systemd's or carried alike). */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	    sizeof(int)) == -1)
+		log_warn("%s: TCP_NODELAY", addr->text);
 	/* Backlog 0: the socket already listens.  Accepted sockets come
 	   non-blocking; CLOSE_ON_EXEC makes them close-on-exec too. */
 	ls->evl = evconnlistener_new(srv->base, acceptor_accept, ls,
