@@ -8,7 +8,6 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,7 +95,6 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 {
 	uint32_t now = mono_ms();
 	struct conn *c;
-	int one = 1;
 
 	/* Draining, a client still comes if a worker accepted it before
 	   the stop and handed it here after: it is drained as if it had
@@ -111,8 +109,6 @@ conn_adopt(struct conn_home *h, const struct conn_handoff *ho)
 		    "out of memory or cannot watch the socket");
 		return;
 	}
-	/* Replies are small and wanted now: no Nagle delay. */
-	setsockopt(ho->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	TAILQ_INSERT_TAIL(&h->conns, c, c_entry);
 	h->nconns++;
 	if (log_enabled(EO_LOG_DEBUG))

@@ -127,6 +127,11 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 		free(ls);
 		return NULL;
 	}
+	/* No Nagle delay for small replies: set here once, as Linux copies
+	   it to each accepted socket (bound, systemd's or carried alike). */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	    sizeof(int)) == -1)
+		log_warn("%s: TCP_NODELAY", addr->text);
 	/* Backlog 0: the socket already listens.  Accepted sockets come
 	   non-blocking; CLOSE_ON_EXEC makes them close-on-exec too. */
 	ls->evl = evconnlistener_new(srv->base, acceptor_accept, ls,

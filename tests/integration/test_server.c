@@ -4,11 +4,17 @@
  * which thread accepts.
  */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include "harness.h"
 #include "check_main.h"
@@ -175,6 +181,98 @@ START_TEST(test_short_connections_leave_main_thread_asleep)
 }
 END_TEST
 
+static int
+sock_port(int fd, int peer)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	if ((peer ? getpeername(fd, (struct sockaddr *)&sin, &len) :
+	    getsockname(fd, (struct sockaddr *)&sin, &len)) == -1 ||
+	    sin.sin_family != AF_INET)
+		return -1;
+	return ntohs(sin.sin_port);
+}
+
+/*
+ * The daemon's end of the client socket fd, a copy taken with
+ * pidfd_getfd() (the tests run as root); -1 if it has none.
+ */
+static int
+daemon_end_of(pid_t pid, int fd)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int pidfd, theirs = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1 ||
+	    (dir = opendir(path)) == NULL)
+		return -1;
+	while (theirs == -1 && (e = readdir(dir)) != NULL) {
+		int n = atoi(e->d_name), s;
+
+		if (e->d_name[0] == '.' || (s = (int)syscall(SYS_pidfd_getfd,
+		    pidfd, n, 0)) == -1)
+			continue;
+		if (sock_port(s, 0) == sock_port(fd, 1) &&
+		    sock_port(s, 1) == sock_port(fd, 0))
+			theirs = s;
+		else
+			close(s);
+	}
+	closedir(dir);
+	close(pidfd);
+	return theirs;
+}
+
+static void
+expect_nodelay(struct eod *d, int port)
+{
+	int fd = tcp_open("127.0.0.1", port), s, on = 0;
+	socklen_t len = sizeof(on);
+
+	eo_expect_echo(fd, "x");
+	ck_assert_int_ne(s = daemon_end_of(d->pid, fd), -1);
+	ck_assert_int_eq(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, &len),
+	    0);
+	ck_assert_msg(on != 0, "port %d: a connection without TCP_NODELAY",
+	    port);
+	close(s);
+	close(fd);
+}
+
+/*
+ * Issue 28: TCP_NODELAY was set by a system call per connection; it is
+ * set once on each listening socket, which accepted ones inherit.  A
+ * connection on a socket the daemon bound, and on one systemd passed,
+ * still has it: replies are not held back by Nagle's algorithm.
+ */
+START_TEST(test_accepted_sockets_have_nodelay)
+{
+	int pb = eo_port(), ps = eo_port(), sock;
+	struct eod_opts o;
+	struct eod *d;
+
+	sock = eo_listen("127.0.0.1", ps);
+	ck_assert_int_ne(sock, -1);
+	memset(&o, 0, sizeof(o));
+	o.listen_fds = &sock;
+	o.nlisten = 1;
+	o.listen_names = "passed";
+	d = eod_start_opts(&o, "workers = 2;\nlisteners = (\n"
+	    "{ name = \"bound\"; protocol = \"echo\"; port = %d; bind ="
+	    " \"127.0.0.1\"; },\n{ name = \"passed\"; protocol = \"echo\";"
+	    " port = %d; bind = \"127.0.0.1\"; } );\n", pb, ps);
+	expect_nodelay(d, pb);
+	expect_nodelay(d, ps);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+	close(sock);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -186,6 +284,7 @@ main(void)
 	tcase_add_test(tc, test_start_line_and_plurals);
 	tcase_add_test(tc, test_sigusr1_counters);
 	tcase_add_test(tc, test_short_connections_leave_main_thread_asleep);
+	tcase_add_test(tc, test_accepted_sockets_have_nodelay);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
