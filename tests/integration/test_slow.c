@@ -230,6 +230,8 @@ START_TEST(test_non_reader_closed_by_write_timeout)
 	stalled = now_ms() - 300;
 	r = wait_gone(fd, eo_ms(15000));
 	waited = now_ms() - stalled;
+	if (r == 0)
+		eod_log_dump(d);	/* what the daemon saw of it */
 	ck_assert_msg(r != 0, "still open %ld ms after it stopped reading",
 	    waited);
 	/* write_timeout is 2 s; the sweep runs once a second. */
