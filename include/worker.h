@@ -16,6 +16,7 @@
 
 struct cfg_listener;
 struct conn_handoff;
+struct conn_home;
 struct guard;
 struct stats;
 struct udp_rate;
@@ -56,14 +57,15 @@ unsigned worker_id(const struct worker *w);
 /*
  * worker_reserve() counts a connection in w's load before it is handed
  * over, so that the next pick sees it (any thread).  worker_hand()
- * hands ho to w: adopted at once when w is self (the worker whose
- * thread calls; NULL from the main thread), else posted as by
- * worker_dispatch().  -1 if it could not be posted: the reservation is
- * given back and the caller still owns ho.
+ * posts ho to w as worker_dispatch() does, the load already counted; -1
+ * if it could not be posted: the reservation is given back and the
+ * caller still owns ho.  worker_home(): w's connections, for w's own
+ * thread only (a connection it accepted for itself is adopted there at
+ * once, with no mail: conn_adopt()).
  */
 void	worker_reserve(struct worker *w);
-int	worker_hand(struct worker *self, struct worker *w,
-	    const struct conn_handoff *ho);
+int	worker_hand(struct worker *w, const struct conn_handoff *ho);
+struct conn_home *worker_home(struct worker *w);
 /* Shutdown: close the idle, flush the rest, then report on done_fd. */
 void	worker_drain(struct worker *w);
 /* Grace is over: close everything now, then report on done_fd. */

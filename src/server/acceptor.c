@@ -745,7 +745,9 @@ acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
 		acceptor_http(srv, ls, &ho);
 		return;
 	}
-	if (worker_hand(self, to, &ho) == -1) {
+	if (to == self)		/* on its own thread: no mail, no wake-up */
+		conn_adopt(worker_home(self), &ho);
+	else if (worker_hand(to, &ho) == -1) {
 		conn_handoff_release(&srv->stats, &ho);
 		acceptor_count(srv, ls, self, 1, EO_REFUSED_OTHER);
 		return;
