@@ -10,6 +10,7 @@
 #ifndef EO_SERVER_INTERNAL_H
 #define EO_SERVER_INTERNAL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,8 @@ struct server {
 	struct worker		**workers;
 	unsigned		 nworkers;
 	unsigned		 rr;		/* where the next pick starts */
+	pthread_mutex_t		 acc_mtx;	/* admission and the pick, one
+						   client at a time (acceptor.c) */
 
 	struct listener		**lis;		/* enabled, by cfg order */
 	size_t			 nlis;

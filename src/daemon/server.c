@@ -381,6 +381,7 @@ server_free(struct server *srv)
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	stats_fini(&srv->stats);
+	pthread_mutex_destroy(&srv->acc_mtx);
 	free(srv);
 }
 
@@ -621,6 +622,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	memset(&inh, 0, sizeof(inh));
 	inh.state_fd = -1;
 	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
+	pthread_mutex_init(&srv->acc_mtx, NULL);
 	srv->checked = server_reload_apply;
 	srv->debug = debug;
 	server_fd_limit(cfg);

@@ -19,9 +19,10 @@
  * listeners, which it serves, and when it takes what is queued on a
  * socket it closes.  Counters go to the accepting thread's slot, the
  * burst lines' notes under the stats' note lock.  Admission and the
- * pick (least loaded, ties round robin) are one step under acc_mtx, so
- * clients are admitted and placed one at a time, as when one thread
- * accepted them all; the rest (accept4(), adopting) runs in parallel.
+ * pick (least loaded, ties round robin) are one step under
+ * srv->acc_mtx, so clients are admitted and placed one at a time, as
+ * when one thread accepted them all; the rest (accept4(), adopting)
+ * runs in parallel.
  *
  * Each worker's accept set is an epoll instance of its own, nested in
  * its event_base's (worker.c): a socket is in every worker's set, so a
@@ -75,9 +76,6 @@ static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 static void	acceptor_error(struct evconnlistener *, void *);
 static void	acceptor_on_worker(struct worker *, void *);
 static void	listen_sock_disable(struct listen_sock *);
-
-/* Admission and the pick, one client at a time: any accepting thread. */
-static pthread_mutex_t acc_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * A UDP socket is read by a worker, not here: its record goes to the
@@ -697,7 +695,7 @@ acceptor_admit_lis(struct server *srv, struct listen_sock *ls,
 
 /*
  * Every rule that decides, for one client (0: admitted, to the worker
- * *to).  Called under acc_mtx: two workers accepting at once decide one
+ * *to).  Called under srv->acc_mtx: two workers accepting at once decide one
  * after the other, as when one thread accepted all (a refusal's moment
  * in the open count cannot turn another client away).
  */
@@ -736,9 +734,9 @@ acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
 	struct worker *to = NULL;
 	int r;
 
-	pthread_mutex_lock(&acc_mtx);
+	pthread_mutex_lock(&srv->acc_mtx);
 	r = acceptor_admit(ls, self, fd, sa, &ho, &to);
-	pthread_mutex_unlock(&acc_mtx);
+	pthread_mutex_unlock(&srv->acc_mtx);
 	if (r == -1)
 		return;
 	if (ho.lc->proto->http) {
