@@ -25,7 +25,7 @@
  * runs in parallel.
  *
  * Each worker's accept set is an epoll instance of its own, nested in
- * its event_base's (worker.c): a socket is in every worker's set, so a
+ * its event_base's (worker_run.c): a socket is in every worker's set, so a
  * client wakes every idle worker, and one wins the accept4().
  * EPOLLEXCLUSIVE would wake one, but only for a thread that waits in
  * that very epoll instance: nested, the kernel wakes them all anyway,
@@ -853,7 +853,7 @@ acceptor_resumecb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A worker's turn at ls (worker.c: its accept lock held, so ls and
+ * A worker's turn at ls (worker_run.c: its accept lock held, so ls and
  * what admission reads stay as they are).  A batch, then the loop goes
  * on to the worker's connections; what is left keeps ls ready.  Out of
  * descriptors, the worker drains what waits with the spare and stops
