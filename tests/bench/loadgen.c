@@ -160,6 +160,7 @@ struct opts {
 	long		 pid;
 	unsigned	 window;
 	unsigned	 proxy;		/* -X: PROXY header version; 0 none */
+	unsigned	 sources;	/* -S: 127.0.0.1 .. 127.0.0.N; 0 any */
 };
 
 static struct opts o;
@@ -213,6 +214,10 @@ usage(FILE *f)
 	    "  -X 1|2     send a PROXY protocol v1 or v2 header first on\n"
 	    "             every connection, as a load balancer would (the\n"
 	    "             listener needs proxy_protocol); clients 10.x.y.z\n"
+	    "  -S n       connect from n loopback source addresses in turn,\n"
+	    "             127.0.0.1 to 127.0.0.n (IPv4 servers): each has its\n"
+	    "             own ephemeral ports, which one address runs out of\n"
+	    "             at about 14,000 short connections a second\n"
 	    "  -h         this text\n"
 	    "exit: 0 ok, 1 verification error, 2 usage/setup, 3 incomplete,\n"
 	    "      4 time limit\n");
@@ -495,7 +500,7 @@ parse_args(int argc, char **argv)
 	}
 	set_defaults(argv[1]);
 	optind = 2;
-	while ((ch = getopt(argc, argv, "H:o:c:s:d:w:T:i:p:e:P:W:X:h")) != -1) {
+	while ((ch = getopt(argc, argv, "H:o:c:s:d:w:T:i:p:e:P:W:X:S:h")) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'o':
@@ -537,6 +542,10 @@ parse_args(int argc, char **argv)
 		case 'X':
 			o.proxy = (unsigned)parse_ulong(optarg, 1, 2, "-X");
 			break;
+		case 'S':
+			o.sources = (unsigned)parse_ulong(optarg, 1, 254,
+			    "-S");
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -551,6 +560,8 @@ parse_args(int argc, char **argv)
 		o.duration = 0.0;
 	if (o.duration <= 0.0 && o.mode != M_HOLD)
 		fail_usage("-d must be more than 0", NULL);
+	if (o.sources != 0 && o.mode == M_UDP)
+		fail_usage("-S is TCP only", NULL);
 	if (o.proxy != 0 && o.mode == M_UDP)
 		fail_usage("-X is TCP only: no PROXY header over UDP", NULL);
 	if (o.mode == M_HOLD)
@@ -665,6 +676,29 @@ proxy_header(const struct conn *c)
  * EPOLLOUT, and we never need epoll_ctl again for this socket.
  * Returns 0 or an errno value.
  */
+/*
+ * -S: the next of the loopback source addresses, the port left to
+ * connect() (IP_BIND_ADDRESS_NO_PORT), so that each address has the
+ * whole ephemeral range.  0 or an errno value.
+ */
+static int
+bind_source(int fd)
+{
+	static _Thread_local unsigned next;
+	struct sockaddr_in sin;
+	int one = 1;
+
+	if (dst.ss_family != AF_INET)
+		return EAFNOSUPPORT;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000001u + next++ % o.sources);
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	return bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 ? 0 :
+	    errno;
+}
+
 static int
 conn_connect(struct worker *w, struct conn *c)
 {
@@ -677,6 +711,10 @@ conn_connect(struct worker *w, struct conn *c)
 		return errno;
 	/* Every write is a whole message; Nagle would only add delay. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o.sources != 0 && (err = bind_source(fd)) != 0) {
+		close(fd);
+		return err;
+	}
 	c->fd = fd;
 	c->t_conn = now_ns();
 	if (connect(fd, (struct sockaddr *)&dst, dstlen) == 0) {
