@@ -932,7 +932,10 @@ log_count(struct eod *d, const char *needle)
 /*
  * A client no CA vouches for, sending its self-signed leaf and 249
  * unrelated certificates (94 KB): refused before the daemon parses
- * them, at the cost of a plain failed handshake, <= 3 ms of CPU.
+ * them, at the cost of a plain failed handshake (1.0 to 1.3 ms of CPU on
+ * a quiet machine; parsed, the chain cost 48 ms).  The bound, 10 ms
+ * each, leaves room for a machine busy with other work (CI saw 3.5 ms
+ * beside another test run) and still fails a parsed chain.
  */
 START_TEST(test_tls_junk_chain_cheap)
 {
@@ -962,7 +965,7 @@ START_TEST(test_tls_junk_chain_cheap)
 	 * plain and sanitized builds.
 	 */
 	if (getenv("EO_WRAPPER") == NULL)
-		ck_assert_int_le(cpu, 3 * n);
+		ck_assert_int_le(cpu, 10 * n);
 	/* A client may see the alert before the line is written. */
 	for (i = 0; i < eo_ms(5000) / 20 && log_count(d, "closed: TLS "
 	    "handshake failed: excessive message size") < n; i++)
