@@ -12,6 +12,16 @@
 #include "protocol.h"
 #include "check_main.h"
 
+/* A WebSocket upgrade, then a text "hello" and a binary 00 00 00, both
+   masked with the key 01 02 03 04. */
+#define WS_HELLO_AND_ZEROS						\
+	"GET /ws HTTP/1.1\r\nHost: h\r\n"					\
+	"Upgrade: websocket\r\nConnection: Upgrade\r\n"			\
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"			\
+	"Sec-WebSocket-Version: 13\r\n\r\n"					\
+	"\x81\x85\x01\x02\x03\x04" "igohn"					\
+	"\x82\x83\x01\x02\x03\x04" "\x01\x02\x03"
+
 static const struct proto_conn_info info = {
 	.listener = "web", .client_addr = "127.0.0.1", .client_port = 4242,
 };
@@ -165,12 +175,7 @@ END_TEST
 
 START_TEST(test_http_proto_websocket_blob_or_bytes)
 {
-	static const char ws[] = "GET /ws HTTP/1.1\r\nHost: h\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n"
-	    "\x81\x85\x01\x02\x03\x04" "igohn"	/* "hello" masked */
-	    "\x82\x83\x01\x02\x03\x04" "\x01\x02\x03";	/* 00 00 00 */
+	static const char ws[] = WS_HELLO_AND_ZEROS;
 	struct sink k;
 
 	/* Data only: the order of echoes, pongs and the close is
@@ -194,12 +199,7 @@ START_TEST(test_http_proto_facts_asked_only_to_describe)
 	static const char s[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
 	    "GET /?echo_size=10 HTTP/1.1\r\nHost: h\r\n\r\n"
 	    "GET /?echo_code=204 HTTP/1.1\r\nHost: h\r\n\r\n"
-	    "GET /ws HTTP/1.1\r\nHost: h\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n"
-	    "\x81\x85\x01\x02\x03\x04" "igohn"	/* "hello" masked */
-	    "\x82\x83\x01\x02\x03\x04" "\x01\x02\x03";	/* 00 00 00 */
+	    WS_HELLO_AND_ZEROS;
 	struct sink k;
 
 	info_asked = 0;

@@ -629,18 +629,24 @@ eod_free(struct eod *d)
 }
 
 int
-eod_log_has(struct eod *d, const char *needle)
+eod_log_count(struct eod *d, const char *needle)
 {
 	char line[4096];
 	FILE *f = fopen(d->log, "r");
-	int found = 0;
+	int n = 0;
 
 	if (f == NULL)
 		return 0;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, needle) != NULL;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
 	fclose(f);
-	return found;
+	return n;
+}
+
+int
+eod_log_has(struct eod *d, const char *needle)
+{
+	return eod_log_count(d, needle) > 0;
 }
 
 int

@@ -127,7 +127,8 @@ int	eod_wait_exit(struct eod *d, int ms);
 /* Removes the folder (the daemon must have ended). */
 void	eod_free(struct eod *d);
 
-/* Whether the log has a line containing needle. */
+/* How many lines of the log contain needle; whether one does. */
+int	eod_log_count(struct eod *d, const char *needle);
 int	eod_log_has(struct eod *d, const char *needle);
 /* Waits until it does; 0, or -1 on timeout. */
 int	eod_log_wait(struct eod *d, const char *needle, int ms);

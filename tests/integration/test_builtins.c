@@ -356,21 +356,6 @@ END_TEST
 
 #define STALLED		40
 
-/* Lines of the log holding needle. */
-static int
-log_count(const char *needle)
-{
-	char line[1024];
-	int n = 0;
-	FILE *f = fopen(d->log, "r");
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* Waits (bounded) until want lines hold needle; how many there are. */
 static int
 log_count_wait(const char *needle, int want, int ms)
@@ -378,7 +363,7 @@ log_count_wait(const char *needle, int want, int ms)
 	struct pollfd none;
 	int n, waited;
 
-	for (waited = 0; (n = log_count(needle)) < want && waited < ms;
+	for (waited = 0; (n = eod_log_count(d, needle)) < want && waited < ms;
 	    waited += 100)
 		poll(&none, 0, 100);
 	return n;

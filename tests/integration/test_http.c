@@ -633,6 +633,25 @@ START_TEST(test_ws_non_reader_bounded)
 }
 END_TEST
 
+/* A raw WebSocket client: the handshake done, its socket. */
+static int
+ws_raw_open(void)
+{
+	int fd = tcp_connect("127.0.0.1", port);
+	char head[1024];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    142), 0);
+	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
+	head[n] = '\0';
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	return fd;
+}
+
 /*
  * A raw client sends a text message and its close in one segment, so
  * the daemon reads both at once: the echo comes back, then the close
@@ -644,18 +663,10 @@ START_TEST(test_ws_message_and_close_in_one_read)
 	   with a key of zeros. */
 	static const char both[] = "\x81\x84\x01\x02\x03\x04" "c{f%"
 	    "\x88\x82\0\0\0\0" "\x03\xe8";
-	int fd = tcp_connect("127.0.0.1", port), eof = 0;
-	char head[1024], got[64];
+	int fd = ws_raw_open(), eof = 0;
+	char got[64];
 	size_t n;
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
-	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	    142), 0);
-	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
-	head[n] = '\0';
-	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
 	ck_assert_int_eq(send_all(fd, both, sizeof(both) - 1), 0);
 	n = recv_all(fd, got, sizeof(got), eo_ms(5000), &eof);
 	close(fd);
@@ -756,54 +767,20 @@ START_TEST(test_http_restart_carries_idle)
 }
 END_TEST
 
-/* Lines of the daemon's log that hold needle. */
-static int
-log_count(const char *needle)
-{
-	char line[4096];
-	FILE *f = fopen(d->log, "r");
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* A restart (SIGUSR2), waited for until the new process has taken the
    connections: its own "carried over" line, not an earlier restart's. */
 static void
 restart_and_wait(void)
 {
-	int before = log_count("carried over"), ms = 0;
+	int before = eod_log_count(d, "carried over"), ms = 0;
 
 	eod_signal(d, SIGUSR2);
-	while (log_count("carried over") == before && ms < eo_ms(10000)) {
+	while (eod_log_count(d, "carried over") == before &&
+	    ms < eo_ms(10000)) {
 		usleep(20000);
 		ms += 20;
 	}
-	ck_assert_int_gt(log_count("carried over"), before);
-}
-
-/* A raw WebSocket client: the handshake done, its socket. */
-static int
-ws_raw_open(void)
-{
-	int fd = tcp_connect("127.0.0.1", port);
-	char head[1024];
-	size_t n;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
-	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	    142), 0);
-	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
-	head[n] = '\0';
-	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
-	return fd;
+	ck_assert_int_gt(eod_log_count(d, "carried over"), before);
 }
 
 /* Sends text (under 126 bytes, a key of zeros) and reads its echo. */

@@ -913,22 +913,6 @@ start_mutual(int port)
 	return start_tls("echo", port, "", arg);
 }
 
-/* How many lines of the daemon's log contain needle. */
-static int
-log_count(struct eod *d, const char *needle)
-{
-	char line[4096];
-	FILE *f = fopen(d->log, "r");
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * A client no CA vouches for, sending its self-signed leaf and 249
  * unrelated certificates (94 KB): refused before the daemon parses
@@ -967,10 +951,10 @@ START_TEST(test_tls_junk_chain_cheap)
 	if (getenv("EO_WRAPPER") == NULL)
 		ck_assert_int_le(cpu, 10 * n);
 	/* A client may see the alert before the line is written. */
-	for (i = 0; i < eo_ms(5000) / 20 && log_count(d, "closed: TLS "
+	for (i = 0; i < eo_ms(5000) / 20 && eod_log_count(d, "closed: TLS "
 	    "handshake failed: excessive message size") < n; i++)
 		usleep(20 * 1000);
-	ck_assert_int_eq(log_count(d, "closed: TLS handshake failed: "
+	ck_assert_int_eq(eod_log_count(d, "closed: TLS handshake failed: "
 	    "excessive message size"), n);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);

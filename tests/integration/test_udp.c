@@ -585,21 +585,6 @@ START_TEST(test_udp_oracle_refused)
 }
 END_TEST
 
-/* Lines of the daemon's log that contain needle. */
-static int
-log_count(struct eod *d, const char *needle)
-{
-	char line[4096];
-	FILE *f = fopen(d->log, "r");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* Until the port is closed: a connected UDP socket hears the ICMP. */
 static int
 udp_closed(int fd)
@@ -639,7 +624,7 @@ START_TEST(test_udp_reload)
 	expect_echo(fp, 1000);
 	/* Kept: opened once, not again. */
 	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d/udp", p);
-	ck_assert_int_eq(log_count(d, want), 1);
+	ck_assert_int_eq(eod_log_count(d, want), 1);
 	snprintf(want, sizeof(want), "listener v: closed 127.0.0.1:%d", q);
 	ck_assert(eod_log_has(d, want));
 	fr = udp_client("127.0.0.1", 0, "127.0.0.1", r);

@@ -80,21 +80,6 @@ kube_free(struct kube *k)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Lines of the daemon's log that hold needle. */
-static int
-log_count(struct eod *d, const char *needle)
-{
-	char line[1024];
-	FILE *f = fopen(d->log, "r");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 #define ONE_ECHO							\
 	"watch_config = true;\n"					\
 	"listeners = ( { name = \"echo\"; protocol = \"echo\"; port = %d;" \
@@ -187,9 +172,9 @@ START_TEST(test_watch_config_debounced)
 	ck_assert_int_eq(eod_log_wait(d, "reloaded ", eo_ms(10000)), 0);
 	/* Longer than the debounce: a second reload would have begun. */
 	usleep(3 * DEBOUNCE_MS * 1000);
-	ck_assert_int_eq(log_count(d, "configuration changed (watch_config)"),
-	    1);
-	ck_assert_int_eq(log_count(d, "reloaded "), 1);
+	ck_assert_int_eq(eod_log_count(d,
+	    "configuration changed (watch_config)"), 1);
+	ck_assert_int_eq(eod_log_count(d, "reloaded "), 1);
 	ck_assert_int_eq(eod_stop(d), 0);
 	eod_free(d);
 	kube_free(&k);
