@@ -70,8 +70,9 @@ struct server {
 	struct worker		**workers;
 	unsigned		 nworkers;
 	unsigned		 rr;		/* where the next pick starts */
-	pthread_mutex_t		 acc_mtx;	/* admission and the pick, one
-						   client at a time (acceptor.c) */
+	pthread_mutex_t		 acc_mtx;	/* admission and the pick,
+						   one client at a time
+						   (acceptor.c) */
 
 	struct listener		**lis;		/* enabled, by cfg order */
 	size_t			 nlis;

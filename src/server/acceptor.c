@@ -25,8 +25,8 @@
  * runs in parallel.
  *
  * Each worker's accept set is an epoll instance of its own, nested in
- * its event_base's (worker_run.c): a socket is in every worker's set, so a
- * client wakes every idle worker, and one wins the accept4().
+ * its event_base's (worker_run.c): a socket is in every worker's set,
+ * so a client wakes every idle worker, and one wins the accept4().
  * EPOLLEXCLUSIVE would wake one, but only for a thread that waits in
  * that very epoll instance: nested, the kernel wakes them all anyway,
  * and libevent 2.1 cannot pass the flag to its own.  With two workers
@@ -695,9 +695,9 @@ acceptor_admit_lis(struct server *srv, struct listen_sock *ls,
 
 /*
  * Every rule that decides, for one client (0: admitted, to the worker
- * *to).  Called under srv->acc_mtx: two workers accepting at once decide one
- * after the other, as when one thread accepted all (a refusal's moment
- * in the open count cannot turn another client away).
+ * *to).  Called under srv->acc_mtx: two workers accepting at once
+ * decide one after the other, as when one thread accepted all (a
+ * refusal's moment in the open count cannot turn another client away).
  */
 static int
 acceptor_admit(struct listen_sock *ls, struct worker *self, int fd,
