@@ -52,6 +52,8 @@ void	worker_unwatch(struct worker *w, int fd);
 void	worker_accept_lock(struct worker *w);
 void	worker_accept_unlock(struct worker *w);
 void	worker_accept_pause(struct worker *w, unsigned ms);
+/* 1 if a client wakes one idle worker, 0 if every idle one (worker.c). */
+int	worker_accepts_one_at_a_time(const struct worker *w);
 /* w's number, as given to worker_start(): its counters' slot. */
 unsigned worker_id(const struct worker *w);
 /*

@@ -19,17 +19,20 @@
  * finish_task_switch, and the daemon spent 16% more CPU per connection
  * than epoll_echo, which accepts on its own loop (tests/bench/README.md,
  * "Accepting on the workers").  The set is an epoll instance of its
- * own, watched by the worker's event_base: the main thread adds and
- * removes sockets with epoll_ctl() under the worker's accept lock, which
- * the worker holds while it accepts, so a socket leaves every worker
- * before the main thread closes it, and no libevent object is touched
- * by two threads.
+ * own, which says which sockets have clients; the worker's event loop
+ * is woken for them one worker at a time (below, "Waking one worker
+ * per client").  The main thread adds and removes sockets with
+ * epoll_ctl() under the worker's accept lock, which the worker holds
+ * while it accepts, so a socket leaves every worker before the main
+ * thread closes it, and no libevent object is touched by two threads.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,14 +42,165 @@
 #include "udp_rate.h"
 #include "worker_int.h"
 
+/*
+ * Waking one worker per client.  Nested in the event_base's epoll set,
+ * the accept set wakes every idle worker for each client, and all but
+ * one find nothing: EPOLLEXCLUSIVE picks one waiter only among threads
+ * that wait in the very set holding the socket, so it cannot help
+ * there (the kernel's ep_poll_callback() counts a wake-up as taken only
+ * if a thread sleeps in that set itself).  libevent 2.1 cannot be given
+ * the flag, and does not tell its epoll descriptor; so the worker finds
+ * it once (worker_loop_set()) and puts each listening socket in it
+ * itself, exclusive, reported under the accept set's descriptor: the
+ * accept set's event runs, and the accept set, no longer nested, still
+ * says which sockets have clients.  libevent never sees these entries:
+ * it knows no event on a listening socket's descriptor, and none of
+ * ours changes on the accept set's after the start.  Where the set is
+ * not found (no /proc, a backend other than epoll), the accept set
+ * stays nested, as before: one more wake-up per idle worker and client.
+ * tests/bench/README.md, "Accepting on the workers", has the figures.
+ */
+static int
+worker_direct_add(struct worker *w, int fd)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = w->accept_fd;
+	if (epoll_ctl(w->loop_fd, EPOLL_CTL_ADD, fd, &ev) == -1 &&
+	    errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * The event_base's own epoll set: of the process's epoll sets, the one
+ * already holding wake_fd (adding it anywhere else succeeds, and is
+ * undone at once; with no events asked it is never reported).  Below
+ * the soft descriptor limit only: what a tool such as valgrind keeps
+ * above it is not ours to touch.
+ */
+static int
+worker_loop_set(const struct worker *w)
+{
+	struct epoll_event ev;
+	struct rlimit rl;
+	struct dirent *d;
+	DIR *dir;
+	int fd, found = -1;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    (dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.' || (fd = atoi(d->d_name)) ==
+		    dirfd(dir) || fd == w->wake_fd ||
+		    (rlim_t)fd >= rl.rlim_cur)
+			continue;
+		if (epoll_ctl(fd, EPOLL_CTL_ADD, w->wake_fd, &ev) == 0)
+			epoll_ctl(fd, EPOLL_CTL_DEL, w->wake_fd, NULL);
+		else if (errno == EEXIST)
+			found = found == -1 ? fd : -2;
+	}
+	closedir(dir);
+	return found < 0 ? -1 : found;
+}
+
+void
+worker_direct_init(struct worker *w)
+{
+	w->loop_fd = -1;
+	/* One pass that waits for nothing applies the changelist: the
+	   base's set then holds wake_fd and the accept set. */
+	if (strncmp(event_base_get_method(w->base), "epoll", 5) != 0 ||
+	    event_base_loop(w->base, EVLOOP_NONBLOCK) == -1 ||
+	    (w->loop_fd = worker_loop_set(w)) == -1 ||
+	    epoll_ctl(w->loop_fd, EPOLL_CTL_DEL, w->accept_fd, NULL) == -1) {
+		w->loop_fd = -1;
+		log_info("worker %u: every idle worker wakes for each client "
+		    "(the event loop's epoll set was not found)", w->id);
+	}
+}
+
+int
+worker_accepts_one_at_a_time(const struct worker *w)
+{
+	return w->loop_fd != -1;
+}
+
 void
 worker_accept_pause(struct worker *w, unsigned ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000),
 	    (suseconds_t)(ms % 1000) * 1000 };
+	size_t i;
 
-	event_del(w->accept_ev);
+	pthread_mutex_lock(&w->accept_mtx);
+	if (w->loop_fd == -1)
+		event_del(w->accept_ev);
+	else if (!w->paused)
+		for (i = 0; i < w->nwatched; i++)
+			epoll_ctl(w->loop_fd, EPOLL_CTL_DEL,
+			    w->watched[i].fd, NULL);
+	w->paused = 1;
+	pthread_mutex_unlock(&w->accept_mtx);
 	evtimer_add(w->resume_ev, &tv);
+}
+
+void
+worker_accept_resume(struct worker *w)
+{
+	size_t i;
+
+	pthread_mutex_lock(&w->accept_mtx);
+	if (w->loop_fd == -1)
+		event_add(w->accept_ev, NULL);
+	else if (w->paused)
+		for (i = 0; i < w->nwatched; i++)
+			if (worker_direct_add(w, w->watched[i].fd) == -1)
+				log_warn("worker %u: cannot watch a listening "
+				    "socket again", w->id);
+	w->paused = 0;
+	pthread_mutex_unlock(&w->accept_mtx);
+}
+
+/* The list of watched sockets, for a pause (direct only). */
+static int
+worker_list_add(struct worker *w, int fd, void *sock)
+{
+	struct worker_watched *v;
+	size_t i;
+
+	for (i = 0; i < w->nwatched; i++)
+		if (w->watched[i].fd == fd) {
+			w->watched[i].sock = sock;
+			return 0;
+		}
+	if (w->nwatched == w->watchcap) {
+		size_t cap = w->watchcap ? w->watchcap * 2 : 8;
+
+		if ((v = realloc(w->watched, cap * sizeof(*v))) == NULL)
+			return -1;
+		w->watched = v;
+		w->watchcap = cap;
+	}
+	w->watched[w->nwatched].fd = fd;
+	w->watched[w->nwatched++].sock = sock;
+	return 0;
+}
+
+static void
+worker_list_del(struct worker *w, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < w->nwatched; i++)
+		if (w->watched[i].fd == fd) {
+			w->watched[i] = w->watched[--w->nwatched];
+			return;
+		}
 }
 
 int
@@ -63,6 +217,12 @@ worker_watch(struct worker *w, int fd, void *sock, worker_accept_fn fn)
 	r = epoll_ctl(w->accept_fd, EPOLL_CTL_ADD, fd, &ev);
 	if (r == -1 && errno == EEXIST)
 		r = epoll_ctl(w->accept_fd, EPOLL_CTL_MOD, fd, &ev);
+	if (r == 0 && w->loop_fd != -1 && (worker_list_add(w, fd, sock) == -1 ||
+	    (!w->paused && worker_direct_add(w, fd) == -1))) {
+		worker_list_del(w, fd);
+		epoll_ctl(w->accept_fd, EPOLL_CTL_DEL, fd, NULL);
+		r = -1;
+	}
 	pthread_mutex_unlock(&w->accept_mtx);
 	return r;
 }
@@ -73,6 +233,10 @@ worker_unwatch(struct worker *w, int fd)
 	pthread_mutex_lock(&w->accept_mtx);
 	/* ENOENT: not watched, which is what is wanted. */
 	epoll_ctl(w->accept_fd, EPOLL_CTL_DEL, fd, NULL);
+	if (w->loop_fd != -1) {
+		worker_list_del(w, fd);
+		epoll_ctl(w->loop_fd, EPOLL_CTL_DEL, fd, NULL);
+	}
 	pthread_mutex_unlock(&w->accept_mtx);
 }
 

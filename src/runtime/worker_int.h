@@ -40,6 +40,11 @@ struct wmsg {
 	struct ho_conn		*rec;
 };
 
+struct worker_watched {
+	int			 fd;
+	void			*sock;		/* worker_watch()'s */
+};
+
 struct worker {
 	unsigned		 id;
 	pthread_t		 thread;
@@ -66,11 +71,21 @@ struct worker {
 	struct event		*accept_ev;	/* on accept_fd */
 	struct event		*resume_ev;	/* accept again after a pause */
 	worker_accept_fn	 accept_fn;
+	int			 loop_fd;	/* base's epoll set, or -1:
+						   worker_direct_init() */
+	int			 paused;	/* out of fds: not accepting */
+	struct worker_watched	*watched;	/* listening sockets
+						   (loop_fd only) */
+	size_t			 nwatched, watchcap;
 };
 
 /* Queues m for w and wakes it if its queue was empty (worker.c); -1 if
    out of memory.  worker_send(): control mail, retried until queued. */
 int	worker_post(struct worker *w, const struct wmsg *m);
 void	worker_send(struct worker *w, enum wmsg_type type);
+/* worker.c, the accept set: at the start, before w's thread runs, where
+   its sockets go (worker.c says why); after a pause. */
+void	worker_direct_init(struct worker *w);
+void	worker_accept_resume(struct worker *w);
 
 #endif

@@ -160,9 +160,16 @@ worker_acceptcb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	pthread_mutex_lock(&w->accept_mtx);
-	n = epoll_wait(fd, ev, EO_ACCEPT_EVENTS, 0);
-	for (i = 0; i < n; i++)
-		w->accept_fn(w, ev[i].data.ptr);
+	/* One socket in the loop's own set: it is the one with clients
+	   (or, woken before a pause, none: accept4() says EAGAIN). */
+	if (w->loop_fd != -1 && w->nwatched == 1) {
+		if (!w->paused)
+			w->accept_fn(w, w->watched[0].sock);
+	} else {
+		n = epoll_wait(fd, ev, EO_ACCEPT_EVENTS, 0);
+		for (i = 0; i < n; i++)
+			w->accept_fn(w, ev[i].data.ptr);
+	}
 	pthread_mutex_unlock(&w->accept_mtx);
 }
 
@@ -173,7 +180,7 @@ worker_resumecb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	event_add(w->accept_ev, NULL);
+	worker_accept_resume(w);
 }
 
 static uint64_t
@@ -280,6 +287,7 @@ worker_free(struct worker *w)
 	pthread_mutex_destroy(&w->accept_mtx);
 	free(w->q);
 	free(w->batch);
+	free(w->watched);
 	free(w);
 }
 
@@ -338,7 +346,7 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 	}
 	w->id = id;
 	w->done_fd = done_fd;
-	w->wake_fd = w->accept_fd = -1;
+	w->wake_fd = w->accept_fd = w->loop_fd = -1;
 	pthread_mutex_init(&w->mtx, NULL);
 	if ((w->base = worker_base()) == NULL ||
 	    worker_accept_init(w) == -1 ||
@@ -356,6 +364,7 @@ worker_start(unsigned id, struct stats *stats, int done_fd, char *err,
 		return NULL;
 	}
 	w->tick_due = worker_now_us() + EO_TICK_US;
+	worker_direct_init(w);
 	udp_home_init(&w->udp, w->base, stats);
 	w->home.drained_cb = worker_drained;
 	w->home.drained_arg = w;

@@ -24,13 +24,10 @@
  * when one thread accepted them all; the rest (accept4(), adopting)
  * runs in parallel.
  *
- * Each worker's accept set is an epoll instance of its own, nested in
- * its event_base's (worker_run.c): a socket is in every worker's set,
- * so a client wakes every idle worker, and one wins the accept4().
- * EPOLLEXCLUSIVE would wake one, but only for a thread that waits in
- * that very epoll instance: nested, the kernel wakes them all anyway,
- * and libevent 2.1 cannot pass the flag to its own.  With two workers
- * that herd costs less than the hand-off's two wake-ups did.
+ * A socket is in every worker's accept set, and each worker waits for
+ * it in its event loop's own epoll set with EPOLLEXCLUSIVE (worker.c):
+ * a client wakes one idle worker, not all of them, and when none is
+ * idle the first to look takes it.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,12 @@
 # connect), the daemon against epoll_echo, which accepts on its own loop.
 #
 #   connect_compare.sh [-d daemon] [-o old-daemon] [-b bindir]
-#                      [-r rounds] [-t secs] [-S sources]
+#                      [-r rounds] [-t secs] [-S sources] [-c flight]
+#
+# -c: cycles in flight (default 32).  With few (-c 4), the servers'
+# threads wait between clients, and a server that wakes every idle
+# thread for each client (the daemon before its workers waited for
+# clients one at a time) shows it; with 32 they are seldom idle.
 #
 # -S: the clients connect from that many loopback addresses in turn
 # (loadgen -S; default 16).  From one address the ephemeral ports run
@@ -33,16 +38,17 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 daemon=$repo/build/echo-oracled old='' bindir=$repo/build/tests/bench
-rounds=5 secs=4 sources=16
+rounds=5 secs=4 sources=16 flight=32
 usage() {
 	echo "usage: $0 [-d daemon] [-o old-daemon] [-b bindir]" \
-	    "[-r rounds] [-t secs] [-S sources]" >&2
+	    "[-r rounds] [-t secs] [-S sources] [-c flight]" >&2
 	exit 2
 }
-while getopts d:o:b:r:t:S: o; do
+while getopts d:o:b:r:t:S:c: o; do
 	case $o in
 	d) daemon=$OPTARG ;; o) old=$OPTARG ;; b) bindir=$OPTARG ;;
 	r) rounds=$OPTARG ;; t) secs=$OPTARG ;; S) sources=$OPTARG ;;
+	c) flight=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -130,10 +136,10 @@ run() {
 	pid=$(server_of "$port")
 	c0=$(ticks "$pid")
 	if [ "$pin" = 1 ]; then
-		out=$(taskset -c 1 "$LG" connect -o "$port" -c 32 -s 15 -S "$sources" \
+		out=$(taskset -c 1 "$LG" connect -o "$port" -c "$flight" -s 15 -S "$sources" \
 		    -d "$secs" -w 1 "$@" 2>&1)
 	else
-		out=$("$LG" connect -o "$port" -c 32 -s 15 -S "$sources" \
+		out=$("$LG" connect -o "$port" -c "$flight" -s 15 -S "$sources" \
 		    -d "$secs" -w 1 \
 		    "$@" 2>&1)
 	fi
@@ -187,7 +193,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1}
 	print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
 printf '%-40s %10s %10s %10s %7s %7s\n' \
-    "connect+echo 15 B+close, 32 in flight" daemon old reference d/ref \
+    "connect+echo 15 B+close, $flight in flight" daemon old reference d/ref \
     old/ref
 for rw in one all proxy; do
 	case $rw in
