@@ -163,12 +163,16 @@ conn_sock(const struct conn *c)
 	    (int)event_get_fd((struct event *)c->c_io);
 }
 
+/* What the park set watches a socket for: input, and the client's end
+   of it told apart (conn_park.c). */
+#define EO_PARK_EVENTS	(EPOLLIN | EPOLLRDHUP)
+
 /* Watches c's socket for input: by its event, or, parked, by the park
    set.  0, or -1 if it cannot be watched. */
 static inline int
 conn_io_add(struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	struct epoll_event ev = { .events = EO_PARK_EVENTS, .data.ptr = c };
 
 	if (!conn_parked(c))
 		return event_add((struct event *)c->c_io, NULL);

@@ -54,7 +54,10 @@ conn_unpark(struct conn *c)
  * progress within EO_QUIET_MS before this input is busy: it gets its
  * event back.  Any other is read where it is: a new connection's first
  * input, or a quiet one's occasional line, costs no event (and leaves
- * libevent no entry for its descriptor, 40 bytes kept for good).  A
+ * libevent no entry for its descriptor, 40 bytes kept for good).  So
+ * does the end of a connection (EPOLLRDHUP: the client sent its FIN):
+ * what is left to read is read here, and a short connection (connect,
+ * one request, close) never takes an event only to close.  A
  * bounded batch, the rest on the next pass (level-triggered).  Reading
  * one connection never closes another, so every pointer of the batch is
  * still good when its turn comes.
@@ -73,7 +76,8 @@ conn_park_cb(evutil_socket_t fd, short what, void *arg)
 		struct conn *c = evs[i].data.ptr;
 
 		if (c->c_in > 0 && mono_since(now, c->c_t_progress) <
-		    EO_QUIET_MS)
+		    EO_QUIET_MS && !(evs[i].events & (EPOLLRDHUP | EPOLLHUP |
+		    EPOLLERR)))
 			conn_unpark(c);
 		else
 			conn_readcb(conn_sock(c), EV_READ, c);
@@ -121,7 +125,7 @@ conn_park_fini(struct conn_home *h)
 void
 conn_park(struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	struct epoll_event ev = { .events = EO_PARK_EVENTS, .data.ptr = c };
 	struct event *own = (struct event *)c->c_io;
 	int fd;
 

@@ -136,6 +136,51 @@ START_TEST(test_echo_served)
 END_TEST
 
 /*
+ * A short connection (one request, then the client's FIN) is served and
+ * closed from the park set: its end, coming at once after its request,
+ * is not taken for a busy connection's input, and no read event is
+ * ever made for it (no page of events allocated, none kept spare).
+ */
+START_TEST(test_short_connection_takes_no_event)
+{
+	struct rig r;
+	char buf[8];
+
+	rig_up(&r, &proto_echo);
+	ck_assert_int_eq(write(r.sv[1], "hello", 5), 5);
+	rig_run(&r, 10);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 5);
+	ck_assert_int_eq(shutdown(r.sv[1], SHUT_WR), 0);
+	rig_run(&r, 10);
+	ck_assert_uint_eq(r.home.nconns, 0);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 0);
+	ck_assert_ptr_null(r.home.ev_pages);
+	ck_assert_ptr_null(r.home.ev_spare);
+	rig_down(&r);
+}
+END_TEST
+
+/* One whose input comes again at once is busy: it gets its event. */
+START_TEST(test_busy_connection_takes_event)
+{
+	struct rig r;
+	char buf[8];
+
+	rig_up(&r, &proto_echo);
+	ck_assert_int_eq(write(r.sv[1], "one", 3), 3);
+	rig_run(&r, 10);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 3);
+	ck_assert_int_eq(write(r.sv[1], "two", 3), 3);
+	rig_run(&r, 10);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 3);
+	ck_assert_int_eq(memcmp(buf, "two", 3), 0);
+	ck_assert_ptr_nonnull(r.home.ev_pages);
+	ck_assert_uint_eq(r.home.nconns, 1);
+	rig_down(&r);
+}
+END_TEST
+
+/*
  * Issue 10 #8: a protocol that reports "full" without taking any input
  * while nothing is queued made conn_serve() call it again at once, for
  * ever (this test then hits Check's timeout).  The connection must be
@@ -166,6 +211,8 @@ main(void)
 
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_echo_served);
+	tcase_add_test(tc, test_short_connection_takes_no_event);
+	tcase_add_test(tc, test_busy_connection_takes_event);
 	tcase_add_test(tc, test_protocol_full_without_progress_closed);
 	suite_add_tcase(s, tc);
 	return check_run(s);
