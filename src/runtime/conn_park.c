@@ -57,7 +57,10 @@ conn_unpark(struct conn *c)
  * libevent no entry for its descriptor, 40 bytes kept for good).  So
  * does the end of a connection (EPOLLRDHUP: the client sent its FIN):
  * what is left to read is read here, and a short connection (connect,
- * one request, close) never takes an event only to close.  A
+ * one request, close) never takes an event only to close.  (An upload
+ * whose FIN is already queued behind megabytes is then read here too,
+ * a chunk a pass: the same reads and copies, one epoll_wait() more
+ * for each 64 KiB.)  A
  * bounded batch, the rest on the next pass (level-triggered).  Reading
  * one connection never closes another, so every pointer of the batch is
  * still good when its turn comes.

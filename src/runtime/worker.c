@@ -58,7 +58,10 @@
  * ours changes on the accept set's after the start.  Where the set is
  * not found (no /proc, a backend other than epoll), the accept set
  * stays nested, as before: one more wake-up per idle worker and client.
- * tests/bench/README.md, "Accepting on the workers", has the figures.
+ * The kernel wakes the first idle worker in the socket's queue, so at
+ * low load one worker accepts most clients; where each is served is
+ * still the pick's (least loaded), as before.  tests/bench/README.md,
+ * "Accepting on the workers", has the figures.
  */
 static int
 worker_direct_add(struct worker *w, int fd)
@@ -130,11 +133,17 @@ worker_accepts_one_at_a_time(const struct worker *w)
 	return w->loop_fd != -1;
 }
 
+/*
+ * Out of descriptors (w's thread, from the acceptor).  The process's
+ * limit is every worker's, so the others are not woken for the clients
+ * left queued: they would fail the same way.  Nor are they woken while
+ * w is paused, unless a new client comes; what waits is taken when the
+ * sockets go back in the set (a socket added with clients queued is
+ * reported at once).
+ */
 void
 worker_accept_pause(struct worker *w, unsigned ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
 	size_t i;
 
 	pthread_mutex_lock(&w->accept_mtx);
@@ -145,23 +154,53 @@ worker_accept_pause(struct worker *w, unsigned ms)
 			epoll_ctl(w->loop_fd, EPOLL_CTL_DEL,
 			    w->watched[i].fd, NULL);
 	w->paused = 1;
+	w->pause_tv.tv_sec = (time_t)(ms / 1000);
+	w->pause_tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	pthread_mutex_unlock(&w->accept_mtx);
-	evtimer_add(w->resume_ev, &tv);
+	evtimer_add(w->resume_ev, &w->pause_tv);
+}
+
+/* Puts every watched socket back in the loop's set, or none: -1 with
+   errno if one cannot go (memory, the user's epoll watch limit). */
+static int
+worker_direct_add_all(struct worker *w)
+{
+	size_t i;
+	int e;
+
+	for (i = 0; i < w->nwatched; i++)
+		if (worker_direct_add(w, w->watched[i].fd) == -1) {
+			e = errno;
+			while (i-- > 0)
+				epoll_ctl(w->loop_fd, EPOLL_CTL_DEL,
+				    w->watched[i].fd, NULL);
+			errno = e;
+			return -1;
+		}
+	return 0;
 }
 
 void
 worker_accept_resume(struct worker *w)
 {
-	size_t i;
-
 	pthread_mutex_lock(&w->accept_mtx);
 	if (w->loop_fd == -1)
 		event_add(w->accept_ev, NULL);
-	else if (w->paused)
-		for (i = 0; i < w->nwatched; i++)
-			if (worker_direct_add(w, w->watched[i].fd) == -1)
-				log_warn("worker %u: cannot watch a listening "
-				    "socket again", w->id);
+	else if (w->paused && worker_direct_add_all(w) == -1) {
+		/* Still paused: tried again after as long, said once. */
+		if (!w->resume_failed)
+			log_warn("worker %u: cannot watch its listening "
+			    "sockets again: %s; trying again", w->id,
+			    strerror(errno));
+		w->resume_failed = 1;
+		pthread_mutex_unlock(&w->accept_mtx);
+		evtimer_add(w->resume_ev, &w->pause_tv);
+		return;
+	}
+	if (w->resume_failed)
+		log_info("worker %u: watching its listening sockets again",
+		    w->id);
+	w->resume_failed = 0;
 	w->paused = 0;
 	pthread_mutex_unlock(&w->accept_mtx);
 }
@@ -191,7 +230,8 @@ worker_list_add(struct worker *w, int fd, void *sock)
 	return 0;
 }
 
-static void
+/* 1 if fd was in the list. */
+static int
 worker_list_del(struct worker *w, int fd)
 {
 	size_t i;
@@ -199,8 +239,9 @@ worker_list_del(struct worker *w, int fd)
 	for (i = 0; i < w->nwatched; i++)
 		if (w->watched[i].fd == fd) {
 			w->watched[i] = w->watched[--w->nwatched];
-			return;
+			return 1;
 		}
+	return 0;
 }
 
 int
@@ -233,10 +274,9 @@ worker_unwatch(struct worker *w, int fd)
 	pthread_mutex_lock(&w->accept_mtx);
 	/* ENOENT: not watched, which is what is wanted. */
 	epoll_ctl(w->accept_fd, EPOLL_CTL_DEL, fd, NULL);
-	if (w->loop_fd != -1) {
-		worker_list_del(w, fd);
+	/* Only a socket of ours: the loop's set holds libevent's too. */
+	if (w->loop_fd != -1 && worker_list_del(w, fd) && !w->paused)
 		epoll_ctl(w->loop_fd, EPOLL_CTL_DEL, fd, NULL);
-	}
 	pthread_mutex_unlock(&w->accept_mtx);
 }
 

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
@@ -74,6 +75,8 @@ struct worker {
 	int			 loop_fd;	/* base's epoll set, or -1:
 						   worker_direct_init() */
 	int			 paused;	/* out of fds: not accepting */
+	int			 resume_failed;	/* said so; trying again */
+	struct timeval		 pause_tv;	/* the pause's length */
 	struct worker_watched	*watched;	/* listening sockets
 						   (loop_fd only) */
 	size_t			 nwatched, watchcap;

@@ -167,7 +167,8 @@ worker_acceptcb(evutil_socket_t fd, short what, void *arg)
 			w->accept_fn(w, w->watched[0].sock);
 	} else {
 		n = epoll_wait(fd, ev, EO_ACCEPT_EVENTS, 0);
-		for (i = 0; i < n; i++)
+		/* Out of descriptors for one socket: for the rest too. */
+		for (i = 0; i < n && !w->paused; i++)
 			w->accept_fn(w, ev[i].data.ptr);
 	}
 	pthread_mutex_unlock(&w->accept_mtx);

@@ -182,7 +182,9 @@ START_TEST(test_one_worker_wakes_per_client)
 		client(&r.sin);
 		sleep_ms(10);
 	}
-	sleep_ms(50);
+	for (i = 0; i < 500 && atomic_load(&accepted) < n; i++)
+		sleep_ms(10);
+	sleep_ms(20);
 	after = others("voluntary_ctxt_switches:");
 	ck_assert_int_eq(atomic_load(&accepted), n);
 	/* One wake-up a client, the once-a-second ticks, and slack for a
@@ -212,9 +214,11 @@ START_TEST(test_pause_does_not_spin)
 	sleep_ms(50);
 	cpu0 = others(NULL);
 	client(&r.sin);
+	for (i = 0; i < 100 && atomic_load(&paused_once) == 0; i++)
+		sleep_ms(1);
+	ck_assert_int_eq(atomic_load(&paused_once), 1);
 	sleep_ms(200);
 	cpu1 = others(NULL);
-	ck_assert_int_eq(atomic_load(&paused_once), 1);
 	/* 200 ms spinning is 20 ticks; a worker at rest uses none. */
 	ck_assert_msg(cpu1 - cpu0 <= 3, "workers used %ld ticks of CPU "
 	    "while one was paused", cpu1 - cpu0);
