@@ -711,13 +711,15 @@ conn_pausecb(evutil_socket_t fd, short what, void *arg)
 		conn_serve(c, (const unsigned char *)"", 0);
 }
 
-/* The protocol asked to be called again in ms: a timer, reading off. */
+/* The protocol asked to be called again in ms: a timer, reading off;
+   from now, not the pass's start, and a coarse tick more: never early. */
 static int
 conn_pause(struct conn *c, uint32_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
-	    1000 };
+	struct timeval tv = { (time_t)((ms + 4) / 1000),
+	    (suseconds_t)((ms + 4) % 1000) * 1000 };
 
+	event_base_update_cache_time(c->c_home->base);
 	c->c_pause = evtimer_new(c->c_home->base, conn_pausecb, c);
 	if (c->c_pause == NULL || evtimer_add(c->c_pause, &tv) == -1) {
 		conn_close(c, "error: out of memory");
