@@ -573,19 +573,15 @@ START_TEST(test_ws_no_key_400)
 }
 END_TEST
 
-/*
- * A WebSocket client that sends and never reads: the daemon stops
- * reading it once its bounded output is full, as echo does.
- */
-START_TEST(test_ws_non_reader_bounded)
+/* A raw WebSocket client: the handshake done, its socket. */
+static int
+ws_raw_open(void)
 {
-	static unsigned char frame[8 + 65535];
-	int fd = tcp_open("127.0.0.1", port), fl, stuck = 0;
-	long rss0 = eod_rss_kb(d), rss1;
-	uint64_t sent = 0;
+	int fd = tcp_connect("127.0.0.1", port);
 	char head[1024];
 	size_t n;
 
+	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
 	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -593,6 +589,20 @@ START_TEST(test_ws_non_reader_bounded)
 	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
 	head[n] = '\0';
 	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+	return fd;
+}
+
+/*
+ * A WebSocket client that sends and never reads: the daemon stops
+ * reading it once its bounded output is full, as echo does.
+ */
+START_TEST(test_ws_non_reader_bounded)
+{
+	static unsigned char frame[8 + 65535];
+	int fd = ws_raw_open(), fl, stuck = 0;
+	long rss0 = eod_rss_kb(d), rss1;
+	uint64_t sent = 0;
+
 	/* Binary, 65535 bytes, masked with a key of zeros. */
 	memcpy(frame, "\x82\xfe\xff\xff\0\0\0\0", 8);
 	fl = fcntl(fd, F_GETFL);
@@ -633,25 +643,6 @@ START_TEST(test_ws_non_reader_bounded)
 	close(fd);
 }
 END_TEST
-
-/* A raw WebSocket client: the handshake done, its socket. */
-static int
-ws_raw_open(void)
-{
-	int fd = tcp_connect("127.0.0.1", port);
-	char head[1024];
-	size_t n;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
-	    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	    142), 0);
-	n = recv_some(fd, head, sizeof(head) - 1, eo_ms(5000));
-	head[n] = '\0';
-	ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
-	return fd;
-}
 
 /*
  * A raw client sends a text message and its close in one segment, so
