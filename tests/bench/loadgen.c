@@ -196,7 +196,9 @@ usage(FILE *f)
 	    "  -o port    server port (default 17001)\n"
 	    "  -c n       connections (default 50; hold 1000; connect: number\n"
 	    "             of connect-echo-close cycles in flight, default 32)\n"
-	    "  -s bytes   message size (default 64)\n"
+	    "  -s bytes   message size (default 64); connect -s 0: send\n"
+	    "             nothing, read until the server closes (daytime,\n"
+	    "             time, qotd)\n"
 	    "  -d secs    measured time (default 5); hold: idle wait before the\n"
 	    "             second check (default 0: no second check)\n"
 	    "  -w secs    warm-up before measuring (default 1)\n"
@@ -512,7 +514,7 @@ parse_args(int argc, char **argv)
 			have_c = 1;
 			break;
 		case 's':
-			o.size = parse_ulong(optarg, 1, MAX_MSG, "-s");
+			o.size = parse_ulong(optarg, 0, MAX_MSG, "-s");
 			break;
 		case 'd':
 			o.duration = parse_secs(optarg, 3600.0, "-d");
@@ -556,6 +558,8 @@ parse_args(int argc, char **argv)
 		o.conns = 1000;
 	if (!have_c && o.mode == M_CONNECT)
 		o.conns = 32;
+	if (o.size == 0 && o.mode != M_CONNECT)
+		fail_usage("-s 0 is for connect only", NULL);
 	if (!have_d && o.mode == M_HOLD)
 		o.duration = 0.0;
 	if (o.duration <= 0.0 && o.mode != M_HOLD)
@@ -1100,6 +1104,30 @@ pp_done(struct worker *w, struct conn *c)
 	}
 }
 
+/* connect -s 0: the server speaks first and closes (daytime, time,
+   qotd); what it says is read to its end, then the cycle is done. */
+static void
+greet_io(struct worker *w, struct conn *c)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = read(c->fd, w->rbuf, RBUF_SIZE);
+		if (n > 0)
+			c->rxoff += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == 0 && c->rxoff > 0)
+		pp_done(w, c);
+	else if (n == 0)
+		verify_failed(w, c, "closed without a word");
+	else
+		conn_lost(w, c);
+}
+
 static void
 pp_io(struct worker *w, struct conn *c, uint32_t ev)
 {
@@ -1478,7 +1506,10 @@ conn_begin(struct worker *w, struct conn *c)
 	switch (o.mode) {
 	case M_PINGPONG:
 	case M_CONNECT:
-		pp_send(w, c);
+		if (o.size > 0)
+			pp_send(w, c);
+		else	/* the greeting may have come with the connect's edge */
+			greet_io(w, c);
 		break;
 	case M_BULK:
 		c->tx = c->rx = 0;
@@ -1538,7 +1569,10 @@ handle_event(struct worker *w, struct conn *c, uint32_t ev)
 		oracle_io(w, c, ev);
 		break;
 	default:
-		pp_io(w, c, ev);
+		if (o.mode == M_CONNECT && o.size == 0)
+			greet_io(w, c);
+		else
+			pp_io(w, c, ev);
 		break;
 	}
 }
