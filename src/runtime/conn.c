@@ -219,31 +219,6 @@ conn_drop_bev(struct conn *c)
 	c->c_bev = NULL;
 }
 
-/* The client's address and port, from the key and the port kept at
-   adopt (the socket may be gone by the time it is logged). */
-void
-conn_peer_text(const struct conn *c, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (c->c_peer.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(c->c_port);
-		memcpy(&sin->sin_addr, c->c_peer.addr, 4);
-	} else if (c->c_peer.family == AF_INET6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(c->c_port);
-		memcpy(&sin6->sin6_addr, c->c_peer.addr, 16);
-	} else {
-		snprintf(buf, len, "?");
-		return;
-	}
-	peer_format((struct sockaddr *)&ss, buf, len);
-}
-
 /*
  * The timers' rules, by name: c_why while a TLS session ends (CLOSING),
  * a pointer that must outlive the call; conn_rule_text() gives the
@@ -432,12 +407,21 @@ void
 conn_update(struct conn *c)
 {
 	size_t queued = conn_queued(c);
+	int idle = queued == 0 && !(c->c_flags & EO_CF_BLOCKED);
 
 	if (c->c_state == EO_CONN_SERVING &&
-	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF)))
+	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF))) {
+		/* Nothing to flush: finished, reading left as it is (not
+		   stopped for the linger to start it again: a daytime
+		   connection's epoll calls go from four to two). */
+		if (idle && !conn_is_tls(c)) {
+			conn_finish(c);
+			return;
+		}
 		conn_set_state(c, EO_CONN_FLUSHING);
+	}
 	if (c->c_state == EO_CONN_FLUSHING || c->c_state == EO_CONN_CLOSING) {
-		if (queued == 0 && !(c->c_flags & EO_CF_BLOCKED))
+		if (idle)
 			conn_finish(c);
 		return;
 	}

@@ -23,6 +23,31 @@ static __thread char conn_info_issuer[256];
 static __thread char conn_info_serial[80];
 static __thread char conn_info_until[24];
 
+/* The client's address and port, from the key and the port kept at
+   adopt (the socket may be gone by the time it is logged). */
+void
+conn_peer_text(const struct conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (c->c_peer.family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->c_port);
+		memcpy(&sin->sin_addr, c->c_peer.addr, 4);
+	} else if (c->c_peer.family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->c_port);
+		memcpy(&sin6->sin6_addr, c->c_peer.addr, 16);
+	} else {
+		snprintf(buf, len, "?");
+		return;
+	}
+	peer_format((struct sockaddr *)&ss, buf, len);
+}
+
 /* name in RFC 2253 order, one line, non-ASCII escaped. */
 static void
 conn_info_name(X509_NAME *name, char *buf, size_t len)

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +55,39 @@ static const struct protocol proto_stuck = {
 	.input = stuck_input,
 	.eof = stuck_eof,
 };
+
+/* A protocol that speaks first and closes, as daytime does. */
+static enum proto_verdict
+hello_greet(void *state, const void *opts, struct proto_out *out)
+{
+	(void)state;
+	(void)opts;
+	if (proto_room(out, 1))
+		proto_put(out, "hello\r\n", 7);
+	return EO_PROTO_CLOSE;
+}
+
+static const struct protocol proto_hello = {
+	.name = "hello",
+	.opts_free = stuck_opts_free,
+	.input = stuck_eof,
+	.eof = stuck_eof,
+	.greet = hello_greet,
+};
+
+/* The daemon's own epoll_ctl() calls, counted: the link wraps them
+   (tests/CMakeLists.txt). */
+static unsigned epoll_ctls;
+
+int	__real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int	__wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+
+int
+__wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	epoll_ctls++;
+	return __real_epoll_ctl(epfd, op, fd, ev);
+}
 
 /* One connection's world: the daemon's end is sv[0], the client's sv[1]. */
 struct rig {
@@ -167,6 +201,32 @@ START_TEST(test_short_connection_takes_no_event)
 }
 END_TEST
 
+/*
+ * A protocol that speaks first and closes (daytime, time, qotd), with
+ * nothing left to flush: the connection lingers for the client's end
+ * with its reading as it was, not stopped and started again.  Its
+ * epoll calls: one to watch it, one to stop at the close (four before).
+ */
+START_TEST(test_greeting_lingers_as_watched)
+{
+	struct rig r;
+	char buf[16];
+
+	epoll_ctls = 0;
+	rig_up(&r, &proto_hello);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 7);
+	ck_assert_int_eq(memcmp(buf, "hello\r\n", 7), 0);
+	ck_assert_int_eq(read(r.sv[1], buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(r.home.nconns, 1);	/* lingering */
+	ck_assert_uint_eq(epoll_ctls, 1);
+	ck_assert_int_eq(shutdown(r.sv[1], SHUT_WR), 0);
+	rig_run(&r, 10);
+	ck_assert_uint_eq(r.home.nconns, 0);
+	ck_assert_uint_eq(epoll_ctls, 2);
+	rig_down(&r);
+}
+END_TEST
+
 /* One whose input comes again at once is busy: it gets its event. */
 START_TEST(test_busy_connection_takes_event)
 {
@@ -214,6 +274,7 @@ main(void)
 	tcase_add_test(tc, test_echo_served);
 	tcase_add_test(tc, test_short_connection_takes_no_event);
 	tcase_add_test(tc, test_busy_connection_takes_event);
+	tcase_add_test(tc, test_greeting_lingers_as_watched);
 	tcase_add_test(tc, test_protocol_full_without_progress_closed);
 	suite_add_tcase(s, tc);
 	return check_run(s);

@@ -3,7 +3,7 @@
  * socketpair, one end added to an epoll set, closed with or without
  * deleting it first, in rounds that alternate.  Prints the thread's CPU
  * per round and the means (tests/bench/README.md, "The connection's
- * allocation, and two that did not pay").
+ * allocation, daytime's linger, and two that did not pay").
  *
  *   cc -O2 -o epoll_del tests/bench/experiments/epoll_del.c && ./epoll_del
  */
