@@ -411,9 +411,9 @@ conn_update(struct conn *c)
 
 	if (c->c_state == EO_CONN_SERVING &&
 	    (c->c_flags & (EO_CF_DONE | EO_CF_PEER_EOF))) {
-		/* Nothing to flush: finished, reading left as it is (not
-		   stopped for the linger to start it again: a daytime
-		   connection's epoll calls go from four to two). */
+		/* Nothing to flush: finished now, its reading as it is
+		   (stopped for a flush and started again for the linger:
+		   two epoll calls, half of a daytime connection's). */
 		if (idle && !conn_is_tls(c)) {
 			conn_finish(c);
 			return;
