@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "fd_spare.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -105,7 +106,7 @@ struct server {
 						   could not carry */
 	int			 done_fd;	/* workers: "drained" */
 	unsigned		 ndrained;
-	int			 spare_fd;	/* given up at EMFILE */
+	struct fd_spare		 spare;		/* given up at EMFILE */
 	int			 stopping;	/* draining: not accepting */
 	int			 unready;	/* a stop began (stop_delay
 						   included): /readyz 503 */

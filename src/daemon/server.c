@@ -9,7 +9,6 @@
  * Threads: main thread only.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -369,8 +368,7 @@ server_free(struct server *srv)
 	if (srv->ev_watchdog) event_free(srv->ev_watchdog);
 	if (srv->done_fd != -1)
 		close(srv->done_fd);
-	if (srv->spare_fd != -1)
-		close(srv->spare_fd);
+	fd_spare_free(&srv->spare);
 	reload_cancel(srv);
 	free(srv->check_out);
 	for (i = 0; i < srv->nstored; i++)
@@ -621,7 +619,7 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 	}
 	memset(&inh, 0, sizeof(inh));
 	inh.state_fd = -1;
-	srv->done_fd = srv->spare_fd = srv->check_fd = -1;
+	srv->done_fd = srv->spare.fd = srv->check_fd = -1;
 	pthread_mutex_init(&srv->acc_mtx, NULL);
 	srv->checked = server_reload_apply;
 	srv->debug = debug;
@@ -632,7 +630,9 @@ server_start(struct cfg *cfg, int debug, char *err, size_t errlen,
 		    strerror(errno));
 		goto fail;
 	}
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd_spare_init(&srv->spare) == -1)
+		log_warn("no spare descriptor (/dev/null): out of "
+		    "descriptors, waiting clients will wait, not be refused");
 	srv->started = srv->reload_ok_at = time(NULL);
 	/* Before the plan: listeners get one counter slot per worker. */
 	if (stats_init(&srv->stats, cfg->workers ? cfg->workers :

@@ -30,7 +30,6 @@
  * idle the first to look takes it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +48,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "fd_spare.h"
 #include "listener.h"
 #include "log.h"
 #include "protocol.h"
@@ -545,18 +545,26 @@ acceptor_count(struct server *srv, struct listen_sock *ls,
 		stats_bump(&one->refused[why], 1);
 }
 
+/* A client closed as soon as accepted, before it counted as open. */
 static void
-acceptor_refuse(struct server *srv, struct listen_sock *ls,
+acceptor_turn_away(struct server *srv, struct listen_sock *ls,
     struct worker *self, int fd, enum stats_refusal why, unsigned limit)
 {
 	close(fd);
-	stats_sub(&srv->stats.conns, 1);
 	acceptor_count(srv, ls, self, 1, why);
 	pthread_mutex_lock(&srv->stats.note_mtx);	/* status.c reads */
 	snprintf(srv->refused_by[why], sizeof(srv->refused_by[why]), "%s",
 	    listen_sock_owner(ls));
 	srv->refused_limit[why] = limit;
 	pthread_mutex_unlock(&srv->stats.note_mtx);
+}
+
+static void
+acceptor_refuse(struct server *srv, struct listen_sock *ls,
+    struct worker *self, int fd, enum stats_refusal why, unsigned limit)
+{
+	stats_sub(&srv->stats.conns, 1);
+	acceptor_turn_away(srv, ls, self, fd, why, limit);
 }
 
 /* Who was refused (the peer's address), for the burst line. */
@@ -731,6 +739,12 @@ acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
 	struct worker *to = NULL;
 	int r;
 
+	/* Out of descriptors, this one may be the spare's (fd_spare.c). */
+	if (fd_spare_missing(&srv->spare) == -1) {
+		acceptor_turn_away(srv, ls, self, fd, EO_REFUSED_FDS, 0);
+		fd_spare_put(&srv->spare);
+		return;
+	}
 	pthread_mutex_lock(&srv->acc_mtx);
 	r = acceptor_admit(ls, self, fd, sa, &ho, &to);
 	pthread_mutex_unlock(&srv->acc_mtx);
@@ -766,21 +780,9 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
  * Out of descriptors.  libevent's listener would call accept() again at
  * once, forever, at 100% CPU.  Instead: give up the spare descriptor to
  * accept and close what waits (those clients hear "no" now instead of
- * hanging), and stop accepting for a moment.
+ * hanging), and stop accepting for a moment.  Any accepting thread
+ * drains: whoever holds the spare's place uses it (fd_spare.c).
  */
-static void
-acceptor_spare_put(struct server *srv)
-{
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	/* Two threads may both put one back: one is enough. */
-	if (fd != -1 && (fd = __atomic_exchange_n(&srv->spare_fd, fd,
-	    __ATOMIC_ACQ_REL)) != -1)
-		close(fd);
-}
-
-/* Accepts and closes what waits on ls, with the spare descriptor
-   (any accepting thread: whoever holds the spare uses it). */
 static void
 acceptor_drain_spare(struct server *srv, struct listen_sock *ls,
     struct worker *self)
@@ -788,22 +790,13 @@ acceptor_drain_spare(struct server *srv, struct listen_sock *ls,
 	int i, fd;
 
 	for (i = 0; i < EO_SPARE_DRAIN; i++) {
-		if ((fd = __atomic_exchange_n(&srv->spare_fd, -1,
-		    __ATOMIC_ACQ_REL)) != -1)
-			close(fd);
+		fd_spare_give(&srv->spare);
 		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			break;
-		close(fd);
-		acceptor_count(srv, ls, self, 1, EO_REFUSED_FDS);
-		pthread_mutex_lock(&srv->stats.note_mtx);
-		snprintf(srv->refused_by[EO_REFUSED_FDS],
-		    sizeof(srv->refused_by[EO_REFUSED_FDS]), "%s",
-		    listen_sock_owner(ls));
-		pthread_mutex_unlock(&srv->stats.note_mtx);
-		acceptor_spare_put(srv);
+		acceptor_turn_away(srv, ls, self, fd, EO_REFUSED_FDS, 0);
+		fd_spare_put(&srv->spare);
 	}
-	if (__atomic_load_n(&srv->spare_fd, __ATOMIC_ACQUIRE) == -1)
-		acceptor_spare_put(srv);
+	fd_spare_put(&srv->spare);
 }
 
 static void
