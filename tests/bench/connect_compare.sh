@@ -25,6 +25,11 @@
 #               CPU 0, loadgen on CPU 1 (compare.sh's pinning)
 #   all workers daemon workers = 0 against epoll_echo -t $(nproc),
 #               loadgen -T 2, nothing pinned
+#   one socket  the same daemon against epoll_echo -1 -t $(nproc): the
+#               raw loop's threads share one listening socket as the
+#               daemon's workers do (EPOLLEXCLUSIVE), where the row
+#               above gives each its own SO_REUSEPORT socket; the two
+#               rows part what sharing the socket costs from the rest
 #   PROXY v2    the 1-worker daemon's proxy_protocol listener, each
 #               connection starting with a v2 header (loadgen -X 2),
 #               against the same daemon's plain listener; the raw
@@ -62,7 +67,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 20000 2>/dev/null
 
-# Ports: new daemon 173x1..., old 174x1..., epoll_echo 17351/17352.
+# Ports: new daemon 173x1..., old 174x1..., epoll_echo 17351/17352, -1 17353.
 write_cfg() {	# file workers base-port
 	cat >"$1" <<CFG
 workers = $2;
@@ -102,6 +107,7 @@ if [ -n "$old" ]; then
 fi
 start ee1 1 "$EE" -p 17351 -t 1
 start eeN 0 "$EE" -p 17352 -t "$ncpu"
+start eeS 0 "$EE" -1 -p 17353 -t "$ncpu"
 
 wait_port() {	# up to 10 s for 127.0.0.1:PORT to take a connection
 	local i
@@ -112,7 +118,7 @@ wait_port() {	# up to 10 s for 127.0.0.1:PORT to take a connection
 	echo "connect_compare.sh: nothing listens on $1" >&2
 	exit 2
 }
-for p in 17301 17302 17311 17351 17352 ${old:+17401 17402 17411}; do
+for p in 17301 17302 17311 17351 17352 17353 ${old:+17401 17402 17411}; do
 	wait_port $p
 done
 
@@ -126,6 +132,7 @@ server_of() {
 	17301 | 17302) echo "${srv[new1]}" ;; 17311) echo "${srv[newN]}" ;;
 	17401 | 17402) echo "${srv[old1]}" ;; 17411) echo "${srv[oldN]}" ;;
 	17351) echo "${srv[ee1]}" ;; 17352) echo "${srv[eeN]}" ;;
+	17353) echo "${srv[eeS]}" ;;
 	esac
 }
 declare -A cpu
@@ -171,6 +178,9 @@ row() {
 		all.daemon)	run all daemon 0 17311 -T 2 ;;
 		all.old)	run all old 0 17411 -T 2 ;;
 		all.epoll)	run all epoll 0 17352 -T 2 ;;
+		shared.daemon)	run shared daemon 0 17311 -T 2 ;;
+		shared.old)	run shared old 0 17411 -T 2 ;;
+		shared.epoll)	run shared epoll 0 17353 -T 2 ;;
 		proxy.daemon)	run proxy daemon 1 17302 -T 1 -X 2 ;;
 		proxy.old)	run proxy old 1 17402 -T 1 -X 2 ;;
 		proxy.epoll)	run proxy epoll 1 17301 -T 1 ;;
@@ -183,7 +193,7 @@ for ((r = 1; r <= rounds; r++)); do
 	order=("${cols[@]}")
 	# Odd rounds run the daemon first, even rounds last.
 	[ $((r % 2)) = 0 ] && order=($(printf '%s\n' "${cols[@]}" | tac))
-	for rw in one all proxy; do
+	for rw in one all shared proxy; do
 		row $rw "${order[@]}"
 	done
 done
@@ -195,10 +205,11 @@ echo
 printf '%-40s %10s %10s %10s %7s %7s\n' \
     "connect+echo 15 B+close, $flight in flight" daemon old reference d/ref \
     old/ref
-for rw in one all proxy; do
+for rw in one all shared proxy; do
 	case $rw in
 	one)	label="1 worker vs epoll_echo -t 1, conns/s" ;;
 	all)	label="all workers vs epoll_echo -t $ncpu, conns/s" ;;
+	shared)	label="all workers vs epoll_echo -1 -t $ncpu, conns/s" ;;
 	proxy)	label="PROXY v2 vs the daemon plain, conns/s" ;;
 	esac
 	for m in vals cpu; do

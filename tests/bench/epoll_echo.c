@@ -28,6 +28,11 @@
  *   EPOLLOUT fires while the socket has room, so the client's reading
  *   paces it; what the client sends is read and dropped.
  *
+ * - -1: one listening socket for all threads instead, each thread's
+ *   epoll set watching it with EPOLLEXCLUSIVE (one waiter woken per
+ *   client), as the daemon's workers share theirs: beside the default,
+ *   what sharing one socket costs, apart from anything of the daemon's.
+ *
  * Stops on SIGTERM or SIGINT (default action: the kernel closes all).
  */
 #ifndef _GNU_SOURCE
@@ -83,6 +88,7 @@ static struct pending *pend;
 static size_t npend;
 static int discard;		/* -D: read and drop, as RFC 863 */
 static int chargen;		/* -C: RFC 864's lines, input dropped */
+static int one_lfd = -1;	/* -1: the listener all threads share */
 static unsigned char *cg_stream;	/* a cycle, then BUF_SIZE more */
 static struct sockaddr_storage bind_addr;
 static socklen_t bind_len;
@@ -91,7 +97,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: epoll_echo [-C | -D] [-p port] [-b address] [-t threads]\n"
+	    "usage: epoll_echo [-1] [-C | -D] [-p port] [-b address] "
+	    "[-t threads]\n"
+	    "  -1          one listening socket shared by all threads, each\n"
+	    "              watching it with EPOLLEXCLUSIVE (as the daemon)\n"
 	    "  -C          chargen (RFC 864): send its 72-character lines as\n"
 	    "              fast as the client reads; input is dropped\n"
 	    "  -D          discard (RFC 863): read and drop, send nothing\n"
@@ -386,11 +395,12 @@ worker_start(struct worker *w)
 	memset(w, 0, sizeof(*w));
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll_create1");
-	w->lfd = make_listener();
+	w->lfd = one_lfd != -1 ? one_lfd : make_listener();
 	w->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if ((w->buf = malloc(BUF_SIZE)) == NULL)
 		die("malloc");
-	watch(w, w->lfd, EPOLL_CTL_ADD, EPOLLIN);
+	watch(w, w->lfd, EPOLL_CTL_ADD,
+	    one_lfd != -1 ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN);
 	if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
 		errno = rc;
 		die("pthread_create");
@@ -404,10 +414,13 @@ main(int argc, char **argv)
 	const char *addr = "127.0.0.1";
 	unsigned long port = 17021, nthreads = 1, i;
 	char *end;
-	int ch;
+	int ch, one = 0;
 
-	while ((ch = getopt(argc, argv, "CDp:b:t:h")) != -1) {
+	while ((ch = getopt(argc, argv, "1CDp:b:t:h")) != -1) {
 		switch (ch) {
+		case '1':
+			one = 1;
+			break;
 		case 'C':
 			chargen = 1;
 			break;
@@ -452,10 +465,12 @@ main(int argc, char **argv)
 		die("calloc");
 	if (chargen)
 		chargen_init();
+	if (one)
+		one_lfd = make_listener();
 	for (i = 0; i < nthreads; i++)
 		worker_start(&ws[i]);
-	fprintf(stderr, "epoll_echo: %s port %lu, %lu worker(s)\n", addr,
-	    port, nthreads);
+	fprintf(stderr, "epoll_echo: %s port %lu, %lu worker(s)%s\n", addr,
+	    port, nthreads, one ? ", one listening socket" : "");
 	pthread_join(ws[0].thread, NULL);
 	return 0;
 }
