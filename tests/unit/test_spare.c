@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,7 +54,9 @@ fill_table(void)
 	fd = open("/dev/null", O_RDONLY);
 	ck_assert_int_ne(fd, -1);
 	close(fd);
-	rl.rlim_cur = (rlim_t)fd + 8;	/* every free one is below fd + 8 */
+	/* fd is the lowest free one: what is free below fd + 8 is all
+	   there is to fill. */
+	rl.rlim_cur = (rlim_t)fd + 8;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	while ((fd = open("/dev/null", O_RDONLY)) != -1) {
 		ck_assert_int_lt(nfill, MAXFILL);
