@@ -68,6 +68,9 @@ struct cfg_listener {
 	int			 enabled;
 	uint16_t		 port;
 	int			 backlog;
+	int			 socket_per_worker; /* TCP: one listening
+						   socket per worker, the
+						   kernel placing clients */
 	uint32_t		 max_conns;	/* this listener's cap; 0: none */
 	uint32_t		 max_per_source; /* per client address; 0: none */
 	uint32_t		 idle_timeout;	/* s without progress; 0: none */

@@ -59,6 +59,10 @@
    before its FileDescriptorName=: it stays parked in the next process,
    whose configuration has no enabled listener of that name. */
 #define EO_HO_FD_PARKED	"eo-p-"
+/* A listening socket of ours beside an "eo-l-" one, in its SO_REUSEPORT
+   group (one per worker, acceptor.c): the next process finds it its
+   place by address, in the order listed. */
+#define EO_HO_FD_EXTRA	"eo-x-"
 
 /* One end of a connection, as getsockname(2) or getpeername(2) say. */
 struct ho_addr {

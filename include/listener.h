@@ -97,5 +97,16 @@ int	listener_listen(int fd, const struct cfg_addr *a, int backlog,
  * runs under a user of its own.
  */
 int	listener_share_port(int fd, int on);
+/*
+ * fd's SO_REUSEPORT group (fd in it) gives each new client to one of
+ * its first n sockets, at random: 0, or -1 (errno).  A socket that
+ * joins later sits past them and is given none, so that another
+ * process of our uid binding the port with SO_REUSEPORT takes no share
+ * of our clients; and a socket of ours about to close is steered past
+ * before its queue is served.  The index is the order the sockets
+ * joined in; closing one moves the last into its place.  Classic BPF:
+ * no privilege needed.
+ */
+int	listener_steer(int fd, unsigned n);
 
 #endif

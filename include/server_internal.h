@@ -32,6 +32,14 @@ struct listener;
 struct udp_sock;
 struct worker;
 
+/* A worker's way into a listening socket: the descriptor it accepts
+   from, ls->fd or one of ls->extra, its own (own 1) or shared. */
+struct listen_tap {
+	struct listen_sock	*ls;
+	int			 fd;
+	int			 own;
+};
+
 /* One listening socket, ours or systemd's. */
 struct listen_sock {
 	struct server		*srv;
@@ -52,6 +60,15 @@ struct listen_sock {
 	unsigned char		 dgram;		/* UDP: us and w, no evl */
 	struct udp_sock		*us;		/* the worker's record */
 	struct worker		*w;		/* ... the worker serving it */
+	int			*extra;		/* ours, TCP, two workers or
+						   more: one socket more on
+						   addr per worker but the
+						   first, in fd's SO_REUSEPORT
+						   group (acceptor.c) */
+	unsigned		 nextra;
+	int			 steered;	/* fd's group has our steering
+						   (listener_steer()) */
+	struct listen_tap	*taps;		/* TCP: one per worker */
 };
 
 /* A run of refusals for one reason: logged when it starts and ends. */
@@ -166,12 +183,15 @@ void	listen_sock_close(struct listen_sock *ls);
 /* Binds ls's address again after listen_sock_close(); -1: err says. */
 int	listen_sock_reopen(struct listen_sock *ls, char *err,
 	    size_t errlen);
+/* ls's backlog, its extra sockets' too; 0 or -1 (errno). */
+int	listen_sock_backlog(struct listen_sock *ls, int backlog);
+/* A socket of ls's group handed over by a previous process (restart.c:
+   EO_HO_FD_EXTRA), in the order they joined; -1: out of memory. */
+int	listen_sock_adopt_extra(struct listen_sock *ls, int fd);
 /* systemd's socket, no listener: its queue served, new SYNs dropped. */
 void	listen_sock_park(struct listen_sock *ls);
 /* Served again: SYNs let through. */
 void	listen_sock_unpark(struct listen_sock *ls);
-/* The listener name a socket is logged under. */
-const char *listen_sock_owner(const struct listen_sock *ls);
 void	acceptor_set_accepting(struct server *srv, int on);
 /* Lets ls's clients in: the workers accept them (the main thread for
    an http listener's, or with no worker). */
@@ -184,6 +204,32 @@ void	listen_sock_enable(struct listen_sock *ls);
 void	acceptor_lock(struct server *srv, int on);
 /* The EMFILE pause is over. */
 void	acceptor_resumecb(int fd, short what, void *arg);
+
+/* admission.c: the rules for one accepted client, on any accepting
+   thread. */
+struct conn_handoff;
+struct sockaddr;
+/* The listener name a socket is logged under. */
+const char *listen_sock_owner(const struct listen_sock *ls);
+/*
+ * Every rule that decides, for client fd accepted from ls by self (NULL:
+ * the main thread): 0, admitted (*ho made, *to its worker: self if own,
+ * the worker accepted from a socket of its own, else the pick), or -1,
+ * refused and counted.  Under srv->acc_mtx.
+ */
+int	acceptor_admit(struct listen_sock *ls, struct worker *self, int own,
+	    int fd, const struct sockaddr *sa, struct conn_handoff *ho,
+	    struct worker **to);
+/* Counts an accepted (refused 0) or refused client, in self's slot. */
+void	acceptor_count(struct server *srv, struct listen_sock *ls,
+	    struct worker *self, int refused, enum stats_refusal why);
+/* A client closed as soon as accepted, before it counted as open. */
+void	acceptor_turn_away(struct server *srv, struct listen_sock *ls,
+	    struct worker *self, int fd, enum stats_refusal why,
+	    unsigned limit);
+/* An admitted http (metrics) client, served on the main thread. */
+void	acceptor_http(struct server *srv, struct listen_sock *ls,
+	    const struct conn_handoff *ho);
 
 /* plan.c: configurations applied at start and on SIGHUP. */
 int	plan_apply(struct server *srv, struct cfg *cfg, char *err,

@@ -33,7 +33,8 @@ static const char *const listener_keys[] = { "name", "protocol", "port",
 	"max_connections_per_source", "idle_timeout", "write_timeout",
 	"proxy_protocol", "proxy_from", "proxy_timeout", "allow", "deny",
 	"transport", "allow_amplification", "udp_rate_limit",
-	"udp_rate_table", "tls", "tls_handshake_timeout", NULL };
+	"udp_rate_table", "tls", "tls_handshake_timeout",
+	"socket_per_worker", NULL };
 
 /* In a listener, a group named after a protocol is left to
    parse_proto_opts, which knows whether it is the right one. */
@@ -491,7 +492,8 @@ static const struct {
 	const char	*key;
 	enum no_effect	 only;		/* where it has one */
 } effect_keys[] = {
-	{ "backlog", NE_TCP }, { "max_connections", NE_TCP },
+	{ "backlog", NE_TCP }, { "socket_per_worker", NE_TCP },
+	{ "max_connections", NE_TCP },
 	{ "max_connections_per_source", NE_TCP }, { "idle_timeout", NE_TCP },
 	{ "write_timeout", NE_TCP }, { "allow_amplification", NE_UDP },
 	{ "udp_rate_limit", NE_UDP }, { "udp_rate_table", NE_UDP },
@@ -557,6 +559,7 @@ cfg_parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	int bad = 0, r;
 
 	l->enabled = 1;
+	l->socket_per_worker = 1;
 	l->line = (int)config_setting_source_line(lg);
 	l->max_per_source = def->max_per_source;
 	l->idle_timeout = def->idle_timeout;
@@ -586,6 +589,8 @@ cfg_parse_listener(struct cfg_diag *d, const config_setting_t *lg,
 	bad |= cfg_get_bool(d, lg, "enabled", &l->enabled) < 0;
 	bad |= cfg_get_uint(d, lg, "backlog", 1, 65535, &backlog) < 0;
 	l->backlog = (int)backlog;
+	bad |= cfg_get_bool(d, lg, "socket_per_worker",
+	    &l->socket_per_worker) < 0;
 	bad |= cfg_get_uint(d, lg, "max_connections", 0, MAX_CONNS,
 	    &l->max_conns) < 0;
 	bad |= cfg_get_uint(d, lg, "max_connections_per_source", 0,

@@ -69,9 +69,10 @@ print_listener(FILE *f, const struct cfg_listener *l)
 	fputs("];", f);
 	/* What is in effect: no setting this kind of listener ignores. */
 	if (!l->udp)
-		fprintf(f, "\n    backlog = %d; max_connections = %u;"
-		    " max_connections_per_source = %u;\n"
-		    "    idle_timeout = %u; write_timeout = %u;", l->backlog,
+		fprintf(f, "\n    backlog = %d; socket_per_worker = %s;"
+		    " max_connections = %u;\n    max_connections_per_source"
+		    " = %u; idle_timeout = %u; write_timeout = %u;",
+		    l->backlog, l->socket_per_worker ? "true" : "false",
 		    l->max_conns, l->max_per_source, l->idle_timeout,
 		    l->write_timeout);
 	print_access(f, l);

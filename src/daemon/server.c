@@ -449,6 +449,47 @@ cpu_count(void)
 }
 
 /*
+ * The sockets beside ours in their SO_REUSEPORT groups (acceptor.c),
+ * each to the socket of its address, in the order handed over; one
+ * whose socket did not come is closed (the plan would not know it).
+ */
+static int
+server_adopt_extra(struct server *srv, struct systemd_inherited *inh,
+    char *err, size_t errlen)
+{
+	const struct systemd_socket *x;
+	struct listen_sock *ls;
+	size_t i, j;
+
+	for (i = 0; i < inh->nours; i++) {
+		x = &inh->ours[i];
+		if (strncmp(x->name, EO_HO_FD_EXTRA, strlen(EO_HO_FD_EXTRA)))
+			continue;
+		for (j = 0, ls = NULL; ls == NULL && j < srv->nsocks; j++)
+			if (!srv->socks[j]->dgram &&
+			    srv->socks[j]->sd_name == NULL &&
+			    srv->socks[j]->addr.len == x->addr.len &&
+			    memcmp(&srv->socks[j]->addr.ss, &x->addr.ss,
+			    x->addr.len) == 0)
+				ls = srv->socks[j];
+		if (ls == NULL) {
+			log_warnx("restart: socket %s (%s) is no listener's: "
+			    "closed", x->addr.text, x->name);
+			close(x->fd);
+		} else if (listen_sock_adopt_extra(ls, x->fd) == -1) {
+			snprintf(err, errlen, "restart: out of memory");
+			return -1;	/* inh closes the rest */
+		}
+		inh->ours[i].fd = -1;
+		if (ls != NULL && restart_stored_name(srv, x->name) == -1) {
+			snprintf(err, errlen, "restart: out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * The listening sockets a previous process of ours bound and handed
  * over (restart.c): ours again, found by address by the plan like the
  * sockets of a reload, closed by it if no listener wants them.
@@ -469,6 +510,8 @@ server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
 	for (i = 0; i < inh->nours; i++) {
 		const char *name = inh->ours[i].name;
 
+		if (strncmp(name, EO_HO_FD_EXTRA, strlen(EO_HO_FD_EXTRA)) == 0)
+			continue;	/* server_adopt_extra(), once all are */
 		/* systemd's, parked by a reload: systemd's again, and parked
 		   by the plan, since no enabled listener has its name. */
 		if (strncmp(name, EO_HO_FD_PARKED, strlen(EO_HO_FD_PARKED)) == 0)
@@ -489,7 +532,7 @@ server_adopt_ours(struct server *srv, struct systemd_inherited *inh,
 			return -1;
 		}
 	}
-	return 0;
+	return server_adopt_extra(srv, inh, err, errlen);
 }
 
 /*

@@ -4,30 +4,27 @@
  * hand-off to a worker, and surviving EMFILE.
  *
  * Threads.  The workers accept from the stream sockets (worker_watch()):
- * each runs the admission below on its own thread and serves what the
- * pick gives it in the same loop pass.  With the hand-off alone, every
- * short connection woke the main thread, then a worker: two task
- * switches, and 16% more CPU per connection than a loop that accepts
- * for itself (tests/bench/README.md, "Accepting on the workers").  One
- * listening socket per address is kept (not one SO_REUSEPORT socket
- * per worker), so socket activation, reloads that keep sockets open,
- * restarts that carry them and the closing socket's hold-off work as
- * before.  The main thread owns everything admission reads (a
+ * each runs the admission (admission.c) on its own thread and serves
+ * what it places on itself in the same loop pass.  With the hand-off
+ * alone, every short connection woke the main thread, then a worker:
+ * two task switches, and 16% more CPU per connection than a loop that
+ * accepts for itself (tests/bench/README.md, "Accepting on the
+ * workers").  On a socket of ours each worker has a socket of its own
+ * on the address ("One socket per worker" below), keeps what it
+ * accepts there, and the kernel places clients; a socket from systemd,
+ * or with socket_per_worker off, is in every worker's accept set, each
+ * waiting for it with EPOLLEXCLUSIVE (worker.c: a client wakes one idle
+ * worker, not all), and the pick (least loaded, ties round robin)
+ * places clients.  The main thread owns everything admission reads (a
  * socket's listener, the running config) and changes it only under
  * every worker's accept lock (acceptor_lock()); a worker holds its own
  * while it accepts.  The main thread still accepts for http (metrics)
  * listeners, which it serves, and when it takes what is queued on a
  * socket it closes.  Counters go to the accepting thread's slot, the
  * burst lines' notes under the stats' note lock.  Admission and the
- * pick (least loaded, ties round robin) are one step under
- * srv->acc_mtx, so clients are admitted and placed one at a time, as
- * when one thread accepted them all; the rest (accept4(), adopting)
- * runs in parallel.
- *
- * A socket is in every worker's accept set, and each worker waits for
- * it in its event loop's own epoll set with EPOLLEXCLUSIVE (worker.c):
- * a client wakes one idle worker, not all of them, and when none is
- * idle the first to look takes it.
+ * pick are one step under srv->acc_mtx, so clients are admitted one at
+ * a time, as when one thread accepted them all (limits stay exact);
+ * the rest (accept4(), adopting) runs in parallel.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -73,6 +70,7 @@ static void	acceptor_accept(struct evconnlistener *, evutil_socket_t,
 static void	acceptor_error(struct evconnlistener *, void *);
 static void	acceptor_on_worker(struct worker *, void *);
 static void	listen_sock_disable(struct listen_sock *);
+static void	listen_sock_taps(struct listen_sock *);
 
 /*
  * A UDP socket is read by a worker, not here: its record goes to the
@@ -96,6 +94,16 @@ sock_is_dgram(int fd)
 
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
 	    type == SOCK_DGRAM;
+}
+
+/* No Nagle delay for small replies: set on the listening socket, as
+   Linux copies it to each accepted one (bound, systemd's or carried). */
+static void
+listen_sock_nodelay(int fd, const struct cfg_addr *addr)
+{
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	    sizeof(int)) == -1)
+		log_warn("%s: TCP_NODELAY", addr->text);
 }
 
 struct listen_sock *
@@ -122,22 +130,22 @@ listen_sock_new(struct server *srv, int fd, const struct cfg_addr *addr,
 		free(ls);
 		return NULL;
 	}
-	/* No Nagle delay for small replies: set here once, as Linux copies
-	   it to each accepted socket (bound, systemd's or carried alike). */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-	    sizeof(int)) == -1)
-		log_warn("%s: TCP_NODELAY", addr->text);
+	listen_sock_nodelay(fd, addr);
 	/* Backlog 0: the socket already listens.  Accepted sockets come
 	   non-blocking; CLOSE_ON_EXEC makes them close-on-exec too. */
 	ls->evl = evconnlistener_new(srv->base, acceptor_accept, ls,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (ls->evl == NULL) {
+	if (ls->evl == NULL || (srv->nworkers > 0 && (ls->taps =
+	    calloc(srv->nworkers, sizeof(*ls->taps))) == NULL)) {
 		snprintf(err, errlen, "%s: cannot watch the socket",
 		    addr->text);
+		if (ls->evl != NULL)
+			evconnlistener_free(ls->evl);
 		free(ls->sd_name);
 		free(ls);
 		return NULL;
 	}
+	listen_sock_taps(ls);
 	evconnlistener_set_error_cb(ls->evl, acceptor_error);
 	evconnlistener_disable(ls->evl);	/* until a listener owns it */
 	return ls;
@@ -173,6 +181,16 @@ listen_sock_open_udp(struct server *srv, const struct cfg_addr *addr,
 	return ls;
 }
 
+/* Closes ls's extra sockets past the first keep, the last first: the
+   group's order stays as it was for those kept (listener_steer()). */
+static void
+listen_sock_close_extra(struct listen_sock *ls, unsigned keep)
+{
+	while (ls->nextra > keep)
+		close(ls->extra[--ls->nextra]);
+	listen_sock_taps(ls);
+}
+
 void
 listen_sock_free(struct listen_sock *ls)
 {
@@ -183,9 +201,12 @@ listen_sock_free(struct listen_sock *ls)
 		worker_udp_close(ls->w, ls->us);	/* closes the fd */
 	else if (ls->fd != -1) {	/* -1: moved away, see listen_sock_close */
 		listen_sock_disable(ls);
+		listen_sock_close_extra(ls, 0);
 		evconnlistener_free(ls->evl);
 		close(ls->fd);
 	}
+	free(ls->extra);
+	free(ls->taps);
 	free(ls->sd_name);
 	free(ls);
 }
@@ -212,7 +233,7 @@ listen_sock_free(struct listen_sock *ls)
  * fallback (a socket bound to a device already, an older kernel).
  */
 static int
-acceptor_attach_drop(struct listen_sock *ls)
+acceptor_attach_drop(int fd)
 {
 	/* Offset 0 is the TCP header: flags at 13, SYN is 0x02. */
 	struct sock_filter code[] = {
@@ -223,7 +244,7 @@ acceptor_attach_drop(struct listen_sock *ls)
 	};
 	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
 
-	return setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
 	    sizeof(prog));
 }
 
@@ -237,21 +258,33 @@ acceptor_say_once(int *said, const char *what)
 	log_info("listeners: %s", what);
 }
 
+/* EO_HELD_GHOST or EO_HELD_FILTER as fd could be held off; 0: not. */
+static int
+acceptor_hold_fd(int fd)
+{
+	int ghost = EO_GHOST_IFINDEX;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &ghost,
+	    sizeof(ghost)) == 0)
+		return EO_HELD_GHOST;
+	return acceptor_attach_drop(fd) == 0 ? EO_HELD_FILTER : 0;
+}
+
+/* Every socket of ls's group alike: a SYN given to one of them by the
+   group's steering would still be let in (its device is not looked at
+   once the group is found), but none is found when all are held. */
 static void
 acceptor_hold_off(struct listen_sock *ls)
 {
 	static int said;
-	int ghost = EO_GHOST_IFINDEX;
+	unsigned i;
 
 	listen_sock_disable(ls);
 	if (ls->held != 0)
 		return;
-	if (setsockopt(ls->fd, SOL_SOCKET, SO_BINDTOIFINDEX, &ghost,
-	    sizeof(ghost)) == 0)
-		ls->held = EO_HELD_GHOST;
-	else if (acceptor_attach_drop(ls) == 0)
-		ls->held = EO_HELD_FILTER;
-	else
+	for (i = 0; i < ls->nextra; i++)
+		acceptor_hold_fd(ls->extra[i]);
+	if ((ls->held = (unsigned char)acceptor_hold_fd(ls->fd)) == 0)
 		acceptor_say_once(&said, "neither SO_BINDTOIFINDEX nor, "
 		    "without CAP_NET_ADMIN, SO_ATTACH_FILTER: a client "
 		    "connecting while a listening socket closes may be reset");
@@ -273,7 +306,7 @@ acceptor_hold_parked(struct listen_sock *ls)
 	listen_sock_disable(ls);
 	if (ls->held != 0)
 		return;
-	if (acceptor_attach_drop(ls) == 0) {
+	if (acceptor_attach_drop(ls->fd) == 0) {
 		ls->held = EO_HELD_FILTER;
 		return;
 	}
@@ -293,17 +326,15 @@ acceptor_hold_parked(struct listen_sock *ls)
 }
 
 static void
-acceptor_take_queued(struct listen_sock *ls)
+acceptor_take_queued_fd(struct listen_sock *ls, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, n;
 
-	if (ls->dgram)
-		return;
 	for (n = 0; n < EO_RETIRE_MAX; n++) {
 		len = sizeof(ss);
-		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1 && errno == EINTR)
 			continue;
@@ -320,6 +351,19 @@ acceptor_take_queued(struct listen_sock *ls)
 	if (n == EO_RETIRE_MAX || (errno != EAGAIN && errno != EWOULDBLOCK))
 		log_warn("listener %s: clients still queued on %s are reset",
 		    listen_sock_owner(ls), ls->addr.text);
+}
+
+/* On the main thread, what waits on ls and its extra sockets. */
+static void
+acceptor_take_queued(struct listen_sock *ls)
+{
+	unsigned i;
+
+	if (ls->dgram)
+		return;
+	acceptor_take_queued_fd(ls, ls->fd);
+	for (i = 0; i < ls->nextra; i++)
+		acceptor_take_queued_fd(ls, ls->extra[i]);
 }
 
 void
@@ -394,10 +438,13 @@ listen_sock_close(struct listen_sock *ls)
 	acceptor_take_queued(ls);
 	nanosleep(&ms, NULL);
 	acceptor_take_queued(ls);
+	listen_sock_close_extra(ls, 0);
 	evconnlistener_free(ls->evl);
 	close(ls->fd);
 	ls->evl = NULL;
 	ls->fd = -1;
+	ls->steered = 0;
+	listen_sock_taps(ls);
 	ls->held = 0;	/* the hold was the closed socket's */
 }
 
@@ -413,16 +460,12 @@ listen_sock_reopen(struct listen_sock *ls, char *err, size_t errlen)
 	ls->fd = n->fd;
 	ls->evl = n->evl;
 	evconnlistener_set_cb(ls->evl, acceptor_accept, ls);
+	listen_sock_taps(ls);
+	free(n->taps);
 	free(n);
 	if (ls->lis != NULL && !ls->srv->paused && !ls->srv->stopping)
 		listen_sock_enable(ls);
 	return 0;
-}
-
-const char *
-listen_sock_owner(const struct listen_sock *ls)
-{
-	return ls->lis != NULL ? listener_name(ls->lis) : "?";
 }
 
 void
@@ -446,8 +489,180 @@ acceptor_set_accepting(struct server *srv, int on)
 static int
 listen_sock_on_main(const struct listen_sock *ls)
 {
-	return ls->srv->nworkers == 0 || (ls->lis != NULL &&
-	    listener_config(ls->lis)->proto->http);
+	return ls->srv->nworkers == 0 || ls->taps == NULL ||
+	    (ls->lis != NULL && listener_config(ls->lis)->proto->http);
+}
+
+/*
+ * One socket per worker.  Workers sharing one listening socket cost
+ * the raw loop 1.14 times the CPU per short connection, and the daemon
+ * as much (tests/bench/README.md, "One socket per worker"): each
+ * accept contends for the socket's queue with the other workers.  So
+ * on a socket of ours (bound by us, not systemd's: socket activation
+ * gives one per address) with two workers or more, each worker but the
+ * first gets a socket of its own on the same address, joined to ls->fd
+ * by SO_REUSEPORT, and serves what it accepts there (the kernel placed
+ * it); systemd's sockets stay shared, placed by the pick.
+ *
+ * SO_REUSEPORT alone would let any process of our uid bind the port
+ * beside us and take a share of our clients, silently; and no socket
+ * of a group could be closed without resetting the handshakes the
+ * kernel had just given it.  listener_steer() answers both: the group
+ * gives clients to its first 1 + nextra sockets only (ours: ls->fd
+ * first, the extra ones in order), and before extra sockets close, to
+ * ls->fd alone.  ls->fd is listening before SO_REUSEPORT is set on it,
+ * so a plain bind of the address (a second daemon's) still fails.
+ */
+static unsigned
+listen_sock_wanted(const struct listen_sock *ls)
+{
+	if (ls->sd_name != NULL || ls->dgram || ls->fd == -1 ||
+	    ls->srv->nworkers < 2 || listen_sock_on_main(ls) ||
+	    ls->lis == NULL || !listener_config(ls->lis)->socket_per_worker)
+		return 0;
+	return ls->srv->nworkers - 1;
+}
+
+static int
+listen_sock_steer(struct listen_sock *ls, unsigned n)
+{
+	if (listener_steer(ls->fd, n) == -1)
+		return -1;
+	ls->steered = 1;
+	return 0;
+}
+
+/* Worker i accepts from its own socket if ls has one for each. */
+static void
+listen_sock_taps(struct listen_sock *ls)
+{
+	unsigned i, n = ls->srv->nworkers;
+	int own = ls->nextra > 0 && ls->nextra + 1 >= n;
+
+	for (i = 0; ls->taps != NULL && i < n; i++) {
+		ls->taps[i].ls = ls;
+		ls->taps[i].own = own;
+		ls->taps[i].fd = own && i > 0 ? ls->extra[i - 1] : ls->fd;
+	}
+}
+
+/*
+ * Down to keep extra sockets: new clients go to the others first, what
+ * waits on those leaving is served, a millisecond passes for
+ * handshakes under way (as listen_sock_retire()), again, then they
+ * close.  ls->fd goes on sharing the port with its steering, down to
+ * itself: Linux lets a socket of our uid bind the port while one bound
+ * as shared stays, and one that could not join ls->fd's group would
+ * be a group of its own, found first, given every client.
+ */
+static void
+listen_sock_fold(struct listen_sock *ls, unsigned keep)
+{
+	struct timespec ms = { 0, 1000000 };
+	unsigned i, k;
+
+	if (ls->nextra <= keep)
+		return;
+	listen_sock_disable(ls);
+	if (listen_sock_steer(ls, 1 + keep) == -1)
+		log_warn("listener %s: cannot steer clients off the sockets "
+		    "closing on %s", listen_sock_owner(ls), ls->addr.text);
+	for (k = 0; k < 2; k++) {
+		if (k > 0)
+			nanosleep(&ms, NULL);
+		for (i = keep; i < ls->nextra; i++)
+			acceptor_take_queued_fd(ls, ls->extra[i]);
+	}
+	listen_sock_close_extra(ls, keep);
+}
+
+/* Up to want extra sockets; or none, if one cannot be had. */
+static void
+listen_sock_extend(struct listen_sock *ls, unsigned want)
+{
+	static int said;
+	char why[256];
+	int fd, *v;
+
+	if ((v = reallocarray(ls->extra, want, sizeof(*v))) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	ls->extra = v;
+	listen_sock_disable(ls);
+	if (listener_share_port(ls->fd, 1) == -1) {
+		snprintf(why, sizeof(why), "SO_REUSEPORT: %s", strerror(errno));
+		goto fail;
+	}
+	while (ls->nextra < want) {
+		if ((fd = listener_socket(&ls->addr, why, sizeof(why))) == -1)
+			goto fail;
+		if (listener_share_port(fd, 1) == -1 || listener_listen(fd,
+		    &ls->addr, ls->backlog, why, sizeof(why)) == -1) {
+			close(fd);
+			goto fail;
+		}
+		listen_sock_nodelay(fd, &ls->addr);
+		ls->extra[ls->nextra++] = fd;
+	}
+	if (listen_sock_steer(ls, 1 + ls->nextra) == 0) {
+		listen_sock_taps(ls);
+		return;
+	}
+	snprintf(why, sizeof(why), "SO_ATTACH_REUSEPORT_CBPF: %s",
+	    strerror(errno));
+fail:
+	if (!said)
+		log_warnx("listener %s: the workers share %s, each cannot have "
+		    "a socket of its own (%s)", listen_sock_owner(ls),
+		    ls->addr.text, why);
+	said = 1;
+	listen_sock_fold(ls, 0);
+	if (!ls->steered)	/* no group was made: the port is ours */
+		listener_share_port(ls->fd, 0);
+}
+
+/* ls's extra sockets as many as it wants now: a reload may have made
+   it an http listener's, a restart may bring more or fewer. */
+static void
+listen_sock_group(struct listen_sock *ls)
+{
+	unsigned want = listen_sock_wanted(ls);
+
+	if (ls->nextra > want)
+		listen_sock_fold(ls, want);
+	else if (ls->nextra < want)
+		listen_sock_extend(ls, want);
+	else if (ls->nextra > 0 && listen_sock_steer(ls, 1 + want) == -1)
+		log_warn("listener %s: steering %s", listen_sock_owner(ls),
+		    ls->addr.text);
+}
+
+int
+listen_sock_adopt_extra(struct listen_sock *ls, int fd)
+{
+	int *v = reallocarray(ls->extra, ls->nextra + 1, sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	ls->extra = v;
+	ls->extra[ls->nextra++] = fd;
+	listen_sock_taps(ls);
+	return 0;
+}
+
+int
+listen_sock_backlog(struct listen_sock *ls, int backlog)
+{
+	unsigned i;
+
+	for (i = 0; i < ls->nextra; i++)
+		if (listen(ls->extra[i], backlog) == -1)
+			return -1;
+	if (listen(ls->fd, backlog) == -1)
+		return -1;
+	ls->backlog = backlog;
+	return 0;
 }
 
 void
@@ -456,6 +671,7 @@ listen_sock_enable(struct listen_sock *ls)
 	struct server *srv = ls->srv;
 	unsigned i;
 
+	listen_sock_group(ls);
 	if (listen_sock_on_main(ls)) {
 		listen_sock_disable(ls);	/* a reload may move it here */
 		evconnlistener_enable(ls->evl);
@@ -464,10 +680,11 @@ listen_sock_enable(struct listen_sock *ls)
 	evconnlistener_disable(ls->evl);
 	for (i = 0; i < srv->nworkers; i++)
 		if (srv->workers[i] != NULL && worker_watch(srv->workers[i],
-		    ls->fd, ls, acceptor_on_worker) == -1) {
+		    ls->taps[i].fd, &ls->taps[i], acceptor_on_worker) == -1) {
 			/* The main thread accepts for all, as it can. */
 			log_warn("listener %s: workers cannot watch %s",
 			    listen_sock_owner(ls), ls->addr.text);
+			listen_sock_fold(ls, 0);
 			listen_sock_disable(ls);
 			evconnlistener_enable(ls->evl);
 			return;
@@ -482,9 +699,9 @@ listen_sock_disable(struct listen_sock *ls)
 	unsigned i;
 
 	evconnlistener_disable(ls->evl);
-	for (i = 0; i < srv->nworkers; i++)
-		if (srv->workers[i] != NULL)
-			worker_unwatch(srv->workers[i], ls->fd);
+	for (i = 0; ls->taps != NULL && i < srv->nworkers; i++)
+		if (srv->workers[i] != NULL && ls->taps[i].fd != -1)
+			worker_unwatch(srv->workers[i], ls->taps[i].fd);
 }
 
 void
@@ -502,236 +719,9 @@ acceptor_lock(struct server *srv, int on)
 				worker_accept_unlock(srv->workers[i]);
 		}
 }
-
-static struct worker *
-acceptor_pick(struct server *srv)
-{
-	unsigned i, best = srv->rr % srv->nworkers, load;
-	unsigned best_load = worker_load(srv->workers[best]);
-
-	/* Least loaded: connections live long and unevenly, so round robin
-	   alone would let the workers drift apart. */
-	for (i = 1; i < srv->nworkers; i++) {
-		unsigned k = (srv->rr + i) % srv->nworkers;
-
-		if ((load = worker_load(srv->workers[k])) < best_load) {
-			best = k;
-			best_load = load;
-		}
-	}
-	srv->rr = best + 1;
-	return srv->workers[best];
-}
-
-/* Counts in the accepting thread's slots (self NULL: the main
-   thread's): the process's, and ls's listener's. */
-static void
-acceptor_count(struct server *srv, struct listen_sock *ls,
-    struct worker *self, int refused, enum stats_refusal why)
-{
-	unsigned k = self != NULL ? worker_id(self) : stats_acceptor();
-	struct stats_slot *all = stats_slot(srv->stats.all, k);
-	struct stats_slot *one = ls->lis == NULL ? NULL :
-	    stats_slot(listener_stats(ls->lis), k);
-
-	if (!refused) {
-		stats_bump(&all->accepted, 1);
-		if (one != NULL)
-			stats_bump(&one->accepted, 1);
-		return;
-	}
-	stats_bump(&all->refused[why], 1);
-	if (one != NULL)
-		stats_bump(&one->refused[why], 1);
-}
-
-/* A client closed as soon as accepted, before it counted as open. */
-static void
-acceptor_turn_away(struct server *srv, struct listen_sock *ls,
-    struct worker *self, int fd, enum stats_refusal why, unsigned limit)
-{
-	close(fd);
-	acceptor_count(srv, ls, self, 1, why);
-	pthread_mutex_lock(&srv->stats.note_mtx);	/* status.c reads */
-	snprintf(srv->refused_by[why], sizeof(srv->refused_by[why]), "%s",
-	    listen_sock_owner(ls));
-	srv->refused_limit[why] = limit;
-	pthread_mutex_unlock(&srv->stats.note_mtx);
-}
-
-static void
-acceptor_refuse(struct server *srv, struct listen_sock *ls,
-    struct worker *self, int fd, enum stats_refusal why, unsigned limit)
-{
-	stats_sub(&srv->stats.conns, 1);
-	acceptor_turn_away(srv, ls, self, fd, why, limit);
-}
-
-/* Who was refused (the peer's address), for the burst line. */
-static void
-acceptor_note(struct server *srv, struct listen_sock *ls,
-    enum stats_refusal why, const struct peer_key *peer, unsigned limit)
-{
-	char who[EO_ADDR_TEXT_MAX];
-
-	peer_key_format(peer, who, sizeof(who));
-	stats_note(&srv->stats, why, listen_sock_owner(ls), who, limit);
-}
-
-/*
- * The address lists, on the peer: on a PROXY listener the peer is the
- * proxy, which must be in proxy_from (allow and deny wait for the
- * client's address in the header); elsewhere it is the client.
- * 0: go on.
- */
-static int
-acceptor_screen(struct server *srv, struct listen_sock *ls,
-    struct worker *self, int fd, const struct cfg_listener *lc,
-    const struct sockaddr *sa)
-{
-	enum stats_refusal why;
-	struct peer_key k;
-
-	if (lc->proxy_protocol) {
-		if (cidr_list_match(&lc->proxy_from, sa))
-			return 0;
-		why = EO_REFUSED_UNTRUSTED;
-	} else {
-		if (cfg_listener_admits(lc, sa))
-			return 0;
-		why = EO_REFUSED_DENIED;
-	}
-	peer_key_from(&k, sa);
-	acceptor_note(srv, ls, why, &k, 0);
-	acceptor_refuse(srv, ls, self, fd, why, 0);
-	return -1;
-}
-
-/*
- * Over max_connections: refuse, or let the worker evict.  0: go on.
- * open: the count with this one, from its own increment.
- */
-static int
-acceptor_over_max(struct server *srv, struct listen_sock *ls,
-    struct worker *self, unsigned open, struct conn_handoff *ho)
-{
-	int fd = ho->fd;
-
-	if (open <= srv->cfg->max_conns)
-		return 0;
-	if (srv->cfg->evict_after == 0) {
-		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_FULL,
-		    srv->cfg->max_conns);
-		return -1;
-	}
-	ho->evict = 1;	/* the worker evicts a quiet one or refuses */
-	ho->evict_after = srv->cfg->evict_after;
-	return 0;
-}
-
-/* The port of sa, an IPv4 or IPv6 peer; 0 for anything else. */
-static uint16_t
-acceptor_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
-/*
- * HTTP (metrics) is served on this thread, admitted and counted as
- * every listener's.  Over max_connections with evict_after set, where
- * another listener's newcomer would evict a quiet connection, a scrape
- * is served all the same: the quiet ones are the workers', and a full
- * daemon is when its metrics are wanted most.  It is short (at most
- * EO_METRICS_TIMEOUT) and bounded by its listener's own limits.
- */
-static void
-acceptor_http(struct server *srv, struct listen_sock *ls,
-    const struct conn_handoff *ho)
-{
-	if (srv->take_http(srv, ho) == -1) {
-		conn_handoff_release(&srv->stats, ho);
-		acceptor_count(srv, ls, NULL, 1, EO_REFUSED_OTHER);
-		return;
-	}
-	acceptor_count(srv, ls, NULL, 0, EO_REFUSED_OTHER);
-}
-
-/* The listener's own limits; then the worker, picked (*to) for all but
-   http.  0: admitted. */
-static int
-acceptor_admit_lis(struct server *srv, struct listen_sock *ls,
-    struct worker *self, struct conn_handoff *ho, struct worker **to)
-{
-	const struct cfg_listener *lc = ho->lc;
-	struct peer_key no_peer = { 0, { 0 } };
-	int per_source;
-
-	/* Behind a proxy the peer is the proxy: the client is counted
-	   per source once its header names it (conn.c). */
-	switch (listener_admit(ls->lis, lc->proxy_protocol ? &no_peer :
-	    &ho->peer, &per_source)) {
-	case EO_ADMIT_LISTENER_FULL:
-		acceptor_refuse(srv, ls, self, ho->fd, EO_REFUSED_LISTENER,
-		    lc->max_conns);
-		return -1;
-	case EO_ADMIT_SOURCE_FULL:
-		acceptor_note(srv, ls, EO_REFUSED_SOURCE, &ho->peer,
-		    lc->max_per_source);
-		acceptor_refuse(srv, ls, self, ho->fd, EO_REFUSED_SOURCE,
-		    lc->max_per_source);
-		return -1;
-	case EO_ADMIT_OK:
-		break;
-	}
-	ho->lis = ls->lis;
-	ho->per_source = (uint8_t)per_source;
-	cfg_ref(lc->cfg);
-	if (!lc->proto->http) {
-		/* Counted before the hand-off: the next pick sees it. */
-		*to = acceptor_pick(srv);
-		worker_reserve(*to);
-	}
-	return 0;
-}
-
-/*
- * Every rule that decides, for one client (0: admitted, to the worker
- * *to).  Called under srv->acc_mtx: two workers accepting at once
- * decide one after the other, as when one thread accepted all (a
- * refusal's moment in the open count cannot turn another client away).
- */
-static int
-acceptor_admit(struct listen_sock *ls, struct worker *self, int fd,
-    const struct sockaddr *sa, struct conn_handoff *ho, struct worker **to)
-{
-	struct server *srv = ls->srv;
-	const struct cfg_listener *lc;
-	unsigned open;
-
-	open = (unsigned)stats_add(&srv->stats.conns, 1) + 1;
-	if (ls->lis == NULL || srv->stopping) {
-		acceptor_refuse(srv, ls, self, fd, EO_REFUSED_OTHER, 0);
-		return -1;
-	}
-	lc = listener_config(ls->lis);
-	memset(ho, 0, sizeof(*ho));
-	ho->fd = fd;
-	ho->lc = lc;
-	peer_key_from(&ho->peer, sa);
-	ho->port = acceptor_port(sa);
-	if (acceptor_screen(srv, ls, self, fd, lc, sa) == -1 ||
-	    acceptor_over_max(srv, ls, self, open, ho) == -1)
-		return -1;
-	return acceptor_admit_lis(srv, ls, self, ho, to);
-}
-
 /* One accepted client, on the main thread (self NULL) or a worker's. */
 static void
-acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
+acceptor_take(struct listen_sock *ls, struct worker *self, int own, int fd,
     const struct sockaddr *sa)
 {
 	struct server *srv = ls->srv;
@@ -746,7 +736,7 @@ acceptor_take(struct listen_sock *ls, struct worker *self, int fd,
 		return;
 	}
 	pthread_mutex_lock(&srv->acc_mtx);
-	r = acceptor_admit(ls, self, fd, sa, &ho, &to);
+	r = acceptor_admit(ls, self, own, fd, sa, &ho, &to);
 	pthread_mutex_unlock(&srv->acc_mtx);
 	if (r == -1)
 		return;
@@ -773,7 +763,7 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	(void)evl;
 	(void)slen;
-	acceptor_take(arg, NULL, fd, sa);
+	acceptor_take(arg, NULL, 0, fd, sa);
 }
 
 /*
@@ -784,14 +774,14 @@ acceptor_accept(struct evconnlistener *evl, evutil_socket_t fd,
  * drains: whoever holds the spare's place uses it (fd_spare.c).
  */
 static void
-acceptor_drain_spare(struct server *srv, struct listen_sock *ls,
+acceptor_drain_spare(struct server *srv, struct listen_sock *ls, int lfd,
     struct worker *self)
 {
 	int i, fd;
 
 	for (i = 0; i < EO_SPARE_DRAIN; i++) {
 		fd_spare_give(&srv->spare);
-		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			break;
 		acceptor_turn_away(srv, ls, self, fd, EO_REFUSED_FDS, 0);
 		fd_spare_put(&srv->spare);
@@ -802,7 +792,7 @@ acceptor_drain_spare(struct server *srv, struct listen_sock *ls,
 static void
 acceptor_fd_starved(struct server *srv, struct listen_sock *ls)
 {
-	acceptor_drain_spare(srv, ls, NULL);
+	acceptor_drain_spare(srv, ls, ls->fd, NULL);
 	if (!srv->paused) {
 		struct timeval tv = { 0, EO_RESUME_MS * 1000 };
 
@@ -853,17 +843,19 @@ acceptor_resumecb(evutil_socket_t fd, short what, void *arg)
 static void
 acceptor_on_worker(struct worker *w, void *sock)
 {
-	struct listen_sock *ls = sock;
+	const struct listen_tap *tap = sock;
+	struct listen_sock *ls = tap->ls;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, n;
 
 	for (n = 0; n < EO_ACCEPT_BATCH; n++) {
 		len = sizeof(ss);
-		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(tap->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			acceptor_take(ls, w, fd, (struct sockaddr *)&ss);
+			acceptor_take(ls, w, tap->own, fd,
+			    (struct sockaddr *)&ss);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -872,7 +864,7 @@ acceptor_on_worker(struct worker *w, void *sock)
 			return;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
-			acceptor_drain_spare(ls->srv, ls, w);
+			acceptor_drain_spare(ls->srv, ls, tap->fd, w);
 			worker_accept_pause(w, EO_RESUME_MS);
 			return;
 		}

@@ -441,7 +441,8 @@ plan_bind_beside(struct plan *p, const struct plan_move *m, int fd)
 		    sizeof(why)) == 0;
 	j = plan_port_first(p, m->addr);
 	while ((ls = plan_next_leaving(p, m, &j)) != NULL)
-		listener_share_port(ls->fd, 0);
+		if (ls->nextra == 0)	/* else its group's (acceptor.c) */
+			listener_share_port(ls->fd, 0);
 	listener_share_port(fd, 0);
 	return ok ? 0 : -1;
 }
@@ -533,9 +534,8 @@ plan_serve_socks(struct server *srv, struct plan *p)
 			listen_sock_unpark(ls);
 		/* Here, not in the plan: a failed reload changes nothing. */
 		if (!ls->dgram && ls->sd_name == NULL &&
-		    ls->backlog != lc->backlog && listen(ls->fd,
-		    lc->backlog) == 0)
-			ls->backlog = lc->backlog;
+		    ls->backlog != lc->backlog)
+			listen_sock_backlog(ls, lc->backlog);
 		/* The new settings, kept socket or not: the worker swaps. */
 		if (ls->dgram)
 			worker_udp_serve(ls->w, ls->us, lc, srv->guard,

@@ -198,6 +198,8 @@ restart_list(struct server *srv, int carrier, int on, struct ho_buf *fds,
 {
 	size_t i;
 
+	unsigned k;
+
 	for (i = 0; i < srv->nsocks; i++) {
 		struct listen_sock *ls = srv->socks[i];
 
@@ -206,6 +208,11 @@ restart_list(struct server *srv, int carrier, int on, struct ho_buf *fds,
 		fcntl(ls->fd, F_SETFD, on ? 0 : FD_CLOEXEC);
 		restart_list_one(fds, names, ls->fd, restart_sock_prefix(ls),
 		    ls->sd_name != NULL ? ls->sd_name : listen_sock_owner(ls));
+		for (k = 0; k < ls->nextra; k++) {
+			fcntl(ls->extra[k], F_SETFD, on ? 0 : FD_CLOEXEC);
+			restart_list_one(fds, names, ls->extra[k],
+			    EO_HO_FD_EXTRA, listen_sock_owner(ls));
+		}
 	}
 	fcntl(carrier, F_SETFD, on ? 0 : FD_CLOEXEC);
 	restart_list_one(fds, names, carrier, "", EO_HO_FD_CARRIER);
@@ -372,22 +379,31 @@ restart_stored_name(struct server *srv, const char *name)
 	return 0;
 }
 
-/* Listener l's own sockets into the store; its name kept to remove. */
+/* Listener l's own sockets (extra: those beside them, acceptor.c) into
+   the store under prefix; the name kept to remove. */
 static void
-restart_store_one(struct server *srv, struct listener *l, int *fds)
+restart_store_one(struct server *srv, struct listener *l, int *fds,
+    int extra)
 {
 	const struct cfg_listener *lc = listener_config(l);
 	char name[EO_NAME_MAX + 8];
 	size_t i, n = 0;
+	unsigned k;
 
-	for (i = 0; i < srv->nsocks; i++)
-		if (srv->socks[i]->lis == l && srv->socks[i]->sd_name == NULL &&
-		    srv->socks[i]->fd != -1)
-			fds[n++] = srv->socks[i]->fd;
+	for (i = 0; i < srv->nsocks; i++) {
+		const struct listen_sock *ls = srv->socks[i];
+
+		if (ls->lis != l || ls->sd_name != NULL || ls->fd == -1)
+			continue;
+		if (!extra)
+			fds[n++] = ls->fd;
+		for (k = 0; extra && k < ls->nextra; k++)
+			fds[n++] = ls->extra[k];
+	}
 	if (n == 0)
 		return;
-	snprintf(name, sizeof(name), "%s%s", lc->udp ? EO_HO_FD_UDP :
-	    EO_HO_FD_TCP, lc->name);
+	snprintf(name, sizeof(name), "%s%s", extra ? EO_HO_FD_EXTRA :
+	    lc->udp ? EO_HO_FD_UDP : EO_HO_FD_TCP, lc->name);
 	if (restart_stored_name(srv, name) == -1)
 		return;		/* could not be taken out later */
 	if (systemd_store(name, fds, n) == -1)
@@ -406,10 +422,13 @@ restart_store_listeners(struct server *srv)
 		return;
 	/* Removed and stored again: a moved socket must not stay. */
 	restart_store_forget(srv);
-	if ((fds = calloc(srv->nsocks + 1, sizeof(*fds))) == NULL)
+	if ((fds = calloc((srv->nsocks + 1) * (srv->nworkers + 1),
+	    sizeof(*fds))) == NULL)
 		return;
-	for (i = 0; i < srv->nlis; i++)
-		restart_store_one(srv, srv->lis[i], fds);
+	for (i = 0; i < srv->nlis; i++) {
+		restart_store_one(srv, srv->lis[i], fds, 0);
+		restart_store_one(srv, srv->lis[i], fds, 1);
+	}
 	free(fds);
 }
 

@@ -197,6 +197,7 @@ systemd_ours(const char *name)
 	return strncmp(name, EO_HO_FD_TCP, strlen(EO_HO_FD_TCP)) == 0 ||
 	    strncmp(name, EO_HO_FD_UDP, strlen(EO_HO_FD_UDP)) == 0 ||
 	    strncmp(name, EO_HO_FD_PARKED, strlen(EO_HO_FD_PARKED)) == 0 ||
+	    strncmp(name, EO_HO_FD_EXTRA, strlen(EO_HO_FD_EXTRA)) == 0 ||
 	    strcmp(name, EO_HO_FD_CONN) == 0 ||
 	    strcmp(name, EO_HO_FD_CARRIER) == 0 ||
 	    strcmp(name, EO_HO_FD_STATE) == 0;

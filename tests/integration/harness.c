@@ -712,6 +712,61 @@ eod_nfds(struct eod *d)
 	return n;
 }
 
+/* Whether the daemon holds socket inode ino. */
+static int
+eod_holds(struct eod *d, unsigned long ino)
+{
+	char dpath[64], path[384], want[64], link[64];
+	struct dirent *e;
+	ssize_t n;
+	DIR *dir;
+	int found = 0;
+
+	snprintf(dpath, sizeof(dpath), "/proc/%d/fd", (int)d->pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	if ((dir = opendir(dpath)) == NULL)
+		return 0;
+	while (!found && (e = readdir(dir)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dpath, e->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
+			link[n] = '\0';
+			found = strcmp(link, want) == 0;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+static int
+cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a,
+	    y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+eod_listening(struct eod *d, int port, unsigned long *ino, int max)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	unsigned lport, st;
+	unsigned long i;
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x "
+		    "%*u %*u %lu", &lport, &st, &i) == 3 && (int)lport == port &&
+		    st == 0x0a && n < max && eod_holds(d, i))
+			ino[n++] = i;
+	fclose(f);
+	qsort(ino, (size_t)n, sizeof(*ino), cmp_ulong);
+	return n;
+}
+
 long
 eod_cpu_ms(struct eod *d)
 {

@@ -136,6 +136,10 @@ void	eod_log_dump(struct eod *d);
 /* Resident memory in KiB, open descriptors, CPU time used (ms). */
 long	eod_rss_kb(struct eod *d);
 int	eod_nfds(struct eod *d);
+/* The daemon's TCP sockets listening on IPv4 port (socket inodes, found
+   in /proc/net/tcp and among its descriptors), in ino[0..max), sorted;
+   how many, or -1. */
+int	eod_listening(struct eod *d, int port, unsigned long *ino, int max);
 long	eod_cpu_ms(struct eod *d);
 /* Raises this process's descriptor limit to its hard limit. */
 void	eo_raise_nofile(void);

@@ -205,8 +205,10 @@ END_TEST
 START_TEST(test_max_connections_evict)
 {
 	int port = eo_port(), idle[4], worker, fresh, i, evicted = 0;
+	/* One socket for both workers: placed by the pick (acceptor.c), so
+	   the newcomer lands where the quiet ones are spread evenly. */
 	struct eod *d = eod_start("max_connections = 5; evict_after = 1;\n"
-	    ECHO(port, ""));
+	    ECHO(port, "socket_per_worker = false;"));
 
 	for (i = 0; i < 4; i++)
 		idle[i] = tcp_open("127.0.0.1", port);
@@ -251,8 +253,9 @@ END_TEST
  * Eviction is per worker: a newcomer landing on a worker whose every
  * connection is busy is refused, though another worker holds quiet
  * ones; no busy connection gives way, and the refusal is logged.
- * Where it lands: the least loaded worker, ties taken round robin in
- * connect order, so with two workers the 1st and 3rd connections share
+ * Where it lands, with the workers sharing one socket
+ * (socket_per_worker = false): the least loaded worker, ties taken
+ * round robin in connect order, so with two workers the 1st and 3rd connections share
  * one (made busy here), the 2nd and 4th the other (left quiet), and the
  * 5th goes back to the first.
  */
@@ -260,7 +263,7 @@ START_TEST(test_evict_busy_worker_refuses)
 {
 	int port = eo_port(), c[4], late, i;
 	struct eod *d = eod_start("workers = 2; max_connections = 4;"
-	    " evict_after = 2;\n" ECHO(port, ""));
+	    " evict_after = 2;\n" ECHO(port, "socket_per_worker = false;"));
 	long t0;
 
 	for (i = 0; i < 4; i++) {

@@ -184,6 +184,70 @@ START_TEST(test_usr2_twice_carries_carried_connections)
 }
 END_TEST
 
+#define CONF_WORKERS "workers = %d;\nlisteners = ( { name = \"echo\"; " \
+	"protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; } );\n"
+
+/* SIGUSR2 with d's file saying workers = n; READY=1 from the same pid. */
+static void
+reexec_with_workers(struct eod *d, int port, int n)
+{
+	eod_write_conf(d, CONF_WORKERS, n, port);
+	eod_signal(d, SIGUSR2);
+	if (eod_wait_notify(d, "READY=1", eo_ms(30000)) == -1) {
+		eod_log_dump(d);
+		ck_abort_msg("no READY=1 after SIGUSR2 (workers = %d)", n);
+	}
+	ck_assert(eod_running(d));
+}
+
+static int
+has_inode(const unsigned long *v, int n, unsigned long ino)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * Each worker's own listening socket (acceptor.c) is handed over with
+ * the others, never closed: the same sockets listen after SIGUSR2.
+ * With fewer workers, the next process folds the extra ones (steered
+ * off, served, closed); with more, it adds to those it was given.
+ */
+START_TEST(test_usr2_carries_each_workers_socket)
+{
+	unsigned long a[8], b[8];
+	int p = eo_port(), fd, i, n;
+	struct eod *d;
+
+	d = eod_start(CONF_WORKERS, 3, p);
+	ck_assert_int_eq(eod_listening(d, p, a, 8), 3);
+	eod_notify_pids(d);
+	reexec_with_workers(d, p, 3);
+	ck_assert_int_eq(eod_listening(d, p, b, 8), 3);
+	for (i = 0; i < 3; i++)
+		ck_assert(a[i] == b[i]);
+	reexec_with_workers(d, p, 2);
+	ck_assert_int_eq(n = eod_listening(d, p, b, 8), 2);
+	for (i = 0; i < n; i++)
+		ck_assert(has_inode(a, 3, b[i]));
+	reexec_with_workers(d, p, 4);
+	ck_assert_int_eq(eod_listening(d, p, a, 8), 4);
+	for (i = 0; i < n; i++)
+		ck_assert(has_inode(a, 4, b[i]));
+	for (i = 0; i < 50; i++) {
+		fd = tcp_open("127.0.0.1", p);
+		eo_expect_echo(fd, "after three restarts");
+		close(fd);
+	}
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 /* A copy of the built binary at path, executable. */
 static void
 copy_binary(const char *path)
@@ -406,6 +470,7 @@ main(void)
 	tcase_set_timeout(tc, eo_ms(600));
 	tcase_add_test(tc, test_usr2_reexec_under_load_drops_nothing);
 	tcase_add_test(tc, test_usr2_twice_carries_carried_connections);
+	tcase_add_test(tc, test_usr2_carries_each_workers_socket);
 	tcase_add_loop_test(tc, test_usr2_upgrade_by_link_runs_the_new_file,
 	    0, 3);
 	tcase_add_test(tc, test_usr2_carries_17000_connections);

@@ -1,10 +1,11 @@
 /*
  * The server's own lines and signals: the descriptor limit in effect,
  * the start line, SIGUSR1's counters, SIGUSR2, singular and plural;
- * which thread accepts.
+ * which thread accepts, and from which sockets.
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "harness.h"
@@ -273,6 +276,101 @@ START_TEST(test_accepted_sockets_have_nodelay)
 }
 END_TEST
 
+/*
+ * A socket on 127.0.0.1:port, SO_REUSEPORT set if share, listening; -1
+ * (errno) if the bind fails.  Owned by d's uid (the tests run the
+ * daemon as nobody when they are root): Linux lets only a socket of the
+ * same uid join a SO_REUSEPORT group.
+ */
+static int
+bind_beside(struct eod *d, int port, int share)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char proc[32];
+	struct stat st;
+	int fd, e;
+
+	snprintf(proc, sizeof(proc), "/proc/%d", (int)d->pid);
+	ck_assert_int_eq(stat(proc, &st), 0);
+	setfsuid(st.st_uid);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	setfsuid(geteuid());
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &share,
+	    sizeof(share)), 0);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 128) == -1) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+echo_rounds(int port, int n)
+{
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		fd = tcp_open("127.0.0.1", port);
+		eo_expect_echo(fd, "round");
+		close(fd);
+	}
+}
+
+#define CONF_PER_WORKER "workers = 3;\nlisteners = ( { name = \"echo\"; " \
+	"protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; %s } );\n"
+
+/*
+ * Issue 28: each worker accepts from a socket of its own (three here),
+ * joined by SO_REUSEPORT, the kernel placing clients.  A plain bind of
+ * the address (a second daemon's) still fails; a process of our uid
+ * that joins with SO_REUSEPORT is given no client (the group's steering
+ * stops at ours: without it, a quarter of these 300 would be its own
+ * and hang unanswered).  socket_per_worker = false on reload: the
+ * workers share one of them again, the others closed, and the group
+ * of one still gives a joiner nothing; true again: three.
+ */
+START_TEST(test_socket_per_worker_cannot_be_joined)
+{
+	unsigned long ino[8], one[8];
+	int p = eo_port(), joiner;
+	struct eod *d = eod_start(CONF_PER_WORKER, p, "");
+
+	echo_rounds(p, 1);
+	ck_assert_int_eq(eod_listening(d, p, ino, 8), 3);
+	ck_assert_int_eq(bind_beside(d, p, 0), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	ck_assert_int_ge(joiner = bind_beside(d, p, 1), 0);
+	echo_rounds(p, 300);
+	ck_assert_int_eq(accept(joiner, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(joiner);
+
+	eod_write_conf(d, CONF_PER_WORKER, p, "socket_per_worker = false;");
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(eod_listening(d, p, one, 8), 1);
+	ck_assert(one[0] == ino[0] || one[0] == ino[1] || one[0] == ino[2]);
+	/* Still a group, of one: one that joins it is given none. */
+	ck_assert_int_ge(joiner = bind_beside(d, p, 1), 0);
+	echo_rounds(p, 100);
+	ck_assert_int_eq(accept(joiner, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(joiner);
+
+	eod_write_conf(d, CONF_PER_WORKER, p, "");
+	ck_assert_int_eq(eod_reload(d), 0);
+	ck_assert_int_eq(eod_listening(d, p, ino, 8), 3);
+	echo_rounds(p, 50);
+	ck_assert_int_eq(eod_stop(d), 0);
+	eod_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -285,6 +383,7 @@ main(void)
 	tcase_add_test(tc, test_sigusr1_counters);
 	tcase_add_test(tc, test_short_connections_leave_main_thread_asleep);
 	tcase_add_test(tc, test_accepted_sockets_have_nodelay);
+	tcase_add_test(tc, test_socket_per_worker_cannot_be_joined);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -145,6 +145,9 @@ printf '[Service]\nTimeoutStartSec=30s\nTimeoutStopSec=30s\n' \
 rig_write "$conf" <<EOF
 # echo-oracled test config, written by tests/systemd/restart.sh
 max_connections = 4000;
+# Two workers: each listener has a listening socket per worker, all of
+# them stored (4), carried by every restart.
+workers = 2;
 listeners = (
   { name = "echo"; protocol = "echo"; port = $port_echo; bind = ["127.0.0.1"]; },
   { name = "oracle"; protocol = "oracle"; port = $port_oracle; bind = ["127.0.0.1"];
@@ -174,8 +177,8 @@ active || fail "$service is not active"
   || fail "the unit did not bring up the system bus (Wants=dbus.socket)"
 ok "active, and the system bus with it"
 stored=$(prop NFileDescriptorStore)
-[ "$stored" = 2 ] || fail "NFileDescriptorStore=$stored after start, not the 2 listening sockets"
-ok "the store holds the 2 listening sockets"
+[ "$stored" = 4 ] || fail "NFileDescriptorStore=$stored after start, not the 4 listening sockets (2 listeners, 2 workers)"
+ok "the store holds the 4 listening sockets (2 listeners, one per worker)"
 
 step "systemctl restart under $n_echo echo streams, $n_oracle oracle questions and a connect loop"
 old_pid=$(prop MainPID)
@@ -194,8 +197,8 @@ ok "systemctl restart took $took ms; new main process $(prop MainPID)"
 ok "0 resets, 0 lost or reordered bytes, 0 refused connects, max_questions honoured"
 ok "first byte after the restart command: $(load_field restart first_byte_after_ms) ms (longest silence $(load_field restart silence_ms) ms, before it $(load_field restart silence_before_ms) ms)"
 stored=$(prop NFileDescriptorStore)
-[ "$stored" = 2 ] || fail "NFileDescriptorStore=$stored after the restart: connections or state left in the store"
-ok "the store holds the 2 listening sockets again"
+[ "$stored" = 4 ] || fail "NFileDescriptorStore=$stored after the restart: connections or state left in the store"
+ok "the store holds the 4 listening sockets again"
 
 step "two restarts back to back: connections carried twice"
 load_start -E 200 -Q 50 -C 2 -a 2
@@ -206,8 +209,8 @@ load_finish
 [ "$load_rc" = 0 ] || fail "restart_load counted errors through two restarts (exit $load_rc)"
 ok "200 echo streams and 50 half questions through two restarts: nothing reset, lost or refused"
 stored=$(prop NFileDescriptorStore)
-[ "$stored" = 2 ] || fail "NFileDescriptorStore=$stored after two restarts"
-ok "the store holds the 2 listening sockets"
+[ "$stored" = 4 ] || fail "NFileDescriptorStore=$stored after two restarts"
+ok "the store holds the 4 listening sockets (2 listeners, one per worker)"
 
 step "systemctl stop drains, and empties the store"
 { exec 7<>"/dev/tcp/127.0.0.1/$port_echo"; } 2>/dev/null || fail "cannot connect to $port_echo"

@@ -99,6 +99,9 @@ static const struct bad_case bad_cases[] = {
 	  " bind = \"::1\";\n enabled = \"yes\"; } );\n", 2,
 	  "enabled must be true or false" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
+	  " bind = \"::1\";\n socket_per_worker = 1; } );\n", 2,
+	  "socket_per_worker must be true or false" },
+	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
 	  " bind = \"::1\";\n prot = 1; } );\n", 2,
 	  "listener \"e\": unknown setting \"prot\"" },
 	{ "listeners = ( { name = \"e\"; protocol = \"echo\"; port = 7;"
@@ -483,6 +486,8 @@ static const struct warn_case warn_cases[] = {
 	  "this listener is UDP" },
 	{ UDP_L " idle_timeout = 5; } );\n", "listener \"e\": idle_timeout "
 	  "has no effect: it is for TCP connections" },
+	{ UDP_L " socket_per_worker = false; } );\n", "listener \"e\": "
+	  "socket_per_worker has no effect: it is for TCP connections" },
 	{ UDP_L " backlog = 5; } );\n", "listener \"e\": backlog has no "
 	  "effect: it is for TCP connections" },
 	{ UDP_L " write_timeout = 5; } );\n", "listener \"e\": write_timeout "
@@ -564,11 +569,13 @@ START_TEST(test_no_warning_where_settings_apply)
 	    " { name = \"p\"; protocol = \"echo\"; port = 7; bind = \"::1\";"
 	    "   proxy_protocol = true; proxy_from = \"::1\";"
 	    "   proxy_timeout = 4; backlog = 3; idle_timeout = 2;"
-	    "   max_connections = 9; }\n"
+	    "   max_connections = 9; socket_per_worker = false; }\n"
 	    ");\n", &d);
 
 	ck_assert_msg(cfg != NULL, "%s", d.n ? d.msgs[0] : "?");
 	ck_assert_msg(d.nwarns == 0, "%s", d.warns[0]);
+	ck_assert_int_eq(cfg->listeners[0].socket_per_worker, 1);
+	ck_assert_int_eq(cfg->listeners[1].socket_per_worker, 0);
 	cfg_unref(cfg);
 	cfg_diag_free(&d);
 	cfg_diag_init(&d);
