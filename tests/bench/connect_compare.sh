@@ -25,11 +25,13 @@
 #               CPU 0, loadgen on CPU 1 (compare.sh's pinning)
 #   all workers daemon workers = 0 against epoll_echo -t $(nproc),
 #               loadgen -T 2, nothing pinned
-#   one socket  the same daemon against epoll_echo -1 -t $(nproc): the
-#               raw loop's threads share one listening socket as the
-#               daemon's workers do (EPOLLEXCLUSIVE), where the row
-#               above gives each its own SO_REUSEPORT socket; the two
-#               rows part what sharing the socket costs from the rest
+#   one socket  the same daemon's listener with socket_per_worker =
+#               false against epoll_echo -1 -t $(nproc): both share
+#               one listening socket among their threads (EPOLLEXCLUSIVE),
+#               where the row above gives each its own SO_REUSEPORT
+#               socket; the two rows part what sharing the socket costs
+#               from the rest.  OLD's listener there gets $OLD_SHARED
+#               (unset: nothing, for a build without the setting)
 #   PROXY v2    the 1-worker daemon's proxy_protocol listener, each
 #               connection starting with a v2 header (loadgen -X 2),
 #               against the same daemon's plain listener; the raw
@@ -37,7 +39,9 @@
 #               header's 28 bytes)
 # With -o OLD, every row also runs OLD (another build of the daemon,
 # under the same settings) as a third column: before and after, side by
-# side.  Prints each run, then medians and ratios of the medians.
+# side.  Prints each run, then medians and ratios of the medians, then the
+# medians of the ratios within each round (above 1 favours the daemon,
+# for CPU too; d/old: the daemon against OLD).
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,7 +72,9 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 20000 2>/dev/null
 
 # Ports: new daemon 173x1..., old 174x1..., epoll_echo 17351/17352, -1 17353.
-write_cfg() {	# file workers base-port
+# base+3: the workers share one socket (socket_per_worker = false; for
+# OLD, which may not know the setting, as its build does).
+write_cfg() {	# file workers base-port shared-setting
 	cat >"$1" <<CFG
 workers = $2;
 max_connections = 20000;
@@ -77,7 +83,8 @@ log_level = "warning";
 listeners = (
   { name = "echo"; protocol = "echo"; port = $(($3 + 1)); bind = ["127.0.0.1"]; },
   { name = "proxied"; protocol = "echo"; port = $(($3 + 2)); bind = ["127.0.0.1"];
-    proxy_protocol = true; proxy_from = ["127.0.0.0/8"]; }
+    proxy_protocol = true; proxy_from = ["127.0.0.0/8"]; },
+  { name = "shared"; protocol = "echo"; port = $(($3 + 3)); bind = ["127.0.0.1"]; $4 }
 );
 CFG
 }
@@ -95,15 +102,15 @@ start() {
 	srv[$name]=$!
 	pids+=($!)
 }
-start_daemon() {	# NAME BINARY WORKERS BASE PIN
-	write_cfg "$work/$1.cfg" "$3" "$4"
+start_daemon() {	# NAME BINARY WORKERS BASE PIN [SHARED-SETTING]
+	write_cfg "$work/$1.cfg" "$3" "$4" "${6:-}"
 	start "$1" "$5" "$2" -f -c "$work/$1.cfg"
 }
 start_daemon new1 "$daemon" 1 17300 1
-start_daemon newN "$daemon" 0 17310 0
+start_daemon newN "$daemon" 0 17310 0 "socket_per_worker = false;"
 if [ -n "$old" ]; then
 	start_daemon old1 "$old" 1 17400 1
-	start_daemon oldN "$old" 0 17410 0
+	start_daemon oldN "$old" 0 17410 0 "${OLD_SHARED-}"
 fi
 start ee1 1 "$EE" -p 17351 -t 1
 start eeN 0 "$EE" -p 17352 -t "$ncpu"
@@ -118,7 +125,7 @@ wait_port() {	# up to 10 s for 127.0.0.1:PORT to take a connection
 	echo "connect_compare.sh: nothing listens on $1" >&2
 	exit 2
 }
-for p in 17301 17302 17311 17351 17352 17353 ${old:+17401 17402 17411}; do
+for p in 17301 17302 17311 17313 17351 17352 17353 ${old:+17401 17402 17411 17413}; do
 	wait_port $p
 done
 
@@ -129,8 +136,10 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The server behind a column's port.
 server_of() {
 	case $1 in
-	17301 | 17302) echo "${srv[new1]}" ;; 17311) echo "${srv[newN]}" ;;
-	17401 | 17402) echo "${srv[old1]}" ;; 17411) echo "${srv[oldN]}" ;;
+	17301 | 17302) echo "${srv[new1]}" ;;
+	17311 | 17313) echo "${srv[newN]}" ;;
+	17401 | 17402) echo "${srv[old1]}" ;;
+	17411 | 17413) echo "${srv[oldN]}" ;;
 	17351) echo "${srv[ee1]}" ;; 17352) echo "${srv[eeN]}" ;;
 	17353) echo "${srv[eeS]}" ;;
 	esac
@@ -178,8 +187,8 @@ row() {
 		all.daemon)	run all daemon 0 17311 -T 2 ;;
 		all.old)	run all old 0 17411 -T 2 ;;
 		all.epoll)	run all epoll 0 17352 -T 2 ;;
-		shared.daemon)	run shared daemon 0 17311 -T 2 ;;
-		shared.old)	run shared old 0 17411 -T 2 ;;
+		shared.daemon)	run shared daemon 0 17313 -T 2 ;;
+		shared.old)	run shared old 0 17413 -T 2 ;;
 		shared.epoll)	run shared epoll 0 17353 -T 2 ;;
 		proxy.daemon)	run proxy daemon 1 17302 -T 1 -X 2 ;;
 		proxy.old)	run proxy old 1 17402 -T 1 -X 2 ;;
@@ -209,7 +218,7 @@ for rw in one all shared proxy; do
 	case $rw in
 	one)	label="1 worker vs epoll_echo -t 1, conns/s" ;;
 	all)	label="all workers vs epoll_echo -t $ncpu, conns/s" ;;
-	shared)	label="all workers vs epoll_echo -1 -t $ncpu, conns/s" ;;
+	shared)	label="one socket vs epoll_echo -1 -t $ncpu, conns/s" ;;
 	proxy)	label="PROXY v2 vs the daemon plain, conns/s" ;;
 	esac
 	for m in vals cpu; do
@@ -230,6 +239,31 @@ for rw in one all shared proxy; do
 		    if (hasold == "") printf "%7s\n", "-"; else printf "%7.3f\n", ro }'
 		printf 'connect_compare row=%s metric=%s daemon=%s old=%s reference=%s\n' \
 		    "$rw" "$m" "$d" "${o:--}" "$e" >>"$work/summary"
+	done
+done
+# The same, as the median of the ratios taken within each round: the
+# columns of a round run back to back, so a drift of the machine's
+# speed over the run (a third within an hour here) cancels out.
+echo
+printf '%-40s %7s %7s %7s\n' "medians of each round's ratios" d/ref \
+    old/ref d/old
+for rw in one all shared proxy; do
+	for m in vals cpu; do
+		eval "d=\${$m[$rw.daemon]:-}; e=\${$m[$rw.epoll]:-}; o=\${$m[$rw.old]:-}"
+		awk -v rw="$rw" -v d="$d" -v e="$e" -v o="$o" -v m=$m 'function med(a, n,  i, j, t) {
+		    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j] < a[j-1]; j--) {
+			t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		    return n == 0 ? 0 : (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+		function q(x, y) { return y > 0 ? x / y : 0 }
+		BEGIN {
+		    n = split(d, D, " "); split(e, E, " "); k = split(o, O, " ")
+		    for (i = 1; i <= n; i++) {
+			if (m == "cpu") { a[i] = q(E[i], D[i]); b[i] = q(E[i], O[i]); c[i] = q(O[i], D[i]) }
+			else { a[i] = q(D[i], E[i]); b[i] = q(O[i], E[i]); c[i] = q(D[i], O[i]) }
+		    }
+		    printf "%-40s %7.3f ", rw " " (m == "cpu" ? "CPU per connection" : "conns/s"), med(a, n)
+		    if (k == 0) printf "%7s %7s\n", "-", "-"
+		    else printf "%7.3f %7.3f\n", med(b, n), med(c, n) }'
 	done
 done
 echo
