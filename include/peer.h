@@ -24,5 +24,7 @@ void	peer_key_from(struct peer_key *k, const struct sockaddr *sa);
 void	peer_key_format(const struct peer_key *k, char *buf, size_t len);
 /* "127.0.0.1:34567" or "[::1]:34567" into buf. */
 void	peer_format(const struct sockaddr *sa, char *buf, size_t len);
+/* The port of an IPv4 or IPv6 address; 0 for anything else. */
+uint16_t peer_port(const struct sockaddr *sa);
 
 #endif

@@ -82,3 +82,13 @@ peer_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" :
 		    "%s:%s", host, port);
 }
+
+uint16_t
+peer_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}

@@ -35,16 +35,6 @@
 
 /* ---- the PROXY header --------------------------------------------- */
 
-static uint16_t
-conn_sa_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
 /*
  * Refused after the accept (bad header, allow/deny, per-source limit):
  * counted, noted for the burst line with who (an address and why), and
@@ -87,7 +77,7 @@ conn_proxy_admit(struct conn *c, const struct proxy_result *r)
 	if (r->family != AF_INET && r->family != AF_INET6)
 		return 0;
 	peer_key_from(&c->c_peer, &r->src.sa);
-	c->c_port = conn_sa_port(&r->src.sa);
+	c->c_port = peer_port(&r->src.sa);
 	peer_key_format(&c->c_peer, client, sizeof(client));
 	if (!cfg_listener_admits(lc, &r->src.sa)) {
 		conn_refuse_late(c, EO_REFUSED_DENIED, "denied by allow/deny",

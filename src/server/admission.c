@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "config.h"
@@ -154,17 +153,6 @@ acceptor_over_max(struct server *srv, struct listen_sock *ls,
 	return 0;
 }
 
-/* The port of sa, an IPv4 or IPv6 peer; 0 for anything else. */
-static uint16_t
-acceptor_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
 /*
  * HTTP (metrics) is served on this thread, admitted and counted as
  * every listener's.  Over max_connections with evict_after set, where
@@ -249,7 +237,7 @@ acceptor_admit(struct listen_sock *ls, struct worker *self, int own, int fd,
 	ho->fd = fd;
 	ho->lc = lc;
 	peer_key_from(&ho->peer, sa);
-	ho->port = acceptor_port(sa);
+	ho->port = peer_port(sa);
 	if (acceptor_screen(srv, ls, self, fd, lc, sa) == -1 ||
 	    acceptor_over_max(srv, ls, self, open, ho) == -1)
 		return -1;

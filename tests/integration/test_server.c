@@ -322,6 +322,19 @@ echo_rounds(int port, int n)
 	}
 }
 
+/* n clients echoed by d, while joiner, in d's group, is given none. */
+static void
+joiner_gets_none(struct eod *d, int port, int n)
+{
+	int joiner;
+
+	ck_assert_int_ge(joiner = bind_beside(d, port, 1), 0);
+	echo_rounds(port, n);
+	ck_assert_int_eq(accept(joiner, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(joiner);
+}
+
 #define CONF_PER_WORKER "workers = 3;\nlisteners = ( { name = \"echo\"; " \
 	"protocol = \"echo\"; port = %d; bind = \"127.0.0.1\"; %s } );\n"
 
@@ -338,29 +351,21 @@ echo_rounds(int port, int n)
 START_TEST(test_socket_per_worker_cannot_be_joined)
 {
 	unsigned long ino[8], one[8];
-	int p = eo_port(), joiner;
+	int p = eo_port();
 	struct eod *d = eod_start(CONF_PER_WORKER, p, "");
 
 	echo_rounds(p, 1);
 	ck_assert_int_eq(eod_listening(d, p, ino, 8), 3);
 	ck_assert_int_eq(bind_beside(d, p, 0), -1);
 	ck_assert_int_eq(errno, EADDRINUSE);
-	ck_assert_int_ge(joiner = bind_beside(d, p, 1), 0);
-	echo_rounds(p, 300);
-	ck_assert_int_eq(accept(joiner, NULL, NULL), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-	close(joiner);
+	joiner_gets_none(d, p, 300);
 
 	eod_write_conf(d, CONF_PER_WORKER, p, "socket_per_worker = false;");
 	ck_assert_int_eq(eod_reload(d), 0);
 	ck_assert_int_eq(eod_listening(d, p, one, 8), 1);
 	ck_assert(one[0] == ino[0] || one[0] == ino[1] || one[0] == ino[2]);
 	/* Still a group, of one: one that joins it is given none. */
-	ck_assert_int_ge(joiner = bind_beside(d, p, 1), 0);
-	echo_rounds(p, 100);
-	ck_assert_int_eq(accept(joiner, NULL, NULL), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-	close(joiner);
+	joiner_gets_none(d, p, 100);
 
 	eod_write_conf(d, CONF_PER_WORKER, p, "");
 	ck_assert_int_eq(eod_reload(d), 0);
