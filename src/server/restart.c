@@ -197,7 +197,6 @@ restart_list(struct server *srv, int carrier, int on, struct ho_buf *fds,
     struct ho_buf *names)
 {
 	size_t i;
-
 	unsigned k;
 
 	for (i = 0; i < srv->nsocks; i++) {
@@ -379,8 +378,8 @@ restart_stored_name(struct server *srv, const char *name)
 	return 0;
 }
 
-/* Listener l's own sockets (extra: those beside them, acceptor.c) into
-   the store under prefix; the name kept to remove. */
+/* Listener l's own sockets into the store (extra: those beside them in
+   their groups, acceptor.c, as eo-x-NAME); the name kept to remove. */
 static void
 restart_store_one(struct server *srv, struct listener *l, int *fds,
     int extra)
@@ -415,15 +414,16 @@ restart_store_one(struct server *srv, struct listener *l, int *fds,
 void
 restart_store_listeners(struct server *srv)
 {
+	size_t i, n = 1;
 	int *fds;
-	size_t i;
 
 	if (!systemd_notifying())
 		return;
 	/* Removed and stored again: a moved socket must not stay. */
 	restart_store_forget(srv);
-	if ((fds = calloc((srv->nsocks + 1) * (srv->nworkers + 1),
-	    sizeof(*fds))) == NULL)
+	for (i = 0; i < srv->nsocks; i++)
+		n += 1 + srv->socks[i]->nextra;
+	if ((fds = calloc(n, sizeof(*fds))) == NULL)
 		return;
 	for (i = 0; i < srv->nlis; i++) {
 		restart_store_one(srv, srv->lis[i], fds, 0);
