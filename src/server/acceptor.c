@@ -617,8 +617,8 @@ listen_sock_extend(struct listen_sock *ls, unsigned want)
 	    strerror(errno));
 fail:
 	if (!said)
-		log_warnx("listener %s: the workers share %s, each cannot have "
-		    "a socket of its own (%s)", listen_sock_owner(ls),
+		log_warnx("listener %s: the workers share %s, a socket for "
+		    "each could not be made (%s)", listen_sock_owner(ls),
 		    ls->addr.text, why);
 	said = 1;
 	listen_sock_fold(ls, 0);
@@ -627,7 +627,9 @@ fail:
 }
 
 /* ls's extra sockets as many as it wants now: a reload may have made
-   it an http listener's, a restart may bring more or fewer. */
+   it an http listener's, a restart may bring more or fewer.  As many
+   as before: the group's steering already counts them (a restart's
+   too, set by the process that made them). */
 static void
 listen_sock_group(struct listen_sock *ls)
 {
@@ -637,9 +639,6 @@ listen_sock_group(struct listen_sock *ls)
 		listen_sock_fold(ls, want);
 	else if (ls->nextra < want)
 		listen_sock_extend(ls, want);
-	else if (ls->nextra > 0 && listen_sock_steer(ls, 1 + want) == -1)
-		log_warn("listener %s: steering %s", listen_sock_owner(ls),
-		    ls->addr.text);
 }
 
 int
